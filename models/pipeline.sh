@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Reproduces RetroLab's shipped models from ../shared/data: tokenizer, corpus ids, base GPT,
+# retrieval embedder + training neighbours, GPT continuation and RETRO-fit on the same tokens,
+# ONNX export + int8 quantization + manifests, then the metrics measured on the shipped files.
+# Every step is cached under models/.work and skipped when its output exists; training resumes
+# from its last checkpoint. Run from anywhere: bash models/pipeline.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA="${RETROLAB_DATA:-../shared/data}"
+W=models/.work
+PY=/usr/bin/python3
+THREADS="${RETROLAB_THREADS:-2}"
+mkdir -p "$W"
+
+[ -f "$W/tokenizer.json" ] || npx tsx cli/train-tokenizer.ts "$DATA/wikitext-2/wiki.train.tokens" "$W/tokenizer.json" 8192
+[ -f "$W/data/test.docs.json" ] || npx tsx cli/prepare-corpus.ts "$W/tokenizer.json" "$DATA/wikitext-2" "$W/data"
+
+cd models
+# 1. Base GPT (from scratch).
+$PY -m retrolab.train --stage gpt --data .work/data --out .work/gpt-base --tokens 6.5e6 --lr 1e-3 \
+    --eval-every 400 --threads "$THREADS"
+# 2. Frozen retrieval embedder (base GPT's token embeddings, int8) and exact training neighbours.
+$PY -m retrolab.prepare_retrieval --gpt .work/gpt-base/model.pt --data .work/data --out .work/retrieval
+# 3. The fair pair: both start from the base GPT and see the same 2M tokens in the same order with
+#    the same decoder learning-rate schedule; RETRO also trains its encoder and CCA (RETRO-fitting).
+STAGE2="--data .work/data --init .work/gpt-base/model.pt --tokens 2e6 --lr 5e-4 --warmup 50 --eval-every 100"
+$PY -m retrolab.train --stage gpt $STAGE2 --out .work/gpt --threads 1 &
+$PY -m retrolab.train --stage retro $STAGE2 --out .work/retro --retrieval .work/retrieval --threads 1
+wait
+# 4. Export, quantize, ship.
+for spec in "gpt gpt-wt2 GPT-WT2-7M" "retro retro-wt2 RETRO-WT2-9M"; do
+  set -- $spec
+  $PY -m retrolab.ship --model ".work/$1/model.pt" --id "$2" --name "$3" --tokenizer .work/tokenizer.json \
+      --embedder .work/retrieval/embedder.bin --data .work/data --public ../public/models --repo-models . \
+      --work .work/export --training-json ".work/$1/training.json"
+done
+cd ..
+# 5. Metrics measured on the shipped int8 files through the app's own TypeScript runtime.
+bash models/measure.sh
+$PY -m retrolab.card --public public/models

@@ -1,0 +1,58 @@
+"""Cached retrieval steps for RETRO training: frozen embedder from the base GPT, then exact-search
+training neighbours over the WikiText-2 train datastore.
+
+usage: python3 -m retrolab.prepare_retrieval --gpt .work/gpt-base/model.pt --data .work/data --out .work/retrieval
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from .data import MeanEmbedder, build_datastore, load_split, training_neighbours
+from .train import load_model
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--gpt', required=True)
+    p.add_argument('--data', required=True)
+    p.add_argument('--out', required=True)
+    p.add_argument('--chunk', type=int, default=32)
+    p.add_argument('--k', type=int, default=2)
+    args = p.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+
+    embedder_path = os.path.join(args.out, 'embedder.bin')
+    if not os.path.exists(embedder_path):
+        table = load_model(args.gpt).wte.weight.detach().numpy().astype(np.float32)
+        q, scales = MeanEmbedder.quantize(table)
+        with open(embedder_path + '.tmp', 'wb') as f:
+            f.write(q.tobytes())
+            f.write(scales.astype('<f4').tobytes())
+        os.replace(embedder_path + '.tmp', embedder_path)
+        print(json.dumps({'step': 'embedder', 'vocab': table.shape[0], 'dim': table.shape[1]}))
+    raw = np.fromfile(embedder_path, dtype=np.uint8)
+    vocab = len(raw) // (256 + 4)
+    dim = 256
+    embedder = MeanEmbedder(raw[: vocab * dim].view(np.int8).reshape(vocab, dim), raw[vocab * dim:].view('<f4'))
+
+    neighbours_path = os.path.join(args.out, 'neighbours.npy')
+    if not os.path.exists(neighbours_path):
+        t0 = time.time()
+        train = load_split(args.data, 'train')
+        store = build_datastore([train], args.chunk)
+        nb = training_neighbours(train, store, embedder, args.chunk, args.k)
+        np.save(neighbours_path + '.tmp.npy', nb)
+        os.replace(neighbours_path + '.tmp.npy', neighbours_path)
+        same_doc = float(np.mean(store.doc_index[nb[:, 0]] == store.doc_index[
+            np.searchsorted(store.stream_pos, np.arange(len(nb)) * args.chunk, side='right') - 1]))
+        print(json.dumps({'step': 'neighbours', 'queries': len(nb), 'datastore_chunks': len(store.neighbour_tokens),
+                          'top1_same_document': same_doc, 'seconds': time.time() - t0}))
+
+
+if __name__ == '__main__':
+    main()

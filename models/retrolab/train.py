@@ -1,0 +1,288 @@
+"""Training for RetroLab's GPT and RETRO (CPU, bf16 autocast; checkpoints and resumes).
+
+Stages (see models/pipeline.sh):
+  gpt    train a GPT from scratch, or continue one (--init) for more tokens
+  retro  RETRO-fit: start from a trained GPT's decoder (--init) and train the whole RETRO
+         (decoder, neighbour encoder, chunked cross-attention) on the same data, batch order
+         and token budget as the GPT continuation, so the pair differs only in retrieval.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import Datastore, MeanEmbedder, build_datastore, load_split
+from .evaluate import as_one_document, perplexity
+from .model import Decoder, GPTConfig, RetroConfig, count_parameters
+
+
+def parse_args():
+    p = argparse.ArgumentParser()
+    p.add_argument('--stage', choices=['gpt', 'retro'], required=True)
+    p.add_argument('--data', required=True, help='directory with <split>.ids.u16 and <split>.docs.json')
+    p.add_argument('--out', required=True)
+    p.add_argument('--init', help='model.pt to start from')
+    p.add_argument('--tokens', type=float, required=True)
+    p.add_argument('--batch', type=int, default=16)
+    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--min-lr-ratio', type=float, default=0.1)
+    p.add_argument('--warmup', type=int, default=100)
+    p.add_argument('--weight-decay', type=float, default=0.1)
+    p.add_argument('--seed', type=int, default=1234)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--eval-every', type=int, default=250)
+    p.add_argument('--eval-windows', type=int, default=48)
+    p.add_argument('--checkpoint-every', type=int, default=100)
+    # RETRO
+    p.add_argument('--retrieval', help='directory with embedder.bin and neighbours.npy')
+    p.add_argument('--chunk', type=int, default=32)
+    p.add_argument('--k', type=int, default=2)
+    p.add_argument('--cca-layers', default='2,5')
+    p.add_argument('--encoder-layers', type=int, default=2)
+    p.add_argument('--new-lr-mult', type=float, default=3.0,
+                   help='learning-rate multiplier for the parameters RETRO adds to the GPT (encoder, CCA); the '
+                        'decoder follows the same schedule as the GPT continuation')
+    p.add_argument('--oracle-start', type=float, default=0.5,
+                   help='share of chunks whose neighbour slot holds the chunk + its true continuation, at step 0')
+    p.add_argument('--oracle-end', type=float, default=0.25, help='... tapering linearly to this at the end')
+    p.add_argument('--oracle-shift', type=float, default=0.25,
+                   help='share of oracle neighbours shifted by up to C/2 tokens (misaligned copies)')
+    # Model size (GPT from scratch)
+    p.add_argument('--d-model', type=int, default=256)
+    p.add_argument('--n-layer', type=int, default=6)
+    p.add_argument('--n-head', type=int, default=8)
+    p.add_argument('--context', type=int, default=256)
+    p.add_argument('--dropout', type=float, default=0.1)
+    return p.parse_args()
+
+
+def load_model(path: str) -> Decoder:
+    blob = torch.load(path, map_location='cpu')
+    cfg_dict = blob['config']
+    cfg = RetroConfig(**cfg_dict) if 'chunk' in cfg_dict else GPTConfig(**cfg_dict)
+    model = Decoder(cfg)
+    model.load_state_dict(blob['model'])
+    return model
+
+
+def save_model(model: Decoder, path: str, extra: dict | None = None):
+    tmp = path + '.tmp'
+    torch.save({'config': model.cfg.to_dict(), 'model': model.state_dict(), **(extra or {})}, tmp)
+    os.replace(tmp, path)
+
+
+def load_embedder(retrieval_dir: str, vocab: int, d: int) -> MeanEmbedder:
+    raw = np.fromfile(os.path.join(retrieval_dir, 'embedder.bin'), dtype=np.uint8)
+    table = raw[: vocab * d].view(np.int8).reshape(vocab, d)
+    scales = raw[vocab * d:].view('<f4')
+    return MeanEmbedder(table, scales)
+
+
+def main():
+    args = parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    if os.path.exists(os.path.join(args.out, 'model.pt')):
+        print(json.dumps({'event': 'skip', 'reason': f'{args.out}/model.pt exists'}))
+        return
+    torch.set_num_threads(args.threads)
+    log_path = os.path.join(args.out, 'train.log')
+
+    def log(record: dict):
+        line = json.dumps(record)
+        print(line, flush=True)
+        with open(log_path, 'a') as f:
+            f.write(line + '\n')
+
+    train = load_split(args.data, 'train')
+    valid = load_split(args.data, 'valid')
+
+    if args.stage == 'gpt':
+        if args.init:
+            model = load_model(args.init)
+        else:
+            model = Decoder(GPTConfig(context=args.context, n_layer=args.n_layer, n_head=args.n_head,
+                                      d_model=args.d_model, dropout=args.dropout))
+    else:
+        gpt = load_model(args.init)
+        cfg = RetroConfig(**{**gpt.cfg.to_dict(), 'chunk': args.chunk, 'neighbours': args.k,
+                             'neighbour_len': 2 * args.chunk,
+                             'cca_layers': [int(x) for x in args.cca_layers.split(',')],
+                             'encoder_layers': args.encoder_layers})
+        model = Decoder(cfg)
+        missing, unexpected = model.load_state_dict(gpt.state_dict(), strict=False)
+        assert not unexpected, unexpected
+        # The encoder starts as a copy of the GPT's first blocks: a trained reader of text.
+        for i, block in enumerate(model.encoder.blocks):
+            src = gpt.blocks[i].state_dict()
+            block.load_state_dict(src, strict=True)
+        log({'event': 'retro_init', 'new_parameters': len(missing)})
+
+    cfg = model.cfg
+    C = getattr(cfg, 'chunk', 32)
+    context = cfg.context
+    tokens_per_step = args.batch * context
+    total_steps = int(math.ceil(args.tokens / tokens_per_step))
+
+    def is_new(name: str) -> bool:
+        return args.stage == 'retro' and (name.startswith('encoder.') or '.cca.' in name or '.ln_cca.' in name)
+
+    groups = []
+    for new in (False, True):
+        named = [(n, p) for n, p in model.named_parameters() if is_new(n) == new]
+        decay = [p for n, p in named if p.dim() >= 2 and 'rel_bias' not in n]
+        no_decay = [p for n, p in named if p.dim() < 2 or 'rel_bias' in n]
+        mult = args.new_lr_mult if new else 1.0
+        groups += [{'params': decay, 'weight_decay': args.weight_decay, 'lr_mult': mult},
+                   {'params': no_decay, 'weight_decay': 0.0, 'lr_mult': mult}]
+    opt = torch.optim.AdamW([g for g in groups if g['params']], lr=args.lr, betas=(0.9, 0.95))
+
+    step = 0
+    elapsed = 0.0  # training wall time, summed over resumes
+    ckpt_path = os.path.join(args.out, 'checkpoint.pt')
+    if os.path.exists(ckpt_path):
+        blob = torch.load(ckpt_path, map_location='cpu')
+        model.load_state_dict(blob['model'])
+        multipliers = [g.get('lr_mult', 1.0) for g in opt.param_groups]
+        opt.load_state_dict(blob['optimizer'])
+        for g, m in zip(opt.param_groups, multipliers):
+            g['lr_mult'] = m
+        step = blob['step']
+        elapsed = blob.get('elapsed', 0.0)
+        log({'event': 'resumed', 'step': step})
+    else:
+        log({'event': 'start', 'stage': args.stage, 'parameters': count_parameters(model), 'config': cfg.to_dict(),
+             'steps': total_steps, 'tokens': total_steps * tokens_per_step, 'args': vars(args)})
+
+    store: Datastore | None = None
+    leak_store: Datastore | None = None
+    embedder = None
+    real_neighbours = None
+    if args.stage == 'retro':
+        store = build_datastore([train], C)
+        leak_store = build_datastore([train, as_one_document(valid)], C)
+        embedder = load_embedder(args.retrieval, cfg.vocab_size, cfg.d_model)
+        real_neighbours = np.load(os.path.join(args.retrieval, 'neighbours.npy'))
+
+    n_stream_chunks = len(train.ids) // C
+    max_start_chunk = n_stream_chunks - (context // C) - 2
+
+    def lr_at(s: int) -> float:
+        if s < args.warmup:
+            return args.lr * (s + 1) / args.warmup
+        progress = (s - args.warmup) / max(1, total_steps - args.warmup)
+        return args.lr * (args.min_lr_ratio + (1 - args.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def batch_at(s: int):
+        # The batch depends only on (seed, step): GPT and RETRO see the same windows in the same order.
+        rng = np.random.default_rng(args.seed * 1_000_003 + s)
+        start_chunks = rng.integers(0, max_start_chunk, size=args.batch)
+        x = np.stack([train.ids[c * C: c * C + context] for c in start_chunks])
+        y = np.stack([train.ids[c * C + 1: c * C + context + 1] for c in start_chunks])
+        neighbours = None
+        oracle_share = None
+        if args.stage == 'retro':
+            U = context // C
+            nrng = np.random.default_rng(args.seed * 7_000_003 + s)
+            chunk_ids = start_chunks[:, None] + np.arange(U)[None, :]  # (B, U) stream chunk index
+            neighbours = store.neighbour_tokens[real_neighbours[chunk_ids]]  # (B, U, K, 2C)
+            frac = s / max(1, total_steps - 1)
+            oracle_share = args.oracle_start + (args.oracle_end - args.oracle_start) * frac
+            use_oracle = nrng.random((args.batch, U)) < oracle_share
+            slot = nrng.integers(0, args.k, size=(args.batch, U))
+            shifted = nrng.random((args.batch, U)) < args.oracle_shift
+            shift = nrng.integers(1, C // 2 + 1, size=(args.batch, U)) * nrng.choice([-1, 1], size=(args.batch, U))
+            for b in range(args.batch):
+                for u in range(U):
+                    if use_oracle[b, u]:
+                        pos = chunk_ids[b, u] * C + (shift[b, u] if shifted[b, u] else 0)
+                        pos = max(0, pos)
+                        neighbours[b, u, slot[b, u]] = train.ids[pos: pos + 2 * C]
+        return (torch.from_numpy(x), torch.from_numpy(y),
+                None if neighbours is None else torch.from_numpy(neighbours), oracle_share)
+
+    def evaluate(s: int):
+        record = {'event': 'eval', 'step': s, 'windows': args.eval_windows}
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            if args.stage == 'gpt':
+                record['valid_ppl'] = perplexity(model, valid, context, context // 2, max_windows=args.eval_windows)['token_ppl']
+            else:
+                for name, st, mode in [('real', store, 'real'), ('random', store, 'random'), ('leak', leak_store, 'real')]:
+                    record[f'valid_ppl_{name}'] = perplexity(model, valid, context, context // 2, st, embedder, mode,
+                                                             max_windows=args.eval_windows)['token_ppl']
+        model.train()
+        log(record)
+
+    model.train()
+    run_start, elapsed_at_start = time.time(), elapsed
+    t0, tokens_since, loss_sum, loss_n = time.time(), 0, 0.0, 0
+    while step < total_steps:
+        for group in opt.param_groups:
+            group['lr'] = lr_at(step) * group.get('lr_mult', 1.0)
+        x, y, neighbours, oracle_share = batch_at(step)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            if neighbours is None:
+                logits = model(x)[0]
+            else:
+                logits = model.retro_forward(x, neighbours)
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        tokens_since += x.numel()
+        loss_sum += float(loss)
+        loss_n += 1
+        if step % 25 == 0:
+            dt = time.time() - t0
+            log({'event': 'train', 'step': step, 'of': total_steps, 'loss': loss_sum / loss_n, 'lr': lr_at(step),
+                 'tokens_per_s': tokens_since / dt, 'oracle_share': oracle_share})
+            t0, tokens_since, loss_sum, loss_n = time.time(), 0, 0.0, 0
+        if step % args.checkpoint_every == 0 or step == total_steps:
+            tmp = ckpt_path + '.tmp'
+            elapsed = elapsed_at_start + time.time() - run_start
+            torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(), 'step': step,
+                        'elapsed': elapsed}, tmp)
+            os.replace(tmp, ckpt_path)
+        if step % args.eval_every == 0 or step == total_steps:
+            evaluate(step)
+    elapsed = elapsed_at_start + time.time() - run_start
+    record = {'stage': args.stage, 'data': 'WikiText-2 train (wiki.train.tokens, 629 articles)',
+              'tokens': total_steps * tokens_per_step, 'steps': total_steps, 'batch': args.batch,
+              'context': context, 'lr': args.lr, 'warmup': args.warmup, 'schedule': 'cosine to 10%',
+              'precision': 'bf16 autocast on CPU', 'threads': args.threads, 'wall_seconds': round(elapsed),
+              'seed': args.seed}
+    if args.stage == 'retro':
+        record['recipe'] = {
+            'method': 'RETRO-fitting: decoder initialised from the base GPT and trained on the same schedule as '
+                      'the GPT continuation; neighbour encoder (initialised from the GPT blocks 0-1) and CCA '
+                      f'trained at {args.new_lr_mult}x learning rate',
+            'oracle_share_start': args.oracle_start, 'oracle_share_end': args.oracle_end,
+            'oracle_shifted_share': args.oracle_shift,
+            'oracle_definition': 'one of the k neighbour slots (random) holds the query chunk followed by its true '
+                                 'continuation, as a datastore holding the document returns it; a shifted oracle '
+                                 'starts 1..C/2 tokens earlier or later',
+            'real_neighbours': 'exact cosine search over the train datastore with the frozen embedder; never the '
+                               'chunk itself or any chunk overlapping the query chunk or its continuation',
+        }
+    if args.init:
+        base = torch.load(args.init, map_location='cpu').get('training')
+        if base:
+            record['base'] = base
+            record['total_tokens'] = base.get('total_tokens', base['tokens']) + record['tokens']
+    record.setdefault('total_tokens', record['tokens'])
+    save_model(model, os.path.join(args.out, 'model.pt'), {'training': record})
+    with open(os.path.join(args.out, 'training.json'), 'w') as f:
+        json.dump(record, f, indent=2)
+    log({'event': 'done', 'steps': total_steps})
+
+
+if __name__ == '__main__':
+    main()

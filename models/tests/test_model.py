@@ -1,0 +1,142 @@
+"""PyTorch-side checks of the shipped models, run in CI from the committed fp16 checkpoints.
+
+The ONNX side (shipped int8 graphs through onnxruntime-web vs these PyTorch logits) is checked by
+the TypeScript parity test against models/fixtures/<id>.parity.json, which this file verifies the
+checkpoints still reproduce."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from retrolab.model import Decoder, GPTConfig, RetroConfig
+from retrolab.ship import int8_simulated
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECKPOINTS = os.path.join(ROOT, 'checkpoints')
+FIXTURES = os.path.join(ROOT, 'fixtures')
+MODEL_IDS = ['gpt-wt2', 'retro-wt2']
+
+
+def load(model_id: str) -> Decoder:
+    blob = torch.load(os.path.join(CHECKPOINTS, f'{model_id}.fp16.pt'), map_location='cpu')
+    cfg_dict = blob['config']
+    cfg = RetroConfig(**cfg_dict) if 'chunk' in cfg_dict else GPTConfig(**cfg_dict)
+    model = Decoder(cfg)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob['model'].items()})
+    return model.eval()
+
+
+@pytest.fixture(scope='module', params=MODEL_IDS)
+def model_and_fixture(request):
+    with open(os.path.join(FIXTURES, f'{request.param}.parity.json')) as f:
+        return load(request.param), json.load(f)
+
+
+def full_logits(model, ids, neighbours=None):
+    if model.is_retro:
+        return model.retro_forward(ids, neighbours)[0]
+    return model(ids)[0][0]
+
+
+@torch.no_grad()
+def test_checkpoint_reproduces_fixture(model_and_fixture):
+    model, fixture = model_and_fixture
+    ids = torch.tensor(fixture['input_ids'])[None]
+    nb = torch.tensor(fixture['neighbour_ids'])[None] if model.is_retro else None
+    logits = full_logits(model, ids, nb)
+    expected = torch.tensor(fixture['logits_fp32_torch'])
+    assert (logits[fixture['positions']] - expected).abs().max() < 1e-3
+    sim = full_logits(int8_simulated(model), ids, nb)
+    assert (sim[fixture['positions']] - torch.tensor(fixture['logits_int8_torch'])).abs().max() < 1e-3
+
+
+@torch.no_grad()
+def test_kv_cache_decode_equals_full_recompute(model_and_fixture):
+    model, fixture = model_and_fixture
+    ids = torch.tensor(fixture['input_ids'])[None]
+    nb = torch.tensor(fixture['neighbour_ids'])[None] if model.is_retro else None
+    full = full_logits(model, ids, nb)
+    cca_k = cca_v = None
+    if model.is_retro:
+        cca_k, cca_v = model.encode_neighbours(nb)
+    past_k = past_v = None
+    steps = []
+    # A prefill of 7 tokens, then one token at a time, as the app decodes.
+    pieces = [(0, 7)] + [(t, t + 1) for t in range(7, ids.shape[1])]
+    for start, end in pieces:
+        if model.is_retro:
+            C = model.cfg.chunk
+            first = max(0, (start + 1) // C - 1)
+            last = max(0, end // C - 1)
+            args = (cca_k[:, :, first:last + 1], cca_v[:, :, first:last + 1], first)
+        else:
+            args = ()
+        logits, past_k, past_v, _ = model(ids[:, start:end], past_k, past_v, *args)
+        steps.append(logits[0])
+    assert (torch.cat(steps) - full).abs().max() < 1e-3
+
+
+@torch.no_grad()
+def test_changing_a_token_leaves_earlier_logits_unchanged(model_and_fixture):
+    model, fixture = model_and_fixture
+    ids = torch.tensor(fixture['input_ids'])[None]
+    nb = torch.tensor(fixture['neighbour_ids'])[None] if model.is_retro else None
+    t = 40
+    changed = ids.clone()
+    changed[0, t] = (changed[0, t] + 17) % model.cfg.vocab_size
+    a, b = full_logits(model, ids, nb), full_logits(model, changed, nb)
+    assert (a[:t] - b[:t]).abs().max() < 1e-4
+    assert (a[t:] - b[t:]).abs().max() > 1e-3
+
+
+@torch.no_grad()
+def test_retro_chunk_neighbours_only_affect_later_tokens():
+    model = load('retro-wt2')
+    with open(os.path.join(FIXTURES, 'retro-wt2.parity.json')) as f:
+        fixture = json.load(f)
+    C = model.cfg.chunk
+    ids = torch.tensor(fixture['input_ids'])[None]
+    nb = torch.tensor(fixture['neighbour_ids'])[None]
+    for u in range(nb.shape[1]):
+        changed = nb.clone()
+        changed[0, u] = torch.flip(changed[0, u], dims=[-1])
+        a, b = full_logits(model, ids, nb), full_logits(model, changed, nb)
+        first_affected = (u + 1) * C - 1
+        assert (a[:first_affected] - b[:first_affected]).abs().max() < 1e-4
+        # The trained model reads its neighbours: the aligned window must move.
+        assert (a[first_affected:first_affected + C] - b[first_affected:first_affected + C]).abs().max() > 1e-3
+
+
+@torch.no_grad()
+def test_retro_shorter_than_one_chunk():
+    model = load('retro-wt2')
+    cfg = model.cfg
+    ids = torch.randint(2, cfg.vocab_size, (1, 5))
+    nb = torch.randint(2, cfg.vocab_size, (1, 1, cfg.neighbours, cfg.neighbour_len))
+    logits = model.retro_forward(ids, nb)
+    cca_k, cca_v = model.encode_neighbours(nb)
+    stepped, _, _, _ = model(ids, None, None, cca_k, cca_v, 0)
+    gpt_path, _, _, _ = model(ids)  # no cross-attention at all
+    assert logits.shape == (1, 5, cfg.vocab_size)
+    assert torch.isfinite(logits).all()
+    assert (logits - stepped).abs().max() < 1e-4
+    assert (logits - gpt_path).abs().max() < 1e-4  # no chunk is complete: retrieval cannot matter
+
+
+def test_shipped_files_match_manifests():
+    public = os.path.join(os.path.dirname(ROOT), 'public', 'models')
+    total = 0
+    for model_id in MODEL_IDS:
+        with open(os.path.join(public, model_id, 'manifest.json')) as f:
+            manifest = json.load(f)
+        assert manifest['format_version'] == 1
+        for spec in manifest['onnx'].values():
+            path = os.path.join(public, model_id, spec['file'])
+            assert os.path.getsize(path) == spec['bytes']
+        for name in os.listdir(os.path.join(public, model_id)):
+            total += os.path.getsize(os.path.join(public, model_id, name))
+    assert total <= 25 * 1024 * 1024, f'shipped models are {total / 2**20:.1f} MiB, over 25 MiB'
