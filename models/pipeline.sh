@@ -17,8 +17,8 @@ mkdir -p "$W"
 
 cd models
 # 1. Base GPT (from scratch).
-$PY -m retrolab.train --stage gpt --data .work/data --out .work/gpt-base --tokens 6.5e6 --lr 1e-3 \
-    --eval-every 400 --threads "$THREADS"
+$PY -m retrolab.train --stage gpt --data .work/data --out .work/gpt-base --tokens 5e6 --lr 1e-3 \
+    --eval-every 400 --threads 1
 # 2. Frozen retrieval embedder (base GPT's token embeddings, int8) and exact training neighbours.
 $PY -m retrolab.prepare_retrieval --gpt .work/gpt-base/model.pt --data .work/data --out .work/retrieval
 # 3. The fair pair: both start from the base GPT and see the same 2M tokens in the same order with
@@ -37,4 +37,4 @@ done
 cd ..
 # 5. Metrics measured on the shipped int8 files through the app's own TypeScript runtime.
 bash models/measure.sh
-$PY -m retrolab.card --public public/models
+(cd models && $PY -m retrolab.card --public ../public/models)

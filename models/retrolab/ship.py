@@ -28,7 +28,7 @@ from .train import load_model
 
 FORMAT_VERSION = 1
 TOKENIZER_ID = 'bpe8k-wikitext2-v1'
-EMBEDDER_ID = 'mean-tokemb-gpt-wt2-base-int8-v1'
+EMBEDDER_ID = 'mean-idf-centred-tokemb-gpt-wt2-base-int8-v1'
 
 
 def sha256(path: str) -> str:

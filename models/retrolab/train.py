@@ -49,6 +49,8 @@ def parse_args():
     p.add_argument('--new-lr-mult', type=float, default=3.0,
                    help='learning-rate multiplier for the parameters RETRO adds to the GPT (encoder, CCA); the '
                         'decoder follows the same schedule as the GPT continuation')
+    p.add_argument('--copy-prior', type=float, default=3.0,
+                   help='initial relative-position bias towards the aligned continuation token in every CCA head')
     p.add_argument('--oracle-start', type=float, default=0.5,
                    help='share of chunks whose neighbour slot holds the chunk + its true continuation, at step 0')
     p.add_argument('--oracle-end', type=float, default=0.25, help='... tapering linearly to this at the end')
@@ -122,7 +124,14 @@ def main():
         for i, block in enumerate(model.encoder.blocks):
             src = gpt.blocks[i].state_dict()
             block.load_state_dict(src, strict=True)
-        log({'event': 'retro_init', 'new_parameters': len(missing)})
+        # Copy prior: bias each CCA query at offset j towards neighbour position C + j, the token a
+        # neighbour holding the continuation has next. Without it the path stays unused at this
+        # scale (../shared/notes/retro-training.md); the bias stays trainable.
+        with torch.no_grad():
+            for block in model.cca_blocks():
+                j = torch.arange(cfg.chunk)
+                block.cca.rel_bias[:, j, cfg.chunk + j] = args.copy_prior
+        log({'event': 'retro_init', 'new_parameters': len(missing), 'copy_prior': args.copy_prior})
 
     cfg = model.cfg
     C = getattr(cfg, 'chunk', 32)

@@ -1,0 +1,132 @@
+/**
+ * `npm run setup:datastores`: builds the app's default datastores from the shared corpora into
+ * public/datastores/<id>.rlds and lists them in public/datastores/index.json (git-ignored: the
+ * corpora are never committed, so every checkout builds these at set-up time).
+ *
+ *   npm run setup:datastores [-- --force] [--model <dir>] [--embedder <file> --tokenizer <file> --chunk <n>]
+ *
+ * Data: $RETROLAB_DATA, else ../shared/data. Each datastore is skipped when its file exists and was
+ * built from the same sources with the same tokenizer, embedder and chunking (--force rebuilds).
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { IndexKind } from '../src/protocol/retrieval';
+import type { DefaultDatastoreEntry, DefaultDatastoreIndex } from '../src/protocol/shard';
+import { readShardHeader } from '../src/core/datastore/shard';
+import type { InputFormat } from '../src/core/datastore/parse';
+import { buildDatastoreFile, dataDir, loadModelFiles, REPO_ROOT } from './datastore-node';
+
+interface Definition {
+  id: string;
+  name: string;
+  description: string;
+  inputs: string[];
+  format: InputFormat;
+  index: IndexKind;
+}
+
+const DEFAULTS: Definition[] = [
+  {
+    id: 'wikitext-2-train',
+    name: 'WikiText-2 train',
+    description: 'The 629 Wikipedia articles of WikiText-2 train (CC BY-SA 3.0, Merity et al. 2016): the corpus the models were trained on.',
+    inputs: ['wikitext-2/wiki.train.tokens'],
+    format: 'wikitext',
+    index: 'flat',
+  },
+  {
+    id: 'squad-v2-paragraphs',
+    name: 'SQuAD 2.0 paragraphs',
+    description: '1,216 Wikipedia paragraphs from the SQuAD 2.0 dev set (CC BY-SA 4.0, Rajpurkar et al. 2018), facts the training corpus does not hold.',
+    inputs: ['squad-v2/dev.passages.jsonl', 'squad-v2/test.passages.jsonl'],
+    format: 'jsonl',
+    index: 'flat',
+  },
+];
+
+const OUT_DIR = join(REPO_ROOT, 'public', 'datastores');
+
+const { values } = parseArgs({
+  options: {
+    force: { type: 'boolean', default: false },
+    model: { type: 'string' },
+    tokenizer: { type: 'string' },
+    embedder: { type: 'string' },
+    chunk: { type: 'string' },
+  },
+});
+
+async function main(): Promise<void> {
+  const data = dataDir();
+  const modelOptions = {
+    model: values.model,
+    tokenizer: values.tokenizer,
+    embedder: values.embedder,
+    chunk: values.chunk ? Number(values.chunk) : undefined,
+  };
+  const model = loadModelFiles(modelOptions);
+  mkdirSync(OUT_DIR, { recursive: true });
+  const entries: DefaultDatastoreEntry[] = [];
+
+  for (const def of DEFAULTS) {
+    const inputs = def.inputs.map((p) => join(data, p));
+    const missing = inputs.filter((p) => !existsSync(p));
+    if (missing.length) throw new Error(`missing corpus file(s): ${missing.join(', ')} (set RETROLAB_DATA to the shared data folder)`);
+    const file = `${def.id}.rlds`;
+    const out = join(OUT_DIR, file);
+
+    let upToDate = false;
+    if (existsSync(out) && !values.force) {
+      try {
+        const header = readShardHeader(new Uint8Array(readFileSync(out)));
+        const sources = inputs.map((p) => `${basename(p)}:${statSync(p).size}`).join(',');
+        upToDate =
+          header.meta.embedder.fingerprint === model.embedder.fingerprint &&
+          header.meta.tokenizer.fingerprint === model.tokenizer.fingerprint &&
+          header.chunkSize === model.chunkSize &&
+          header.neighbourLen === model.neighbourLen &&
+          header.indexKind === def.index &&
+          header.meta.name === def.name &&
+          header.meta.sources.map((s) => `${s.name}:${s.bytes}`).join(',') === sources;
+      } catch {
+        upToDate = false; // unreadable or damaged: rebuild
+      }
+    }
+    if (upToDate) {
+      console.error(`${def.name}: ${out} is up to date (--force rebuilds)`);
+    } else {
+      console.error(`${def.name}: building ${out}`);
+      const stats = await buildDatastoreFile({ ...modelOptions, inputs, format: def.format, name: def.name, description: def.description, index: def.index, out });
+      console.error(
+        `${def.name}: ${stats.documents.toLocaleString('en')} documents, ${stats.chunks.toLocaleString('en')} chunks, ` +
+          `${(stats.bytes / 1048576).toFixed(1)} MB in ${stats.seconds.total.toFixed(1)} s: ${Math.round(stats.chunksPerSecond).toLocaleString('en')} chunks/s ` +
+          `(embedding ${Math.round(stats.embedChunksPerSecond).toLocaleString('en')} chunks/s; tokenizing took ${stats.seconds.tokenize.toFixed(1)} s)`,
+      );
+    }
+    const header = readShardHeader(new Uint8Array(readFileSync(out)));
+    entries.push({
+      id: def.id,
+      name: def.name,
+      description: def.description,
+      file,
+      bytes: header.totalBytes,
+      chunks: header.chunkCount,
+      documents: header.documentCount,
+      index: header.indexKind,
+      embedder_fingerprint: header.meta.embedder.fingerprint,
+      created_at: header.meta.createdAt,
+    });
+  }
+
+  const index: DefaultDatastoreIndex = { format_version: 1, datastores: entries };
+  const indexPath = join(OUT_DIR, 'index.json');
+  writeFileSync(`${indexPath}.tmp`, JSON.stringify(index, null, 2) + '\n');
+  renameSync(`${indexPath}.tmp`, indexPath);
+  console.log(JSON.stringify(index));
+}
+
+main().catch((e: Error) => {
+  console.error(`${e.name}: ${e.message}`);
+  process.exit(1);
+});

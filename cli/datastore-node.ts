@@ -1,0 +1,199 @@
+/**
+ * Node-side helpers for the datastore tools and tests: where the data and model files are, how
+ * to load a tokenizer + embedder from a model directory, and voy's WASM from node_modules.
+ * Everything browser-safe lives in src/core; this file is the part that needs node:fs.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ModelManifest } from '../src/protocol/manifest';
+import type { IndexKind } from '../src/protocol/retrieval';
+import type { DocumentInput, ShardMeta } from '../src/protocol/shard';
+import { buildShard, type BuildStats } from '../src/core/datastore/builder';
+import { detectFormat, parseDocuments, type InputFormat } from '../src/core/datastore/parse';
+import { MeanEmbedder } from '../src/core/retrieval/embedder';
+import { initVoy } from '../src/core/retrieval/voy';
+import { loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer/index';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The shared corpora: $RETROLAB_DATA, else ../shared/data next to the repository. */
+export function dataDir(): string {
+  return process.env.RETROLAB_DATA ? resolve(process.env.RETROLAB_DATA) : resolve(REPO_ROOT, '..', 'shared', 'data');
+}
+
+/** The model whose embedder and chunking datastores are built for. */
+export const DEFAULT_MODEL_DIR = join(REPO_ROOT, 'public', 'models', 'retro-wt2');
+
+/** tokenizer.json of a shipped model, else the training pipeline's copy (the same file). */
+export function findTokenizerPath(): string | null {
+  const candidates = [
+    join(REPO_ROOT, 'public', 'models', 'retro-wt2', 'tokenizer.json'),
+    join(REPO_ROOT, 'public', 'models', 'gpt-wt2', 'tokenizer.json'),
+    join(REPO_ROOT, 'models', '.work', 'tokenizer.json'),
+  ];
+  return candidates.find((p) => existsSync(p)) ?? null;
+}
+
+export async function loadVoyForNode(): Promise<void> {
+  const require = createRequire(import.meta.url);
+  await initVoy(readFileSync(require.resolve('voy-search/voy_search_bg.wasm')));
+}
+
+export function readTokenizer(path: string, id?: string): RetroTokenizer {
+  return loadTokenizer(JSON.parse(readFileSync(path, 'utf8')), { id });
+}
+
+/**
+ * Reads an embedder.bin. Without a manifest the dimension follows from the file size:
+ * bytes = vocab*dim + vocab*4.
+ */
+export function readEmbedder(path: string, vocabSize: number, dim?: number, id?: string): MeanEmbedder {
+  const bytes = new Uint8Array(readFileSync(path));
+  const d = dim ?? bytes.length / vocabSize - 4;
+  if (!Number.isInteger(d) || d < 1) {
+    throw new Error(`${path}: ${bytes.length} bytes is not vocab (${vocabSize}) x (dim + 4) for any whole dim`);
+  }
+  return MeanEmbedder.fromBytes(bytes, vocabSize, d, id);
+}
+
+export interface ModelFiles {
+  tokenizer: RetroTokenizer;
+  embedder: MeanEmbedder;
+  chunkSize: number;
+  neighbourLen: number;
+  /** where each came from, for messages */
+  from: { tokenizer: string; embedder: string; manifest: string | null };
+}
+
+export interface ModelFileOptions {
+  /** model directory with manifest.json, tokenizer.json, embedder.bin */
+  model?: string;
+  tokenizer?: string;
+  embedder?: string;
+  chunk?: number;
+  neighbourLen?: number;
+}
+
+/**
+ * Tokenizer, embedder and chunking for building datastores: from a model directory's manifest,
+ * each overridable by an explicit file or number (before the model is shipped: --embedder with a
+ * file, --tokenizer models/.work/tokenizer.json, --chunk 32).
+ */
+export function loadModelFiles(options: ModelFileOptions): ModelFiles {
+  const modelDir = options.model ? resolve(options.model) : DEFAULT_MODEL_DIR;
+  const manifestPath = join(modelDir, 'manifest.json');
+  const manifest: ModelManifest | null = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as ModelManifest) : null;
+  if (manifest && manifest.architecture !== 'retro') throw new Error(`${manifestPath} is a ${manifest.architecture} model; datastores are built for a RETRO model's embedder`);
+
+  const tokenizerPath = options.tokenizer
+    ? resolve(options.tokenizer)
+    : existsSync(join(modelDir, manifest?.tokenizer.file ?? 'tokenizer.json'))
+      ? join(modelDir, manifest?.tokenizer.file ?? 'tokenizer.json')
+      : findTokenizerPath();
+  if (!tokenizerPath || !existsSync(tokenizerPath)) throw new Error(`no tokenizer.json in ${modelDir}; pass --tokenizer <file>`);
+  const tokenizer = readTokenizer(tokenizerPath, options.tokenizer ? undefined : manifest?.tokenizer.id);
+
+  const embedderPath = options.embedder ? resolve(options.embedder) : join(modelDir, manifest?.embedder?.file ?? 'embedder.bin');
+  if (!existsSync(embedderPath)) {
+    throw new Error(`${embedderPath} does not exist: ship the RETRO model first (models/retrolab/ship.py), or pass --embedder <embedder.bin>`);
+  }
+  const embedder = options.embedder
+    ? readEmbedder(embedderPath, tokenizer.vocabSize)
+    : readEmbedder(embedderPath, manifest?.embedder?.vocab_size ?? tokenizer.vocabSize, manifest?.embedder?.dim, manifest?.embedder?.id);
+
+  const chunkSize = options.chunk ?? manifest?.hyperparameters.chunk;
+  if (!chunkSize) throw new Error(`no chunk size: ${manifestPath} is missing; pass --chunk <tokens>`);
+  // An explicit --chunk overrides the manifest's chunking as a whole: rows are then 2 chunks long.
+  const neighbourLen = options.neighbourLen ?? (options.chunk === undefined ? manifest?.hyperparameters.neighbour_len : undefined) ?? 2 * chunkSize;
+  return {
+    tokenizer,
+    embedder,
+    chunkSize,
+    neighbourLen,
+    from: { tokenizer: tokenizerPath, embedder: embedderPath, manifest: manifest ? manifestPath : null },
+  };
+}
+
+/**
+ * A deterministic embedder.bin for tests and for trying the tools before a model is shipped:
+ * random unit-ish rows quantized like models/retrolab/data.py `MeanEmbedder.quantize`.
+ */
+export function syntheticEmbedderBytes(vocabSize: number, dim: number, seed = 1): Uint8Array {
+  let s = seed >>> 0 || 1;
+  const next = () => {
+    // xorshift32
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 0x100000000;
+  };
+  const out = new Uint8Array(vocabSize * dim + vocabSize * 4);
+  const codes = new Int8Array(out.buffer, 0, vocabSize * dim);
+  const scales = new DataView(out.buffer, vocabSize * dim);
+  for (let v = 0; v < vocabSize; v++) {
+    for (let j = 0; j < dim; j++) codes[v * dim + j] = Math.round((next() * 2 - 1) * 127);
+    scales.setFloat32(v * 4, (0.05 + next() * 0.1) / 127, true);
+  }
+  return out;
+}
+
+export interface BuildFileOptions extends ModelFileOptions {
+  inputs: string[];
+  /** per-file format; default from each file name */
+  format?: InputFormat;
+  name: string;
+  description?: string;
+  index: IndexKind;
+  out: string;
+  /** progress lines on stderr */
+  log?: (line: string) => void;
+}
+
+/** Reads, parses and builds input files into a shard file (written atomically). */
+export async function buildDatastoreFile(options: BuildFileOptions): Promise<BuildStats & { out: string }> {
+  const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const model = loadModelFiles(options);
+  if (options.index === 'voy') await loadVoyForNode();
+  log(`tokenizer ${model.tokenizer.id} (${model.from.tokenizer}), embedder ${model.embedder.id} ${model.embedder.vocabSize}x${model.embedder.dim} (${model.from.embedder}), chunk ${model.chunkSize}, neighbour_len ${model.neighbourLen}`);
+  const documents: DocumentInput[] = [];
+  const sources: ShardMeta['sources'] = [];
+  for (const input of options.inputs) {
+    const bytes = new Uint8Array(readFileSync(input));
+    const format = options.format ?? detectFormat(input);
+    if (!format) throw new Error(`${input}: cannot tell the format from the name; pass --format wikitext|jsonl|txt|md`);
+    const docs = parseDocuments(bytes, basename(input), format);
+    documents.push(...docs);
+    sources.push({ name: basename(input), bytes: bytes.length, format });
+    log(`${input}: ${format}, ${docs.length} documents, ${bytes.length.toLocaleString('en')} bytes`);
+  }
+  let lastPhase = '';
+  let lastLine = 0;
+  const { bytes, stats } = await buildShard(documents, {
+    name: options.name,
+    description: options.description,
+    tokenizer: model.tokenizer,
+    embedder: model.embedder,
+    chunkSize: model.chunkSize,
+    neighbourLen: model.neighbourLen,
+    indexKind: options.index,
+    sources,
+    yieldEveryMs: 1000,
+    onProgress: (p) => {
+      const now = Date.now();
+      if (p.phase !== lastPhase || now - lastLine > 2000) {
+        log(`  ${p.phase.padEnd(8)} ${p.done.toLocaleString('en')}/${p.total.toLocaleString('en')} ${p.unit}` + (p.chunksPerSecond ? `, ${Math.round(p.chunksPerSecond).toLocaleString('en')} chunks/s embedding` : ''));
+        lastPhase = p.phase;
+        lastLine = now;
+      }
+    },
+  });
+  mkdirSync(dirname(resolve(options.out)), { recursive: true });
+  const tmp = `${options.out}.tmp-${process.pid}`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, options.out);
+  return { ...stats, out: options.out };
+}

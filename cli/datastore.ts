@@ -1,0 +1,156 @@
+/**
+ * Datastore command line: build a shard from text files, inspect one, or query one.
+ *
+ *   npm run datastore -- build --input <file> [--input <file> ...] [--format wikitext|jsonl|txt|md]
+ *        [--model public/models/retro-wt2] [--tokenizer <tokenizer.json>] [--embedder <embedder.bin>]
+ *        [--chunk 32] [--index flat|voy] --name <name> [--description <text>] --out <file.rlds>
+ *   npm run datastore -- info <file.rlds>
+ *   npm run datastore -- search <file.rlds> --text "<query>" [--k 4] [--model ...|--embedder ... --tokenizer ...]
+ *
+ * Until the RETRO model is shipped, pass --embedder <file> and --chunk 32 (the tokenizer then
+ * defaults to models/.work/tokenizer.json).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { INDEX_KINDS, type IndexKind } from '../src/protocol/retrieval';
+import { Datastore } from '../src/core/datastore/datastore';
+import { decodeShard, readShardHeader, sectionSizes } from '../src/core/datastore/shard';
+import { INPUT_FORMATS, type InputFormat } from '../src/core/datastore/parse';
+import { detokenizeWikiText } from '../src/core/tokenizer/wikitext';
+import { buildDatastoreFile, loadModelFiles, loadVoyForNode } from './datastore-node';
+
+const USAGE = `usage:
+  npm run datastore -- build --input <file> [--input <file> ...] [--format wikitext|jsonl|txt|md]
+       [--model <dir>] [--tokenizer <file>] [--embedder <file>] [--chunk <n>] [--index flat|voy]
+       --name <name> [--description <text>] --out <file.rlds>
+  npm run datastore -- info <file.rlds>
+  npm run datastore -- search <file.rlds> --text <query> [--k <n>] [--model <dir>] [--tokenizer <file>] [--embedder <file>]`;
+
+function fail(message: string): never {
+  console.error(`error: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+const options = {
+  input: { type: 'string', multiple: true },
+  format: { type: 'string' },
+  model: { type: 'string' },
+  tokenizer: { type: 'string' },
+  embedder: { type: 'string' },
+  chunk: { type: 'string' },
+  index: { type: 'string', default: 'flat' },
+  name: { type: 'string' },
+  description: { type: 'string' },
+  out: { type: 'string' },
+  text: { type: 'string' },
+  k: { type: 'string', default: '4' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ options, allowPositionals: true });
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [command, file] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return;
+  }
+  const chunk = values.chunk !== undefined ? Number(values.chunk) : undefined;
+  if (chunk !== undefined && !(Number.isInteger(chunk) && chunk > 0)) fail('--chunk must be a positive integer');
+  const modelOptions = { model: values.model, tokenizer: values.tokenizer, embedder: values.embedder, chunk };
+
+  if (command === 'build') {
+    if (!values.input?.length) fail('build needs at least one --input');
+    if (!values.name) fail('build needs --name');
+    if (!values.out) fail('build needs --out');
+    if (!INDEX_KINDS.includes(values.index as IndexKind)) fail(`--index must be one of ${INDEX_KINDS.join(', ')}`);
+    if (values.format && !INPUT_FORMATS.includes(values.format as InputFormat)) fail(`--format must be one of ${INPUT_FORMATS.join(', ')}`);
+    const stats = await buildDatastoreFile({
+      ...modelOptions,
+      inputs: values.input,
+      format: values.format as InputFormat | undefined,
+      name: values.name,
+      description: values.description,
+      index: values.index as IndexKind,
+      out: values.out,
+    });
+    console.error(
+      `built ${stats.out}: ${stats.documents.toLocaleString('en')} documents, ${stats.chunks.toLocaleString('en')} chunks, ` +
+        `${(stats.bytes / 1048576).toFixed(1)} MB in ${stats.seconds.total.toFixed(1)} s ` +
+        `(${Math.round(stats.chunksPerSecond).toLocaleString('en')} chunks/s overall, ${Math.round(stats.embedChunksPerSecond).toLocaleString('en')} chunks/s embedding)`,
+    );
+    console.log(JSON.stringify(stats));
+    return;
+  }
+
+  if (command === 'info') {
+    if (!file) fail('info needs a file');
+    const bytes = new Uint8Array(readFileSync(file));
+    const header = readShardHeader(bytes);
+    const t0 = performance.now();
+    decodeShard(bytes); // full check: section checksums and structure
+    const { meta } = header;
+    console.log(
+      JSON.stringify(
+        {
+          file,
+          ok: true,
+          verifyMs: Math.round(performance.now() - t0),
+          formatVersion: header.formatVersion,
+          name: meta.name,
+          description: meta.description,
+          createdAt: meta.createdAt,
+          bytes: header.totalBytes,
+          documents: header.documentCount,
+          chunks: header.chunkCount,
+          chunkSize: header.chunkSize,
+          neighbourLen: header.neighbourLen,
+          dim: header.dim,
+          indexKind: header.indexKind,
+          knnlm: Boolean(header.flags & 1),
+          tokenizer: meta.tokenizer,
+          embedder: meta.embedder,
+          sources: meta.sources,
+          sectionBytes: sectionSizes(header),
+          build: meta.extra?.build,
+        },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+
+  if (command === 'search') {
+    if (!file) fail('search needs a file');
+    if (!values.text) fail('search needs --text');
+    const k = Number(values.k);
+    const model = loadModelFiles(modelOptions);
+    const bytes = new Uint8Array(readFileSync(file));
+    if (readShardHeader(bytes).indexKind === 'voy') await loadVoyForNode();
+    const ds = await Datastore.open(bytes, model.embedder);
+    // The query is the last chunk of the text, as RETRO queries with its last completed chunk.
+    const ids = model.tokenizer.encode(values.text).slice(-ds.shard.chunkSize);
+    const t0 = performance.now();
+    const hits = ds.retrieve(ids, k);
+    const ms = performance.now() - t0;
+    console.log(`query (${ids.length} tokens): ${JSON.stringify(model.tokenizer.decode(ids))}  [${ms.toFixed(1)} ms, ${ds.index.kind} index]`);
+    for (const h of hits) {
+      console.log(`\n#${h.chunkIndex}  distance ${h.distance.toFixed(4)}  "${h.title}"`);
+      console.log(`  chunk:        ${detokenizeWikiText(h.text).replace(/\s+/g, ' ').trim()}`);
+      console.log(`  continuation: ${detokenizeWikiText(h.continuationText).replace(/\s+/g, ' ').trim()}`);
+    }
+    return;
+  }
+  fail(`unknown command ${command}`);
+}
+
+main().catch((e: Error) => {
+  console.error(`${e.name}: ${e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,222 @@
+/**
+ * Documents -> datastore shard: tokenize, chunk, embed, index, encode. Runs in a worker or in
+ * Node; it yields to the event loop between batches so a worker can post progress and see a
+ * cancel, and checks its AbortSignal there.
+ */
+import type { IndexKind } from '../../protocol/retrieval';
+import { SHARD_FORMAT_VERSION, type BuildProgress, type DocumentInput, type Shard, type ShardMeta } from '../../protocol/shard';
+import { chunkDocuments } from '../retrieval/chunker';
+import type { MeanEmbedder } from '../retrieval/embedder';
+import { quantizeVectors } from '../retrieval/flat';
+import { ArrayVectorSource } from '../retrieval/vector-index';
+import { VOY_MAX_VECTORS, VoyIndex, VoyLimitError } from '../retrieval/voy';
+import type { RetroTokenizer } from '../tokenizer/index';
+import { BuildAbortedError, EmptyInputError } from './errors';
+import { decodeShard, encodeShard } from './shard';
+
+export interface BuildOptions {
+  name: string;
+  description?: string;
+  tokenizer: RetroTokenizer;
+  embedder: MeanEmbedder;
+  /** C: tokens per chunk (the model manifest's `hyperparameters.chunk`) */
+  chunkSize: number;
+  /** ids per neighbour row (manifest `neighbour_len`); default 2*chunkSize */
+  neighbourLen?: number;
+  indexKind?: IndexKind;
+  /** Provenance shown in the UI (file names, sizes, formats). */
+  sources?: ShardMeta['sources'];
+  onProgress?: (progress: BuildProgress) => void;
+  signal?: AbortSignal;
+  /** Yield to the event loop at least this often (ms); default 50. */
+  yieldEveryMs?: number;
+  /** Clock for `createdAt` (tests). */
+  now?: () => Date;
+}
+
+export interface BuildStats {
+  documents: number;
+  chunks: number;
+  tokens: number;
+  bytes: number;
+  /** seconds per phase */
+  seconds: Record<'tokenize' | 'chunk' | 'embed' | 'index' | 'encode' | 'total', number>;
+  /** chunks embedded per second during the embed phase */
+  embedChunksPerSecond: number;
+  /** chunks per second over the whole build */
+  chunksPerSecond: number;
+}
+
+export interface BuildResult {
+  /** decoded from `bytes` (views into it), so what the caller holds is exactly what was written */
+  shard: Shard;
+  bytes: Uint8Array;
+  stats: BuildStats;
+}
+
+const clock = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/** Builds a shard from documents. Throws BuildAbortedError (name 'AbortError') when cancelled. */
+export async function buildShard(documents: readonly DocumentInput[], options: BuildOptions): Promise<BuildResult> {
+  const { tokenizer, embedder, chunkSize, signal, onProgress } = options;
+  const neighbourLen = options.neighbourLen ?? 2 * chunkSize;
+  const indexKind = options.indexKind ?? 'flat';
+  const yieldEvery = options.yieldEveryMs ?? 50;
+  if (tokenizer.vocabSize > embedder.vocabSize) {
+    throw new RangeError(`the tokenizer has ${tokenizer.vocabSize} ids but the embedder only ${embedder.vocabSize} rows`);
+  }
+  const docs = documents.filter((d) => d.text.length > 0);
+  if (docs.length === 0) throw new EmptyInputError('no documents with text to build a datastore from', options.name);
+
+  const t0 = clock();
+  const seconds: BuildStats['seconds'] = { tokenize: 0, chunk: 0, embed: 0, index: 0, encode: 0, total: 0 };
+  let embedRate = 0;
+  let lastYield = clock();
+  const report = (phase: BuildProgress['phase'], done: number, total: number, unit: BuildProgress['unit']) =>
+    onProgress?.({ phase, done, total, unit, chunksPerSecond: embedRate, elapsedMs: clock() - t0 });
+  const checkpoint = async (force = false) => {
+    if (signal?.aborted) throw new BuildAbortedError();
+    if (force || clock() - lastYield >= yieldEvery) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      lastYield = clock();
+      if (signal?.aborted) throw new BuildAbortedError();
+      return true;
+    }
+    return false;
+  };
+
+  // Tokenize; keep each document's UTF-8 text and token byte offsets for the chunk text spans.
+  let phaseStart = clock();
+  report('tokenize', 0, docs.length, 'documents');
+  const encoder = new TextEncoder();
+  const ids: number[][] = [];
+  const texts: Uint8Array[] = [];
+  let textBytes = 0;
+  for (let d = 0; d < docs.length; d++) {
+    const doc = docs[d]!;
+    ids.push(tokenizer.encode(doc.text));
+    const bytes = encoder.encode(doc.text);
+    texts.push(bytes);
+    textBytes += bytes.length;
+    if (textBytes > 0xffffffff) throw new RangeError('documents over 4 GiB of text do not fit one shard');
+    if (await checkpoint()) report('tokenize', d + 1, docs.length, 'documents');
+  }
+  report('tokenize', docs.length, docs.length, 'documents');
+  seconds.tokenize = (clock() - phaseStart) / 1000;
+
+  phaseStart = clock();
+  const chunks = chunkDocuments(ids, { chunkSize, neighbourLen, eotId: tokenizer.eotId }, tokenizer.vocabSize);
+  const n = chunks.count;
+  if (n === 0) throw new EmptyInputError('the documents produced no tokens', options.name);
+  if (indexKind === 'voy' && n > VOY_MAX_VECTORS) {
+    throw new VoyLimitError(
+      `the voy index is limited to ${VOY_MAX_VECTORS.toLocaleString('en')} chunks and these documents make ${n.toLocaleString('en')}; choose the flat index`,
+    );
+  }
+  const docTextOffsets = new Uint32Array(docs.length + 1);
+  const allText = new Uint8Array(textBytes);
+  texts.forEach((t, d) => {
+    allText.set(t, docTextOffsets[d]!);
+    docTextOffsets[d + 1] = docTextOffsets[d]! + t.length;
+  });
+  const spans = new Uint32Array(3 * n);
+  let r = 0;
+  for (let d = 0; d < docs.length; d++) {
+    const docIds = ids[d]!;
+    const offsets = new Uint32Array(docIds.length + 1);
+    for (let i = 0; i < docIds.length; i++) offsets[i + 1] = offsets[i]! + tokenizer.tokenByteLength(docIds[i]!);
+    if (offsets[docIds.length] !== texts[d]!.length) {
+      throw new Error(`tokens of document ${d} ("${docs[d]!.title}") do not add up to its text (${offsets[docIds.length]} vs ${texts[d]!.length} bytes): the tokenizer is not lossless byte-level BPE`);
+    }
+    const base = docTextOffsets[d]!;
+    for (let start = 0; start < docIds.length; start += chunkSize, r++) {
+      spans[3 * r] = base + offsets[start]!;
+      spans[3 * r + 1] = base + offsets[Math.min(start + chunkSize, docIds.length)]!;
+      spans[3 * r + 2] = base + offsets[Math.min(start + neighbourLen, docIds.length)]!;
+    }
+  }
+  ids.length = 0;
+  seconds.chunk = (clock() - phaseStart) / 1000;
+  report('chunk', n, n, 'chunks');
+  await checkpoint(true);
+
+  // Embed in batches so progress and cancel stay responsive.
+  phaseStart = clock();
+  const dim = embedder.dim;
+  const vectors = new Float32Array(n * dim);
+  const batch = 1024;
+  for (let first = 0; first < n; first += batch) {
+    const count = Math.min(batch, n - first);
+    embedder.embedRows(chunks.tokens, neighbourLen, chunks.lengths, first, count, vectors, first * dim);
+    const elapsed = (clock() - phaseStart) / 1000;
+    embedRate = elapsed > 0 ? (first + count) / elapsed : 0;
+    if (await checkpoint()) report('embed', first + count, n, 'chunks');
+  }
+  seconds.embed = (clock() - phaseStart) / 1000;
+  embedRate = seconds.embed > 0 ? n / seconds.embed : 0;
+  report('embed', n, n, 'chunks');
+
+  phaseStart = clock();
+  report('index', 0, n, 'chunks');
+  await checkpoint(true);
+  const embeddings = quantizeVectors(vectors, dim);
+  let indexBytes: Uint8Array = new Uint8Array(0);
+  if (indexKind === 'voy') {
+    const voy = VoyIndex.build(new ArrayVectorSource(vectors, dim));
+    indexBytes = voy.serialize();
+    voy.dispose();
+  }
+  seconds.index = (clock() - phaseStart) / 1000;
+  report('index', n, n, 'chunks');
+  await checkpoint(true);
+
+  phaseStart = clock();
+  let tokens = 0;
+  for (let i = 0; i < n; i++) tokens += chunks.lengths[i]!;
+  const meta: ShardMeta = {
+    name: options.name,
+    description: options.description ?? '',
+    createdAt: (options.now?.() ?? new Date()).toISOString(),
+    tokenizer: { id: tokenizer.id, fingerprint: tokenizer.fingerprint, vocabSize: tokenizer.vocabSize, eotId: tokenizer.eotId, unkId: tokenizer.unkId },
+    embedder: { id: embedder.id, fingerprint: embedder.fingerprint, vocabSize: embedder.vocabSize, dim },
+    sources: options.sources ?? [],
+  };
+  const built: Shard = {
+    formatVersion: SHARD_FORMAT_VERSION,
+    meta,
+    chunkSize,
+    neighbourLen,
+    vocabSize: tokenizer.vocabSize,
+    eotId: tokenizer.eotId,
+    dim,
+    indexKind,
+    tokens: chunks.tokens,
+    chunkLengths: chunks.lengths,
+    chunkDocs: chunks.docs,
+    chunkTextSpans: spans,
+    docTextOffsets,
+    texts: allText,
+    titles: docs.map((d) => d.title),
+    embeddings,
+    indexBytes,
+    knnlm: null,
+  };
+  seconds.total = (clock() - t0) / 1000;
+  meta.extra = { build: { seconds: { ...seconds }, embedChunksPerSecond: embedRate, tokens } };
+  const bytes = encodeShard(built);
+  const shard = decodeShard(bytes);
+  seconds.encode = (clock() - phaseStart) / 1000;
+  seconds.total = (clock() - t0) / 1000;
+  report('encode', bytes.length, bytes.length, 'bytes');
+  const stats: BuildStats = {
+    documents: docs.length,
+    chunks: n,
+    tokens,
+    bytes: bytes.length,
+    seconds,
+    embedChunksPerSecond: embedRate,
+    chunksPerSecond: n / seconds.total,
+  };
+  report('done', n, n, 'chunks');
+  return { shard, bytes, stats };
+}

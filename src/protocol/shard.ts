@@ -1,0 +1,160 @@
+/**
+ * The datastore shard (`.rlds`): types and constants of the versioned binary format written by
+ * src/core/datastore/shard.ts and documented byte by byte in docs/datastore-format.md.
+ * Bump SHARD_FORMAT_VERSION on any incompatible change; readers reject other versions.
+ */
+import type { IndexKind } from './retrieval';
+
+/** "RLDS" then \r\n\x1a\n: a text-mode transfer or a truncated first line breaks it visibly. */
+export const SHARD_MAGIC: readonly number[] = [0x52, 0x4c, 0x44, 0x53, 0x0d, 0x0a, 0x1a, 0x0a];
+export const SHARD_FORMAT_VERSION = 1;
+export const SHARD_FILE_EXTENSION = '.rlds';
+/** Fixed part of the header in bytes; the section table follows it. */
+export const SHARD_FIXED_HEADER_BYTES = 80;
+export const SHARD_SECTION_ENTRY_BYTES = 32;
+
+/** Header flag bits. */
+export const SHARD_FLAGS = {
+  /** The optional kNN-LM keys/values sections are present. */
+  knnlm: 1,
+} as const;
+
+/** Section ids as written in the section table. */
+export const SECTION_IDS = {
+  tokens: 1,
+  chunkLengths: 2,
+  chunkDocs: 3,
+  chunkTextSpans: 4,
+  docTextOffsets: 5,
+  texts: 6,
+  docTitleOffsets: 7,
+  titles: 8,
+  embeddingCodes: 9,
+  embeddingScales: 10,
+  embeddingErrors: 11,
+  index: 12,
+  knnlmKeys: 13,
+  knnlmValues: 14,
+} as const;
+export type SectionName = keyof typeof SECTION_IDS;
+
+/** Element types of a section, as written in the section table. */
+export const SECTION_DTYPES = { u8: 1, i8: 2, u16: 3, u32: 4, i32: 5, f32: 6 } as const;
+export type SectionDtype = keyof typeof SECTION_DTYPES;
+
+export const INDEX_KIND_CODES: Record<IndexKind, number> = { flat: 1, voy: 2 };
+
+/** A document as it enters the builder. */
+export interface DocumentInput {
+  title: string;
+  text: string;
+}
+
+/** Free-form metadata stored as JSON in the header (strings, ids, provenance). */
+export interface ShardMeta {
+  name: string;
+  description: string;
+  /** ISO 8601 */
+  createdAt: string;
+  tokenizer: { id: string; fingerprint: string; vocabSize: number; eotId: number; unkId: number };
+  embedder: { id: string; fingerprint: string; vocabSize: number; dim: number };
+  /** Where the documents came from (file names, sizes); shown in the UI. */
+  sources: { name: string; bytes: number; format: string }[];
+  /** kNN-LM key dimension when the knnlm flag is set. */
+  knnlmKeyDim?: number;
+  /** Anything else a writer wants to keep (build timings...); readers ignore unknown keys. */
+  extra?: Record<string, unknown>;
+}
+
+/** The int8 embeddings of the chunks: one scale and one error bound per vector. */
+export interface QuantizedVectors {
+  count: number;
+  dim: number;
+  /** count*dim, row-major: x[i][j] ≈ codes[i*dim+j] * scales[i] */
+  codes: Int8Array;
+  scales: Float32Array;
+  /** errors[i] >= ||x_i - codes_i*scales[i]||_2 (rounded up), the bound the flat index relies on */
+  errors: Float32Array;
+}
+
+/** A decoded shard. Arrays may be views into the bytes it was decoded from. */
+export interface Shard {
+  formatVersion: number;
+  meta: ShardMeta;
+  chunkSize: number;
+  /** ids per neighbour row: chunk + continuation (2*chunkSize for RetroLab's models) */
+  neighbourLen: number;
+  vocabSize: number;
+  eotId: number;
+  dim: number;
+  indexKind: IndexKind;
+  /** chunkCount*neighbourLen ids: row r = chunk r then its continuation, padded with eotId.
+   *  Uint16Array when vocabSize <= 65536, else Int32Array. */
+  tokens: Uint16Array | Int32Array;
+  /** real tokens in each chunk (1..chunkSize) */
+  chunkLengths: Uint16Array;
+  /** document of each chunk; non-decreasing, so a document's chunks are contiguous */
+  chunkDocs: Uint32Array;
+  /** 3 per chunk, byte offsets into `texts`: chunk start, chunk end = continuation start, continuation end */
+  chunkTextSpans: Uint32Array;
+  /** documentCount+1 byte offsets into `texts` */
+  docTextOffsets: Uint32Array;
+  /** UTF-8 texts of all documents, concatenated */
+  texts: Uint8Array;
+  titles: string[];
+  embeddings: QuantizedVectors;
+  /** Index bytes of `indexKind`: empty for flat (it scans `embeddings`), voy's JSON for voy. */
+  indexBytes: Uint8Array;
+  /** Optional kNN-LM datastore (a later issue fills it): keys [n, keyDim] and next-token values [n]. */
+  knnlm: { keyDim: number; keys: Float32Array; values: Uint32Array } | null;
+}
+
+/** One progress event of the builder, tagged by phase. */
+export interface BuildProgress {
+  phase: 'parse' | 'tokenize' | 'chunk' | 'embed' | 'index' | 'encode' | 'done';
+  /** units done in this phase (documents for parse/tokenize, chunks after, bytes for encode) */
+  done: number;
+  total: number;
+  unit: 'documents' | 'chunks' | 'bytes';
+  /** chunks per second over the embed phase so far (0 before it starts) */
+  chunksPerSecond: number;
+  elapsedMs: number;
+}
+
+/** `name` of the errors thrown when a shard cannot be read (src/core/datastore/errors.ts). */
+export type ShardErrorName =
+  | 'ShardMagicError'
+  | 'ShardVersionError'
+  | 'ShardTruncatedError'
+  | 'ShardCorruptError'
+  | 'ShardMismatchError';
+
+/** `name` of the errors thrown for bad builder input (src/core/datastore/errors.ts). */
+export type InputErrorName =
+  | 'EmptyInputError'
+  | 'BinaryInputError'
+  | 'InvalidUtf8Error'
+  | 'InputTooLargeError'
+  | 'JsonlLineError'
+  | 'UnsupportedFormatError';
+
+/** public/datastores/index.json, written by `npm run setup:datastores`. */
+export interface DefaultDatastoreIndex {
+  format_version: 1;
+  datastores: DefaultDatastoreEntry[];
+}
+
+export interface DefaultDatastoreEntry {
+  id: string;
+  name: string;
+  description: string;
+  /** file name relative to public/datastores/ */
+  file: string;
+  bytes: number;
+  chunks: number;
+  documents: number;
+  index: IndexKind;
+  embedder_fingerprint: string;
+  /** ISO 8601 */
+  created_at: string;
+}
