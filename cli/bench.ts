@@ -1,0 +1,140 @@
+/**
+ * Decode speed of the shipped models on Node (onnxruntime-web WASM), one JSON object per line:
+ *   npm run bench [-- --threads 1 --tokens 128 --runs 4 --datastore <shard file>]
+ *
+ * Lines: GPT decode; RETRO decode with neighbours from a fixed in-memory source (model cost only);
+ * RETRO with retrieval off; RETRO with a real datastore when one is given or cached by `npm run
+ * eval`; the RETRO/GPT per-token cost ratio. Browser numbers: the inference worker can call
+ * decodeBench (src/core/eval/bench.ts) on its loaded models and report the same shape.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Datastore } from '../src/core/datastore/datastore';
+import { decodeBench, type DecodeBenchResult } from '../src/core/eval/bench';
+import { GptModel, RetroModel, type NeighbourSource } from '../src/core/models';
+import { MeanEmbedder } from '../src/core/retrieval/embedder';
+import { Runtime } from '../src/core/runtime';
+import { nodeModelFiles } from '../src/core/runtime/node-files';
+import { loadTokenizer } from '../src/core/tokenizer';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values: args } = parseArgs({
+  options: {
+    gpt: { type: 'string', default: join(REPO_ROOT, 'public/models/gpt-wt2') },
+    retro: { type: 'string', default: join(REPO_ROOT, 'public/models/retro-wt2') },
+    threads: { type: 'string', default: '1' },
+    tokens: { type: 'string', default: '128' },
+    runs: { type: 'string', default: '4' },
+    datastore: { type: 'string' },
+  },
+});
+
+const PROMPT = ' = Valkyria Chronicles III = \n \n Senjō no Valkyria 3 : Unrecorded Chronicles is a tactical role';
+const emit = (line: object) => console.log(JSON.stringify(line));
+
+/** A shard given on the command line, else the one `npm run eval` cached for this embedder. */
+function findShard(fingerprint: string): string | null {
+  if (args.datastore) return resolve(args.datastore);
+  const dir = join(REPO_ROOT, '.cache', 'eval');
+  if (!existsSync(dir)) return null;
+  const hit = readdirSync(dir).find((f) => f.includes(fingerprint) && f.endsWith('.shard'));
+  return hit ? join(dir, hit) : null;
+}
+
+async function main(): Promise<void> {
+  const threads = Number(args.threads);
+  const newTokens = Number(args.tokens);
+  const runs = Number(args.runs);
+  const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: threads });
+  const gptFiles = nodeModelFiles(args.gpt!);
+  const retroFiles = nodeModelFiles(args.retro!);
+  const gpt = await GptModel.load(runtime, gptFiles);
+  const retro = await RetroModel.load(runtime, retroFiles);
+  const tokenizer = loadTokenizer(JSON.parse(await gptFiles.text(gpt.manifest.tokenizer.file)), { id: gpt.manifest.tokenizer.id });
+  const prompt = tokenizer.encode(PROMPT);
+
+  // Configurations run round-robin and each reports its fastest run, so background load hits
+  // them alike and the ratios hold even on a busy machine.
+  const L = retro.hp.neighbour_len;
+  const fixedRows = [prompt.concat(prompt).concat(prompt).slice(0, L), prompt.slice().reverse().concat(prompt).concat(prompt).slice(0, L)];
+  // Fixed neighbours cost no search time, so that line is the model's own per-token cost.
+  const fixed: NeighbourSource = async (_query, k) => fixedRows.slice(0, k).map((tokenIds) => ({ tokenIds }));
+
+  const m = retro.manifest;
+  if (!m.embedder) throw new Error(`${m.id}: manifest has no embedder`);
+  const embedder = MeanEmbedder.fromBytes(await retroFiles.bytes(m.embedder.file), m.embedder.vocab_size, m.embedder.dim, m.embedder.id);
+  const shard = findShard(embedder.fingerprint);
+  const datastore = shard && existsSync(shard) ? await Datastore.open(new Uint8Array(readFileSync(shard)), embedder) : null;
+  let searches = 0;
+  let searchMs = 0;
+  const searched: NeighbourSource = async (query, k, options) => {
+    const t = performance.now();
+    const found = datastore!.retrieve(query, k, { excludeDocIds: [...(options.excludeDocIds ?? [])] });
+    searchMs += performance.now() - t;
+    searches++;
+    return found;
+  };
+
+  const configs: { name: string; run: () => Promise<DecodeBenchResult> }[] = [
+    { name: 'gpt', run: () => decodeBench(gpt, prompt, { newTokens, runs: 1 }) },
+    {
+      name: 'retro',
+      run: () => {
+        retro.setNeighbourSource(fixed);
+        retro.setOptions({ retrieval: true });
+        return decodeBench(retro, prompt, { newTokens, runs: 1, neighbours: 'fixed (no search cost)' });
+      },
+    },
+    {
+      name: 'off',
+      run: () => {
+        retro.setOptions({ retrieval: false });
+        return decodeBench(retro, prompt, { newTokens, runs: 1, neighbours: 'off' });
+      },
+    },
+  ];
+  if (datastore) {
+    configs.push({
+      name: 'real',
+      run: () => {
+        retro.setNeighbourSource(searched);
+        retro.setOptions({ retrieval: true });
+        return decodeBench(retro, prompt, { newTokens, runs: 1, neighbours: `datastore ${datastore.chunkCount} chunks (flat index)` });
+      },
+    });
+  }
+  const best = new Map<string, DecodeBenchResult>();
+  for (let r = 0; r < runs; r++) {
+    for (const c of configs) {
+      const result = await c.run();
+      const previous = best.get(c.name);
+      if (!previous || result.decode_ms < previous.decode_ms) best.set(c.name, result);
+    }
+  }
+  const gptResult = best.get('gpt')!;
+  const retroResult = best.get('retro')!;
+  const offResult = best.get('off')!;
+  const realResult = best.get('real') ?? null;
+  for (const result of [gptResult, retroResult, offResult]) emit({ ...result, runs });
+  if (realResult) emit({ ...realResult, runs, search_ms_per_retrieval: Math.round((searchMs / Math.max(1, searches)) * 100) / 100 });
+  else emit({ bench: 'decode', model: m.id, neighbours: 'datastore', skipped: 'no shard: pass --datastore or run `npm run eval -- --model public/models/retro-wt2 --max-windows 1` once to cache one' });
+
+  emit({
+    bench: 'retro_vs_gpt',
+    backend: gptResult.backend,
+    threads,
+    retro_per_token_cost_vs_gpt: Math.round((retroResult.ms_per_token / gptResult.ms_per_token) * 100) / 100,
+    retro_retrieval_off_vs_gpt: Math.round((offResult.ms_per_token / gptResult.ms_per_token) * 100) / 100,
+    ...(realResult ? { retro_with_search_vs_gpt: Math.round((realResult.ms_per_token / gptResult.ms_per_token) * 100) / 100 } : {}),
+  });
+  emit({ bench: 'browser', status: 'not measured here', how: 'call decodeBench(model, promptIds) from src/core/eval/bench.ts in the inference worker and report its JSON' });
+  await gpt.dispose();
+  await retro.dispose();
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+  process.exit(1);
+});

@@ -1,0 +1,228 @@
+/**
+ * Perplexity of a shipped model on a WikiText-2 split, by the protocol of docs/manifest.md, with
+ * the shipped int8 ONNX through the same TypeScript model code the browser runs (WASM backend).
+ *
+ *   npm run eval -- --model public/models/gpt-wt2 --split test
+ *   npm run eval -- --model public/models/retro-wt2 --split test --neighbours real|random|leakage|none
+ *        [--datastore <shard file | wiki.*.tokens>]   (default: built in memory from wiki.train.tokens)
+ *   options: --max-windows N  --batch B (4)  --threads T (1)  --k K  --seed S  --stride S (128)
+ *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
+ *
+ * Prints one JSON object on stdout; progress goes to stderr.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { ModelManifest } from '../src/protocol/manifest';
+import type { PerplexityResult } from '../src/protocol/model';
+import { Datastore } from '../src/core/datastore/datastore';
+import { buildShard } from '../src/core/datastore/builder';
+import { parseText } from '../src/core/datastore/parse';
+import { evaluatePerplexity, type WindowNeighbours } from '../src/core/eval/perplexity';
+import { datastoreEvalStore, windowNeighbours, withLeakedStream, type NeighbourMode } from '../src/core/eval/neighbours';
+import { loadModel, RetroModel } from '../src/core/models';
+import { MeanEmbedder } from '../src/core/retrieval/embedder';
+import { Runtime } from '../src/core/runtime';
+import { nodeModelFiles } from '../src/core/runtime/node-files';
+import { countWikiTextWords, loadTokenizer, splitWikiTextArticles, type RetroTokenizer } from '../src/core/tokenizer';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const DATA_DIR = process.env.RETROLAB_DATA ? resolve(process.env.RETROLAB_DATA) : resolve(REPO_ROOT, '..', 'shared', 'data');
+const CACHE_DIR = join(REPO_ROOT, '.cache', 'eval');
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    split: { type: 'string', default: 'test' },
+    data: { type: 'string', default: join(DATA_DIR, 'wikitext-2') },
+    neighbours: { type: 'string' },
+    datastore: { type: 'string' },
+    k: { type: 'string' },
+    'max-windows': { type: 'string' },
+    batch: { type: 'string', default: '4' },
+    threads: { type: 'string', default: '1' },
+    stride: { type: 'string', default: '128' },
+    seed: { type: 'string', default: '0' },
+    'write-metrics': { type: 'string' },
+    'no-cache': { type: 'boolean', default: false },
+  },
+});
+
+function fail(message: string): never {
+  console.error(`eval: ${message}`);
+  process.exit(2);
+}
+
+function int(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) fail(`--${name} must be a non-negative integer, got ${value}`);
+  return n;
+}
+
+const progress = (message: string) => process.stderr.write(`${message}\n`);
+
+function tokenizeStream(tokenizer: RetroTokenizer, text: string): Uint16Array | Int32Array {
+  // The split is one stream: articles tokenized one by one and concatenated (cli/prepare-corpus.ts).
+  const docs = tokenizer.encodeDocuments(splitWikiTextArticles(text).map((a) => a.text));
+  const total = docs.reduce((n, d) => n + d.length, 0);
+  const stream = tokenizer.vocabSize <= 0x10000 ? new Uint16Array(total) : new Int32Array(total);
+  let offset = 0;
+  for (const d of docs) {
+    stream.set(d, offset);
+    offset += d.length;
+  }
+  return stream;
+}
+
+/** The datastore: a shard file, or built from a WikiText file (cached under .cache/eval/). */
+async function openDatastore(path: string, tokenizer: RetroTokenizer, embedder: MeanEmbedder, manifest: ModelManifest): Promise<{ datastore: Datastore; source: string }> {
+  if (!existsSync(path)) fail(`datastore ${path} does not exist`);
+  const hp = manifest.hyperparameters;
+  if (!path.endsWith('.tokens') && !path.endsWith('.txt')) {
+    return { datastore: await Datastore.open(new Uint8Array(readFileSync(path)), embedder), source: path };
+  }
+  const cached = join(CACHE_DIR, `${basename(path)}.${tokenizer.fingerprint}.${embedder.fingerprint}.c${hp.chunk}.shard`);
+  if (!args['no-cache'] && existsSync(cached)) {
+    return { datastore: await Datastore.open(new Uint8Array(readFileSync(cached)), embedder), source: `${path} (cached shard ${cached})` };
+  }
+  progress(`building a datastore from ${path} ...`);
+  const t = performance.now();
+  const documents = parseText(readFileSync(path, 'utf8'), 'wikitext', basename(path));
+  const built = await buildShard(documents, {
+    name: basename(path),
+    description: `built by npm run eval from ${basename(path)}`,
+    tokenizer,
+    embedder,
+    chunkSize: hp.chunk!,
+    neighbourLen: hp.neighbour_len!,
+  });
+  progress(`datastore: ${built.stats.chunks} chunks in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  if (!args['no-cache']) {
+    mkdirSync(CACHE_DIR, { recursive: true });
+    writeFileSync(cached, built.bytes);
+  }
+  return { datastore: Datastore.fromShard(built.shard, embedder, built.bytes.length), source: path };
+}
+
+async function main(): Promise<void> {
+  if (!args.model) fail('usage: npm run eval -- --model public/models/<id> [--split test|valid] [--neighbours real|random|leakage|none] [--max-windows N]');
+  const modelDir = resolve(args.model);
+  const maxWindows = int('max-windows', args['max-windows']);
+  const batch = int('batch', args.batch) || 1;
+  const threads = int('threads', args.threads) || 1;
+  const stride = int('stride', args.stride)!;
+  const seed = int('seed', args.seed)!;
+  if (args['write-metrics'] && maxWindows !== undefined) fail('--write-metrics needs a full run (no --max-windows)');
+
+  const started = performance.now();
+  const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: threads });
+  const files = nodeModelFiles(modelDir);
+  const model = await loadModel(runtime, files);
+  const manifest = model.manifest;
+  const hp = manifest.hyperparameters;
+  const isRetro = model instanceof RetroModel;
+  const mode = (args.neighbours ?? (isRetro ? 'real' : 'none')) as NeighbourMode | 'none';
+  if (!['real', 'random', 'leakage', 'none'].includes(mode)) fail(`--neighbours must be real, random, leakage or none, got ${mode}`);
+  if (!isRetro && mode !== 'none') fail(`${manifest.id} is a GPT: it takes no neighbours`);
+  const k = int('k', args.k) ?? hp.neighbours ?? 0;
+
+  const splitPath = join(resolve(args.data!), `wiki.${args.split}.tokens`);
+  if (!existsSync(splitPath)) fail(`${splitPath} does not exist (set --data or RETROLAB_DATA)`);
+  const tokenizerJson: unknown = JSON.parse(await files.text(manifest.tokenizer.file));
+  const tokenizer = loadTokenizer(tokenizerJson, { id: manifest.tokenizer.id });
+  const text = readFileSync(splitPath, 'utf8');
+  const stream = tokenizeStream(tokenizer, text);
+  const words = countWikiTextWords(text);
+  progress(`${manifest.id}: ${args.split} has ${stream.length} tokens, ${words} words`);
+
+  let neighbours: WindowNeighbours | undefined;
+  let datastoreInfo: Record<string, unknown> | undefined;
+  if (isRetro && mode !== 'none') {
+    const spec = manifest.embedder;
+    if (!spec) fail(`${manifest.id}: manifest has no embedder, which retrieval needs`);
+    const embedder = MeanEmbedder.fromBytes(await files.bytes(spec.file), spec.vocab_size, spec.dim, spec.id);
+    const { datastore, source } = await openDatastore(resolve(args.datastore ?? join(resolve(args.data!), 'wiki.train.tokens')), tokenizer, embedder, manifest);
+    let store = datastoreEvalStore(datastore);
+    if (mode === 'leakage') store = withLeakedStream(store, stream, embedder, hp.chunk!, hp.neighbour_len!, manifest.tokenizer.eot_id);
+    neighbours = windowNeighbours(store, {
+      mode,
+      chunk: hp.chunk!,
+      k,
+      K: hp.neighbours!,
+      neighbourLen: hp.neighbour_len!,
+      eotId: manifest.tokenizer.eot_id,
+      seed,
+    });
+    datastoreInfo = { source, chunks: datastore.chunkCount, documents: datastore.documentCount };
+  }
+
+  const evalStart = performance.now();
+  let lastReport = 0;
+  const totals = await evaluatePerplexity(model, stream, {
+    context: hp.context,
+    stride,
+    batch,
+    ...(maxWindows !== undefined ? { maxWindows } : {}),
+    ...(neighbours ? { neighbours } : {}),
+    words,
+    onProgress: (done, total) => {
+      const now = performance.now();
+      if (now - lastReport > 5000 || done === total) {
+        lastReport = now;
+        const rate = done / ((now - evalStart) / 1000);
+        progress(`${done}/${total} windows, ${rate.toFixed(2)} windows/s, ~${((total - done) / rate / 60).toFixed(1)} min left`);
+      }
+    },
+  });
+  // A partial run scored only part of the split: word-level perplexity then uses the split's
+  // words in proportion to the tokens scored (an estimate, flagged).
+  const partial = totals.scored_tokens < stream.length - 1;
+  const scoredWords = partial ? (words * totals.scored_tokens) / (stream.length - 1) : words;
+  const result: PerplexityResult & Record<string, unknown> = {
+    model: manifest.id,
+    split: args.split!,
+    ...(isRetro ? { neighbours: mode } : {}),
+    windows: totals.windows,
+    scored_tokens: totals.scored_tokens,
+    words: Math.round(scoredWords),
+    nll: totals.nll,
+    token_ppl: totals.token_ppl,
+    word_ppl: Math.exp(totals.nll / scoredWords),
+    ...(partial ? { word_ppl_estimated: true } : {}),
+    seconds: (performance.now() - started) / 1000,
+    backend: model.info.backend.backend,
+    eval_seconds: (performance.now() - evalStart) / 1000,
+    tokens_per_second: totals.windows * hp.context / ((performance.now() - evalStart) / 1000),
+    batch,
+    threads,
+    stride,
+    ...(isRetro && mode !== 'none' ? { k, seed, datastore: datastoreInfo } : {}),
+  };
+  if (args['write-metrics']) {
+    const path = join(modelDir, 'manifest.json');
+    const raw = JSON.parse(readFileSync(path, 'utf8')) as { metrics?: Record<string, unknown> };
+    raw.metrics = {
+      ...(raw.metrics ?? {}),
+      [args['write-metrics']]: {
+        token_ppl: result.token_ppl,
+        word_ppl: result.word_ppl,
+        scored_tokens: result.scored_tokens,
+        words: result.words,
+        windows: result.windows,
+        ...(isRetro ? { neighbours: mode, k } : {}),
+        measured_by: 'npm run eval (onnxruntime-web WASM, int8 graphs)',
+      },
+    };
+    writeFileSync(path, `${JSON.stringify(raw, null, 2)}\n`);
+    result.wrote_metrics = `${path}#metrics.${args['write-metrics']}`;
+  }
+  await model.dispose();
+  console.log(JSON.stringify(result));
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+  process.exit(1);
+});

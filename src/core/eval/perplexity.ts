@@ -1,0 +1,141 @@
+/**
+ * Perplexity by the protocol of docs/manifest.md (mirrored by models/retrolab/evaluate.py): the
+ * split is one token stream; windows of `context` tokens start at multiples of `stride`; the first
+ * window scores all its targets, later windows only their last `stride` targets.
+ */
+import type { GptModel } from '../models/gpt';
+import type { EncodedChunks, RetroModel } from '../models/retro';
+
+export interface Window {
+  start: number;
+  /** inputs = ids[start, start+length-1), targets shifted by one; length <= context + 1 */
+  length: number;
+  firstScored: number;
+}
+
+export function streamWindows(streamLength: number, context: number, stride: number, maxWindows?: number): Window[] {
+  if (stride < 1 || stride > context) throw new RangeError('stride must be 1..context');
+  const windows: Window[] = [];
+  let start = 0;
+  while (start + 1 < streamLength) {
+    const length = Math.min(context + 1, streamLength - start);
+    windows.push({ start, length, firstScored: start === 0 ? 0 : context - stride });
+    if ((maxWindows !== undefined && windows.length >= maxWindows) || start + context + 1 >= streamLength) break;
+    start += stride;
+  }
+  return windows;
+}
+
+/** Neighbour ids for a window's complete chunks: U*K*L ids for chunks 0..U-1 of `inputs`. */
+export type WindowNeighbours = (inputs: Int32Array, window: Window) => Promise<Int32Array>;
+
+export interface PerplexityOptions {
+  context: number;
+  stride: number;
+  /** Windows per forward (batch dimension). */
+  batch?: number;
+  maxWindows?: number;
+  /** RETRO only: neighbours for each window; omitted = no retrieval (all positions masked). */
+  neighbours?: WindowNeighbours;
+  /** WikiText words of the split, for word-level perplexity. */
+  words?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface PerplexityTotals {
+  windows: number;
+  scored_tokens: number;
+  nll: number;
+  token_ppl: number;
+  words?: number;
+  word_ppl?: number;
+}
+
+/** Scores the stream with the model's own batch forward (the shipped ONNX, the app's code path). */
+export async function evaluatePerplexity(
+  model: GptModel | RetroModel,
+  ids: ArrayLike<number>,
+  options: PerplexityOptions,
+): Promise<PerplexityTotals> {
+  const windows = streamWindows(ids.length, options.context, options.stride, options.maxWindows);
+  const batch = Math.max(1, options.batch ?? 1);
+  const V = model.info.vocabSize;
+  const encoded = new EncoderCache();
+  let nll = 0;
+  let scored = 0;
+  let done = 0;
+  let i = 0;
+  while (i < windows.length) {
+    const group: Window[] = [windows[i]!];
+    while (group.length < batch && i + group.length < windows.length && windows[i + group.length]!.length === group[0]!.length) {
+      group.push(windows[i + group.length]!);
+    }
+    i += group.length;
+    const inputs = group.map((w) => Int32Array.from({ length: w.length - 1 }, (_, t) => ids[w.start + t]!));
+    const sequences = inputs.map((x) => Array.from(x));
+    let logits: Float32Array;
+    if ('setNeighbourSource' in model) {
+      const neighbours = options.neighbours ? await Promise.all(group.map((w, b) => options.neighbours!(inputs[b]!, w))) : null;
+      logits = neighbours ? await model.forwardBatch(sequences, await encoded.get(model, neighbours)) : await model.forwardBatch(sequences, null);
+    } else {
+      logits = await model.forwardBatch(sequences);
+    }
+    const T = group[0]!.length - 1;
+    group.forEach((w, b) => {
+      for (let t = w.firstScored; t < T; t++) {
+        nll -= logProb(logits, (b * T + t) * V, V, ids[w.start + t + 1]!);
+        scored++;
+      }
+    });
+    done += group.length;
+    options.onProgress?.(done, windows.length);
+  }
+  const totals: PerplexityTotals = { windows: windows.length, scored_tokens: scored, nll, token_ppl: Math.exp(nll / Math.max(1, scored)) };
+  if (options.words) {
+    totals.words = options.words;
+    totals.word_ppl = Math.exp(nll / options.words);
+  }
+  return totals;
+}
+
+/** log softmax(logits[offset .. offset+V))[target], in float64. */
+function logProb(logits: Float32Array, offset: number, V: number, target: number): number {
+  let max = -Infinity;
+  for (let j = 0; j < V; j++) if (logits[offset + j]! > max) max = logits[offset + j]!;
+  let sum = 0;
+  for (let j = 0; j < V; j++) sum += Math.exp(logits[offset + j]! - max);
+  return logits[offset + target]! - max - Math.log(sum);
+}
+
+/**
+ * Encoder outputs by neighbour content. Windows overlap by context - stride tokens, so with the
+ * default stride half of each window's chunks were encoded for the window before; they are reused
+ * instead of re-encoded. Entries not used by the latest batch are dropped.
+ */
+class EncoderCache {
+  private entries = new Map<string, EncodedChunks>();
+
+  async get(model: RetroModel, neighbours: readonly Int32Array[]): Promise<readonly Int32Array[] | EncodedChunks[][]> {
+    const { neighbours: K, neighbour_len: L } = model.hp;
+    const U = neighbours[0]!.length / (K * L);
+    if (U === 0) return neighbours;
+    const keys = neighbours.map((rows) => Array.from({ length: U }, (_, u) => rows.subarray(u * K * L, (u + 1) * K * L).join(',')));
+    const missing = new Map<string, Int32Array>();
+    keys.forEach((row, b) =>
+      row.forEach((key, u) => {
+        if (!this.entries.has(key) && !missing.has(key)) missing.set(key, neighbours[b]!.subarray(u * K * L, (u + 1) * K * L));
+      }),
+    );
+    const used = new Map<string, EncodedChunks>();
+    if (missing.size > 0) {
+      const ids = new Int32Array(missing.size * K * L);
+      [...missing.values()].forEach((rows, i) => ids.set(rows, i * K * L));
+      const result = await model.encode(ids);
+      [...missing.keys()].forEach((key, i) => used.set(key, model.chunkOf(result, i)));
+    }
+    const sets = keys.map((row) => row.map((key) => used.get(key) ?? this.entries.get(key)!));
+    for (const row of keys) for (const key of row) used.set(key, used.get(key) ?? this.entries.get(key)!);
+    this.entries = used;
+    return sets;
+  }
+}

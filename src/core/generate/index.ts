@@ -1,0 +1,3 @@
+export { Rng } from './rng';
+export { sample, logSoftmaxAt, validateSampling, GREEDY, type Sample } from './sampler';
+export { generate, generateStream, type GenerateOptions } from './loop';

@@ -1,0 +1,83 @@
+import type { SamplingSettings } from '../../protocol/model';
+import type { Rng } from './rng';
+
+export interface Sample {
+  tokenId: number;
+  /** Probability of the token under the distribution it was drawn from (after temperature, top-k, top-p). */
+  probability: number;
+}
+
+export const GREEDY: SamplingSettings = { temperature: 0, topK: 0, topP: 1, seed: 0 };
+
+export function validateSampling(s: SamplingSettings): void {
+  if (!(s.temperature >= 0) || !Number.isFinite(s.temperature)) throw new RangeError('temperature must be >= 0');
+  if (!Number.isInteger(s.topK) || s.topK < 0) throw new RangeError('topK must be an integer >= 0 (0 = off)');
+  if (!(s.topP > 0 && s.topP <= 1)) throw new RangeError('topP must be in (0, 1]');
+  if (!Number.isInteger(s.seed)) throw new RangeError('seed must be an integer');
+}
+
+/**
+ * Picks the next token. temperature 0 is greedy (argmax, lowest id on ties). Otherwise logits are
+ * divided by the temperature, cut to the top-k, then to the smallest set of most likely tokens
+ * whose probability reaches top-p, renormalised, and sampled with one draw from `rng`. Candidates
+ * are ordered by (logit desc, id asc), so results do not depend on sort stability.
+ */
+export function sample(logits: Float32Array, settings: SamplingSettings, rng: Rng): Sample {
+  const V = logits.length;
+  if (V === 0) throw new RangeError('empty logits');
+  if (settings.temperature === 0) {
+    let best = 0;
+    for (let i = 1; i < V; i++) if (logits[i]! > logits[best]!) best = i;
+    return { tokenId: best, probability: 1 };
+  }
+  let candidates = orderedCandidates(logits, settings.topK > 0 ? Math.min(settings.topK, V) : V);
+  const invT = 1 / settings.temperature;
+  const top = logits[candidates[0]!]!;
+  let weights = candidates.map((id) => Math.exp((logits[id]! - top) * invT));
+  let total = weights.reduce((a, b) => a + b, 0);
+  if (settings.topP < 1) {
+    let cumulative = 0;
+    let keep = 0;
+    while (keep < weights.length) {
+      cumulative += weights[keep]!;
+      keep++;
+      if (cumulative >= settings.topP * total) break;
+    }
+    candidates = candidates.slice(0, keep);
+    weights = weights.slice(0, keep);
+    total = weights.reduce((a, b) => a + b, 0);
+  }
+  const u = rng.next() * total;
+  let acc = 0;
+  for (let i = 0; i < candidates.length; i++) {
+    acc += weights[i]!;
+    if (u < acc) return { tokenId: candidates[i]!, probability: weights[i]! / total };
+  }
+  const last = candidates.length - 1;
+  return { tokenId: candidates[last]!, probability: weights[last]! / total };
+}
+
+/** The `count` largest logits' ids, ordered by (logit desc, id asc). */
+function orderedCandidates(logits: Float32Array, count: number): number[] {
+  const byRank = (a: number, b: number) => logits[b]! - logits[a]! || a - b;
+  if (count >= logits.length) return Array.from({ length: logits.length }, (_, i) => i).sort(byRank);
+  // Keep a sorted window of the best `count`; top-k is small, so insertion beats a full sort.
+  const best: number[] = [];
+  for (let i = 0; i < logits.length; i++) {
+    if (best.length === count && byRank(i, best[count - 1]!) >= 0) continue;
+    let at = best.length;
+    while (at > 0 && byRank(i, best[at - 1]!) < 0) at--;
+    best.splice(at, 0, i);
+    if (best.length > count) best.pop();
+  }
+  return best;
+}
+
+/** log-softmax value of one entry (for scoring and probabilities shown in the UI). */
+export function logSoftmaxAt(logits: Float32Array, index: number, offset = 0, length = logits.length - offset): number {
+  let max = -Infinity;
+  for (let i = 0; i < length; i++) if (logits[offset + i]! > max) max = logits[offset + i]!;
+  let sum = 0;
+  for (let i = 0; i < length; i++) sum += Math.exp(logits[offset + i]! - max);
+  return logits[offset + index]! - max - Math.log(sum);
+}

@@ -1,0 +1,168 @@
+import type { ModelManifest } from '../../protocol/manifest';
+import type { ModelInfo } from '../../protocol/model';
+import { InferenceError, ModelLoadError, type ModelFiles, type Runtime, type RuntimeSession } from '../runtime';
+import { Serial, checkTokenIds, defaultOverflowDrop, disposeCache, emptyCache, type KvCache } from './decoder';
+import { loadGraph, readManifest } from './manifest';
+import type { LanguageModel, StartOptions, StepOutput } from './types';
+
+export interface ModelLoadOptions {
+  /** Check file sizes and sha256 against the manifest (default true). */
+  verify?: boolean;
+  onProgress?: (file: string, loaded: number, total: number | undefined) => void;
+  /**
+   * Tokens dropped from the front when the context fills up; the cache is rebuilt from the rest.
+   * Default: a quarter of the context (a multiple of the chunk for RETRO).
+   */
+  overflowDrop?: number;
+}
+
+export const GPT_INPUTS = ['input_ids', 'past_key', 'past_value'] as const;
+export const GPT_OUTPUTS = ['logits', 'present_key', 'present_value', 'knn_key'] as const;
+
+/** A fixed short input both backends must agree on. */
+export function probeIds(vocabSize: number, length = 8): number[] {
+  return Array.from({ length }, (_, i) => (17 + 389 * i) % vocabSize);
+}
+
+/** GPT decoder with a KV cache (docs/manifest.md, "GPT: decoder.int8.onnx"). */
+export class GptModel implements LanguageModel {
+  readonly manifest: ModelManifest;
+  readonly info: ModelInfo;
+  private readonly runtime: Runtime;
+  private readonly decoder: RuntimeSession;
+  private readonly vocab: number;
+  private readonly overflowDrop: number;
+  private readonly serial = new Serial();
+  private tokens: number[] = [];
+  private cacheStart = 0;
+  private cache: KvCache | null = null;
+
+  private constructor(runtime: Runtime, manifest: ModelManifest, decoder: RuntimeSession, overflowDrop: number | undefined) {
+    this.runtime = runtime;
+    this.manifest = manifest;
+    this.decoder = decoder;
+    const hp = manifest.hyperparameters;
+    this.vocab = hp.vocab_size;
+    this.overflowDrop = overflowDrop ?? defaultOverflowDrop(hp.context);
+    if (this.overflowDrop < 1 || this.overflowDrop >= hp.context) throw new RangeError(`overflowDrop must be in 1..${hp.context - 1}`);
+    this.info = {
+      id: manifest.id,
+      name: manifest.name,
+      architecture: 'gpt',
+      vocabSize: hp.vocab_size,
+      context: hp.context,
+      backend: decoder.backend,
+    };
+  }
+
+  static async load(runtime: Runtime, files: ModelFiles, options: ModelLoadOptions = {}): Promise<GptModel> {
+    const manifest = await readManifest(files);
+    return GptModel.fromManifest(runtime, files, manifest, options);
+  }
+
+  static async fromManifest(runtime: Runtime, files: ModelFiles, manifest: ModelManifest, options: ModelLoadOptions = {}): Promise<GptModel> {
+    if (manifest.architecture !== 'gpt') throw new ModelLoadError('bad-manifest', `${manifest.id}: architecture is ${manifest.architecture}, not gpt`);
+    const spec = manifest.onnx.decoder;
+    const decoder = await loadGraph(runtime, files, manifest, spec, {
+      inputs: GPT_INPUTS,
+      outputs: GPT_OUTPUTS,
+      deviceOutputs: ['present_key', 'present_value'],
+      probe: {
+        output: 'logits',
+        feeds: () => {
+          const ids = probeIds(manifest.hyperparameters.vocab_size);
+          const past = emptyCache(runtime, manifest);
+          return { input_ids: runtime.int64(ids, [1, ids.length]), past_key: past.key, past_value: past.value };
+        },
+      },
+      ...(options.verify === undefined ? {} : { verify: options.verify }),
+      ...(options.onProgress ? { onProgress: (l: number, t: number | undefined) => options.onProgress!(spec.file, l, t) } : {}),
+    });
+    return new GptModel(runtime, manifest, decoder, options.overflowDrop);
+  }
+
+  get sequence(): readonly number[] {
+    return this.tokens;
+  }
+
+  get prefixLength(): number {
+    return 0;
+  }
+
+  start(promptIds: readonly number[], options: StartOptions = {}): Promise<StepOutput> {
+    return this.serial.run(async () => {
+      if (promptIds.length === 0) throw new RangeError('start() needs at least one token');
+      checkTokenIds(promptIds, this.vocab);
+      this.reset();
+      this.tokens = [...promptIds];
+      const context = this.manifest.hyperparameters.context;
+      this.cacheStart = Math.max(0, this.tokens.length - context);
+      const out = await this.feed(this.tokens.slice(this.cacheStart), options.allLogits === true);
+      return { ...out, restarted: this.cacheStart > 0 };
+    });
+  }
+
+  next(tokenId: number): Promise<StepOutput> {
+    return this.serial.run(async () => {
+      if (!this.cache) throw new InferenceError('next() before start()');
+      checkTokenIds([tokenId], this.vocab);
+      this.tokens.push(tokenId);
+      const context = this.manifest.hyperparameters.context;
+      if (this.cache.length + 1 <= context) return { ...(await this.feed([tokenId], false)), restarted: false };
+      disposeCache(this.cache);
+      this.cache = null;
+      this.cacheStart = this.tokens.length - (context - this.overflowDrop);
+      return { ...(await this.feed(this.tokens.slice(this.cacheStart), false)), restarted: true };
+    });
+  }
+
+  /**
+   * One forward over B equal-length sequences from an empty cache (eval and tests): logits
+   * [B, T, vocab]. Runs the same graph and code path as `start`.
+   */
+  forwardBatch(sequences: readonly (readonly number[])[]): Promise<Float32Array> {
+    return this.serial.run(async () => {
+      const B = sequences.length;
+      const T = sequences[0]?.length ?? 0;
+      if (B === 0 || T === 0 || sequences.some((s) => s.length !== T)) throw new RangeError('forwardBatch needs equal-length non-empty sequences');
+      const flat = sequences.flat();
+      checkTokenIds(flat, this.vocab);
+      const past = emptyCache(this.runtime, this.manifest, B);
+      const out = await this.decoder.run({ input_ids: this.runtime.int64(flat, [B, T]), past_key: past.key, past_value: past.value });
+      const logits = await out.logits!.float32();
+      for (const t of Object.values(out)) t.dispose();
+      return logits;
+    });
+  }
+
+  private async feed(ids: readonly number[], allLogits: boolean): Promise<Omit<StepOutput, 'restarted'>> {
+    const cache = this.cache ?? emptyCache(this.runtime, this.manifest);
+    const out = await this.decoder.run({
+      input_ids: this.runtime.int64(ids, [1, ids.length]),
+      past_key: cache.key,
+      past_value: cache.value,
+    });
+    disposeCache(cache);
+    this.cache = { key: out.present_key!, value: out.present_value!, length: cache.length + ids.length };
+    const logits = await out.logits!.float32();
+    const keys = await out.knn_key!.float32();
+    out.logits!.dispose();
+    out.knn_key!.dispose();
+    const T = ids.length;
+    const d = this.manifest.hyperparameters.d_model;
+    if (allLogits) return { logits, rows: T, knnKeys: keys, retrievals: [] };
+    return { logits: logits.slice((T - 1) * this.vocab), rows: 1, knnKeys: keys.slice((T - 1) * d), retrievals: [] };
+  }
+
+  private reset(): void {
+    disposeCache(this.cache);
+    this.cache = null;
+    this.tokens = [];
+    this.cacheStart = 0;
+  }
+
+  async dispose(): Promise<void> {
+    await this.serial.run(async () => this.reset());
+    await this.decoder.release();
+  }
+}

@@ -1,0 +1,61 @@
+import { ModelLoadError, errorMessage } from './errors';
+
+/**
+ * Where a model's files come from: `fetchModelFiles` in the browser (a URL folder, possibly served
+ * from a cache), `nodeModelFiles` (node-files.ts) in the CLI tools and tests.
+ */
+export interface ModelFiles {
+  /** Shown in error messages: a URL or a directory. */
+  readonly location: string;
+  text(name: string): Promise<string>;
+  bytes(name: string, onProgress?: (loaded: number, total: number | undefined) => void): Promise<Uint8Array>;
+}
+
+export function fetchModelFiles(baseUrl: string, fetchImpl: typeof fetch = fetch): ModelFiles {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const get = async (name: string): Promise<Response> => {
+    let response: Response;
+    try {
+      response = await fetchImpl(base + name);
+    } catch (error) {
+      throw new ModelLoadError('missing-file', `${base}${name}: could not be fetched (${errorMessage(error)})`, { cause: error });
+    }
+    if (!response.ok) throw new ModelLoadError('missing-file', `${base}${name}: HTTP ${response.status}`);
+    return response;
+  };
+  return {
+    location: base,
+    async text(name) {
+      return (await get(name)).text();
+    },
+    async bytes(name, onProgress) {
+      const response = await get(name);
+      const header = response.headers.get('content-length');
+      const total = header ? Number(header) : undefined;
+      if (!onProgress || !response.body) return new Uint8Array(await response.arrayBuffer());
+      const reader = response.body.getReader();
+      const parts: Uint8Array[] = [];
+      let loaded = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parts.push(value);
+        loaded += value.length;
+        onProgress(loaded, total);
+      }
+      const out = new Uint8Array(loaded);
+      let offset = 0;
+      for (const part of parts) {
+        out.set(part, offset);
+        offset += part.length;
+      }
+      return out;
+    },
+  };
+}
+
+/** Hex SHA-256 (WebCrypto exists in workers and in Node 20). */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}

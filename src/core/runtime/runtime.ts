@@ -1,0 +1,241 @@
+import type { Backend, BackendInfo, BackendPreference } from '../../protocol/model';
+import { InferenceError, ModelLoadError, errorMessage } from './errors';
+import { isNode, loadOrt, type Ort, type OrtFlavour, type OrtSession, type OrtSessionOptions } from './ort';
+import { RuntimeSession } from './session';
+import { RtTensor, product } from './tensor';
+
+export interface RuntimeOptions {
+  /** 'auto' (default): WebGPU when an adapter exists and the per-model self-check passes. */
+  prefer?: BackendPreference;
+  /** WASM threads; default: 1 in Node, min(4, cores) in a cross-origin isolated page, else 1. */
+  wasmThreads?: number;
+  /** Browser only: URL prefix of the ort-wasm-*.wasm files when they are not bundled. */
+  wasmPaths?: string;
+  /** Largest |logit| difference between WebGPU and WASM that still counts as agreement. */
+  selfCheckTolerance?: number;
+}
+
+/** What a model hands the runtime to check WebGPU against WASM: inputs and the output to compare. */
+export interface SelfCheckProbe {
+  feeds: () => Record<string, RtTensor>;
+  output: string;
+}
+
+export interface SessionSpec {
+  /** Shown in errors and logs, e.g. "gpt-wt2/decoder.int8.onnx". */
+  label: string;
+  /** Outputs fed back as inputs (a KV cache): kept in GPU memory on WebGPU. */
+  deviceOutputs?: readonly string[];
+  /** Without a probe a model runs on WASM: WebGPU is never used unchecked. */
+  probe?: SelfCheckProbe;
+}
+
+const DEFAULT_TOLERANCE = 1e-2;
+
+interface GpuNavigator {
+  gpu?: { requestAdapter(): Promise<unknown> };
+}
+
+/**
+ * The execution environment: which onnxruntime-web build is loaded, whether WebGPU may be tried,
+ * and how many WASM threads run. Create one per worker (or per Node process) and share it.
+ */
+export class Runtime {
+  readonly environment: 'node' | 'browser';
+  /** WebGPU if an adapter was found (and not refused by `prefer`), else WASM. */
+  readonly candidate: Backend;
+  /** Why `candidate` is what it is. */
+  readonly candidateReason: string;
+  readonly wasmThreads: number;
+  private readonly ort: Ort;
+  private readonly prefer: BackendPreference;
+  private readonly tolerance: number;
+
+  private constructor(init: {
+    environment: 'node' | 'browser';
+    candidate: Backend;
+    candidateReason: string;
+    wasmThreads: number;
+    ort: Ort;
+    prefer: BackendPreference;
+    tolerance: number;
+  }) {
+    this.environment = init.environment;
+    this.candidate = init.candidate;
+    this.candidateReason = init.candidateReason;
+    this.wasmThreads = init.wasmThreads;
+    this.ort = init.ort;
+    this.prefer = init.prefer;
+    this.tolerance = init.tolerance;
+  }
+
+  static async create(options: RuntimeOptions = {}): Promise<Runtime> {
+    const prefer = options.prefer ?? 'auto';
+    const tolerance = options.selfCheckTolerance ?? DEFAULT_TOLERANCE;
+    if (isNode()) {
+      const ort = await loadOrt('node');
+      const wasmThreads = options.wasmThreads ?? 1;
+      configureWasm(ort, wasmThreads, undefined);
+      const reason = prefer === 'webgpu'
+        ? 'Node: WebGPU is not available in the Node build of onnxruntime-web, using WASM'
+        : 'Node: onnxruntime-web runs its WASM backend';
+      return new Runtime({ environment: 'node', candidate: 'wasm', candidateReason: reason, wasmThreads, ort, prefer, tolerance });
+    }
+    const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+    const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+    const wasmThreads = options.wasmThreads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
+    const { candidate, reason } = prefer === 'wasm'
+      ? { candidate: 'wasm' as const, reason: 'WASM was requested' }
+      : await probeWebGpu();
+    const flavour: OrtFlavour = candidate === 'webgpu' ? 'webgpu' : 'wasm';
+    const ort = await loadOrt(flavour);
+    configureWasm(ort, wasmThreads, options.wasmPaths);
+    const threadNote = isolated ? `${wasmThreads} WASM threads` : '1 WASM thread (page not cross-origin isolated)';
+    return new Runtime({
+      environment: 'browser',
+      candidate,
+      candidateReason: `${reason}; ${threadNote}`,
+      wasmThreads,
+      ort,
+      prefer,
+      tolerance,
+    });
+  }
+
+  int64(values: ArrayLike<number> | BigInt64Array, dims: readonly number[]): RtTensor {
+    let data: BigInt64Array;
+    if (values instanceof BigInt64Array) {
+      data = values;
+    } else {
+      data = new BigInt64Array(values.length);
+      for (let i = 0; i < values.length; i++) data[i] = BigInt(values[i]!);
+    }
+    checkSize(data.length, dims);
+    return new RtTensor(new this.ort.Tensor('int64', data, dims));
+  }
+
+  float32(values: Float32Array, dims: readonly number[]): RtTensor {
+    checkSize(values.length, dims);
+    return new RtTensor(new this.ort.Tensor('float32', values, dims));
+  }
+
+  zeros(dims: readonly number[]): RtTensor {
+    return this.float32(new Float32Array(product(dims)), dims);
+  }
+
+  /** Scalar int64 (shape []). */
+  scalarInt64(value: number): RtTensor {
+    return new RtTensor(new this.ort.Tensor('int64', BigInt64Array.of(BigInt(value)), []));
+  }
+
+  /**
+   * Loads one graph. On a WebGPU candidate with a probe, the graph is loaded on both WebGPU and
+   * WASM, the probe runs through both, and WebGPU is kept only if the outputs agree.
+   */
+  async createSession(bytes: Uint8Array, spec: SessionSpec): Promise<RuntimeSession> {
+    const wasmInfo = (reason: string, diff?: number): BackendInfo => ({
+      backend: 'wasm',
+      reason,
+      threads: this.wasmThreads,
+      ...(diff === undefined ? {} : { selfCheckMaxAbsDiff: diff }),
+    });
+    if (this.candidate === 'wasm' || !spec.probe) {
+      const reason = this.candidate === 'wasm' ? this.candidateReason : 'no self-check for this graph, so WASM';
+      return this.open(bytes, spec, 'wasm', wasmInfo(reason));
+    }
+    let gpu: OrtSession;
+    try {
+      gpu = await this.openOrt(bytes, spec, 'webgpu');
+    } catch (error) {
+      return this.open(bytes, spec, 'wasm', wasmInfo(`WebGPU failed to load the model (${errorMessage(error)}), using WASM`));
+    }
+    const reference = await this.open(bytes, spec, 'wasm', wasmInfo('self-check reference'));
+    const gpuSession = new RuntimeSession(gpu, spec.label, { backend: 'webgpu', reason: 'self-check pending' });
+    let diff: number;
+    try {
+      diff = await compareOutputs(gpuSession, reference, spec.probe);
+    } catch (error) {
+      await gpuSession.release();
+      return relabel(reference, wasmInfo(`WebGPU self-check failed to run (${errorMessage(error)}), using WASM`));
+    }
+    const agree = Number.isFinite(diff) && diff <= this.tolerance;
+    if (!agree && this.prefer !== 'webgpu') {
+      await gpuSession.release();
+      return relabel(reference, wasmInfo(`WebGPU disagreed with WASM (max |logit diff| ${diff.toExponential(2)} > ${this.tolerance}), using WASM`, diff));
+    }
+    await reference.release();
+    const reason = agree
+      ? `${this.candidateReason}; self-check passed (max |logit diff| ${diff.toExponential(2)})`
+      : `WebGPU forced although the self-check failed (max |logit diff| ${diff.toExponential(2)})`;
+    return relabel(gpuSession, { backend: 'webgpu', reason, selfCheckMaxAbsDiff: diff });
+  }
+
+  private async open(bytes: Uint8Array, spec: SessionSpec, backend: Backend, info: BackendInfo): Promise<RuntimeSession> {
+    const session = await this.openOrt(bytes, spec, backend);
+    return new RuntimeSession(session, spec.label, info);
+  }
+
+  private async openOrt(bytes: Uint8Array, spec: SessionSpec, backend: Backend): Promise<OrtSession> {
+    const options: OrtSessionOptions = { graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+    if (backend === 'wasm') {
+      options.executionProviders = ['wasm'];
+      // Dequantize int8 weights once at load instead of on every run (6x faster decode on WASM).
+      options.extra = { session: { disable_quant_qdq: '1' } };
+    } else {
+      options.executionProviders = ['webgpu'];
+      if (spec.deviceOutputs?.length) {
+        const locations: Record<string, 'gpu-buffer'> = {};
+        for (const name of spec.deviceOutputs) locations[name] = 'gpu-buffer';
+        options.preferredOutputLocation = locations;
+      }
+    }
+    try {
+      return await this.ort.InferenceSession.create(bytes, options);
+    } catch (error) {
+      throw new ModelLoadError('bad-onnx', `${spec.label}: onnxruntime-web could not load it on ${backend}: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+}
+
+function configureWasm(ort: Ort, threads: number, wasmPaths: string | undefined): void {
+  ort.env.wasm.numThreads = threads;
+  if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
+  ort.env.logLevel = 'error';
+}
+
+async function probeWebGpu(): Promise<{ candidate: Backend; reason: string }> {
+  const gpu = (globalThis as { navigator?: GpuNavigator }).navigator?.gpu;
+  if (!gpu) return { candidate: 'wasm', reason: 'no WebGPU in this browser (navigator.gpu missing), using WASM' };
+  try {
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) return { candidate: 'wasm', reason: 'WebGPU present but no adapter was granted, using WASM' };
+  } catch (error) {
+    return { candidate: 'wasm', reason: `WebGPU adapter request failed (${errorMessage(error)}), using WASM` };
+  }
+  return { candidate: 'webgpu', reason: 'WebGPU adapter found' };
+}
+
+async function compareOutputs(a: RuntimeSession, b: RuntimeSession, probe: SelfCheckProbe): Promise<number> {
+  const [outA, outB] = [await a.run(probe.feeds()), await b.run(probe.feeds())];
+  const ta = outA[probe.output];
+  const tb = outB[probe.output];
+  if (!ta || !tb) throw new InferenceError(`self-check output ${probe.output} missing`);
+  const [x, y] = [await ta.float32(), await tb.float32()];
+  for (const t of [...Object.values(outA), ...Object.values(outB)]) t.dispose();
+  if (x.length !== y.length) return Infinity;
+  let max = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = Math.abs(x[i]! - y[i]!);
+    if (!(d <= max)) max = Number.isNaN(d) ? Infinity : d;
+  }
+  return max;
+}
+
+function relabel(session: RuntimeSession, info: BackendInfo): RuntimeSession {
+  session.setBackendInfo(info);
+  return session;
+}
+
+function checkSize(length: number, dims: readonly number[]): void {
+  if (length !== product(dims)) throw new InferenceError(`tensor of ${length} values cannot have shape [${dims.join(', ')}]`);
+}
