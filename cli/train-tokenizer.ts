@@ -42,7 +42,9 @@ const merges: [string, string][] = [];
 for (const merge of full.model.merges as [string, string][] | string[]) {
   if (Object.keys(vocab).length >= vocabSize) break;
   const [a, b] = Array.isArray(merge) ? merge : merge.split(' ');
-  if (!(a in vocab) || !(b in vocab)) throw new Error(`merge ${a} ${b} uses an unknown symbol`);
+  if (a === undefined || b === undefined || !(a in vocab) || !(b in vocab)) {
+    throw new Error(`merge ${String(a)} ${String(b)} uses an unknown symbol`);
+  }
   merges.push([a, b]);
   add(a + b);
 }

@@ -1,0 +1,40 @@
+import { chromium, type BrowserContext } from '@playwright/test';
+
+/**
+ * Debian's Chromium (browser downloads do not work on the target machines). SwiftShader gives a
+ * real WebGPU adapter on a CPU with --enable-unsafe-webgpu; about one decode step per second.
+ */
+export const CHROMIUM = process.env.RETROLAB_CHROMIUM ?? '/usr/bin/chromium';
+
+const BASE_ARGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export interface LaunchOptions {
+  webgpu?: boolean;
+  /**
+   * Chromium's storage pool in bytes (feature StorageQuotaSettings); a site gets a share of it
+   * (about 70%), so a small pool gives a real, small quota for testing QuotaExceededError.
+   */
+  storagePoolBytes?: number | null;
+  /** Storage quota override etc. need a fresh profile per test; this is its folder. */
+  profileDir: string;
+}
+
+export async function launchApp({ webgpu = false, storagePoolBytes = null, profileDir }: LaunchOptions): Promise<BrowserContext> {
+  const args = [...BASE_ARGS];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  if (storagePoolBytes !== null) args.push(`--enable-features=StorageQuotaSettings:PoolSizeBytes/${storagePoolBytes}`);
+  return chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args,
+    viewport: { width: 1440, height: 1000 },
+    acceptDownloads: true,
+  });
+}

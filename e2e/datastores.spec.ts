@@ -1,0 +1,107 @@
+import { expect, test } from './fixtures';
+import { HURRICANE, LIGHTHOUSE, ORCHARD, textFile } from './texts';
+
+test.describe('custom datastores', () => {
+  test('built from real files, retrieved by RETRO, inspected, and still there after a reload', async ({ app, page }) => {
+    await app.goto({ backend: 'wasm' });
+    await app.waitUntilReady();
+    const before = await app.datastoreNames();
+
+    await app.buildDatastore(
+      [textFile('lighthouse.txt', LIGHTHOUSE), textFile('hurricane.txt', HURRICANE), textFile('orchard.txt', ORCHARD)],
+      'Harbour notes',
+    );
+    await app.waitForBuildToFinish();
+    await expect(app.buildError).toHaveCount(0);
+    await expect(page.getByTestId('datastore-name').filter({ hasText: 'Harbour notes' })).toBeVisible();
+    expect(await app.datastoreNames()).toEqual([...before, 'Harbour notes']);
+    // It is made active at once.
+    await expect.poll(() => app.activeDatastoreName()).toBe('Harbour notes');
+
+    // A prompt made of the lighthouse document retrieves the lighthouse chunks.
+    await app.generate(LIGHTHOUSE.slice(0, 180), { maxTokens: 4 });
+    const chunks = app.retrievedChunks();
+    await expect(chunks.first()).toBeVisible();
+    // Keyboard: focus the chunk and press Enter to open its neighbours.
+    await chunks.first().focus();
+    await page.keyboard.press('Enter');
+    await expect(app.neighbourPanel).toBeVisible();
+    const neighbours = app.neighbours();
+    await expect(neighbours.first()).toBeVisible();
+    await expect(neighbours.first().getByTestId('neighbour-title')).toContainText('lighthouse');
+    await expect(neighbours.first()).toContainText('Qortuvan');
+    await expect(neighbours.first()).toContainText(/distance \d\.\d{3}/);
+    await expect(page.getByTestId('query-latency')).toHaveText(/last query \d+\.\d ms/);
+
+    // Leakage filter: exclude the lighthouse document, and it is no longer retrieved.
+    await neighbours.first().getByRole('button', { name: 'Exclude this document' }).click();
+    await expect(page.locator('.chip').filter({ hasText: 'lighthouse' })).toBeVisible();
+    await app.generate(LIGHTHOUSE.slice(0, 180), { maxTokens: 4 });
+    await app.retrievedChunks().first().click();
+    const titles = await app.neighbours().getByTestId('neighbour-title').allTextContents();
+    expect(titles.length).toBeGreaterThan(0);
+    expect(titles.join(' ')).not.toContain('lighthouse');
+
+    // Persistence: a reload finds the datastore in IndexedDB, still active.
+    await page.reload();
+    await app.waitUntilReady();
+    expect(await app.datastoreNames()).toContain('Harbour notes');
+    expect(await app.activeDatastoreName()).toBe('Harbour notes');
+  });
+
+  test('empty and binary files are refused with a clear message and leave the list unchanged', async ({ app, page }) => {
+    await app.goto({ backend: 'wasm' });
+    await app.waitUntilReady();
+    const before = await app.datastoreNames();
+
+    await app.buildDatastore([{ name: 'empty.txt', mimeType: 'text/plain', buffer: Buffer.alloc(0) }]);
+    await app.waitForBuildToFinish();
+    await expect(app.buildError).toContainText('empty.txt');
+    await expect(app.buildError).toContainText(/empty/i);
+    expect(await app.datastoreNames()).toEqual(before);
+
+    const binary = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52]);
+    await app.buildDatastore([{ name: 'picture.txt', mimeType: 'text/plain', buffer: binary }]);
+    await app.waitForBuildToFinish();
+    await expect(app.buildError).toContainText('picture.txt');
+    await expect(app.buildError).toContainText(/binary/i);
+
+    const latin1 = Buffer.from('Caf\xe9 cr\xe8me on the quay\n', 'latin1');
+    await app.buildDatastore([{ name: 'latin1.txt', mimeType: 'text/plain', buffer: latin1 }]);
+    await app.waitForBuildToFinish();
+    await expect(app.buildError).toContainText(/UTF-8/);
+
+    await page.reload();
+    await app.waitUntilReady();
+    expect(await app.datastoreNames()).toEqual(before);
+  });
+
+  test('export a datastore to a file, delete it, import the file back', async ({ app, page }) => {
+    await app.goto({ backend: 'wasm' });
+    await app.waitUntilReady();
+    await app.buildDatastore([textFile('orchard.md', `# Orchards\n\n${ORCHARD}`)], 'Orchards');
+    await app.waitForBuildToFinish();
+    await expect.poll(() => app.activeDatastoreName()).toBe('Orchards');
+
+    const item = app.datastoreItems.filter({ hasText: 'Orchards' });
+    const downloadPromise = page.waitForEvent('download');
+    await item.getByRole('button', { name: 'Export Orchards' }).click();
+    const download = await downloadPromise;
+    expect(download.suggestedFilename()).toBe('orchards.rlds');
+    const file = test.info().outputPath('orchards.rlds');
+    await download.saveAs(file);
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await item.getByRole('button', { name: 'Delete Orchards' }).click();
+    await expect(app.datastoreItems.filter({ hasText: 'Orchards' })).toHaveCount(0);
+
+    await page.getByTestId('import-input').setInputFiles(file);
+    await expect(app.datastoreItems.filter({ hasText: 'Orchards' })).toHaveCount(1);
+    await expect(app.datastoreItems.filter({ hasText: 'Orchards' })).toContainText('imported');
+
+    // An .rlds that is not a shard is refused before anything is stored.
+    await page.getByTestId('import-input').setInputFiles({ name: 'fake.rlds', mimeType: 'application/octet-stream', buffer: Buffer.from('not a shard at all') });
+    await expect(page.getByTestId('notice').last()).toContainText(/magic|shard|RLDS/i);
+    await expect(app.datastoreItems.filter({ hasText: 'fake' })).toHaveCount(0);
+  });
+});

@@ -1,0 +1,132 @@
+import { expect, type Locator, type Page } from '@playwright/test';
+import type { AppState } from '../../src/client/client';
+import type { RetroLabTestHook } from '../../src/client/testHook';
+
+type ModelKey = 'gpt' | 'retro';
+
+/** The RetroLab page as a test sees it: locators by role and test id, plus the typed window hook. */
+export class AppPage {
+  readonly prompt: Locator;
+  readonly generateButton: Locator;
+  readonly stopButton: Locator;
+  readonly backendStatus: Locator;
+  readonly datastoreItems: Locator;
+  readonly neighbourPanel: Locator;
+  readonly buildError: Locator;
+  readonly consoleErrors: string[] = [];
+
+  constructor(readonly page: Page) {
+    this.prompt = page.getByTestId('prompt');
+    this.generateButton = page.getByTestId('generate');
+    this.stopButton = page.getByTestId('stop');
+    this.backendStatus = page.getByTestId('backend-status');
+    this.datastoreItems = page.getByTestId('datastore-item');
+    this.neighbourPanel = page.getByTestId('neighbour-panel');
+    this.buildError = page.getByTestId('build-error');
+  }
+
+  collectConsoleErrors(): void {
+    this.page.on('console', (msg) => {
+      if (msg.type() === 'error') this.consoleErrors.push(msg.text());
+    });
+    this.page.on('pageerror', (error) => this.consoleErrors.push(error.message));
+  }
+
+  async goto(options: { backend?: 'wasm' | 'webgpu' | 'auto' } = {}): Promise<void> {
+    const query = options.backend && options.backend !== 'auto' ? `?backend=${options.backend}` : '';
+    await this.page.goto(`/${query}`);
+  }
+
+  /** A snapshot of the client state through `window.__retrolab`. */
+  async state(): Promise<AppState> {
+    return this.page.evaluate(() => (window as unknown as { __retrolab: RetroLabTestHook }).__retrolab.state());
+  }
+
+  /** Models loaded and the datastores opened (first launch copies the defaults into IndexedDB). */
+  async waitUntilReady(timeout = 150_000): Promise<void> {
+    await this.page.waitForFunction(
+      () => {
+        const s = (window as unknown as { __retrolab?: RetroLabTestHook }).__retrolab?.state();
+        return !!s && (s.phase === 'error' || (s.phase === 'ready' && s.retrieval !== null && s.busy === null));
+      },
+      undefined,
+      { timeout },
+    );
+    const state = await this.state();
+    expect(state.fatal, 'the app reported a fatal error').toBeNull();
+    await expect(this.generateButton).toBeEnabled();
+  }
+
+  output(model: ModelKey): Locator {
+    return this.page.getByTestId(`output-${model}`);
+  }
+
+  tokensPerSecond(model: ModelKey): Locator {
+    return this.page.getByTestId(`tps-${model}`);
+  }
+
+  /** Numeric field inside the decoding or RETRO fieldset, found by its label. */
+  field(label: string): Locator {
+    return this.page.getByLabel(label, { exact: true });
+  }
+
+  async setMaxTokens(n: number): Promise<void> {
+    await this.field('Max tokens').fill(String(n));
+  }
+
+  /** Types a prompt, presses Enter and waits until both columns finished. */
+  async generate(prompt: string, options: { maxTokens?: number; timeout?: number } = {}): Promise<void> {
+    if (options.maxTokens !== undefined) await this.setMaxTokens(options.maxTokens);
+    await this.prompt.fill(prompt);
+    await this.prompt.press('Enter');
+    await this.waitForRuns(options.timeout);
+  }
+
+  async waitForRuns(timeout = 120_000): Promise<void> {
+    await this.page.waitForFunction(
+      () => {
+        const s = (window as unknown as { __retrolab: RetroLabTestHook }).__retrolab.state();
+        const runs = Object.values(s.runs);
+        return !s.generating && runs.length > 0 && runs.every((r) => r && r.status !== 'running' && r.status !== 'waiting');
+      },
+      undefined,
+      { timeout },
+    );
+  }
+
+  retroChunk(index: number): Locator {
+    return this.output('retro').locator(`[data-chunk="${index}"]`);
+  }
+
+  retrievedChunks(): Locator {
+    return this.output('retro').locator('.chunk-retrieved');
+  }
+
+  neighbours(): Locator {
+    return this.neighbourPanel.getByTestId('neighbour');
+  }
+
+  async datastoreNames(): Promise<string[]> {
+    return this.page.getByTestId('datastore-name').allTextContents();
+  }
+
+  async activeDatastoreName(): Promise<string | null> {
+    const active = this.page.locator('[data-testid="datastore-item"].datastore-active [data-testid="datastore-name"]');
+    return (await active.count()) ? active.textContent() : null;
+  }
+
+  /** Picks files in the "Add your own text" panel and builds a datastore from them. */
+  async buildDatastore(files: { name: string; mimeType: string; buffer: Buffer }[], name?: string): Promise<void> {
+    await this.page.getByTestId('custom-files').setInputFiles(files);
+    if (name !== undefined) await this.page.getByTestId('custom-name').fill(name);
+    await this.page.getByTestId('build').click();
+  }
+
+  async waitForBuildToFinish(timeout = 120_000): Promise<void> {
+    await this.page.waitForFunction(
+      () => !(window as unknown as { __retrolab: RetroLabTestHook }).__retrolab.state().build.running,
+      undefined,
+      { timeout },
+    );
+  }
+}

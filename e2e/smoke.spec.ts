@@ -1,0 +1,14 @@
+import { expect, test } from './fixtures';
+
+test('the page loads both models, says which backend runs and why, and stays on localhost', async ({ app, requests }) => {
+  await app.goto({ backend: 'wasm' });
+  await expect(app.page.getByRole('heading', { name: 'RetroLab' })).toBeVisible();
+  await app.waitUntilReady();
+  await expect(app.backendStatus).toHaveAttribute('data-backend', 'wasm');
+  await expect(app.backendStatus).toContainText('WASM');
+  await expect(app.backendStatus).toContainText(/requested|WebGPU|thread/);
+  // The workers' model downloads are seen too, so the localhost check covers worker traffic.
+  expect(requests.some((u) => u.endsWith('/models/gpt-wt2/decoder.int8.onnx'))).toBe(true);
+  expect(requests.some((u) => u.endsWith('/models/retro-wt2/encoder.int8.onnx'))).toBe(true);
+  expect(app.consoleErrors).toEqual([]);
+});

@@ -1,0 +1,20 @@
+import type { AppState, RetroLabClient } from './client';
+
+/**
+ * What end-to-end tests (and curious users in the console) reach through `window.__retrolab`:
+ * the same client the UI uses, so a test drives exactly what a click drives.
+ */
+export interface RetroLabTestHook {
+  client: RetroLabClient;
+  state(): AppState;
+}
+
+declare global {
+  interface Window {
+    __retrolab?: RetroLabTestHook;
+  }
+}
+
+export function installTestHook(client: RetroLabClient): void {
+  window.__retrolab = { client, state: () => client.getState() };
+}

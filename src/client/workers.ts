@@ -1,0 +1,36 @@
+import * as Comlink from 'comlink';
+import type { InferenceWorkerApi, RetrievalWorkerApi } from '../../workers/protocol';
+
+export interface WorkerPair {
+  inference: Comlink.Remote<InferenceWorkerApi>;
+  retrieval: Comlink.Remote<RetrievalWorkerApi>;
+  terminate(): void;
+}
+
+/**
+ * Starts both workers and gives the inference worker a direct line to the retrieval worker, so
+ * RETRO's per-chunk retrievals never pass through the UI thread.
+ */
+export function startWorkers(): WorkerPair {
+  const inferenceWorker = new Worker(new URL('../../workers/inference.worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'retrolab-inference',
+  });
+  const retrievalWorker = new Worker(new URL('../../workers/retrieval.worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'retrolab-retrieval',
+  });
+  const inference = Comlink.wrap<InferenceWorkerApi>(inferenceWorker);
+  const retrieval = Comlink.wrap<RetrievalWorkerApi>(retrievalWorker);
+  const channel = new MessageChannel();
+  void retrieval.connect(Comlink.transfer(channel.port1, [channel.port1]));
+  void inference.connect(Comlink.transfer(channel.port2, [channel.port2]));
+  return {
+    inference,
+    retrieval,
+    terminate() {
+      inferenceWorker.terminate();
+      retrievalWorker.terminate();
+    },
+  };
+}

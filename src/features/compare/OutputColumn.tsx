@@ -1,0 +1,129 @@
+import type { KeyboardEvent } from 'react';
+import type { ModelInfo, RunState } from '../../client';
+import { chunkSequence, plainSegments, type Segment } from './chunks';
+
+function Segments({ segments }: { segments: Segment[] }) {
+  return (
+    <>
+      {segments.map((s, i) =>
+        s.kind === 'padding' ? (
+          <span key={i} className="seg seg-padding" title="End-of-text tokens padding the prompt to a whole chunk">
+            {s.count} × padding
+          </span>
+        ) : (
+          <span key={i} className={`seg seg-${s.kind}`} title={s.kind === 'prefix' ? 'RETRO++ context: the top neighbour, read before the prompt' : undefined}>
+            {s.text}
+          </span>
+        ),
+      )}
+    </>
+  );
+}
+
+function testPerplexity(model: ModelInfo): string {
+  const m = model.metrics.wt2_test;
+  return m ? ` · test perplexity ${m.word_ppl.toFixed(1)}` : '';
+}
+
+function metricsTitle(model: ModelInfo): string {
+  const lines = Object.entries(model.metrics).map(([k, m]) => `${k}: word ${m.word_ppl.toFixed(2)}, token ${m.token_ppl.toFixed(2)}`);
+  return lines.length ? `Perplexity (lower is better)\n${lines.join('\n')}` : 'No measured perplexity in the manifest yet';
+}
+
+function statusText(run: RunState | undefined, generating: boolean): string {
+  if (!run) return generating ? 'waiting' : '';
+  if (run.status === 'waiting') return 'waiting for its turn…';
+  if (run.status === 'running') return 'writing…';
+  if (run.status === 'stopped') return 'stopped';
+  if (run.status === 'error') return 'failed';
+  return `${run.generated.length} tokens${run.ms !== null ? ` in ${(run.ms / 1000).toFixed(2)} s` : ''}`;
+}
+
+export function OutputColumn({
+  modelKey,
+  model,
+  run,
+  generating,
+  selectedChunk,
+  onSelectChunk,
+}: {
+  modelKey: 'gpt' | 'retro';
+  model: ModelInfo | undefined;
+  run: RunState | undefined;
+  generating: boolean;
+  selectedChunk: number | null;
+  onSelectChunk: (chunk: number) => void;
+}) {
+  const title = modelKey === 'gpt' ? 'GPT' : 'RETRO';
+  const headingId = `column-${modelKey}`;
+  const tps = run?.tokensPerSecond;
+  const reported = new Set(run?.chunks.map((c) => c.chunk) ?? []);
+  const chunkSize = run?.chunk ?? null;
+
+  const onKey = (event: KeyboardEvent, chunk: number) => {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      onSelectChunk(chunk);
+    }
+  };
+
+  return (
+    <section className={`column column-${modelKey}`} aria-labelledby={headingId} data-testid={`column-${modelKey}`}>
+      <header className="column-header">
+        <h2 id={headingId}>{title}</h2>
+        <span className="model-meta" title={model ? metricsTitle(model) : undefined}>
+          {model ? `${model.name} · ${model.parameters}${testPerplexity(model)}` : 'loading…'}
+        </span>
+        <span className="tps" data-testid={`tps-${modelKey}`} aria-label={`${title} tokens per second`}>
+          {tps != null ? `${tps.toFixed(tps < 10 ? 1 : 0)} tok/s` : '– tok/s'}
+        </span>
+      </header>
+      <div
+        className={`output${run?.status === 'running' ? ' output-running' : ''}`}
+        data-testid={`output-${modelKey}`}
+        data-status={run?.status ?? 'idle'}
+        data-generated={run?.generated.length ?? 0}
+      >
+        {!run || (run.prompt.length === 0 && run.generated.length === 0) ? (
+          <p className="placeholder">{run ? statusText(run, generating) : `${title}'s continuation appears here.`}</p>
+        ) : chunkSize === null ? (
+          <Segments segments={plainSegments(run)} />
+        ) : (
+          chunkSequence(run, chunkSize).map((c) => {
+            const clickable = reported.has(c.index);
+            const selected = selectedChunk === c.index;
+            const className = `chunk chunk-${c.index % 2 ? 'odd' : 'even'}${clickable ? ' chunk-retrieved' : ''}${selected ? ' chunk-selected' : ''}`;
+            return clickable ? (
+              <span
+                key={c.index}
+                className={className}
+                role="button"
+                tabIndex={0}
+                aria-pressed={selected}
+                aria-label={`Chunk ${c.index} (tokens ${c.start}–${c.end - 1}): show its neighbours`}
+                data-chunk={c.index}
+                onClick={() => onSelectChunk(c.index)}
+                onKeyDown={(e) => onKey(e, c.index)}
+              >
+                <span className="chunk-mark" aria-hidden="true">
+                  {c.index}
+                </span>
+                <Segments segments={c.segments} />
+              </span>
+            ) : (
+              <span key={c.index} className={className} data-chunk={c.index}>
+                <span className="chunk-mark" aria-hidden="true">
+                  {c.index}
+                </span>
+                <Segments segments={c.segments} />
+              </span>
+            );
+          })
+        )}
+      </div>
+      <footer className="column-footer" aria-live="polite">
+        {statusText(run, generating)}
+      </footer>
+    </section>
+  );
+}

@@ -1,0 +1,86 @@
+import type { ModelInfo } from '../../client';
+import { NumberField } from '../../ui/NumberField';
+import { Switch } from '../../ui/Switch';
+import type { CompareSettings, Exclusion } from './settings';
+
+type Retro = CompareSettings['retro'];
+
+export function RetroControls({
+  value,
+  onChange,
+  model,
+  activeDatastoreId,
+  disabled,
+}: {
+  value: Retro;
+  onChange: (value: Retro) => void;
+  model: ModelInfo | undefined;
+  activeDatastoreId: string | null;
+  disabled: boolean;
+}) {
+  const set = <K extends keyof Retro>(key: K, v: Retro[K]) => onChange({ ...value, [key]: v });
+  const chunk = model?.chunk ?? 32;
+  const maxK = model?.neighbours ?? 2;
+  const exclusions = value.exclusions.filter((e) => e.datastoreId === activeDatastoreId);
+  const remove = (e: Exclusion) => set('exclusions', value.exclusions.filter((x) => x !== e));
+  return (
+    <fieldset className="controls" disabled={disabled}>
+      <legend>RETRO retrieval</legend>
+      <div className="controls-body">
+        <div className="controls-row">
+          <Switch label="Retrieval" checked={value.retrieval} onChange={(v) => set('retrieval', v)} />
+          <NumberField
+            label="Neighbours k"
+            value={Math.min(value.k, maxK)}
+            min={1}
+            max={maxK}
+            disabled={!value.retrieval}
+            onChange={(v) => set('k', Math.round(v))}
+          />
+          <NumberField
+            label="Retrieval step"
+            value={value.retrievalStep}
+            min={1}
+            max={chunk * 4}
+            disabled={!value.retrieval}
+            title={`Retrieve again every this many tokens (chunk size ${chunk})`}
+            onChange={(v) => set('retrievalStep', Math.round(v))}
+          />
+        </div>
+        <div className="controls-row">
+          <Switch
+            label="Left-pad short prompts"
+            checked={value.leftPad}
+            disabled={!value.retrieval}
+            onChange={(v) => set('leftPad', v)}
+            hint={`so the first ${chunk}-token chunk is complete and retrieval starts at once`}
+          />
+          <Switch
+            label="RETRO++"
+            checked={value.retroPlusPlus}
+            disabled={!value.retrieval}
+            onChange={(v) => set('retroPlusPlus', v)}
+            hint="the top neighbour's text also goes into the context"
+          />
+        </div>
+        <div className="exclusions" aria-live="polite">
+          <span className="field-label">Excluded documents</span>
+          {exclusions.length === 0 ? (
+            <span className="hint">none — exclude one from the neighbour panel to test for leakage</span>
+          ) : (
+            <ul className="chips">
+              {exclusions.map((e) => (
+                <li key={`${e.datastoreId}:${e.docId}`} className="chip">
+                  {e.title || `document ${e.docId}`}
+                  <button type="button" className="icon-button" aria-label={`Stop excluding ${e.title}`} onClick={() => remove(e)}>
+                    ×
+                  </button>
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      </div>
+    </fieldset>
+  );
+}

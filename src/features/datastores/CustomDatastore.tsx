@@ -1,0 +1,120 @@
+import { useId, useState, type DragEvent } from 'react';
+import { formatBytes, useAppState, useClient } from '../../client';
+import { ProgressBar } from '../../ui/ProgressBar';
+
+const ACCEPT = '.txt,.md,.jsonl';
+
+function baseName(file: File): string {
+  return file.name.replace(/\.[^.]+$/, '');
+}
+
+/** Drop or pick text files; the retrieval worker chunks, embeds and indexes them. */
+export function CustomDatastore() {
+  const client = useClient();
+  const build = useAppState((s) => s.build);
+  const ids = useId();
+  const [files, setFiles] = useState<File[]>([]);
+  const [name, setName] = useState('');
+  const [dragging, setDragging] = useState(false);
+
+  const choose = (list: FileList | null) => {
+    const picked = list ? Array.from(list) : [];
+    if (picked.length === 0) return;
+    client.clearBuildError();
+    setFiles(picked);
+    setName(picked.length === 1 ? baseName(picked[0]!) : `${baseName(picked[0]!)} + ${picked.length - 1} more`);
+  };
+
+  const onDrop = (event: DragEvent) => {
+    event.preventDefault();
+    setDragging(false);
+    choose(event.dataTransfer.files);
+  };
+
+  const start = async () => {
+    if (files.length === 0) return;
+    const built = await client.build(name.trim() || baseName(files[0]!), files);
+    if (built) {
+      setFiles([]);
+      setName('');
+    }
+  };
+
+  return (
+    <section className="panel" aria-labelledby={`${ids}-heading`}>
+      <header className="panel-header">
+        <h2 id={`${ids}-heading`}>Add your own text</h2>
+      </header>
+      <div
+        className={`dropzone${dragging ? ' dropzone-active' : ''}`}
+        onDragOver={(e) => {
+          e.preventDefault();
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={onDrop}
+        data-testid="dropzone"
+      >
+        <p>Drop .txt, .md or .jsonl files here</p>
+        <label htmlFor={`${ids}-files`} className="button-like">
+          Choose files…
+        </label>
+        <input
+          id={`${ids}-files`}
+          className="visually-hidden"
+          type="file"
+          multiple
+          accept={ACCEPT}
+          data-testid="custom-files"
+          disabled={build.running}
+          onChange={(e) => {
+            choose(e.target.files);
+            e.target.value = '';
+          }}
+        />
+      </div>
+      {files.length > 0 && (
+        <div className="build-form">
+          <ul className="file-list" aria-label="Chosen files">
+            {files.map((f) => (
+              <li key={`${f.name}:${f.size}`}>
+                {f.name} <span className="muted">{formatBytes(f.size)}</span>
+              </li>
+            ))}
+          </ul>
+          <div className="field">
+            <label htmlFor={`${ids}-name`}>Name</label>
+            <input id={`${ids}-name`} data-testid="custom-name" value={name} onChange={(e) => setName(e.target.value)} disabled={build.running} />
+          </div>
+          <div className="prompt-actions">
+            <button type="button" className="primary" data-testid="build" onClick={() => void start()} disabled={build.running}>
+              Build datastore
+            </button>
+            {!build.running && (
+              <button type="button" onClick={() => setFiles([])}>
+                Clear
+              </button>
+            )}
+          </div>
+        </div>
+      )}
+      {build.running && (
+        <div className="build-progress" data-testid="build-progress">
+          {build.progress ? (
+            <ProgressBar progress={build.progress} />
+          ) : (
+            <p className="muted">Reading files…</p>
+          )}
+          <button type="button" data-testid="cancel-build" onClick={() => client.cancelBuild()}>
+            Cancel
+          </button>
+        </div>
+      )}
+      {build.error && (
+        <p className="error" role="alert" data-testid="build-error">
+          {build.error}
+        </p>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,171 @@
+import { useId, useRef, useState } from 'react';
+import { formatBytes, useAppState, useClient, type DatastoreInfo, type IndexKind } from '../../client';
+import { CustomDatastore } from './CustomDatastore';
+import { StorageMeter } from './StorageMeter';
+
+const ORIGIN_LABEL = { default: 'built-in', custom: 'yours', imported: 'imported' } as const;
+
+function DatastoreItem({
+  ds,
+  active,
+  busy,
+  name,
+  onSelect,
+}: {
+  ds: DatastoreInfo;
+  active: boolean;
+  busy: boolean;
+  name: string;
+  onSelect: () => void;
+}) {
+  const client = useClient();
+  const id = useId();
+  return (
+    <li className={`datastore${active ? ' datastore-active' : ''}`} data-testid="datastore-item" data-id={ds.id}>
+      <input
+        type="radio"
+        id={id}
+        name={name}
+        checked={active}
+        disabled={busy}
+        onChange={onSelect}
+      />
+      <label htmlFor={id} className="datastore-label">
+        <span className="datastore-name" data-testid="datastore-name">
+          {ds.name}
+        </span>
+        <span className="datastore-meta">
+          {ds.chunks.toLocaleString()} chunks · {ds.documents.toLocaleString()} docs · {formatBytes(ds.bytes)}
+          <span className={`origin origin-${ds.origin}`}>{ORIGIN_LABEL[ds.origin]}</span>
+        </span>
+      </label>
+      <div className="datastore-actions">
+        <button type="button" className="link-button" onClick={() => void client.exportFile(ds.id)} aria-label={`Export ${ds.name}`}>
+          Export
+        </button>
+        <button
+          type="button"
+          className="link-button danger"
+          disabled={busy}
+          aria-label={`Delete ${ds.name}`}
+          onClick={() => {
+            if (window.confirm(`Delete the datastore "${ds.name}" from this browser?`)) void client.remove(ds.id);
+          }}
+        >
+          Delete
+        </button>
+      </div>
+    </li>
+  );
+}
+
+export function DatastorePanel() {
+  const client = useClient();
+  const retrieval = useAppState((s) => s.retrieval);
+  const busy = useAppState((s) => s.busy);
+  const lastQueryMs = useAppState((s) => s.lastQueryMs);
+  const radioName = useId();
+  const importRef = useRef<HTMLInputElement>(null);
+  // Shows the clicked index kind at once; the worker's answer (or refusal) replaces it.
+  const [requestedKind, setRequestedKind] = useState<IndexKind | null>(null);
+  const shownKind = requestedKind ?? retrieval?.indexKind;
+  const [requestedActive, setRequestedActive] = useState<string | null>(null);
+  const shownActive = requestedActive ?? retrieval?.activeId ?? null;
+  const chooseActive = async (id: string) => {
+    setRequestedActive(id);
+    await client.setActive(id);
+    setRequestedActive(null);
+  };
+  const chooseKind = async (kind: IndexKind) => {
+    setRequestedKind(kind);
+    await client.setIndexKind(kind);
+    setRequestedKind(null);
+  };
+
+  const kinds: { kind: IndexKind; label: string; hint: string }[] = [
+    { kind: 'flat', label: 'Flat (exact)', hint: 'int8 scan + exact re-rank' },
+    { kind: 'voy', label: 'Voy', hint: 'k-d tree (WASM)' },
+  ];
+
+  return (
+    <aside className="sidebar" aria-label="Datastores">
+      <section className="panel" aria-labelledby="datastores-heading">
+        <header className="panel-header">
+          <h2 id="datastores-heading">Datastores</h2>
+          {busy && (
+            <span className="muted" role="status">
+              {busy}
+            </span>
+          )}
+        </header>
+        {!retrieval ? (
+          <p className="placeholder">Opening the datastores…</p>
+        ) : retrieval.datastores.length === 0 ? (
+          <p className="placeholder">No datastores yet. Add your own text below.</p>
+        ) : (
+          <ul className="datastore-list" data-testid="datastore-list" aria-label="Stored datastores; the selected one is active">
+            {retrieval.datastores.map((ds) => (
+              <DatastoreItem
+                key={ds.id}
+                ds={ds}
+                active={ds.id === shownActive}
+                busy={busy !== null}
+                name={radioName}
+                onSelect={() => void chooseActive(ds.id)}
+              />
+            ))}
+          </ul>
+        )}
+
+        <fieldset className="segmented" disabled={!retrieval || busy !== null}>
+          <legend>Index</legend>
+          {kinds.map((k) => (
+            <label key={k.kind} title={k.hint} className={shownKind === k.kind ? 'selected' : ''}>
+              <input
+                type="radio"
+                name={`${radioName}-index`}
+                value={k.kind}
+                checked={shownKind === k.kind}
+                onChange={() => void chooseKind(k.kind)}
+              />
+              {k.label}
+            </label>
+          ))}
+          <span className="muted latency" data-testid="query-latency">
+            {lastQueryMs !== null ? `last query ${lastQueryMs.toFixed(1)} ms` : 'no query yet'}
+          </span>
+        </fieldset>
+
+        <div className="import-row">
+          <button type="button" onClick={() => importRef.current?.click()} disabled={busy !== null}>
+            Import .rlds…
+          </button>
+          {retrieval && retrieval.missingDefaults.length > 0 && (
+            <button
+              type="button"
+              onClick={() => void client.restoreDefaults()}
+              disabled={busy !== null}
+              title={`Copy back: ${retrieval.missingDefaults.join(', ')}`}
+            >
+              Restore built-in
+            </button>
+          )}
+          <input
+            ref={importRef}
+            type="file"
+            accept=".rlds"
+            hidden
+            data-testid="import-input"
+            onChange={(e) => {
+              const file = e.target.files?.[0];
+              e.target.value = '';
+              if (file) void client.importFile(file);
+            }}
+          />
+        </div>
+        {retrieval && <StorageMeter storage={retrieval.storage} />}
+      </section>
+      <CustomDatastore />
+    </aside>
+  );
+}

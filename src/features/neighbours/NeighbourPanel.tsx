@@ -1,0 +1,103 @@
+import { detokenizeWikiText, type ChunkReport, type NeighbourView, type TokenView } from '../../client';
+import { detokenizeTokens, sharedTokenMask } from '../compare/chunks';
+
+function NeighbourText({ neighbour, written }: { neighbour: NeighbourView; written: TokenView[] }) {
+  const mask = sharedTokenMask(neighbour.tokens, written);
+  const display = detokenizeTokens(neighbour.tokens);
+  const parts = (from: number, to: number) =>
+    display.slice(from, to).map((t, i) =>
+      mask[from + i] ? (
+        <mark key={from + i} className="shared">
+          {t.text}
+        </mark>
+      ) : (
+        <span key={from + i}>{t.text}</span>
+      ),
+    );
+  return (
+    <p className="neighbour-text">
+      <span className="neighbour-chunk">{parts(0, neighbour.chunkLength)}</span>
+      {neighbour.tokens.length > neighbour.chunkLength && (
+        <span className="continuation" title="Continuation: the next chunk of the same document">
+          <span className="continuation-tag">continuation</span>
+          {parts(neighbour.chunkLength, neighbour.tokens.length)}
+        </span>
+      )}
+    </p>
+  );
+}
+
+export function NeighbourPanel({
+  report,
+  queryText,
+  written,
+  writtenIsGenerated,
+  onClose,
+  onExclude,
+  excluded,
+}: {
+  report: ChunkReport;
+  queryText: string;
+  written: TokenView[];
+  writtenIsGenerated: boolean;
+  onClose: () => void;
+  onExclude: (neighbour: NeighbourView) => void;
+  excluded: (docId: number) => boolean;
+}) {
+  const headingId = `neighbours-${report.chunk}`;
+  const preview = detokenizeWikiText(written.map((t) => t.text).join('')).trim().slice(0, 80);
+  return (
+    <section className="neighbours panel" aria-labelledby={headingId} data-testid="neighbour-panel">
+      <header className="panel-header">
+        <h2 id={headingId}>
+          Neighbours of chunk {report.chunk} <span className="muted">(tokens {report.start}–{report.end - 1})</span>
+        </h2>
+        <span className="muted" data-testid="neighbour-latency">
+          retrieved in {report.latencyMs.toFixed(1)} ms
+        </span>
+        <button type="button" className="icon-button" aria-label="Close neighbours" onClick={onClose}>
+          ×
+        </button>
+      </header>
+      <p className="query">
+        <span className="field-label">Query chunk</span> {detokenizeWikiText(queryText)}
+      </p>
+      <p className="hint">
+        {preview ? (
+          <>
+            <mark className="shared">Highlighted</mark> tokens also appear in what RETRO {writtenIsGenerated ? 'wrote' : 'read'} next (“{preview}…”).
+          </>
+        ) : (
+          'RETRO wrote no words after this chunk yet, so nothing is highlighted.'
+        )}
+      </p>
+      {report.neighbours.length === 0 ? (
+        <p className="placeholder">No neighbours: retrieval was off or every candidate was excluded.</p>
+      ) : (
+        <ol className="neighbour-list">
+          {report.neighbours.map((n, i) => (
+            <li key={`${n.docId}:${n.chunkIndex}:${i}`} className="neighbour" data-testid="neighbour">
+              <div className="neighbour-head">
+                <span className="neighbour-title" data-testid="neighbour-title">
+                  {detokenizeWikiText(n.title) || `document ${n.docId}`}
+                </span>
+                <span className="distance" title="Distance between the query and this chunk's embeddings">
+                  distance {n.distance.toFixed(3)}
+                </span>
+                <button
+                  type="button"
+                  className="link-button"
+                  disabled={excluded(n.docId)}
+                  onClick={() => onExclude(n)}
+                >
+                  {excluded(n.docId) ? 'excluded' : 'Exclude this document'}
+                </button>
+              </div>
+              <NeighbourText neighbour={n} written={written} />
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
