@@ -19,13 +19,18 @@ cd models
 # 1. Base GPT (from scratch).
 $PY -m retrolab.train --stage gpt --data .work/data --out .work/gpt-base --tokens 5e6 --lr 1e-3 \
     --eval-every 400 --threads 1
-# 2. Frozen retrieval embedder (base GPT's token embeddings, int8) and exact training neighbours.
-$PY -m retrolab.prepare_retrieval --gpt .work/gpt-base/model.pt --data .work/data --out .work/retrieval
+# 2. Frozen retrieval embedder (base GPT's token embeddings, IDF-weighted and centred, int8) and
+#    exact training neighbours under RETRO's strict rule (never from the query's own article).
+$PY -m retrolab.prepare_retrieval --gpt .work/gpt-base/model.pt --data .work/data --out .work/retrieval \
+    --exclude-same-document
 # 3. The fair pair: both start from the base GPT and see the same 2M tokens in the same order with
-#    the same decoder learning-rate schedule; RETRO also trains its encoder and CCA (RETRO-fitting).
-STAGE2="--data .work/data --init .work/gpt-base/model.pt --tokens 2e6 --lr 5e-4 --warmup 50 --eval-every 100"
+#    the same decoder learning-rate schedule; RETRO also trains its encoder and CCA (RETRO-fitting)
+#    with the copy prior, the null slot, token-match features and a tapering share of oracle
+#    neighbours (see the model card).
+STAGE2="--data .work/data --init .work/gpt-base/model.pt --tokens 2e6 --lr 3e-4 --warmup 50 --eval-every 100"
 $PY -m retrolab.train --stage gpt $STAGE2 --out .work/gpt --threads 1 &
-$PY -m retrolab.train --stage retro $STAGE2 --out .work/retro --retrieval .work/retrieval --threads 1
+$PY -m retrolab.train --stage retro $STAGE2 --out .work/retro --retrieval .work/retrieval --threads 1 \
+    --token-match --oracle-start 0.5 --oracle-end 0.05
 wait
 # 4. Export, quantize, ship.
 for spec in "gpt gpt-wt2 GPT-WT2-7M" "retro retro-wt2 RETRO-WT2-9M"; do

@@ -194,7 +194,20 @@ const api: InferenceWorkerApi = {
   stop(): void {
     controller?.abort();
   },
+
+  async encode(text: string): Promise<number[]> {
+    return loadedTokenizer().encode(text);
+  },
+
+  async decode(ids: number[]): Promise<string> {
+    return loadedTokenizer().decode(ids);
+  },
 };
+
+function loadedTokenizer(): RetroTokenizer {
+  if (!tokenizer) throw new Error('The tokenizer is not loaded yet: wait until the models have loaded.');
+  return tokenizer;
+}
 
 /** How often streamed tokens are flushed to the UI: fewer messages, still smooth to the eye. */
 const FLUSH_MS = 40;

@@ -217,4 +217,8 @@ export interface InferenceWorkerApi {
   connect(port: MessagePort): void;
   generate(request: GenerateRequest, onEvent: GenerationCallback): Promise<void>;
   stop(): void;
+  /** Token ids of `text` with the loaded models' tokenizer (no special tokens added); rejects before `init` finished. */
+  encode(text: string): Promise<number[]>;
+  /** Inverse of `encode`: special tokens kept, no clean-up of spaces; rejects before `init` finished. */
+  decode(ids: number[]): Promise<string>;
 }

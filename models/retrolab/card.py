@@ -70,6 +70,8 @@ def card(m: dict) -> str:
                       f"{r['oracle_share_end']:.0%} at the end, one neighbour slot held {r['oracle_definition']}; "
                       f"{r['oracle_shifted_share']:.0%} of those were shifted. All other neighbours: "
                       f"{r['real_neighbours']}."]
+            if 'cca_initialisation' in r:
+                lines.append(f"- Cross-attention: {r['cca_initialisation']}.")
         lines.append('')
     metrics = m.get('metrics', {})
     lines += ['## Perplexity (measured on the shipped int8 ONNX files by `npm run eval`)', '']

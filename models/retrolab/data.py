@@ -99,7 +99,7 @@ def search(keys: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, n
 
 
 def training_neighbours(train: Split, store: Datastore, embedder: MeanEmbedder, chunk: int, k: int,
-                        candidates: int = 32) -> np.ndarray:
+                        candidates: int = 64, exclude_same_document: bool = False) -> np.ndarray:
     """Real neighbours for every stream chunk s (tokens [sC, sC+C)) of the training stream.
 
     Never the chunk itself or any chunk whose span with continuation overlaps the query chunk or
@@ -110,8 +110,11 @@ def training_neighbours(train: Split, store: Datastore, embedder: MeanEmbedder, 
     _, ids = search(keys, embedder.embed(queries), candidates)
     out = np.zeros((n_stream_chunks, k), dtype=np.int64)
     query_pos = np.arange(n_stream_chunks) * chunk
+    doc_starts = np.array([d['start'] for d in train.docs])
+    query_doc = np.searchsorted(doc_starts, query_pos, side='right') - 1
     for s in range(n_stream_chunks):
-        kept = [r for r in ids[s] if abs(int(store.stream_pos[r]) - int(query_pos[s])) >= 2 * chunk][:k]
+        kept = [r for r in ids[s] if abs(int(store.stream_pos[r]) - int(query_pos[s])) >= 2 * chunk
+                and not (exclude_same_document and store.doc_index[r] == query_doc[s])][:k]
         while len(kept) < k:  # pathological duplicates: fall back to any other chunk
             kept.append(int(ids[s][-1]))
         out[s] = kept

@@ -40,6 +40,10 @@ class RetroConfig(GPTConfig):
     neighbour_len: int = 64
     cca_layers: list[int] = field(default_factory=lambda: [2, 5])
     encoder_layers: int = 2
+    # Token-match features: queries see their own token, keys the neighbour token just before
+    # them, both as unit-length embeddings, so "this neighbour continues my current token" is a
+    # dot product from the first step (an induction head by construction).
+    token_match: bool = False
 
 
 class SelfAttention(nn.Module):
@@ -106,18 +110,33 @@ class ChunkedCrossAttention(nn.Module):
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
         self.rel_bias = nn.Parameter(torch.zeros(cfg.n_head, cfg.chunk, cfg.neighbour_len))
+        # A null slot (learned key, zero value) that a query attends to when no neighbour fits:
+        # softmax attention must otherwise put all its weight on some neighbour token.
+        self.null_key = nn.Parameter(torch.zeros(cfg.n_head, d // cfg.n_head))
+        self.null_bias = nn.Parameter(torch.zeros(cfg.n_head, cfg.chunk))
+        self.q_match = nn.Linear(d, d, bias=False) if cfg.token_match else None
+        self.k_match = nn.Linear(d, d, bias=False) if cfg.token_match else None
         self.drop = nn.Dropout(cfg.dropout)
 
-    def project_neighbours(self, encoded):
-        """encoded (B, U, K, L, d) -> keys, values (B, U, H, K*L, D)."""
+    def queries(self, x, token_emb):
+        q = self.q(x)
+        if self.q_match is not None:
+            q = q + self.q_match(F.normalize(token_emb, dim=-1))
+        return q
+
+    def project_neighbours(self, encoded, previous_token_emb=None):
+        """encoded (B, U, K, L, d) -> keys, values (B, U, H, K*L, D). previous_token_emb (B, U, K, L, d):
+        embedding of the neighbour token before each position (zeros at position 0)."""
         B, U, K, L, d = encoded.shape
         H = self.n_head
         k, v = self.kv(encoded).split(d, dim=-1)
+        if self.k_match is not None:
+            k = k + self.k_match(F.normalize(previous_token_emb, dim=-1))
         k = k.view(B, U, K * L, H, d // H).transpose(2, 3)
         v = v.view(B, U, K * L, H, d // H).transpose(2, 3)
         return k, v
 
-    def forward(self, x, cca_k, cca_v, start_pos, chunk_start):
+    def forward(self, x, cca_k, cca_v, start_pos, chunk_start, token_emb=None):
         """x (B, T, d) holds absolute positions start_pos..start_pos+T-1; cca_k/cca_v (B, U, H, K*L, D)
         hold the projected neighbours of chunks chunk_start..chunk_start+U-1."""
         B, T, d = x.shape
@@ -129,18 +148,21 @@ class ChunkedCrossAttention(nn.Module):
         local = chunk_abs - chunk_start
         valid = (chunk_abs >= 0) & (local >= 0) & (local < U)  # (T,)
         local = local.clamp(0, U - 1)
-        q = self.q(x).view(B, T, H, d // H)  # (B, T, H, D)
+        q = self.queries(x, token_emb).view(B, T, H, d // H)  # (B, T, H, D)
         k = cca_k.index_select(1, local)  # (B, T, H, KL, D)
         v = cca_v.index_select(1, local)
-        att = torch.einsum('bthd,bthsd->bths', q, k) * (1.0 / math.sqrt(d // H))
+        scale = 1.0 / math.sqrt(d // H)
+        att = torch.einsum('bthd,bthsd->bths', q, k) * scale
         bias = self.rel_bias.index_select(1, offset)  # (H, T, L)
         bias = bias.permute(1, 0, 2).repeat(1, 1, KL // L)  # (T, H, K*L): same bias for every neighbour
-        att = F.softmax((att + bias[None]).float(), dim=-1).to(q.dtype)
+        null = (q * self.null_key[None, None]).sum(-1, keepdim=True) * scale  # (B, T, H, 1)
+        null = null + self.null_bias.index_select(1, offset).transpose(0, 1)[None, :, :, None]
+        att = F.softmax(torch.cat([att + bias[None], null], dim=-1).float(), dim=-1).to(q.dtype)[..., :KL]
         y = torch.einsum('bths,bthsd->bthd', self.drop(att), v).reshape(B, T, d)
         # Mask after the projection: a position without retrieval gets exactly nothing (not the bias).
         return self.drop(self.proj(y)) * valid.to(y.dtype)[None, :, None]
 
-    def forward_chunked(self, x, cca_k, cca_v):
+    def forward_chunked(self, x, cca_k, cca_v, token_emb=None):
         """Training path, same result as forward(start_pos=0, chunk_start=0) without the per-token
         gather: shift by C-1 so each window of C queries lines up with one chunk's neighbours."""
         B, T, d = x.shape
@@ -148,16 +170,25 @@ class ChunkedCrossAttention(nn.Module):
         U = cca_k.shape[1]
         KL = cca_k.shape[3]
         shifted = x[:, C - 1:]
+        shifted_tok = token_emb[:, C - 1:] if token_emb is not None else None
         n_windows = min(U, math.ceil(shifted.shape[1] / C))
         pad = n_windows * C - shifted.shape[1]
         if n_windows == 0:
             return torch.zeros_like(x)
-        shifted = F.pad(shifted, (0, 0, 0, pad)) if pad > 0 else shifted[:, : n_windows * C]
-        q = self.q(shifted).view(B, n_windows, C, H, d // H).transpose(2, 3)  # (B, W, H, C, D)
+        if pad > 0:
+            shifted = F.pad(shifted, (0, 0, 0, pad))
+            shifted_tok = F.pad(shifted_tok, (0, 0, 0, pad)) if shifted_tok is not None else None
+        else:
+            shifted = shifted[:, : n_windows * C]
+            shifted_tok = shifted_tok[:, : n_windows * C] if shifted_tok is not None else None
+        q = self.queries(shifted, shifted_tok).view(B, n_windows, C, H, d // H).transpose(2, 3)  # (B, W, H, C, D)
         k, v = cca_k[:, :n_windows], cca_v[:, :n_windows]  # (B, W, H, KL, D)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d // H))  # (B, W, H, C, KL)
+        scale = 1.0 / math.sqrt(d // H)
+        att = (q @ k.transpose(-2, -1)) * scale  # (B, W, H, C, KL)
         att = att + self.rel_bias.repeat(1, 1, KL // self.neighbour_len)[None, None]
-        att = self.drop(F.softmax(att.float(), dim=-1).to(q.dtype))
+        null = (q @ self.null_key[None, None, :, :, None]) * scale + self.null_bias[None, None, :, :, None]
+        att = F.softmax(torch.cat([att, null], dim=-1).float(), dim=-1).to(q.dtype)[..., :KL]
+        att = self.drop(att)
         y = (att @ v).transpose(2, 3).reshape(B, n_windows * C, d)
         y = self.drop(self.proj(y[:, : T - (C - 1)]))
         # Positions before the first complete chunk get nothing, not the projection's bias.
@@ -230,8 +261,10 @@ class Decoder(nn.Module):
     def encode_neighbours(self, neighbour_ids):
         """neighbour_ids (B, U, K, L) -> per CCA layer keys and values, stacked:
         (n_cca, B, U, H, K*L, D) twice."""
-        encoded = self.encoder(self.wte(neighbour_ids))
-        ks, vs = zip(*[b.cca.project_neighbours(encoded) for b in self.cca_blocks()])
+        token_emb = self.wte(neighbour_ids)  # (B, U, K, L, d)
+        encoded = self.encoder(token_emb)
+        previous = F.pad(token_emb[:, :, :, :-1], (0, 0, 1, 0))  # token before each position; zeros at 0
+        ks, vs = zip(*[b.cca.project_neighbours(encoded, previous) for b in self.cca_blocks()])
         return torch.stack(ks), torch.stack(vs)
 
     def forward(self, input_ids, past_k=None, past_v=None, cca_k=None, cca_v=None, chunk_start=None,
@@ -241,7 +274,8 @@ class Decoder(nn.Module):
         B, T = input_ids.shape
         P = 0 if past_k is None else past_k.shape[3]
         pos = torch.arange(T, device=input_ids.device) + P
-        x = self.drop(self.wte(input_ids) + self.wpe(pos)[None])
+        token_emb = self.wte(input_ids)
+        x = self.drop(token_emb + self.wpe(pos)[None])
         presents_k, presents_v = [], []
         cca_index = 0
         knn_key = None
@@ -256,9 +290,9 @@ class Decoder(nn.Module):
                 if cca_k is not None:
                     h = block.ln_cca(x)
                     if chunked_training_path:
-                        x = x + block.cca.forward_chunked(h, cca_k[cca_index], cca_v[cca_index])
+                        x = x + block.cca.forward_chunked(h, cca_k[cca_index], cca_v[cca_index], token_emb)
                     else:
-                        x = x + block.cca(h, cca_k[cca_index], cca_v[cca_index], P, chunk_start)
+                        x = x + block.cca(h, cca_k[cca_index], cca_v[cca_index], P, chunk_start, token_emb)
                 cca_index += 1
             h = block.ln2(x)
             if i == len(self.blocks) - 1:

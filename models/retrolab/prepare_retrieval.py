@@ -24,10 +24,16 @@ def main():
     p.add_argument('--out', required=True)
     p.add_argument('--chunk', type=int, default=32)
     p.add_argument('--k', type=int, default=2)
+    p.add_argument('--exclude-same-document', action='store_true',
+                   help="RETRO's strict rule: no training neighbour from the query's own article")
+    p.add_argument('--embedder', help='reuse this embedder.bin instead of deriving one')
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
     embedder_path = os.path.join(args.out, 'embedder.bin')
+    if args.embedder and not os.path.exists(embedder_path):
+        import shutil
+        shutil.copyfile(args.embedder, embedder_path)
     if not os.path.exists(embedder_path):
         # The IDF-weighted, frequency-centred variant retrieved best in retrolab.embedder_study; as a
         # per-token transform it ships in the same table format (mean-pool + L2 norm in every runtime).
@@ -49,7 +55,8 @@ def main():
         t0 = time.time()
         train = load_split(args.data, 'train')
         store = build_datastore([train], args.chunk)
-        nb = training_neighbours(train, store, embedder, args.chunk, args.k)
+        nb = training_neighbours(train, store, embedder, args.chunk, args.k,
+                                 exclude_same_document=args.exclude_same_document)
         np.save(neighbours_path + '.tmp.npy', nb)
         os.replace(neighbours_path + '.tmp.npy', neighbours_path)
         same_doc = float(np.mean(store.doc_index[nb[:, 0]] == store.doc_index[

@@ -51,6 +51,9 @@ def parse_args():
                         'decoder follows the same schedule as the GPT continuation')
     p.add_argument('--copy-prior', type=float, default=3.0,
                    help='initial relative-position bias towards the aligned continuation token in every CCA head')
+    p.add_argument('--token-match', action='store_true', help='token-match features in CCA (see RetroConfig)')
+    p.add_argument('--match-scale', type=float, default=19.0,
+                   help='initial scale of the token-match projections (an exact match adds ~8 to the logit)')
     p.add_argument('--oracle-start', type=float, default=0.5,
                    help='share of chunks whose neighbour slot holds the chunk + its true continuation, at step 0')
     p.add_argument('--oracle-end', type=float, default=0.25, help='... tapering linearly to this at the end')
@@ -116,7 +119,7 @@ def main():
         cfg = RetroConfig(**{**gpt.cfg.to_dict(), 'chunk': args.chunk, 'neighbours': args.k,
                              'neighbour_len': 2 * args.chunk,
                              'cca_layers': [int(x) for x in args.cca_layers.split(',')],
-                             'encoder_layers': args.encoder_layers})
+                             'encoder_layers': args.encoder_layers, 'token_match': args.token_match})
         model = Decoder(cfg)
         missing, unexpected = model.load_state_dict(gpt.state_dict(), strict=False)
         assert not unexpected, unexpected
@@ -131,6 +134,13 @@ def main():
             for block in model.cca_blocks():
                 j = torch.arange(cfg.chunk)
                 block.cca.rel_bias[:, j, cfg.chunk + j] = args.copy_prior
+                block.cca.null_bias.fill_(args.copy_prior)  # start undecided between copying and nothing
+                if cfg.token_match:
+                    # The same random rotation for queries and keys: per head, q.k of two unit
+                    # embeddings is then ~ scale^2 * cosine / 8 before the 1/sqrt(D) factor.
+                    rotation, _ = torch.linalg.qr(torch.randn(cfg.d_model, cfg.d_model))
+                    block.cca.q_match.weight.copy_(rotation * args.match_scale)
+                    block.cca.k_match.weight.copy_(rotation * args.match_scale)
         log({'event': 'retro_init', 'new_parameters': len(missing), 'copy_prior': args.copy_prior})
 
     cfg = model.cfg
@@ -279,7 +289,12 @@ def main():
                                  'continuation, as a datastore holding the document returns it; a shifted oracle '
                                  'starts 1..C/2 tokens earlier or later',
             'real_neighbours': 'exact cosine search over the train datastore with the frozen embedder; never the '
-                               'chunk itself or any chunk overlapping the query chunk or its continuation',
+                               'chunk itself or any chunk overlapping the query chunk or its continuation'
+                               + (' (nor any chunk of the same article)' if 'otherdoc' in (args.retrieval or '')
+                                  or getattr(args, 'exclude_same_document', False) else ''),
+            'cca_initialisation': f'copy prior {args.copy_prior} on the aligned continuation position; null slot '
+                                  f'(learned key, zero value) with the same initial bias'
+                                  + (f'; token-match features, scale {args.match_scale}' if args.token_match else ''),
         }
     if args.init:
         base = torch.load(args.init, map_location='cpu').get('training')

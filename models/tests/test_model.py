@@ -104,7 +104,7 @@ def test_retro_chunk_neighbours_only_affect_later_tokens():
     for u in range(nb.shape[1]):
         changed = nb.clone()
         changed[0, u] = torch.flip(changed[0, u], dims=[-1])
-        a, b = full_logits(model, ids, nb), full_logits(model, changed, nb)
+        a, b = full_logits(model, ids, nb), full_logits(model, ids, changed)
         first_affected = (u + 1) * C - 1
         assert (a[:first_affected] - b[:first_affected]).abs().max() < 1e-4
         # The trained model reads its neighbours: the aligned window must move.

@@ -304,6 +304,16 @@ export class RetroLabClient {
     return result;
   }
 
+  /** Token ids of `text` as the models see it (the inference worker's tokenizer). */
+  encode(text: string): Promise<number[]> {
+    return this.api.inference.encode(text);
+  }
+
+  /** Text of token ids, the inverse of `encode`. */
+  decode(ids: number[]): Promise<string> {
+    return this.api.inference.decode(ids);
+  }
+
   async refreshStorage(): Promise<void> {
     try {
       this.applyRetrieval(await this.api.retrieval.state());

@@ -7,6 +7,10 @@ import type { AppState, RetroLabClient } from './client';
 export interface RetroLabTestHook {
   client: RetroLabClient;
   state(): AppState;
+  /** Token ids of `text` from the inference worker's tokenizer (rejects until the models loaded). */
+  encode(text: string): Promise<number[]>;
+  /** Text of token ids from the inference worker's tokenizer. */
+  decode(ids: number[]): Promise<string>;
 }
 
 declare global {
@@ -16,5 +20,10 @@ declare global {
 }
 
 export function installTestHook(client: RetroLabClient): void {
-  window.__retrolab = { client, state: () => client.getState() };
+  window.__retrolab = {
+    client,
+    state: () => client.getState(),
+    encode: (text) => client.encode(text),
+    decode: (ids) => client.decode(ids),
+  };
 }
