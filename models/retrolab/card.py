@@ -23,7 +23,7 @@ def fmt(x, digits=2):
     return f'{x:,.{digits}f}' if isinstance(x, (int, float)) else str(x)
 
 
-def card(m: dict) -> str:
+def card(m: dict, baseline: dict | None = None) -> str:
     hp = m['hyperparameters']
     t = m.get('training', {})
     retro = m['architecture'] == 'retro'
@@ -59,7 +59,7 @@ def card(m: dict) -> str:
                   f"- Base GPT: {fmt(base.get('tokens', 0), 0)} tokens ({base.get('steps', '?')} steps of "
                   f"{base.get('batch', '?')} x {base.get('context', '?')}), AdamW, lr {base.get('lr', '?')}, "
                   f"{base.get('schedule', '')}, {base.get('precision', '')}, {fmt(base.get('wall_seconds', 0) / 60, 0)} min "
-                  'on 2 CPU cores.',
+                  'on one CPU core.' + (f" ({base['note']})" if base.get('note') else ''),
                   f"- Then {fmt(t.get('tokens', 0), 0)} more tokens ({t.get('steps')} steps, lr {t.get('lr')}, "
                   f"{fmt(t.get('wall_seconds', 0) / 60, 0)} min on one core), identical for the GPT continuation and "
                   f"RETRO (same batches in the same order). Total: {fmt(t.get('total_tokens', 0), 0)} tokens."]
@@ -67,7 +67,7 @@ def card(m: dict) -> str:
             r = t['recipe']
             lines += [f"- Recipe: {r['method']}.",
                       f"- Oracle neighbours: in {r['oracle_share_start']:.0%} of chunks at the start, tapering to "
-                      f"{r['oracle_share_end']:.0%} at the end, one neighbour slot held {r['oracle_definition']}; "
+                      f"{r['oracle_share_end']:.0%} at the end: {r['oracle_definition']}; "
                       f"{r['oracle_shifted_share']:.0%} of those were shifted. All other neighbours: "
                       f"{r['real_neighbours']}."]
             if 'cca_initialisation' in r:
@@ -83,6 +83,12 @@ def card(m: dict) -> str:
         lines += ['', 'Word-level perplexity divides the total negative log-likelihood by the 245,569 WikiText words of '
                   'the test split (whitespace tokens plus one per line). For comparison: Pointer Sentinel-LSTM 80.8, '
                   'AWD-LSTM 65.8 (word-level, test). Protocol: docs/manifest.md.', '']
+        if retro and baseline and 'wt2_test' in metrics and 'wt2_test' in baseline.get('metrics', {}):
+            ours, theirs = metrics['wt2_test']['token_ppl'], baseline['metrics']['wt2_test']['token_ppl']
+            verdict = 'better' if ours < theirs else 'worse'
+            lines += [f"Against the GPT trained on the same tokens ({baseline['id']}, test token-level "
+                      f"{fmt(theirs)}), RETRO with neighbours from the train datastore is {abs(ours / theirs - 1):.1%} "
+                      f"{verdict}.", '']
     else:
         lines += ['Not measured yet.', '']
     q = m['quantization']
@@ -107,8 +113,12 @@ def main():
     for model_id in ids:
         with open(os.path.join(args.public, model_id, 'manifest.json')) as f:
             m = json.load(f)
+        baseline = None
+        if m['architecture'] == 'retro' and 'gpt-wt2' in ids:
+            with open(os.path.join(args.public, 'gpt-wt2', 'manifest.json')) as f:
+                baseline = json.load(f)
         with open(os.path.join(args.public, model_id, 'MODEL_CARD.md'), 'w') as f:
-            f.write(card(m))
+            f.write(card(m, baseline))
         print(f'wrote {model_id}/MODEL_CARD.md')
 
 
