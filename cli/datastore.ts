@@ -6,6 +6,11 @@
  *        [--chunk 32] [--index flat|voy] --name <name> [--description <text>] --out <file.rlds>
  *   npm run datastore -- info <file.rlds>
  *   npm run datastore -- search <file.rlds> --text "<query>" [--k 4] [--model ...|--embedder ... --tokenizer ...]
+ *   npm run datastore -- build-knn --model public/models/gpt-wt2 (--input <file> ... | --base <file.rlds>)
+ *        [--format wikitext] --out <file.rlds> [--max-tokens N] [--pca D] [--keys int8|f32] [--pca-sample N]
+ *        [--name <name>] [--stride 128] [--threads T]
+ *   npm run datastore -- compress-knn <float.rlds> --out <file.rlds> [--pca D] [--keys int8|f32]
+ *   npm run datastore -- bench-knn <file.rlds> [--size 1000000] [--k 1024] [--queries 200] [--queries-from <float.rlds>] [--check 5] [--reference <float.rlds>]
  *
  * Until the RETRO model is shipped, pass --embedder <file> and --chunk 32 (the tokenizer then
  * defaults to models/.work/tokenizer.json).
@@ -18,13 +23,19 @@ import { decodeShard, readShardHeader, sectionSizes } from '../src/core/datastor
 import { INPUT_FORMATS, type InputFormat } from '../src/core/datastore/parse';
 import { detokenizeWikiText } from '../src/core/tokenizer/wikitext';
 import { buildDatastoreFile, loadModelFiles, loadVoyForNode } from './datastore-node';
+import { benchKnn, buildKnnFile, compressKnnFile } from './knn';
 
 const USAGE = `usage:
   npm run datastore -- build --input <file> [--input <file> ...] [--format wikitext|jsonl|txt|md]
        [--model <dir>] [--tokenizer <file>] [--embedder <file>] [--chunk <n>] [--index flat|voy]
        --name <name> [--description <text>] --out <file.rlds>
   npm run datastore -- info <file.rlds>
-  npm run datastore -- search <file.rlds> --text <query> [--k <n>] [--model <dir>] [--tokenizer <file>] [--embedder <file>]`;
+  npm run datastore -- search <file.rlds> --text <query> [--k <n>] [--model <dir>] [--tokenizer <file>] [--embedder <file>]
+  npm run datastore -- build-knn --model <gpt dir> (--input <file> ... | --base <file.rlds>) [--format wikitext|jsonl|txt|md]
+       --out <file.rlds> [--max-tokens <n>] [--pca <dims>] [--keys int8|f32] [--pca-sample <n>] [--name <name>]
+       [--description <text>] [--stride <n>] [--threads <n>]
+  npm run datastore -- compress-knn <float.rlds> --out <file.rlds> [--pca <dims>] [--keys int8|f32] [--pca-sample <n>]
+  npm run datastore -- bench-knn <file.rlds> [--size <n>] [--k <n>] [--queries <n>] [--queries-from <float.rlds>] [--check <n>] [--reference <float.rlds>] [--no-simd]`;
 
 function fail(message: string): never {
   console.error(`error: ${message}\n\n${USAGE}`);
@@ -43,7 +54,20 @@ const options = {
   description: { type: 'string' },
   out: { type: 'string' },
   text: { type: 'string' },
-  k: { type: 'string', default: '4' },
+  k: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  pca: { type: 'string' },
+  'pca-sample': { type: 'string' },
+  keys: { type: 'string', default: 'int8' },
+  base: { type: 'string' },
+  stride: { type: 'string' },
+  threads: { type: 'string' },
+  size: { type: 'string' },
+  queries: { type: 'string', default: '200' },
+  'queries-from': { type: 'string' },
+  reference: { type: 'string' },
+  check: { type: 'string', default: '5' },
+  'no-simd': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -60,6 +84,66 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  const positive = (name: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!(Number.isInteger(n) && n > 0)) fail(`--${name} must be a positive integer, got ${value}`);
+    return n;
+  };
+  if (values.keys !== 'int8' && values.keys !== 'f32') fail('--keys must be int8 or f32');
+
+  if (command === 'build-knn') {
+    if (!values.model) fail('build-knn needs --model <gpt model dir>');
+    if (!values.out) fail('build-knn needs --out');
+    if (!values.input?.length && !values.base) fail('build-knn needs --input <file> or --base <file.rlds>');
+    if (values.format && !INPUT_FORMATS.includes(values.format as InputFormat)) fail(`--format must be one of ${INPUT_FORMATS.join(', ')}`);
+    const stats = await buildKnnFile({
+      model: values.model,
+      inputs: values.input ?? [],
+      format: values.format as InputFormat | undefined,
+      ...(values.base ? { base: values.base } : {}),
+      ...(values.name ? { name: values.name } : {}),
+      ...(values.description ? { description: values.description } : {}),
+      out: values.out,
+      maxTokens: positive('max-tokens', values['max-tokens']),
+      pca: positive('pca', values.pca),
+      pcaSample: positive('pca-sample', values['pca-sample']),
+      encoding: values.keys,
+      stride: positive('stride', values.stride),
+      threads: positive('threads', values.threads),
+    });
+    console.error(
+      `built ${stats.out}: ${stats.entries.toLocaleString('en')} entries (${stats.dim}-d ${stats.encoding} keys), ${(stats.bytes / 1048576).toFixed(1)} MB ` +
+        `(kNN-LM sections ${(stats.knnBytes / 1048576).toFixed(1)} MB) in ${stats.seconds.total.toFixed(1)} s, ${Math.round(stats.tokensPerSecond)} tokens/s keyed`,
+    );
+    console.log(JSON.stringify(stats));
+    return;
+  }
+
+  if (command === 'compress-knn') {
+    if (!file) fail('compress-knn needs a file');
+    if (!values.out) fail('compress-knn needs --out');
+    const result = compressKnnFile({ input: file, out: values.out, encoding: values.keys, pca: positive('pca', values.pca), pcaSample: positive('pca-sample', values['pca-sample']) });
+    console.log(JSON.stringify(result));
+    return;
+  }
+
+  if (command === 'bench-knn') {
+    if (!file) fail('bench-knn needs a file');
+    const result = benchKnn({
+      input: file,
+      size: positive('size', values.size),
+      k: positive('k', values.k ?? '1024')!,
+      queries: positive('queries', values.queries)!,
+      ...(values['queries-from'] ? { queriesFrom: values['queries-from'] } : {}),
+      ...(values.reference ? { reference: values.reference } : {}),
+      check: Number(values.check),
+      ...(values['no-simd'] ? { simd: false } : {}),
+    });
+    console.log(JSON.stringify(result, null, 2));
+    return;
+  }
+
   const chunk = values.chunk !== undefined ? Number(values.chunk) : undefined;
   if (chunk !== undefined && !(Number.isInteger(chunk) && chunk > 0)) fail('--chunk must be a positive integer');
   const modelOptions = { model: values.model, tokenizer: values.tokenizer, embedder: values.embedder, chunk };
@@ -112,7 +196,7 @@ async function main(): Promise<void> {
           neighbourLen: header.neighbourLen,
           dim: header.dim,
           indexKind: header.indexKind,
-          knnlm: Boolean(header.flags & 1),
+          knnlm: header.meta.knnlm ?? Boolean(header.flags & 1),
           tokenizer: meta.tokenizer,
           embedder: meta.embedder,
           sources: meta.sources,
@@ -129,7 +213,7 @@ async function main(): Promise<void> {
   if (command === 'search') {
     if (!file) fail('search needs a file');
     if (!values.text) fail('search needs --text');
-    const k = Number(values.k);
+    const k = Number(values.k ?? 4);
     const model = loadModelFiles(modelOptions);
     const bytes = new Uint8Array(readFileSync(file));
     if (readShardHeader(bytes).indexKind === 'voy') await loadVoyForNode();

@@ -5,6 +5,9 @@
  *   npm run eval -- --model public/models/gpt-wt2 --split test
  *   npm run eval -- --model public/models/retro-wt2 --split test --neighbours real|random|leakage|none
  *        [--datastore <shard file | wiki.*.tokens>]   (default: built in memory from wiki.train.tokens)
+ *   npm run eval -- --model public/models/gpt-wt2 --split test --knnlm --knn-datastore <file.rlds>
+ *        [--lambda 0.25] [--k 1024] [--temperature 1] [--sweep-lambda 0.1,0.25,0.5] [--sweep-temperature 1,10]
+ *        [--sweep-k 64,1024]   (kNN-LM, docs/knnlm.md: GPT and kNN-LM perplexity from one pass)
  *   options: --max-windows N  --batch B (4)  --threads T (1)  --k K  --seed S  --stride S (128)
  *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
  *
@@ -21,7 +24,10 @@ import { buildShard } from '../src/core/datastore/builder';
 import { parseText } from '../src/core/datastore/parse';
 import { evaluatePerplexity, type WindowNeighbours } from '../src/core/eval/perplexity';
 import { datastoreEvalStore, windowNeighbours, withLeakedStream, type NeighbourMode } from '../src/core/eval/neighbours';
-import { loadModel, RetroModel } from '../src/core/models';
+import { GptModel, loadModel, RetroModel } from '../src/core/models';
+import { KnnDatastore } from '../src/core/knnlm/datastore';
+import { evaluateKnnLm } from '../src/core/knnlm/eval';
+import { DEFAULT_KNN_SETTINGS, type KnnLmSettings } from '../src/core/knnlm/types';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
@@ -46,6 +52,13 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '0' },
     'write-metrics': { type: 'string' },
     'no-cache': { type: 'boolean', default: false },
+    knnlm: { type: 'boolean', default: false },
+    'knn-datastore': { type: 'string' },
+    lambda: { type: 'string' },
+    temperature: { type: 'string' },
+    'sweep-lambda': { type: 'string' },
+    'sweep-temperature': { type: 'string' },
+    'sweep-k': { type: 'string' },
   },
 });
 
@@ -137,6 +150,12 @@ async function main(): Promise<void> {
   const words = countWikiTextWords(text);
   progress(`${manifest.id}: ${args.split} has ${stream.length} tokens, ${words} words`);
 
+  if (args.knnlm) {
+    if (!(model instanceof GptModel)) fail(`--knnlm wraps a GPT; ${manifest.id} is ${manifest.architecture}`);
+    await evalKnnLm(model, stream, words, started, maxWindows, stride, modelDir);
+    return;
+  }
+
   let neighbours: WindowNeighbours | undefined;
   let datastoreInfo: Record<string, unknown> | undefined;
   if (isRetro && mode !== 'none') {
@@ -213,6 +232,102 @@ async function main(): Promise<void> {
         windows: result.windows,
         ...(isRetro ? { neighbours: mode, k } : {}),
         measured_by: 'npm run eval (onnxruntime-web WASM, int8 graphs)',
+      },
+    };
+    writeFileSync(path, `${JSON.stringify(raw, null, 2)}\n`);
+    result.wrote_metrics = `${path}#metrics.${args['write-metrics']}`;
+  }
+  await model.dispose();
+  console.log(JSON.stringify(result));
+}
+
+function positiveNumbers(name: string, value: string | undefined, fallback: number): number[] {
+  if (value === undefined) return [fallback];
+  const list = value.split(',').map((v) => Number(v.trim()));
+  if (list.length === 0 || list.some((v) => !Number.isFinite(v) || v < 0)) fail(`--${name} must be a number or a comma-separated list, got ${value}`);
+  return list;
+}
+
+/** --knnlm: GPT and kNN-LM perplexity from one pass over the windows (src/core/knnlm/eval.ts). */
+async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: number, started: number, maxWindows: number | undefined, stride: number, modelDir: string): Promise<void> {
+  const manifest = model.manifest;
+  const file = args['knn-datastore'];
+  if (!file) fail('--knnlm needs --knn-datastore <file.rlds> (npm run datastore -- build-knn)');
+  if (!existsSync(file)) fail(`kNN-LM datastore ${file} does not exist`);
+  const t0 = performance.now();
+  const datastore = KnnDatastore.open(new Uint8Array(readFileSync(file)));
+  datastore.checkModel(manifest);
+  const m = datastore.meta;
+  progress(`kNN-LM datastore ${file}: ${datastore.size.toLocaleString('en')} entries, ${m.dim}-d ${m.encoding} keys${m.pcaSample ? ` (PCA from ${m.keyDim})` : ''}, opened in ${((performance.now() - t0) / 1000).toFixed(1)} s (${datastore.index.backend})`);
+  const headline: KnnLmSettings = {
+    lambda: Number(args.lambda ?? DEFAULT_KNN_SETTINGS.lambda),
+    k: int('k', args.k) ?? DEFAULT_KNN_SETTINGS.k,
+    temperature: Number(args.temperature ?? DEFAULT_KNN_SETTINGS.temperature),
+  };
+  const settings: KnnLmSettings[] = [headline];
+  for (const lambda of positiveNumbers('sweep-lambda', args['sweep-lambda'], headline.lambda)) {
+    for (const temperature of positiveNumbers('sweep-temperature', args['sweep-temperature'], headline.temperature)) {
+      for (const k of positiveNumbers('sweep-k', args['sweep-k'], headline.k)) {
+        if (!settings.some((s) => s.lambda === lambda && s.k === k && s.temperature === temperature)) settings.push({ lambda, k, temperature });
+      }
+    }
+  }
+  const hp = manifest.hyperparameters;
+  const evalStart = performance.now();
+  let lastReport = 0;
+  const totals = await evaluateKnnLm(model, datastore, stream, {
+    context: hp.context,
+    stride,
+    ...(maxWindows !== undefined ? { maxWindows } : {}),
+    settings,
+    onProgress: (done, total) => {
+      const now = performance.now();
+      if (now - lastReport > 10_000 || done === total) {
+        lastReport = now;
+        const rate = done / ((now - evalStart) / 1000);
+        progress(`${done}/${total} windows, ${rate.toFixed(2)} windows/s, ~${((total - done) / rate / 60).toFixed(1)} min left`);
+      }
+    },
+  });
+  const partial = totals.scored_tokens < stream.length - 1;
+  const scoredWords = partial ? (words * totals.scored_tokens) / (stream.length - 1) : words;
+  const head = totals.knnlm[0]!;
+  const result: PerplexityResult & Record<string, unknown> = {
+    model: `${manifest.id}+knnlm`,
+    split: args.split!,
+    windows: totals.windows,
+    scored_tokens: totals.scored_tokens,
+    words: Math.round(scoredWords),
+    nll: head.nll,
+    token_ppl: head.token_ppl,
+    word_ppl: Math.exp(head.nll / scoredWords),
+    ...(partial ? { word_ppl_estimated: true } : {}),
+    settings: head.settings,
+    gpt: { nll: totals.lm.nll, token_ppl: totals.lm.token_ppl, word_ppl: Math.exp(totals.lm.nll / scoredWords) },
+    sweep: totals.knnlm.map((s) => ({ ...s.settings, token_ppl: s.token_ppl, word_ppl: Math.exp(s.nll / scoredWords) })),
+    target_in_neighbours: totals.target_in_neighbours,
+    datastore: { file, name: datastore.name, entries: datastore.size, dim: m.dim, key_dim: m.keyDim, encoding: m.encoding, pca: Boolean(m.pcaSample), built_with: m.model },
+    search: { ...totals.search, backend: datastore.index.backend },
+    forward_seconds: totals.forward_seconds,
+    seconds: (performance.now() - started) / 1000,
+    eval_seconds: (performance.now() - evalStart) / 1000,
+    backend: model.info.backend.backend,
+    stride,
+  };
+  if (args['write-metrics']) {
+    const path = join(modelDir, 'manifest.json');
+    const raw = JSON.parse(readFileSync(path, 'utf8')) as { metrics?: Record<string, unknown> };
+    raw.metrics = {
+      ...(raw.metrics ?? {}),
+      [args['write-metrics']]: {
+        token_ppl: result.token_ppl,
+        word_ppl: result.word_ppl,
+        scored_tokens: result.scored_tokens,
+        words: result.words,
+        windows: result.windows,
+        ...head.settings,
+        datastore: { name: datastore.name, entries: datastore.size, dim: m.dim, encoding: m.encoding },
+        measured_by: 'npm run eval --knnlm (onnxruntime-web WASM, int8 graph; exact kNN search)',
       },
     };
     writeFileSync(path, `${JSON.stringify(raw, null, 2)}\n`);

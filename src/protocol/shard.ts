@@ -13,10 +13,19 @@ export const SHARD_FILE_EXTENSION = '.rlds';
 export const SHARD_FIXED_HEADER_BYTES = 80;
 export const SHARD_SECTION_ENTRY_BYTES = 32;
 
-/** Header flag bits. */
+/** Header flag bits. Readers ignore bits they do not know. */
 export const SHARD_FLAGS = {
-  /** The optional kNN-LM keys/values sections are present. */
+  /**
+   * Format-1 placeholder layout, never written by a RetroLab release: float keys in `knnlmKeys`,
+   * values in `knnlmValues`, the key dimension in `meta.knnlmKeyDim`. Still read.
+   */
   knnlm: 1,
+  /**
+   * The kNN-LM datastore (docs/knnlm.md): `meta.knnlm` plus the knnlm* sections. A separate bit, so
+   * readers that predate it still open such a shard as a chunk datastore (unknown sections and
+   * flag bits are skipped) instead of failing on the missing placeholder sections.
+   */
+  knnlmDatastore: 2,
 } as const;
 
 /** Section ids as written in the section table. */
@@ -35,6 +44,11 @@ export const SECTION_IDS = {
   index: 12,
   knnlmKeys: 13,
   knnlmValues: 14,
+  knnlmCodes: 15,
+  knnlmScales: 16,
+  knnlmPcaMean: 17,
+  knnlmPcaBasis: 18,
+  knnlmTextOffsets: 19,
 } as const;
 export type SectionName = keyof typeof SECTION_IDS;
 
@@ -60,8 +74,10 @@ export interface ShardMeta {
   embedder: { id: string; fingerprint: string; vocabSize: number; dim: number };
   /** Where the documents came from (file names, sizes); shown in the UI. */
   sources: { name: string; bytes: number; format: string }[];
-  /** kNN-LM key dimension when the knnlm flag is set. */
+  /** kNN-LM key dimension of the format-1 placeholder layout (flag bit 0). */
   knnlmKeyDim?: number;
+  /** The kNN-LM datastore's parameters (flag bit 1). */
+  knnlm?: KnnlmMeta;
   /** Anything else a writer wants to keep (build timings...); readers ignore unknown keys. */
   extra?: Record<string, unknown>;
 }
@@ -75,6 +91,49 @@ export interface QuantizedVectors {
   scales: Float32Array;
   /** errors[i] >= ||x_i - codes_i*scales[i]||_2 (rounded up), the bound the flat index relies on */
   errors: Float32Array;
+}
+
+/** How kNN-LM keys are stored. */
+export type KnnlmKeyEncoding = 'f32' | 'int8';
+
+/** `meta.knnlm`: what the kNN-LM sections hold and which model made the keys. */
+export interface KnnlmMeta {
+  /** entries (one per token of the datastore stream after its first) */
+  count: number;
+  /** dimension of the model's `knn_key` (d_model) */
+  keyDim: number;
+  /** dimension of the stored keys: keyDim, or the PCA dimension */
+  dim: number;
+  encoding: KnnlmKeyEncoding;
+  /** PCA: fitted on this many keys; absent when the keys are not projected */
+  pcaSample?: number;
+  /** share of the key variance the kept PCA components explain (0..1) */
+  pcaVariance?: number;
+  /** Keys are only meaningful for the weights that produced them. */
+  model: { id: string; decoderSha256: string; context: number; stride: number };
+  /** tokens of the datastore stream (count + 1) */
+  streamTokens: number;
+}
+
+/** A kNN-LM datastore: keys, next-token values and where each entry's token is in `texts`. */
+export interface KnnlmSection {
+  keyDim: number;
+  dim: number;
+  encoding: KnnlmKeyEncoding;
+  /** stored keys [count, dim] when encoding is f32 */
+  keys: Float32Array | null;
+  /** int8 keys [count, dim] when encoding is int8: key ≈ codes * scale (one scale per key) */
+  codes: Int8Array | null;
+  scales: Float32Array | null;
+  /** PCA: stored key = basis · (knn_key − mean), basis [dim, keyDim] row-major; null = no projection */
+  pca: { mean: Float32Array; basis: Float32Array } | null;
+  /** next-token id of each entry [count] */
+  values: Uint32Array;
+  /**
+   * [count + 1] byte offsets into `texts`: entry i's value token starts at textOffsets[i] and ends
+   * at textOffsets[i + 1]; null in the format-1 placeholder layout.
+   */
+  textOffsets: Uint32Array | null;
 }
 
 /** A decoded shard. Arrays may be views into the bytes it was decoded from. */
@@ -105,8 +164,11 @@ export interface Shard {
   embeddings: QuantizedVectors;
   /** Index bytes of `indexKind`: empty for flat (it scans `embeddings`), voy's JSON for voy. */
   indexBytes: Uint8Array;
-  /** Optional kNN-LM datastore (a later issue fills it): keys [n, keyDim] and next-token values [n]. */
-  knnlm: { keyDim: number; keys: Float32Array; values: Uint32Array } | null;
+  /**
+   * Optional kNN-LM datastore. A shard may hold only this (a kNN-LM datastore built from a GPT):
+   * then it has no chunks, chunkSize = neighbourLen = dim = 0 and `meta.embedder.id` is 'none'.
+   */
+  knnlm: KnnlmSection | null;
 }
 
 /** One progress event of the builder, tagged by phase. */
@@ -118,6 +180,18 @@ export interface BuildProgress {
   unit: 'documents' | 'chunks' | 'bytes';
   /** chunks per second over the embed phase so far (0 before it starts) */
   chunksPerSecond: number;
+  elapsedMs: number;
+}
+
+/** One progress event of the kNN-LM datastore builder (src/core/knnlm/build.ts), tagged by phase. */
+export interface KnnBuildProgress {
+  /** keys: the GPT forward over the windows; pca: fitting the projection; encode: writing the shard */
+  phase: 'tokenize' | 'keys' | 'pca' | 'encode' | 'done';
+  done: number;
+  total: number;
+  unit: 'documents' | 'tokens' | 'keys' | 'bytes';
+  /** tokens keyed per second over the keys phase so far (0 before it starts) */
+  tokensPerSecond: number;
   elapsedMs: number;
 }
 

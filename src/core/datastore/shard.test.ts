@@ -51,11 +51,14 @@ describe('shard format', () => {
 
   it('carries the optional kNN-LM section behind its flag', async () => {
     const { shard } = await toy();
-    const withKnn: Shard = { ...shard, knnlm: { keyDim: 4, keys: Float32Array.from({ length: 12 }, (_, i) => i / 7), values: Uint32Array.of(5, 6, 7) } };
+    // The format-1 placeholder layout (flag bit 0); src/core/knnlm tests the kNN-LM datastore layout.
+    const knnlm = { keyDim: 4, dim: 4, encoding: 'f32' as const, keys: Float32Array.from({ length: 12 }, (_, i) => i / 7), codes: null, scales: null, pca: null, values: Uint32Array.of(5, 6, 7), textOffsets: null };
+    const withKnn: Shard = { ...shard, knnlm };
     const back = decodeShard(encodeShard(withKnn));
+    expect(readShardHeader(encodeShard(withKnn)).flags).toBe(1);
     expect(back.knnlm?.keyDim).toBe(4);
     expect(Array.from(back.knnlm!.values)).toEqual([5, 6, 7]);
-    expect(Array.from(back.knnlm!.keys)).toEqual(Array.from(withKnn.knnlm!.keys));
+    expect(Array.from(back.knnlm!.keys!)).toEqual(Array.from(knnlm.keys));
     expect(decodeShard(encodeShard(shard)).knnlm).toBeNull();
   });
 

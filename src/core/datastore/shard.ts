@@ -110,7 +110,9 @@ function validate(shard: Shard, report: (message: string, section?: SectionName)
   const { chunkSize: C, neighbourLen: L, dim, vocabSize } = shard;
   const n = shard.chunkLengths.length;
   const docs = shard.titles.length;
-  if (!(C >= 1 && L >= C)) report(`chunk size ${C} and neighbour length ${L} are inconsistent`);
+  // A kNN-LM-only shard has no chunks and says so with zero chunk size and neighbour length.
+  const chunkless = n === 0 && C === 0 && L === 0 && shard.knnlm !== null;
+  if (!chunkless && !(C >= 1 && L >= C)) report(`chunk size ${C} and neighbour length ${L} are inconsistent`);
   if (shard.tokens.length !== n * L) report(`tokens hold ${shard.tokens.length} ids, expected ${n} x ${L}`, 'tokens');
   if (shard.chunkDocs.length !== n) report('chunk documents and chunk lengths differ in count', 'chunkDocs');
   if (shard.chunkTextSpans.length !== 3 * n) report('chunk text spans do not hold 3 offsets per chunk', 'chunkTextSpans');
@@ -140,10 +142,47 @@ function validate(shard: Shard, report: (message: string, section?: SectionName)
       report(`text span of chunk ${i} lies outside its document`, 'chunkTextSpans');
     }
   }
-  if (shard.knnlm) {
-    const { keyDim, keys, values } = shard.knnlm;
-    if (keyDim < 1 || keys.length !== values.length * keyDim) report('kNN-LM keys and values differ in count', 'knnlmKeys');
+  if (shard.knnlm) validateKnnlm(shard, report);
+}
+
+function validateKnnlm(shard: Shard, report: (message: string, section?: SectionName) => never): void {
+  const { keyDim, dim, encoding, keys, codes, scales, pca, values, textOffsets } = shard.knnlm!;
+  const count = values.length;
+  if (!(keyDim >= 1 && dim >= 1 && dim <= keyDim)) report(`kNN-LM key dimension ${dim} (of ${keyDim}) is inconsistent`, 'knnlmValues');
+  if (encoding === 'f32') {
+    if (!keys || keys.length !== count * dim || codes || scales) report('kNN-LM float keys and values differ in count', 'knnlmKeys');
+  } else if (encoding === 'int8') {
+    if (!codes || codes.length !== count * dim || keys) report('kNN-LM int8 keys and values differ in count', 'knnlmCodes');
+    if (!scales || scales.length !== count) report('kNN-LM key scales and values differ in count', 'knnlmScales');
+  } else {
+    report(`unknown kNN-LM key encoding ${String(encoding)}`, 'knnlmValues');
   }
+  if (pca) {
+    if (pca.mean.length !== keyDim) report('the kNN-LM PCA mean does not match the key dimension', 'knnlmPcaMean');
+    if (pca.basis.length !== dim * keyDim) report('the kNN-LM PCA basis does not match the key dimensions', 'knnlmPcaBasis');
+  } else if (dim !== keyDim) {
+    report(`kNN-LM keys of ${dim} dims without a projection from ${keyDim}`, 'knnlmValues');
+  }
+  for (let i = 0; i < count; i++) {
+    if (values[i]! >= shard.vocabSize) report(`kNN-LM value ${values[i]} of entry ${i} is outside the vocabulary (${shard.vocabSize})`, 'knnlmValues');
+  }
+  if (textOffsets) {
+    if (textOffsets.length !== count + 1) report('kNN-LM text offsets do not hold one offset per entry plus one', 'knnlmTextOffsets');
+    for (let i = 0; i < count; i++) {
+      if (textOffsets[i]! > textOffsets[i + 1]!) report(`kNN-LM text offsets decrease at entry ${i}`, 'knnlmTextOffsets');
+    }
+    if (textOffsets[count]! > shard.texts.length) report('kNN-LM text offsets run past the texts', 'knnlmTextOffsets');
+  }
+  const m = shard.meta.knnlm;
+  if (m && (m.count !== count || m.keyDim !== keyDim || m.dim !== dim || m.encoding !== encoding || (m.pcaSample !== undefined) !== (pca !== null))) {
+    report('the kNN-LM metadata does not match its sections', 'knnlmValues');
+  }
+}
+
+/** The placeholder layout of flag bit 0: float keys without projection or text offsets, no meta.knnlm. */
+function isPlaceholderLayout(shard: Shard): boolean {
+  const k = shard.knnlm;
+  return k !== null && !shard.meta.knnlm && k.encoding === 'f32' && k.pca === null && k.textOffsets === null;
 }
 
 /** Encodes a shard into its file bytes. */
@@ -167,11 +206,24 @@ export function encodeShard(shard: Shard): Uint8Array {
     ['index', shard.indexBytes],
   ];
   const meta: ShardMeta = { ...shard.meta };
-  if (shard.knnlm) {
-    sections.push(['knnlmKeys', shard.knnlm.keys], ['knnlmValues', shard.knnlm.values]);
-    meta.knnlmKeyDim = shard.knnlm.keyDim;
+  delete meta.knnlmKeyDim;
+  let flags = 0;
+  const knn = shard.knnlm;
+  if (knn && isPlaceholderLayout(shard)) {
+    sections.push(['knnlmKeys', knn.keys!], ['knnlmValues', knn.values]);
+    meta.knnlmKeyDim = knn.keyDim;
+    flags |= SHARD_FLAGS.knnlm;
+  } else if (knn) {
+    if (!meta.knnlm) throw new RangeError('cannot encode shard (knnlmValues): a kNN-LM section needs meta.knnlm');
+    if (knn.keys) sections.push(['knnlmKeys', knn.keys]);
+    if (knn.codes) sections.push(['knnlmCodes', knn.codes]);
+    if (knn.scales) sections.push(['knnlmScales', knn.scales]);
+    if (knn.pca) sections.push(['knnlmPcaMean', knn.pca.mean], ['knnlmPcaBasis', knn.pca.basis]);
+    sections.push(['knnlmValues', knn.values]);
+    if (knn.textOffsets) sections.push(['knnlmTextOffsets', knn.textOffsets]);
+    flags |= SHARD_FLAGS.knnlmDatastore;
   } else {
-    delete meta.knnlmKeyDim;
+    delete meta.knnlm;
   }
   const metaBytes = new TextEncoder().encode(JSON.stringify(meta));
   const headerBytes = align8(SHARD_FIXED_HEADER_BYTES + sections.length * SHARD_SECTION_ENTRY_BYTES + metaBytes.length);
@@ -190,7 +242,7 @@ export function encodeShard(shard: Shard): Uint8Array {
   view.setUint32(OFF.version, SHARD_FORMAT_VERSION, true);
   view.setUint32(OFF.headerBytes, headerBytes, true);
   view.setBigUint64(OFF.totalBytes, BigInt(totalBytes), true);
-  view.setUint32(OFF.flags, shard.knnlm ? SHARD_FLAGS.knnlm : 0, true);
+  view.setUint32(OFF.flags, flags, true);
   view.setUint32(OFF.chunkSize, shard.chunkSize, true);
   view.setUint32(OFF.neighbourLen, shard.neighbourLen, true);
   view.setUint32(OFF.chunkCount, shard.chunkLengths.length, true);
@@ -356,10 +408,37 @@ export function decodeShard(bytes: Uint8Array, options: DecodeOptions = {}): Sha
 
   const n = header.chunkCount;
   let knnlm: Shard['knnlm'] = null;
-  if (header.flags & SHARD_FLAGS.knnlm) {
+  if (header.flags & SHARD_FLAGS.knnlmDatastore) {
+    const m = header.meta.knnlm;
+    if (!m) throw new ShardCorruptError('the kNN-LM flag is set but its metadata is missing', 'knnlmValues');
+    const optional = <T extends TypedArray>(name: SectionName, dtype: SectionDtype): T | null => (byName.has(name) ? section<T>(name, [dtype]) : null);
+    const mean = optional<Float32Array>('knnlmPcaMean', 'f32');
+    const basis = optional<Float32Array>('knnlmPcaBasis', 'f32');
+    knnlm = {
+      keyDim: m.keyDim,
+      dim: m.dim,
+      encoding: m.encoding,
+      keys: optional<Float32Array>('knnlmKeys', 'f32'),
+      codes: optional<Int8Array>('knnlmCodes', 'i8'),
+      scales: optional<Float32Array>('knnlmScales', 'f32'),
+      pca: mean && basis ? { mean, basis } : null,
+      values: section<Uint32Array>('knnlmValues', ['u32']),
+      textOffsets: section<Uint32Array>('knnlmTextOffsets', ['u32']),
+    };
+  } else if (header.flags & SHARD_FLAGS.knnlm) {
     const keyDim = header.meta.knnlmKeyDim;
     if (!keyDim) throw new ShardCorruptError('the kNN-LM flag is set but the key dimension is missing', 'knnlmKeys');
-    knnlm = { keyDim, keys: section<Float32Array>('knnlmKeys', ['f32']), values: section<Uint32Array>('knnlmValues', ['u32']) };
+    knnlm = {
+      keyDim,
+      dim: keyDim,
+      encoding: 'f32',
+      keys: section<Float32Array>('knnlmKeys', ['f32']),
+      codes: null,
+      scales: null,
+      pca: null,
+      values: section<Uint32Array>('knnlmValues', ['u32']),
+      textOffsets: null,
+    };
   }
   const shard: Shard = {
     formatVersion: header.formatVersion,

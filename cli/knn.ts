@@ -1,0 +1,268 @@
+/**
+ * Node side of the kNN-LM datastore commands (`npm run datastore -- build-knn | compress-knn`):
+ * reading inputs and the GPT, progress on stderr, atomic writes. The work is src/core/knnlm.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { DocumentInput, KnnlmKeyEncoding, ShardMeta } from '../src/protocol/shard';
+import { decodeShard } from '../src/core/datastore/shard';
+import { detectFormat, parseDocuments, type InputFormat } from '../src/core/datastore/parse';
+import { buildKnnShard, compressKnnShard, type KnnBuildStats } from '../src/core/knnlm/build';
+import { projectKeys } from '../src/core/knnlm/pca';
+import { KnnIndex, bruteForceKnn, dequantize } from '../src/core/knnlm/search';
+import { quantizeVectors } from '../src/core/retrieval/flat';
+import { GptModel } from '../src/core/models/gpt';
+import { Runtime } from '../src/core/runtime';
+import { nodeModelFiles } from '../src/core/runtime/node-files';
+import { readTokenizer } from './datastore-node';
+
+export interface BuildKnnFileOptions {
+  /** GPT model directory (manifest.json, tokenizer.json, decoder.int8.onnx) */
+  model: string;
+  inputs: string[];
+  format?: InputFormat;
+  /** attach to this chunk datastore (.rlds) instead of inputs */
+  base?: string;
+  name?: string;
+  description?: string;
+  out: string;
+  maxTokens?: number;
+  pca?: number;
+  pcaSample?: number;
+  encoding: KnnlmKeyEncoding;
+  stride?: number;
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+function writeAtomically(path: string, bytes: Uint8Array): void {
+  mkdirSync(dirname(resolve(path)), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, path);
+}
+
+export async function buildKnnFile(options: BuildKnnFileOptions): Promise<KnnBuildStats & { out: string }> {
+  const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const modelDir = resolve(options.model);
+  const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: options.threads ?? 1 });
+  const gpt = await GptModel.load(runtime, nodeModelFiles(modelDir));
+  if (gpt.manifest.architecture !== 'gpt') throw new Error(`${modelDir} is a ${gpt.manifest.architecture} model: kNN-LM keys come from a GPT`);
+  const tokenizerPath = join(modelDir, gpt.manifest.tokenizer.file);
+  if (!existsSync(tokenizerPath)) throw new Error(`${tokenizerPath} does not exist`);
+  const tokenizer = readTokenizer(tokenizerPath, gpt.manifest.tokenizer.id);
+  log(`model ${gpt.manifest.id} (${gpt.info.backend.backend}), tokenizer ${tokenizer.id}, keys ${gpt.manifest.hyperparameters.d_model}-d -> ${options.pca ? `PCA ${options.pca}` : 'no PCA'}, ${options.encoding}`);
+
+  const documents: DocumentInput[] = [];
+  const sources: ShardMeta['sources'] = [];
+  const base = options.base ? decodeShard(new Uint8Array(readFileSync(options.base))) : undefined;
+  if (base) log(`${options.base}: attaching to datastore "${base.meta.name}" (${base.titles.length} documents, ${base.chunkLengths.length} chunks)`);
+  for (const input of options.inputs) {
+    const bytes = new Uint8Array(readFileSync(input));
+    const format = options.format ?? detectFormat(input);
+    if (!format) throw new Error(`${input}: cannot tell the format from the name; pass --format wikitext|jsonl|txt|md`);
+    const docs = parseDocuments(bytes, basename(input), format);
+    documents.push(...docs);
+    sources.push({ name: basename(input), bytes: bytes.length, format });
+    log(`${input}: ${format}, ${docs.length} documents, ${bytes.length.toLocaleString('en')} bytes`);
+  }
+  let lastPhase = '';
+  let lastLine = 0;
+  const started = Date.now();
+  const { bytes, stats } = await buildKnnShard(documents, {
+    name: options.name ?? base?.meta.name ?? basename(options.out).replace(/\.rlds$/, ''),
+    description: options.description ?? `kNN-LM datastore of ${gpt.manifest.id} keys`,
+    tokenizer,
+    model: gpt,
+    encoding: options.encoding,
+    ...(options.pca ? { pca: options.pca } : {}),
+    ...(options.pcaSample ? { pcaSample: options.pcaSample } : {}),
+    ...(options.stride ? { stride: options.stride } : {}),
+    ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
+    ...(base ? { base } : {}),
+    sources,
+    yieldEveryMs: 1000,
+    onProgress: (p) => {
+      const now = Date.now();
+      if (p.phase !== lastPhase || now - lastLine > 10_000) {
+        const eta = p.phase === 'keys' && p.tokensPerSecond > 0 ? `, ${Math.round(p.tokensPerSecond)} tokens/s, ~${((p.total - p.done) / p.tokensPerSecond / 60).toFixed(1)} min left` : '';
+        log(`  ${p.phase.padEnd(8)} ${p.done.toLocaleString('en')}/${p.total.toLocaleString('en')} ${p.unit}${eta} (${((now - started) / 1000).toFixed(0)} s)`);
+        lastPhase = p.phase;
+        lastLine = now;
+      }
+    },
+  });
+  writeAtomically(options.out, bytes);
+  await gpt.dispose();
+  return { ...stats, out: options.out };
+}
+
+export interface CompressKnnFileOptions {
+  input: string;
+  out: string;
+  encoding: KnnlmKeyEncoding;
+  pca?: number;
+  pcaSample?: number;
+}
+
+/** Re-encodes a float kNN-LM datastore (PCA and/or int8) without running the model. */
+export function compressKnnFile(options: CompressKnnFileOptions): { out: string; bytes: number; knnBytes: number; dim: number; encoding: KnnlmKeyEncoding; pcaVariance?: number; seconds: number } {
+  const t0 = performance.now();
+  const shard = decodeShard(new Uint8Array(readFileSync(options.input)));
+  const { shard: out, bytes } = compressKnnShard(shard, { encoding: options.encoding, ...(options.pca ? { pca: options.pca } : {}), ...(options.pcaSample ? { pcaSample: options.pcaSample } : {}) });
+  writeAtomically(options.out, bytes);
+  const k = out.knnlm!;
+  const knnBytes = (k.keys?.byteLength ?? 0) + (k.codes?.byteLength ?? 0) + (k.scales?.byteLength ?? 0) + k.values.byteLength + (k.textOffsets?.byteLength ?? 0) + (k.pca ? k.pca.mean.byteLength + k.pca.basis.byteLength : 0);
+  return {
+    out: options.out,
+    bytes: bytes.length,
+    knnBytes,
+    dim: k.dim,
+    encoding: k.encoding,
+    ...(out.meta.knnlm?.pcaVariance !== undefined ? { pcaVariance: out.meta.knnlm.pcaVariance } : {}),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+export interface BenchKnnOptions {
+  input: string;
+  /** tile the keys (with a little noise) up to this many entries */
+  size?: number;
+  k: number;
+  queries: number;
+  /** a float, unprojected kNN-LM datastore whose keys are the queries (held-out contexts) */
+  queriesFrom?: string;
+  /** queries checked against brute force */
+  check: number;
+  /**
+   * A float, unprojected datastore of the same entries (what this one was compressed from): report
+   * the recall of this datastore's top k against exact search over the uncompressed keys.
+   */
+  reference?: string;
+  simd?: boolean;
+}
+
+/**
+ * Search latency (wall and CPU time per query) and exactness against brute force, at the
+ * datastore's size or tiled up to `size` keys (latency depends on the count and dimension, not on
+ * which keys they are). CPU time is reported because the machines this ran on were often shared.
+ */
+export function benchKnn(options: BenchKnnOptions): Record<string, unknown> {
+  const shard = decodeShard(new Uint8Array(readFileSync(options.input)));
+  const knn = shard.knnlm;
+  if (!knn) throw new Error(`${options.input} has no kNN-LM section`);
+  const dim = knn.dim;
+  const base = knn.keys ?? dequantize(knn.codes!, knn.scales!, dim);
+  const n0 = knn.values.length;
+  const n = Math.max(n0, options.size ?? n0);
+  let seed = 12345;
+  const uniform = () => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return (seed + 0.5) / 2 ** 32;
+  };
+  const gauss = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  // Per-dimension spread, to scale the tiling noise and the synthetic queries.
+  const std = new Float64Array(dim);
+  for (let i = 0; i < n0; i++) for (let j = 0; j < dim; j++) std[j]! += base[i * dim + j]! ** 2;
+  for (let j = 0; j < dim; j++) std[j] = Math.sqrt(std[j]! / n0);
+  let keys = base;
+  if (n > n0) {
+    keys = new Float32Array(n * dim);
+    keys.set(base);
+    for (let i = n0; i < n; i++) {
+      const src = i % n0;
+      for (let j = 0; j < dim; j++) keys[i * dim + j] = base[src * dim + j]! + 0.05 * std[j]! * gauss();
+    }
+  }
+  const t0 = performance.now();
+  const simd = options.simd === undefined ? {} : { simd: options.simd };
+  let index: KnnIndex;
+  if (knn.encoding === 'f32') {
+    index = KnnIndex.fromFloats(keys, dim, simd);
+  } else {
+    const q = quantizeVectors(keys, dim);
+    index = KnnIndex.fromCodes(q.codes, q.scales, dim, simd);
+    keys = dequantize(q.codes, q.scales, dim);
+  }
+  const openMs = performance.now() - t0;
+  let queryKeys: Float32Array[];
+  let rawQueries: Float32Array[] | null = null;
+  if (options.queriesFrom) {
+    const qs = decodeShard(new Uint8Array(readFileSync(options.queriesFrom))).knnlm;
+    if (!qs || qs.encoding !== 'f32' || qs.pca) throw new Error(`${options.queriesFrom}: queries come from a float, unprojected kNN-LM datastore`);
+    const project = (raw: Float32Array) => (knn.pca ? projectKeys({ keyDim: knn.keyDim, dim, ...knn.pca }, raw) : raw.slice());
+    const count = qs.values.length;
+    rawQueries = Array.from({ length: options.queries }, () => {
+      const i = Math.floor(uniform() * count);
+      return qs.keys!.slice(i * qs.keyDim, (i + 1) * qs.keyDim);
+    });
+    queryKeys = rawQueries.map(project);
+  } else {
+    queryKeys = Array.from({ length: options.queries }, () => {
+      const i = Math.floor(uniform() * n);
+      return Float32Array.from({ length: dim }, (_, j) => keys[i * dim + j]! + 0.3 * std[j]! * gauss());
+    });
+  }
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  const parts = { scan: 0, select: 0, rerank: 0 };
+  let candidates = 0;
+  for (const [t, q] of queryKeys.entries()) {
+    const c0 = process.cpuUsage();
+    const w0 = performance.now();
+    index.search(q, options.k);
+    wall.push(performance.now() - w0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+    if (t >= 5) {
+      parts.scan += index.lastTimings.scan;
+      parts.select += index.lastTimings.select;
+      parts.rerank += index.lastTimings.rerank;
+    }
+    candidates += index.lastCandidates;
+  }
+  // The first queries warm the JIT up: leave them out of the timings.
+  const timed = (xs: number[]) => xs.slice(5).sort((a, b) => a - b);
+  const w = timed(wall);
+  const c = timed(cpu);
+  const at = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? 0;
+  let identical = 0;
+  for (const q of queryKeys.slice(0, options.check)) {
+    const got = index.search(q, options.k);
+    const want = bruteForceKnn(keys, dim, q, options.k);
+    if (got.ids.every((id, i) => id === want.ids[i])) identical++;
+  }
+  let compressionRecall: number | undefined;
+  if (options.reference) {
+    const ref = decodeShard(new Uint8Array(readFileSync(options.reference))).knnlm;
+    if (!ref || ref.encoding !== 'f32' || ref.pca || ref.values.length !== n0 || n !== n0) throw new Error('--reference needs a float, unprojected datastore of the same entries, and no --size');
+    if (!rawQueries) throw new Error('--reference needs --queries-from (model keys to project into both spaces)');
+    const exact = KnnIndex.fromFloats(ref.keys!, ref.keyDim);
+    let found = 0;
+    for (const [t, raw] of rawQueries.entries()) {
+      const want = new Set(exact.search(raw, options.k).ids);
+      for (const id of index.search(queryKeys[t]!, options.k).ids) if (want.has(id)) found++;
+    }
+    compressionRecall = found / (rawQueries.length * Math.min(options.k, n0));
+  }
+  const m = Math.max(1, w.length);
+  return {
+    file: options.input,
+    entries: n,
+    tiled: n > n0,
+    dim,
+    encoding: knn.encoding,
+    backend: index.backend,
+    k: options.k,
+    queries: queryKeys.length,
+    query_source: options.queriesFrom ? `held-out keys of ${options.queriesFrom}` : 'stored keys + noise',
+    open_ms: openMs,
+    wall_ms: { median: at(w, 0.5), p95: at(w, 0.95) },
+    cpu_ms: { median: at(c, 0.5), p95: at(c, 0.95) },
+    mean_ms: { scan: parts.scan / m, select: parts.select / m, rerank: parts.rerank / m },
+    mean_candidates: candidates / queryKeys.length,
+    identical_to_brute_force: `${identical}/${Math.min(options.check, queryKeys.length)}`,
+    ...(compressionRecall !== undefined ? { recall_vs_uncompressed: compressionRecall } : {}),
+    memory_mb: index.memoryBytes / 1048576,
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * kNN-LM perplexity by the eval protocol of docs/manifest.md (src/core/eval/perplexity.ts's windows),
+ * scoring the GPT and the kNN-LM from the same forward pass. Only scored positions are searched
+ * (half of each window with the default stride), and the search runs once per position with the
+ * largest k asked for, so a sweep over λ, T and k costs one search per token, not one per setting.
+ *
+ * `evaluatePerplexity(new KnnLmModel(...))` gives the same kNN-LM numbers (a test checks it) but
+ * searches every position of every window.
+ */
+import { streamWindows } from '../eval/perplexity';
+import type { KnnDatastore } from './datastore';
+import { knnLogProbOf, logSoftmaxAt, mixLogProb, validateKnnSettings } from './interpolate';
+import type { KeyModel } from './build';
+import { MAX_KNN_K, type KnnLmSettings } from './types';
+
+export interface KnnEvalOptions {
+  context: number;
+  stride: number;
+  maxWindows?: number;
+  /** Settings to score; the first is the headline. */
+  settings: readonly KnnLmSettings[];
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface KnnEvalScore {
+  settings: KnnLmSettings;
+  nll: number;
+  token_ppl: number;
+}
+
+export interface KnnEvalTotals {
+  windows: number;
+  scored_tokens: number;
+  /** the GPT alone, from the same forward */
+  lm: { nll: number; token_ppl: number };
+  knnlm: KnnEvalScore[];
+  /** share of scored tokens whose target is among the values of their k neighbours (largest k) */
+  target_in_neighbours: number;
+  search: { queries: number; k: number; median_ms: number; p95_ms: number; mean_candidates: number; total_seconds: number };
+  forward_seconds: number;
+}
+
+export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, ids: ArrayLike<number>, options: KnnEvalOptions): Promise<KnnEvalTotals> {
+  if (options.settings.length === 0) throw new RangeError('evaluateKnnLm needs at least one setting');
+  for (const s of options.settings) validateKnnSettings(s, MAX_KNN_K);
+  const V = model.manifest.hyperparameters.vocab_size;
+  const keyDim = model.manifest.hyperparameters.d_model;
+  const kMax = Math.max(...options.settings.map((s) => s.k));
+  const windows = streamWindows(ids.length, options.context, options.stride, options.maxWindows);
+  const values = datastore.section.values;
+  const nll = new Float64Array(options.settings.length);
+  let lmNll = 0;
+  let scored = 0;
+  let hits = 0;
+  let candidates = 0;
+  let forwardMs = 0;
+  let searchMs = 0;
+  const times: number[] = [];
+  let done = 0;
+  for (const w of windows) {
+    const inputs = Array.from({ length: w.length - 1 }, (_, t) => ids[w.start + t]!);
+    const f0 = performance.now();
+    const out = await model.start(inputs, { allLogits: true });
+    forwardMs += performance.now() - f0;
+    const keys = out.knnKeys;
+    if (!keys) throw new Error(`${model.manifest.id} returned no knn_key: not a GPT with kNN-LM keys`);
+    for (let t = w.firstScored; t < inputs.length; t++) {
+      const target = ids[w.start + t + 1]!;
+      const lp = logSoftmaxAt(out.logits, t * V, V, target);
+      lmNll -= lp;
+      const s0 = performance.now();
+      const { ids: nearest, distances } = datastore.search(keys.subarray(t * keyDim, (t + 1) * keyDim), kMax);
+      const ms = performance.now() - s0;
+      searchMs += ms;
+      times.push(ms);
+      candidates += datastore.index.lastCandidates;
+      const nv = Int32Array.from(nearest, (id) => values[id]!);
+      if (nv.includes(target)) hits++;
+      options.settings.forEach((s, i) => {
+        nll[i]! -= mixLogProb(lp, knnLogProbOf(distances, nv, s.k, s.temperature, target), s.lambda);
+      });
+      scored++;
+    }
+    done++;
+    options.onProgress?.(done, windows.length);
+  }
+  times.sort((a, b) => a - b);
+  const q = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))] ?? 0;
+  return {
+    windows: windows.length,
+    scored_tokens: scored,
+    lm: { nll: lmNll, token_ppl: Math.exp(lmNll / Math.max(1, scored)) },
+    knnlm: options.settings.map((settings, i) => ({ settings: { ...settings }, nll: nll[i]!, token_ppl: Math.exp(nll[i]! / Math.max(1, scored)) })),
+    target_in_neighbours: hits / Math.max(1, scored),
+    search: { queries: scored, k: kMax, median_ms: q(0.5), p95_ms: q(0.95), mean_candidates: candidates / Math.max(1, scored), total_seconds: searchMs / 1000 },
+    forward_seconds: forwardMs / 1000,
+  };
+}

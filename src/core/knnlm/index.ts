@@ -1,0 +1,12 @@
+/**
+ * kNN-LM (docs/knnlm.md): datastore builder, exact squared-L2 search over int8 keys, log-space
+ * interpolation, a LanguageModel wrapping a GPT, and the perplexity eval.
+ */
+export * from './types';
+export { knnLogProbs, knnLogProbOf, mixLogProb, mixLogProbs, logAddExp, logSoftmax, validateKnnSettings, type SparseLogProbs } from './interpolate';
+export { KnnIndex, bruteForceKnn, dequantize, type KnnIndexOptions } from './search';
+export { fitPca, projectKeys, type Pca } from './pca';
+export { KnnDatastore, type KnnOpenOptions, type KnnEntryText } from './datastore';
+export { buildKnnShard, compressKnnShard, shardDocuments, tokenStream, type KeyModel, type KnnBuildOptions, type KnnBuildResult, type KnnBuildStats, type TokenStream } from './build';
+export { KnnLmModel, type KnnLmModelOptions } from './model';
+export { evaluateKnnLm, type KnnEvalOptions, type KnnEvalTotals, type KnnEvalScore } from './eval';

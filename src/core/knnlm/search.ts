@@ -1,0 +1,255 @@
+/**
+ * Exact k-nearest-neighbour search by squared L2 distance (the kNN-LM's metric), over int8 keys.
+ *
+ * Each key x_i is stored as int8 codes c_i with one scale s_i (x̂_i = s_i·c_i), optionally next to
+ * its float32 original x_i. The scan computes d̂_i = ‖q − x̂_i‖² for every key from an int16 copy of
+ * the query (WASM SIMD, l2-kernel.ts) and a global bound β on its error:
+ *   ‖q − x̂_i‖² = ‖q‖² − 2 s_i q·c_i + s_i²‖c_i‖², and with q = σq̃ + r the scan's q·c_i is off by
+ *   at most ‖r‖·‖c_i‖, so |d̂_i − ‖q − x̂_i‖²| ≤ 2‖r‖·max_i‖x̂_i‖ + float32 rounding = β.
+ * With float originals the distance to x_i differs further by the quantization error e_i ≥ ‖x_i − x̂_i‖
+ * (in the sqrt domain). Let U be the k-th smallest upper bound; every member of the true top k has a
+ * lower bound ≤ U, so only keys with d̂_i ≤ bound(k-th smallest d̂) can be in it. Those are re-ranked
+ * exactly in float64, against x_i or x̂_i. The result is the exact top k of what is stored, not an
+ * approximation: tests compare it with brute force.
+ *
+ * To avoid sorting a million distances in JS, the k-th smallest d̂ is first estimated from a strided
+ * sample, the kernel lists the keys under a threshold derived from it (retrying higher in the rare
+ * case fewer than k pass), and only those are sorted.
+ */
+import { quantizeVectors } from '../retrieval/flat';
+import { TopK } from '../retrieval/vector-index';
+import { L2Kernel, l2KernelSupported } from './l2-kernel';
+import type { KnnSearchResult } from './types';
+
+export interface KnnIndexOptions {
+  /** Use the WebAssembly SIMD kernel when available (default true); false forces the JS loop. */
+  simd?: boolean;
+}
+
+const clock = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/** Below this many keys per k the sampled threshold is not worth it: every key is a candidate. */
+const SAMPLE_MIN_STRIDE = 4;
+
+export class KnnIndex {
+  readonly size: number;
+  readonly dim: number;
+  readonly backend: 'wasm-simd' | 'js';
+  /** Keys re-ranked exactly by the last search (for benchmarks and tests). */
+  lastCandidates = 0;
+  /** Where the last search spent its time, in ms: the scan, picking candidates, exact re-ranking. */
+  lastTimings = { scan: 0, select: 0, rerank: 0 };
+  private readonly kernel: L2Kernel | null;
+  /** s_i²‖c_i‖² and −2 s_i: the per-key terms of d̂_i (JS path) */
+  private readonly base: Float32Array;
+  private readonly coef: Float32Array;
+  private readonly maxNorm: number;
+  private readonly maxBase: number;
+  private readonly maxError: number;
+  private readonly queryMax: number;
+  private readonly queryInt: Int16Array;
+  private jsOut = new Float64Array(0);
+
+  private constructor(
+    private readonly codes: Int8Array,
+    private readonly scales: Float32Array,
+    /** float originals to re-rank against, or null: the search is then exact over x̂_i */
+    private readonly floats: Float32Array | null,
+    errors: Float32Array | null,
+    dim: number,
+    options: KnnIndexOptions,
+  ) {
+    const n = scales.length;
+    if (codes.length !== n * dim || (floats && floats.length !== n * dim) || (errors && errors.length !== n)) {
+      throw new RangeError(`kNN keys do not match: ${n} scales, ${codes.length} codes of ${dim} dims`);
+    }
+    this.size = n;
+    this.dim = dim;
+    this.base = new Float32Array(n);
+    this.coef = new Float32Array(n);
+    let maxBase = 0;
+    for (let i = 0; i < n; i++) {
+      let c2 = 0;
+      for (let j = 0, o = i * dim; j < dim; j++) c2 += codes[o + j]! * codes[o + j]!;
+      const s = scales[i]!;
+      const b = s * s * c2;
+      this.base[i] = b;
+      this.coef[i] = -2 * s;
+      if (b > maxBase) maxBase = b;
+    }
+    this.maxBase = maxBase;
+    this.maxNorm = Math.sqrt(maxBase) * (1 + 1e-6);
+    let maxError = 0;
+    if (floats && errors) for (let i = 0; i < n; i++) maxError = Math.max(maxError, errors[i]!);
+    this.maxError = maxError;
+    const dim16 = Math.ceil(dim / 16) * 16;
+    // The kernel's int32 sums must not overflow: |q̃| * 127 * dim16 < 2^31.
+    this.queryMax = Math.min(32767, Math.floor(0x7fffffff / (127 * dim16)));
+    this.queryInt = new Int16Array(dim);
+    this.kernel = options.simd !== false && l2KernelSupported(dim) && n > 0 ? new L2Kernel(codes, n, dim, this.base, this.coef) : null;
+    this.backend = this.kernel ? 'wasm-simd' : 'js';
+  }
+
+  /** Exact search over int8 keys (x̂_i = scales[i] * codes[i]). */
+  static fromCodes(codes: Int8Array, scales: Float32Array, dim: number, options: KnnIndexOptions = {}): KnnIndex {
+    return new KnnIndex(codes, scales, null, null, dim, options);
+  }
+
+  /** Exact search over float keys: scans int8 copies, re-ranks against the floats. */
+  static fromFloats(vectors: Float32Array, dim: number, options: KnnIndexOptions = {}): KnnIndex {
+    const q = quantizeVectors(vectors, dim);
+    return new KnnIndex(q.codes, q.scales, vectors, q.errors, dim, options);
+  }
+
+  /** Bytes this index holds beyond the keys it was given (WASM copy of the codes, per-key terms). */
+  get memoryBytes(): number {
+    return (this.kernel?.bytes ?? 0) + this.base.byteLength + this.coef.byteLength + this.jsOut.byteLength;
+  }
+
+  /** The k nearest keys to `query` by squared L2, nearest first (ties: smaller id first). */
+  search(query: Float32Array, k: number): KnnSearchResult {
+    const { size: n, dim } = this;
+    if (query.length !== dim) throw new RangeError(`query has ${query.length} dims, the kNN keys ${dim}`);
+    k = Math.max(0, Math.min(Math.floor(k), n));
+    if (k === 0) return { ids: new Int32Array(0), distances: new Float32Array(0) };
+    const t0 = clock();
+    let qq = 0;
+    for (let j = 0; j < dim; j++) qq += query[j]! * query[j]!;
+    const qnorm = Math.sqrt(qq);
+
+    // d̂_i − ‖q‖² = base_i + coef_i·(q·c_i) for every key (`approx`), and the bound β on its error.
+    let approx: (i: number) => number;
+    let beta: number;
+    let below: (thr: number) => ArrayLike<number>;
+    const { base, coef } = this;
+    // float32 per-key terms and float32 x̂ in the re-ranking: a few ulps of the magnitudes involved.
+    const rounding = 2 ** -20 * (this.maxBase + 2 * qnorm * this.maxNorm);
+    if (this.kernel) {
+      let qmax = 0;
+      for (let j = 0; j < dim; j++) qmax = Math.max(qmax, Math.abs(query[j]!));
+      const sigma = Math.fround(qmax > 0 ? qmax / this.queryMax : 1);
+      let r2 = 0;
+      for (let j = 0; j < dim; j++) {
+        const c = Math.max(-this.queryMax, Math.min(this.queryMax, Math.round(query[j]! / sigma)));
+        this.queryInt[j] = c;
+        const d = query[j]! - c * sigma;
+        r2 += d * d;
+      }
+      const sums = this.kernel.scan(this.queryInt, sigma);
+      approx = (i) => base[i]! + sigma * coef[i]! * sums[i]!;
+      beta = 2 * Math.sqrt(r2) * this.maxNorm * (1 + 1e-6) + rounding;
+      const kernel = this.kernel;
+      // The kernel filters in float32: widen the threshold by its rounding so no key at or
+      // under it in float64 is dropped.
+      below = (thr) => kernel.below(Math.fround(thr + rounding));
+    } else {
+      if (this.jsOut.length < n) this.jsOut = new Float64Array(n);
+      const out = this.jsOut;
+      const { codes } = this;
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = 0, o = i * dim; j < dim; j++) s += query[j]! * codes[o + j]!;
+        out[i] = base[i]! + coef[i]! * s;
+      }
+      approx = (i) => out[i]!;
+      beta = rounding;
+      below = (thr) => {
+        const ids: number[] = [];
+        for (let i = 0; i < n; i++) if (out[i]! <= thr) ids.push(i);
+        return ids;
+      };
+    }
+    const t1 = clock();
+    const maxError = this.maxError;
+    // Largest d̂ (minus ‖q‖²) that can still be in the top k when the k-th smallest d̂ is `kth`.
+    const bound = (kth: number): number => {
+      if (maxError === 0) return kth + 2 * beta;
+      const upper = Math.sqrt(Math.max(0, kth + qq + beta)) + 2 * maxError;
+      return upper * upper + beta - qq + 1e-9 * (qq + upper * upper);
+    };
+
+    // Candidates: a threshold from a strided sample, raised until at least k keys pass.
+    // `pool` null = every key is a candidate (small indexes, or the sample never found k).
+    let pool: ArrayLike<number> | null = null;
+    let used = Infinity;
+    const stride = Math.floor(n / (16 * Math.max(k, 256)));
+    if (stride >= SAMPLE_MIN_STRIDE) {
+      const samples = Math.floor(n / stride);
+      for (let rank = Math.ceil((1.25 * k) / stride) + 8; rank <= samples; rank *= 4) {
+        const sample = new TopK(rank);
+        for (let t = 0, i = stride >> 1; t < samples; t++, i += stride) sample.push(-approx(i), i);
+        used = bound(-sample.threshold);
+        const passed = below(used);
+        if (passed.length >= k) {
+          pool = passed;
+          break;
+        }
+        used = Infinity;
+      }
+    }
+    const kth = new TopK(k);
+    if (pool) for (let t = 0; t < pool.length; t++) kth.push(-approx(pool[t]!), pool[t]!);
+    else for (let i = 0; i < n; i++) kth.push(-approx(i), i);
+    const limit = bound(-kth.threshold);
+    // The sample's threshold can undercut the bound: then list again with the exact one.
+    if (pool && limit > used) pool = below(limit);
+
+    const t2 = clock();
+    // Exact re-ranking in float64.
+    const top = new TopK(k);
+    const { codes, scales, floats } = this;
+    let candidates = 0;
+    const poolSize = pool ? pool.length : n;
+    for (let t = 0; t < poolSize; t++) {
+      const i = pool ? pool[t]! : t;
+      if (!(approx(i) <= limit)) continue;
+      candidates++;
+      const o = i * dim;
+      let d = 0;
+      if (floats) {
+        for (let j = 0; j < dim; j++) {
+          const e = query[j]! - floats[o + j]!;
+          d += e * e;
+        }
+      } else {
+        const s = scales[i]!;
+        for (let j = 0; j < dim; j++) {
+          // x̂ is float32(s·c), exactly what dequantize() and a float scan would see.
+          const e = query[j]! - Math.fround(s * codes[o + j]!);
+          d += e * e;
+        }
+      }
+      top.push(-d, i);
+    }
+    this.lastCandidates = candidates;
+    const best = top.sorted();
+    this.lastTimings = { scan: t1 - t0, select: t2 - t1, rerank: clock() - t2 };
+    return { ids: best.ids, distances: Float32Array.from(best.scores, (s) => -s) };
+  }
+}
+
+/** Brute-force squared-L2 top k over float keys [n, dim]: the reference the index is tested against. */
+export function bruteForceKnn(vectors: Float32Array, dim: number, query: Float32Array, k: number): KnnSearchResult {
+  const n = vectors.length / dim;
+  const top = new TopK(Math.min(k, n));
+  for (let i = 0; i < n; i++) {
+    let d = 0;
+    for (let j = 0, o = i * dim; j < dim; j++) {
+      const e = query[j]! - vectors[o + j]!;
+      d += e * e;
+    }
+    top.push(-d, i);
+  }
+  const best = top.sorted();
+  return { ids: best.ids, distances: Float32Array.from(best.scores, (s) => -s) };
+}
+
+/** Float keys of int8 codes with one scale per key. */
+export function dequantize(codes: Int8Array, scales: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(codes.length);
+  for (let i = 0; i < scales.length; i++) {
+    const s = scales[i]!;
+    for (let j = 0, o = i * dim; j < dim; j++) out[o + j] = s * codes[o + j]!;
+  }
+  return out;
+}
