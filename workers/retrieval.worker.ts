@@ -11,7 +11,8 @@ import type { ModelManifest } from '../src/protocol/manifest';
 import type { IndexKind, Neighbour } from '../src/protocol/retrieval';
 import type { BuildProgress, DocumentInput } from '../src/protocol/shard';
 import { Datastore, buildShard, detectFormat, parseDocuments, readShardHeader } from '../src/core/datastore';
-import { DatastoreStore, formatBytes, type DatastoreRecord } from '../src/core/datastore/store';
+import { DatastoreStore, type DatastoreRecord } from '../src/core/datastore/store';
+import { formatBytes, readResponseBytes } from '../src/core/io';
 import { MeanEmbedder, initVoy } from '../src/core/retrieval';
 import { detokenizeWikiText, loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
 import type {
@@ -115,23 +116,9 @@ async function fetchWithProgress(url: URL, target: string, label: string, onProg
   const header = response.headers.get('content-length');
   const total = header ? Number(header) : (expectedBytes ?? null);
   if (!response.body) return new Uint8Array(await response.arrayBuffer());
-  const reader = response.body.getReader();
-  const parts: Uint8Array[] = [];
-  let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    loaded += value.length;
-    onProgress({ target, label, done: loaded, total, unit: 'bytes', finished: false });
-  }
-  const bytes = new Uint8Array(loaded);
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
-  }
-  onProgress({ target, label, done: loaded, total: loaded, unit: 'bytes', finished: true });
+  const bytes = await readResponseBytes(response, (loaded) =>
+    onProgress({ target, label, done: loaded, total, unit: 'bytes', finished: false }));
+  onProgress({ target, label, done: bytes.length, total: bytes.length, unit: 'bytes', finished: true });
   return bytes;
 }
 

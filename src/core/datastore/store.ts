@@ -5,6 +5,7 @@
  * Runs in a worker or on the main thread (IndexedDB exists in both); no DOM beyond that.
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import { formatBytes } from '../io';
 
 export type DatastoreOrigin = 'default' | 'custom' | 'imported';
 
@@ -58,17 +59,6 @@ export class DatastoreNotFoundError extends Error {
   override name = 'DatastoreNotFoundError';
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}
 
 function isQuotaError(error: unknown): boolean {
   if (!(error instanceof Error) && !(typeof DOMException !== 'undefined' && error instanceof DOMException)) return false;

@@ -1,4 +1,5 @@
 import { ModelLoadError, errorMessage } from './errors';
+import { readResponseBytes } from '../io';
 
 /**
  * Where a model's files come from: `fetchModelFiles` in the browser (a URL folder, possibly served
@@ -32,24 +33,7 @@ export function fetchModelFiles(baseUrl: string, fetchImpl: typeof fetch = fetch
       const response = await get(name);
       const header = response.headers.get('content-length');
       const total = header ? Number(header) : undefined;
-      if (!onProgress || !response.body) return new Uint8Array(await response.arrayBuffer());
-      const reader = response.body.getReader();
-      const parts: Uint8Array[] = [];
-      let loaded = 0;
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        parts.push(value);
-        loaded += value.length;
-        onProgress(loaded, total);
-      }
-      const out = new Uint8Array(loaded);
-      let offset = 0;
-      for (const part of parts) {
-        out.set(part, offset);
-        offset += part.length;
-      }
-      return out;
+      return readResponseBytes(response, onProgress && ((loaded) => onProgress(loaded, total)));
     },
   };
 }
