@@ -4,7 +4,8 @@
  *
  * Lines: GPT decode; RETRO decode with neighbours from a fixed in-memory source (model cost only);
  * RETRO with retrieval off; RETRO with a real datastore when one is given or cached by `npm run
- * eval`; the RETRO/GPT per-token cost ratio. Browser numbers: the inference worker can call
+ * eval`; the RETRO/GPT per-token cost ratio; kNN-LM decode and its per-query search latency when a
+ * kNN-LM datastore exists (--knn-datastore, default the one `npm run setup:knn` builds). Browser numbers: the inference worker can call
  * decodeBench (src/core/eval/bench.ts) on its loaded models and report the same shape.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { loadTokenizer } from '../src/core/tokenizer';
+import { KnnDatastore, KnnLmModel, DEFAULT_KNN_SETTINGS } from '../src/core/knnlm';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -28,6 +30,8 @@ const { values: args } = parseArgs({
     tokens: { type: 'string', default: '128' },
     runs: { type: 'string', default: '4' },
     datastore: { type: 'string' },
+    'knn-datastore': { type: 'string', default: join(REPO_ROOT, 'public/datastores/wikitext-2-train.knn-pca64.rlds') },
+    'knn-k': { type: 'string', default: String(DEFAULT_KNN_SETTINGS.k) },
   },
 });
 
@@ -105,6 +109,16 @@ async function main(): Promise<void> {
       },
     });
   }
+  const knnFile = args['knn-datastore']!;
+  const knnK = Number(args['knn-k']);
+  let knn: KnnLmModel | null = null;
+  if (existsSync(knnFile)) {
+    const store = KnnDatastore.open(new Uint8Array(readFileSync(knnFile)));
+    // Shares the GPT's session: the configurations run one after another, never interleaved.
+    knn = new KnnLmModel(gpt, store, { ownsModel: false, settings: { k: knnK } });
+    const model = knn;
+    configs.push({ name: 'knnlm', run: () => decodeBench(model, prompt, { newTokens, runs: 1, neighbours: `kNN-LM datastore ${store.size} entries, k=${knnK}` }) });
+  }
   const best = new Map<string, DecodeBenchResult>();
   for (let r = 0; r < runs; r++) {
     for (const c of configs) {
@@ -129,6 +143,36 @@ async function main(): Promise<void> {
     retro_retrieval_off_vs_gpt: Math.round((offResult.ms_per_token / gptResult.ms_per_token) * 100) / 100,
     ...(realResult ? { retro_with_search_vs_gpt: Math.round((realResult.ms_per_token / gptResult.ms_per_token) * 100) / 100 } : {}),
   });
+  const knnResult = best.get('knnlm');
+  if (knn && knnResult) {
+    emit({ ...knnResult, runs });
+    // Per-query latency on real keys: the GPT's knn_key at every position of a longer text.
+    const text = tokenizer.encode(PROMPT.repeat(8)).slice(0, gpt.info.context);
+    const out = await gpt.start(text, { allLogits: true });
+    const dim = gpt.manifest.hyperparameters.d_model;
+    const times: number[] = [];
+    for (let r = 0; r < out.rows; r++) {
+      const t = performance.now();
+      knn.datastore.search(out.knnKeys!.subarray(r * dim, (r + 1) * dim), knnK);
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    const at = (p: number) => Math.round(times[Math.min(times.length - 1, Math.floor(p * times.length))]! * 100) / 100;
+    emit({
+      bench: 'knn_search',
+      entries: knn.datastore.size,
+      dim: knn.datastore.meta.dim,
+      encoding: knn.datastore.meta.encoding,
+      k: knnK,
+      backend: knn.datastore.index.backend,
+      queries: times.length,
+      median_ms: at(0.5),
+      p95_ms: at(0.95),
+      knnlm_per_token_cost_vs_gpt: Math.round((knnResult.ms_per_token / gptResult.ms_per_token) * 100) / 100,
+    });
+  } else {
+    emit({ bench: 'decode', model: `${gpt.manifest.id}+knnlm`, skipped: `no kNN-LM datastore at ${knnFile}: run npm run setup:knn or pass --knn-datastore` });
+  }
   emit({ bench: 'browser', status: 'not measured here', how: 'call decodeBench(model, promptIds) from src/core/eval/bench.ts in the inference worker and report its JSON' });
   await gpt.dispose();
   await retro.dispose();

@@ -8,6 +8,8 @@
  *   npm run eval -- --model public/models/gpt-wt2 --split test --knnlm --knn-datastore <file.rlds>
  *        [--lambda 0.25] [--k 1024] [--temperature 1] [--sweep-lambda 0.1,0.25,0.5] [--sweep-temperature 1,10]
  *        [--sweep-k 64,1024]   (kNN-LM, docs/knnlm.md: GPT and kNN-LM perplexity from one pass)
+ *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
+ *        [--max-windows N | --max-tokens N]   (In-Context RALM, cli/eval-icralm.ts)
  *   options: --max-windows N  --batch B (4)  --threads T (1)  --k K  --seed S  --stride S (128)
  *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
  *
@@ -27,11 +29,14 @@ import { datastoreEvalStore, windowNeighbours, withLeakedStream, type NeighbourM
 import { GptModel, loadModel, RetroModel } from '../src/core/models';
 import { KnnDatastore } from '../src/core/knnlm/datastore';
 import { evaluateKnnLm } from '../src/core/knnlm/eval';
+import { writeManifestMetric } from './metrics';
 import { DEFAULT_KNN_SETTINGS, type KnnLmSettings } from '../src/core/knnlm/types';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
-import { countWikiTextWords, loadTokenizer, splitWikiTextArticles, type RetroTokenizer } from '../src/core/tokenizer';
+import { countWikiTextWords, loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
+import { tokenizeWikiTextStream } from '../src/core/eval/stream';
+import { runIcRalmEval } from './eval-icralm';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA_DIR = process.env.RETROLAB_DATA ? resolve(process.env.RETROLAB_DATA) : resolve(REPO_ROOT, '..', 'shared', 'data');
@@ -59,6 +64,14 @@ const { values: args } = parseArgs({
     'sweep-lambda': { type: 'string' },
     'sweep-temperature': { type: 'string' },
     'sweep-k': { type: 'string' },
+    windows: { type: 'string' },
+    icralm: { type: 'boolean', default: false },
+    'icralm-stride': { type: 'string' },
+    'icralm-query': { type: 'string' },
+    'icralm-separator': { type: 'string', default: 'newline' },
+    'max-tokens': { type: 'string' },
+    embedder: { type: 'string' },
+    'no-baseline': { type: 'boolean', default: false },
   },
 });
 
@@ -75,19 +88,6 @@ function int(name: string, value: string | undefined): number | undefined {
 }
 
 const progress = (message: string) => process.stderr.write(`${message}\n`);
-
-function tokenizeStream(tokenizer: RetroTokenizer, text: string): Uint16Array | Int32Array {
-  // The split is one stream: articles tokenized one by one and concatenated (cli/prepare-corpus.ts).
-  const docs = tokenizer.encodeDocuments(splitWikiTextArticles(text).map((a) => a.text));
-  const total = docs.reduce((n, d) => n + d.length, 0);
-  const stream = tokenizer.vocabSize <= 0x10000 ? new Uint16Array(total) : new Int32Array(total);
-  let offset = 0;
-  for (const d of docs) {
-    stream.set(d, offset);
-    offset += d.length;
-  }
-  return stream;
-}
 
 /** The datastore: a shard file, or built from a WikiText file (cached under .cache/eval/). */
 async function openDatastore(path: string, tokenizer: RetroTokenizer, embedder: MeanEmbedder, manifest: ModelManifest): Promise<{ datastore: Datastore; source: string }> {
@@ -146,13 +146,33 @@ async function main(): Promise<void> {
   const tokenizerJson: unknown = JSON.parse(await files.text(manifest.tokenizer.file));
   const tokenizer = loadTokenizer(tokenizerJson, { id: manifest.tokenizer.id });
   const text = readFileSync(splitPath, 'utf8');
-  const stream = tokenizeStream(tokenizer, text);
+  const stream = tokenizeWikiTextStream(tokenizer, text);
   const words = countWikiTextWords(text);
   progress(`${manifest.id}: ${args.split} has ${stream.length} tokens, ${words} words`);
 
   if (args.knnlm) {
     if (!(model instanceof GptModel)) fail(`--knnlm wraps a GPT; ${manifest.id} is ${manifest.architecture}`);
     await evalKnnLm(model, stream, words, started, maxWindows, stride, modelDir);
+    return;
+  }
+  if (args.icralm) {
+    if (!(model instanceof GptModel)) fail(`--icralm wraps a GPT; ${manifest.id} is ${manifest.architecture}`);
+    const icralmStride = int('icralm-stride', args['icralm-stride']);
+    const icralmQuery = int('icralm-query', args['icralm-query']);
+    const maxTokens = int('max-tokens', args['max-tokens']);
+    await runIcRalmEval({
+      model, modelDir, tokenizer, stream, words, started, split: args.split!, batch, progress, fail,
+      ...(icralmStride !== undefined ? { stride: icralmStride } : {}),
+      ...(icralmQuery !== undefined ? { queryLength: icralmQuery } : {}),
+      ...(maxWindows !== undefined ? { maxWindows } : {}),
+      ...(maxTokens !== undefined ? { maxTokens } : {}),
+      ...(args.embedder ? { embedderDir: resolve(args.embedder) } : {}),
+      ...(args['write-metrics'] ? { writeMetrics: args['write-metrics'] } : {}),
+      separator: args['icralm-separator']!,
+      baseline: !args['no-baseline'],
+      datastorePath: resolve(args.datastore ?? join(resolve(args.data!), 'wiki.train.tokens')),
+      openDatastore,
+    });
     return;
   }
 
@@ -220,22 +240,15 @@ async function main(): Promise<void> {
     ...(isRetro && mode !== 'none' ? { k, seed, datastore: datastoreInfo } : {}),
   };
   if (args['write-metrics']) {
-    const path = join(modelDir, 'manifest.json');
-    const raw = JSON.parse(readFileSync(path, 'utf8')) as { metrics?: Record<string, unknown> };
-    raw.metrics = {
-      ...(raw.metrics ?? {}),
-      [args['write-metrics']]: {
-        token_ppl: result.token_ppl,
-        word_ppl: result.word_ppl,
-        scored_tokens: result.scored_tokens,
-        words: result.words,
-        windows: result.windows,
-        ...(isRetro ? { neighbours: mode, k } : {}),
-        measured_by: 'npm run eval (onnxruntime-web WASM, int8 graphs)',
-      },
-    };
-    writeFileSync(path, `${JSON.stringify(raw, null, 2)}\n`);
-    result.wrote_metrics = `${path}#metrics.${args['write-metrics']}`;
+    result.wrote_metrics = writeManifestMetric(modelDir, args['write-metrics'], {
+      token_ppl: result.token_ppl,
+      word_ppl: result.word_ppl,
+      scored_tokens: result.scored_tokens,
+      words: result.words,
+      windows: result.windows,
+      ...(isRetro ? { neighbours: mode, k } : {}),
+      measured_by: 'npm run eval (onnxruntime-web WASM, int8 graphs)',
+    });
   }
   await model.dispose();
   console.log(JSON.stringify(result));
@@ -273,12 +286,19 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
     }
   }
   const hp = manifest.hyperparameters;
+  let windowRange: { start: number; end: number } | undefined;
+  if (args.windows) {
+    const m = /^(\d+):(\d+)$/.exec(args.windows);
+    if (!m) fail(`--windows takes start:end (window indices, end excluded), got ${args.windows}`);
+    windowRange = { start: Number(m[1]), end: Number(m[2]) };
+  }
   const evalStart = performance.now();
   let lastReport = 0;
   const totals = await evaluateKnnLm(model, datastore, stream, {
     context: hp.context,
     stride,
     ...(maxWindows !== undefined ? { maxWindows } : {}),
+    ...(windowRange ? { windowRange } : {}),
     settings,
     onProgress: (done, total) => {
       const now = performance.now();
@@ -292,10 +312,12 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
   const partial = totals.scored_tokens < stream.length - 1;
   const scoredWords = partial ? (words * totals.scored_tokens) / (stream.length - 1) : words;
   const head = totals.knnlm[0]!;
+  if (partial && args['write-metrics']) fail('--write-metrics needs the whole split: merge the parts with npm run eval:merge');
   const result: PerplexityResult & Record<string, unknown> = {
     model: `${manifest.id}+knnlm`,
     split: args.split!,
     windows: totals.windows,
+    ...(windowRange ? { window_range: windowRange, total_windows: totals.total_windows, split_tokens: stream.length, split_words: words } : {}),
     scored_tokens: totals.scored_tokens,
     words: Math.round(scoredWords),
     nll: head.nll,
@@ -304,7 +326,7 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
     ...(partial ? { word_ppl_estimated: true } : {}),
     settings: head.settings,
     gpt: { nll: totals.lm.nll, token_ppl: totals.lm.token_ppl, word_ppl: Math.exp(totals.lm.nll / scoredWords) },
-    sweep: totals.knnlm.map((s) => ({ ...s.settings, token_ppl: s.token_ppl, word_ppl: Math.exp(s.nll / scoredWords) })),
+    sweep: totals.knnlm.map((s) => ({ ...s.settings, nll: s.nll, token_ppl: s.token_ppl, word_ppl: Math.exp(s.nll / scoredWords) })),
     target_in_neighbours: totals.target_in_neighbours,
     datastore: { file, name: datastore.name, entries: datastore.size, dim: m.dim, key_dim: m.keyDim, encoding: m.encoding, pca: Boolean(m.pcaSample), built_with: m.model },
     search: { ...totals.search, backend: datastore.index.backend },
@@ -315,23 +337,16 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
     stride,
   };
   if (args['write-metrics']) {
-    const path = join(modelDir, 'manifest.json');
-    const raw = JSON.parse(readFileSync(path, 'utf8')) as { metrics?: Record<string, unknown> };
-    raw.metrics = {
-      ...(raw.metrics ?? {}),
-      [args['write-metrics']]: {
-        token_ppl: result.token_ppl,
-        word_ppl: result.word_ppl,
-        scored_tokens: result.scored_tokens,
-        words: result.words,
-        windows: result.windows,
-        ...head.settings,
-        datastore: { name: datastore.name, entries: datastore.size, dim: m.dim, encoding: m.encoding },
-        measured_by: 'npm run eval --knnlm (onnxruntime-web WASM, int8 graph; exact kNN search)',
-      },
-    };
-    writeFileSync(path, `${JSON.stringify(raw, null, 2)}\n`);
-    result.wrote_metrics = `${path}#metrics.${args['write-metrics']}`;
+    result.wrote_metrics = writeManifestMetric(modelDir, args['write-metrics'], {
+      token_ppl: result.token_ppl,
+      word_ppl: result.word_ppl,
+      scored_tokens: result.scored_tokens,
+      words: result.words,
+      windows: result.windows,
+      ...head.settings,
+      datastore: { name: datastore.name, entries: datastore.size, dim: m.dim, encoding: m.encoding },
+      measured_by: 'npm run eval --knnlm (onnxruntime-web WASM, int8 graph; exact kNN search)',
+    });
   }
   await model.dispose();
   console.log(JSON.stringify(result));

@@ -83,6 +83,25 @@ def card(m: dict, baseline: dict | None = None) -> str:
         lines += ['', 'Word-level perplexity divides the total negative log-likelihood by the 245,569 WikiText words of '
                   'the test split (whitespace tokens plus one per line). For comparison: Pointer Sentinel-LSTM 80.8, '
                   'AWD-LSTM 65.8 (word-level, test). Protocol: docs/manifest.md.', '']
+        if 'wt2_test_knnlm' in metrics:
+            k = metrics['wt2_test_knnlm']
+            ds = k.get('datastore', {})
+            lines += [f"kNN-LM (Khandelwal et al. 2020; docs/knnlm.md): this GPT unchanged, its next-token distribution "
+                      f"mixed with one from the {fmt(k['k'], 0)} nearest of {fmt(ds.get('entries', 0), 0)} `knn_key` entries of "
+                      f"{ds.get('name', 'the datastore')} ({ds.get('dim', '?')}-d {ds.get('encoding', '')} keys), "
+                      f"λ = {k['lambda']}, T = {k['temperature']} (tuned on WikiText-2 valid)."
+                      + (f" Against the GPT alone: {1 - k['token_ppl'] / metrics['wt2_test']['token_ppl']:.1%} lower "
+                         'token-level perplexity.' if 'wt2_test' in metrics else ''), '']
+        if 'wt2_test_icralm' in metrics:
+            c = metrics['wt2_test_icralm']
+            ds = c.get('datastore', {})
+            ds_name = ds.get('name', 'the datastore') if isinstance(ds, dict) else str(ds)
+            lines += [f"In-Context RALM (Ram et al. 2023): this GPT unchanged, the top chunk of {ds_name} "
+                      f"(retrieved by the last {c.get('query_length', '?')} tokens) placed before the context, "
+                      f"re-retrieved every {c.get('stride', '?')} tokens"
+                      + (f": {abs(c['token_ppl'] / metrics['wt2_test']['token_ppl'] - 1):.1%} "
+                         f"{'lower' if c['token_ppl'] < metrics['wt2_test']['token_ppl'] else 'higher'} token-level perplexity "
+                         'than the GPT alone (docs/icralm.md)' if 'wt2_test' in metrics else '') + '.', '']
         if retro and baseline and 'wt2_test' in metrics and 'wt2_test' in baseline.get('metrics', {}):
             ours, theirs = metrics['wt2_test']['token_ppl'], baseline['metrics']['wt2_test']['token_ppl']
             verdict = 'better' if ours < theirs else 'worse'

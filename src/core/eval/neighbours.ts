@@ -19,9 +19,9 @@ export interface ScoredRow {
   distance: number;
 }
 
-/** What the eval needs from a datastore. */
+/** What the eval needs from a datastore (in Node a Datastore in memory; in the app the retrieval worker, asynchronously). */
 export interface EvalStore {
-  nearest(query: ArrayLike<number>, k: number): ScoredRow[];
+  nearest(query: ArrayLike<number>, k: number): ScoredRow[] | Promise<ScoredRow[]>;
   random(k: number, rng: () => number): ArrayLike<number>[];
 }
 
@@ -42,8 +42,8 @@ export function withLeakedStream(base: EvalStore, stream: ArrayLike<number>, emb
   embedder.embedRows(rows.tokens, neighbourLen, rows.lengths, 0, rows.count, vectors);
   const index = FlatIndex.build(vectors, embedder.dim);
   return {
-    nearest(query, k) {
-      const fromBase = base.nearest(query, k);
+    async nearest(query, k) {
+      const fromBase = await base.nearest(query, k);
       const { ids, distances } = index.search(embedder.embed(query), k);
       const fromStream = Array.from(ids, (id, i): ScoredRow => ({
         tokenIds: rows.tokens.subarray(id * neighbourLen, (id + 1) * neighbourLen),
@@ -88,7 +88,7 @@ export function windowNeighbours(store: EvalStore, options: WindowNeighbourOptio
         const key = window.start + u * C;
         rows = cache.get(key);
         if (!rows) {
-          rows = neighbourRows(store.nearest(query, k).map((n) => ({ tokenIds: Array.from(n.tokenIds) })), k, K, L, eotId);
+          rows = neighbourRows((await store.nearest(query, k)).map((n) => ({ tokenIds: Array.from(n.tokenIds) })), k, K, L, eotId);
           cache.set(key, rows);
         }
       }

@@ -3,7 +3,6 @@
  * split is one token stream; windows of `context` tokens start at multiples of `stride`; the first
  * window scores all its targets, later windows only their last `stride` targets.
  */
-import type { GptModel } from '../models/gpt';
 import type { EncodedChunks, RetroModel } from '../models/retro';
 
 export interface Window {
@@ -40,6 +39,19 @@ export interface PerplexityOptions {
   /** WikiText words of the split, for word-level perplexity. */
   words?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Filled with log p(ids[j+1] | context) at index j for every scored target (length >= ids.length - 1). */
+  tokenLogProbs?: Float32Array;
+  /** Checked before each forward; an aborted run rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+/**
+ * What the eval needs from a model without retrieval: GptModel, and KnnLmModel (whose rows are
+ * already log-probabilities, which the log-softmax below leaves unchanged).
+ */
+export interface BatchScorer {
+  readonly info: { readonly vocabSize: number };
+  forwardBatch(sequences: readonly (readonly number[])[]): Promise<Float32Array>;
 }
 
 export interface PerplexityTotals {
@@ -53,7 +65,7 @@ export interface PerplexityTotals {
 
 /** Scores the stream with the model's own batch forward (the shipped ONNX, the app's code path). */
 export async function evaluatePerplexity(
-  model: GptModel | RetroModel,
+  model: BatchScorer | RetroModel,
   ids: ArrayLike<number>,
   options: PerplexityOptions,
 ): Promise<PerplexityTotals> {
@@ -65,7 +77,14 @@ export async function evaluatePerplexity(
   let scored = 0;
   let done = 0;
   let i = 0;
+  const perToken = options.tokenLogProbs;
+  if (perToken && perToken.length < ids.length - 1) throw new RangeError(`tokenLogProbs needs ${ids.length - 1} entries`);
   while (i < windows.length) {
+    if (options.signal) {
+      // In a worker, a stop request is a message: it is only seen if the loop lets the event loop run.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (options.signal.aborted) throw abortError();
+    }
     const group: Window[] = [windows[i]!];
     while (group.length < batch && i + group.length < windows.length && windows[i + group.length]!.length === group[0]!.length) {
       group.push(windows[i + group.length]!);
@@ -74,7 +93,7 @@ export async function evaluatePerplexity(
     const inputs = group.map((w) => Int32Array.from({ length: w.length - 1 }, (_, t) => ids[w.start + t]!));
     const sequences = inputs.map((x) => Array.from(x));
     let logits: Float32Array;
-    if ('setNeighbourSource' in model) {
+    if (isRetro(model)) {
       const neighbours = options.neighbours ? await Promise.all(group.map((w, b) => options.neighbours!(inputs[b]!, w))) : null;
       logits = neighbours ? await model.forwardBatch(sequences, await encoded.get(model, neighbours)) : await model.forwardBatch(sequences, null);
     } else {
@@ -83,7 +102,9 @@ export async function evaluatePerplexity(
     const T = group[0]!.length - 1;
     group.forEach((w, b) => {
       for (let t = w.firstScored; t < T; t++) {
-        nll -= logProb(logits, (b * T + t) * V, V, ids[w.start + t + 1]!);
+        const lp = logProb(logits, (b * T + t) * V, V, ids[w.start + t + 1]!);
+        nll -= lp;
+        if (perToken) perToken[w.start + t] = lp;
         scored++;
       }
     });
@@ -96,6 +117,14 @@ export async function evaluatePerplexity(
     totals.word_ppl = Math.exp(nll / options.words);
   }
   return totals;
+}
+
+function isRetro(model: BatchScorer | RetroModel): model is RetroModel {
+  return 'setNeighbourSource' in model;
+}
+
+function abortError(): Error {
+  return Object.assign(new Error('The perplexity run was stopped.'), { name: 'AbortError' });
 }
 
 /** log softmax(logits[offset .. offset+V))[target], in float64. */

@@ -17,6 +17,11 @@ export interface KnnEvalOptions {
   context: number;
   stride: number;
   maxWindows?: number;
+  /**
+   * Score only windows [start, end) of the protocol's windows, so one evaluation can run as several
+   * processes (one per core) whose totals add up (cli/merge-eval.ts).
+   */
+  windowRange?: { start: number; end: number };
   /** Settings to score; the first is the headline. */
   settings: readonly KnnLmSettings[];
   onProgress?: (done: number, total: number) => void;
@@ -30,6 +35,8 @@ export interface KnnEvalScore {
 
 export interface KnnEvalTotals {
   windows: number;
+  /** windows of the whole protocol (more than `windows` when a windowRange was given) */
+  total_windows: number;
   scored_tokens: number;
   /** the GPT alone, from the same forward */
   lm: { nll: number; token_ppl: number };
@@ -46,7 +53,12 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
   const V = model.manifest.hyperparameters.vocab_size;
   const keyDim = model.manifest.hyperparameters.d_model;
   const kMax = Math.max(...options.settings.map((s) => s.k));
-  const windows = streamWindows(ids.length, options.context, options.stride, options.maxWindows);
+  const allWindows = streamWindows(ids.length, options.context, options.stride, options.maxWindows);
+  const range = options.windowRange;
+  if (range && !(Number.isInteger(range.start) && Number.isInteger(range.end) && range.start >= 0 && range.start < range.end)) {
+    throw new RangeError(`windowRange must be integers 0 <= start < end, got ${range.start}:${range.end}`);
+  }
+  const windows = range ? allWindows.slice(range.start, range.end) : allWindows;
   const values = datastore.section.values;
   const nll = new Float64Array(options.settings.length);
   let lmNll = 0;
@@ -88,6 +100,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
   const q = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))] ?? 0;
   return {
     windows: windows.length,
+    total_windows: allWindows.length,
     scored_tokens: scored,
     lm: { nll: lmNll, token_ppl: Math.exp(lmNll / Math.max(1, scored)) },
     knnlm: options.settings.map((settings, i) => ({ settings: { ...settings }, nll: nll[i]!, token_ppl: Math.exp(nll[i]! / Math.max(1, scored)) })),

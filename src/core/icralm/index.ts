@@ -1,0 +1,6 @@
+/** In-Context RALM (Ram et al. 2023): protocol in types.ts, generation wrapper, eval, datastore retriever. */
+export * from './types';
+export { blockInput, blockQuery, trimPadding, separatorTokens, SEPARATOR_KINDS, type BlockInput, type SeparatorKind } from './plan';
+export { IcRalmModel, type IcRalmModelOptions } from './model';
+export { evaluateIcRalm, type BatchForwardModel, type IcRalmEvalOptions, type IcRalmEvalResult } from './eval';
+export { datastoreRetriever, type DatastoreRetrieverOptions } from './retriever';
