@@ -8,7 +8,7 @@
  * Data: $RETROLAB_DATA, else ../shared/data. Each datastore is skipped when its file exists and was
  * built from the same sources with the same tokenizer, embedder and chunking (--force rebuilds).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { IndexKind } from '../src/protocol/retrieval';
@@ -119,11 +119,33 @@ async function main(): Promise<void> {
     });
   }
 
-  const index: DefaultDatastoreIndex = { format_version: 1, datastores: entries };
+  copyLensSample(data);
+
   const indexPath = join(OUT_DIR, 'index.json');
+  // The kNN-LM datastore's entry is npm run setup:knn's (cli/build-default-knn.ts): keep it while its file is there.
+  const previous = existsSync(indexPath) ? (JSON.parse(readFileSync(indexPath, 'utf8')) as DefaultDatastoreIndex).datastores : [];
+  const knnEntries = previous.filter((e) => e.knnlm && existsSync(join(OUT_DIR, e.file)));
+  const index: DefaultDatastoreIndex = { format_version: 1, datastores: [...entries, ...knnEntries] };
   writeFileSync(`${indexPath}.tmp`, JSON.stringify(index, null, 2) + '\n');
   renameSync(`${indexPath}.tmp`, indexPath);
   console.log(JSON.stringify(index));
+}
+
+/**
+ * The perplexity lens's default text (src/features/lens/): WikiText-2 test, served next to the
+ * datastores so the app does not ship the corpus.
+ */
+function copyLensSample(data: string): void {
+  const source = join(data, 'wikitext-2', 'wiki.test.tokens');
+  if (!existsSync(source)) {
+    console.error(`perplexity lens: ${source} is missing; the lens will offer pasted text and files only`);
+    return;
+  }
+  const out = join(OUT_DIR, 'wikitext-2-test.tokens');
+  if (existsSync(out) && statSync(out).size === statSync(source).size && !values.force) return;
+  copyFileSync(source, `${out}.tmp`);
+  renameSync(`${out}.tmp`, out);
+  console.error(`perplexity lens: copied ${source} to ${out}`);
 }
 
 main().catch((e: Error) => {

@@ -1,10 +1,20 @@
+import { useState } from 'react';
 import { CompareView } from './features/compare/CompareView';
+import { LensView } from './features/lens/LensView';
+import { Tabs, tabPanelProps } from './ui/Tabs';
 import { DatastorePanel } from './features/datastores/DatastorePanel';
 import { Notices } from './features/notices/Notices';
 import { StatusBar } from './features/status/StatusBar';
 import { BackendPicker } from './features/status/BackendPicker';
 
+type View = 'compare' | 'lens';
+const VIEWS: { key: View; label: string }[] = [
+  { key: 'compare', label: 'Compare' },
+  { key: 'lens', label: 'Perplexity lens' },
+];
+
 export function App() {
+  const [view, setView] = useState<View>('compare');
   return (
     <div className="app">
       <a className="skip-link" href="#main">
@@ -23,7 +33,14 @@ export function App() {
       <Notices />
       <div className="layout">
         <main id="main" className="main">
-          <CompareView />
+          <Tabs id="view" label="Views" items={VIEWS} selected={view} onSelect={setView} />
+          {/* Both stay mounted: switching tabs keeps the prompt, the outputs and the lens result. */}
+          <div {...tabPanelProps('view', 'compare', view)}>
+            <CompareView />
+          </div>
+          <div {...tabPanelProps('view', 'lens', view)}>
+            <LensView active={view === 'lens'} />
+          </div>
         </main>
         <DatastorePanel />
       </div>

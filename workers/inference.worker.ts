@@ -24,9 +24,17 @@ import type {
   NeighbourServer,
   NeighbourView,
   ProgressCallback,
+  ScoreCallback,
+  ScoreRequest,
+  ScoreResult,
   TokenView,
 } from './protocol';
 import { TokenBytes, TokenTexts } from './token-text';
+import { KnnHost } from './knnlm-host';
+import { IcRalmHost } from './icralm-host';
+import { DEFAULT_KNN_SETTINGS, type KnnLmModel } from '../src/core/knnlm';
+import { icRalmScorer, scoreText, serverEvalStore, type LensModel } from './score';
+import { separatorTokens } from '../src/core/icralm';
 
 interface Loaded {
   key: ModelKey;
@@ -40,6 +48,47 @@ let texts: TokenTexts | null = null;
 const models = new Map<ModelKey, Loaded>();
 let server: Comlink.Remote<NeighbourServer> | null = null;
 let controller: AbortController | null = null;
+
+/** The 'icralm' column: the GPT with the active datastore's top chunk before its context. */
+const icralm = new IcRalmHost({
+  gpt: () => {
+    const gpt = models.get('gpt')?.model;
+    if (!(gpt instanceof GptModel)) throw new Error('The GPT is still loading.');
+    return gpt;
+  },
+  tokenizer: () => loadedTokenizer(),
+  server: () => {
+    if (!server) throw new Error('The retrieval worker is not connected.');
+    return server;
+  },
+});
+
+const knn = new KnnHost({
+  gpt: () => {
+    const gpt = models.get('gpt')?.model;
+    if (!(gpt instanceof GptModel)) throw new Error('The GPT is still loading.');
+    return gpt;
+  },
+  tokenizer: () => loadedTokenizer(),
+  texts: () => {
+    if (!texts) throw new Error('The models are still loading.');
+    return texts;
+  },
+  server: () => {
+    if (!server) throw new Error('The retrieval worker is not connected.');
+    return server;
+  },
+  // A generation or a lens pass holds the GPT session.
+  busy: () => controller !== null || scoreController !== null,
+});
+
+/**
+ * The kNN-LM (the worker's GPT + the loaded kNN-LM datastore), or null while kNN-LM is off. It
+ * shares the GPT session with the 'gpt' column: use it only when no generation runs.
+ */
+export function activeKnnModel(): KnnLmModel | null {
+  return knn.active;
+}
 
 /** Full neighbour views of the retrievals RETRO made, matched to its reports by query ids. */
 let pendingViews: { query: number[]; views: NeighbourView[]; latencyMs: number }[] = [];
@@ -170,14 +219,18 @@ const api: InferenceWorkerApi = {
 
   async generate(request: GenerateRequest, onEvent: GenerationCallback): Promise<void> {
     if (!tokenizer || !texts) throw new Error('The models are still loading.');
+    // A speed measurement for the custom-datastore form may hold the GPT for a fraction of a second.
+    await knn.idle();
     if (controller) throw new Error('A generation is already running.');
+    if (knn.building) throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
+    if (scoreController) throw new Error('The perplexity lens is scoring a text: stop it (or wait) before generating.');
     controller = new AbortController();
     const signal = controller.signal;
     try {
       const promptIds = tokenizer.encode(request.prompt);
       if (promptIds.length === 0) throw new RangeError('The prompt is empty after tokenization.');
       for (const key of request.models) {
-        const loaded = models.get(key);
+        const loaded = key === 'knnlm' ? knnLoaded(request) : key === 'icralm' ? icralmLoaded(request) : models.get(key);
         if (!loaded) throw new Error(`Model ${key} is not loaded.`);
         if (signal.aborted) {
           await onEvent({ type: 'done', model: key, generated: 0, tokensPerSecond: 0, stopped: true, ms: 0 });
@@ -202,7 +255,52 @@ const api: InferenceWorkerApi = {
   async decode(ids: number[]): Promise<string> {
     return loadedTokenizer().decode(ids);
   },
+
+  async score(request: ScoreRequest, onEvent: ScoreCallback): Promise<ScoreResult> {
+    return scoreForLens(request, onEvent);
+  },
+
+  stopScore(): void {
+    scoreController?.abort();
+  },
+
+  loadKnn(datastoreId, onProgress) {
+    if (controller) return Promise.reject(new Error('A generation is running: wait for it to finish.'));
+    return knn.load(datastoreId, onProgress);
+  },
+
+  unloadKnn() {
+    return knn.unload();
+  },
+
+  async explainKnn(position, options, chosenTokenId) {
+    return knn.explain(position, options, chosenTokenId);
+  },
+
+  keyRate() {
+    return knn.keyRate();
+  },
+
+  connectKeyBuilder(port: MessagePort): void {
+    Comlink.expose(knn.keyBuilder, port);
+  },
 };
+
+/** The 'knnlm' column's model with this request's λ, k, T. */
+function knnLoaded(request: GenerateRequest): Loaded | undefined {
+  const model = knn.active;
+  if (!model) throw new Error('kNN-LM is on but no kNN-LM datastore is loaded.');
+  const gpt = models.get('gpt');
+  if (!gpt) return undefined;
+  model.setSettings(request.knn ?? DEFAULT_KNN_SETTINGS);
+  return { key: 'knnlm', model, manifest: gpt.manifest };
+}
+
+/** The 'icralm' column's model with this request's s, l and excluded documents. */
+function icralmLoaded(request: GenerateRequest): Loaded | undefined {
+  const gpt = models.get('gpt');
+  return gpt ? { key: 'icralm', model: icralm.prepare(request), manifest: gpt.manifest } : undefined;
+}
 
 function loadedTokenizer(): RetroTokenizer {
   if (!tokenizer) throw new Error('The tokenizer is not loaded yet: wait until the models have loaded.');
@@ -261,6 +359,12 @@ async function generateOne(
     }
   };
 
+  // In-Context RALM's retrievals: one per block, shown like RETRO's chunks (workers/icralm-host.ts).
+  const reportPassages = () => {
+    if (key !== 'icralm') return;
+    for (const chunkReport of icralm.takeReports()) void onEvent({ type: 'chunk', model: key, report: chunkReport });
+  };
+
   const flush = () => {
     if (buffer.length === 0) return;
     void onEvent({ type: 'tokens', model: key, tokens: buffer, tokensPerSecond });
@@ -285,6 +389,7 @@ async function generateOne(
       onToken: (token: GeneratedToken) => {
         announce();
         report(token.retrievals);
+        reportPassages();
         reportedCount += token.retrievals.length;
         tokensPerSecond = token.tokensPerSecond;
         buffer.push(tt.next(token.tokenId));
@@ -295,6 +400,7 @@ async function generateOne(
   announce();
   // Retrievals of a run that produced no token (stopped at once) arrive only in the summary.
   report(summary.retrievals.slice(reportedCount));
+  reportPassages();
   flush();
   // Awaited: the UI must have every token and chunk before `generate` resolves.
   await onEvent({
@@ -305,6 +411,64 @@ async function generateOne(
     stopped: summary.stoppedBy === 'abort',
     ms: performance.now() - started,
   });
+}
+
+// --- perplexity lens (workers/score.ts) ----------------------------------------------------------
+
+let scoreController: AbortController | null = null;
+
+function lensModel(key: ModelKey): LensModel | string {
+  const gpt = models.get('gpt');
+  if (key === 'knnlm') {
+    const knnModel = activeKnnModel();
+    if (!knnModel || !gpt) return 'kNN-LM is off: turn it on in the compare view (it loads a kNN-LM datastore) to score with it.';
+    // Its forwardBatch returns the mixture's log-probabilities, which the eval's log-softmax keeps.
+    return { key, name: 'kNN-LM', model: knnModel, context: gpt.manifest.hyperparameters.context };
+  }
+  if (key === 'icralm') {
+    if (!gpt || !(gpt.model instanceof GptModel)) return 'In-Context RALM needs the GPT, which is not loaded yet.';
+    if (!server) return 'In-Context RALM needs the retrieval worker, which is not connected.';
+    const tk = loadedTokenizer();
+    const eotId = gpt.manifest.tokenizer.eot_id;
+    const separator = separatorTokens('newline', (t) => tk.encode(t), eotId);
+    return { key, name: 'In-Context RALM', model: gpt.model, context: gpt.manifest.hyperparameters.context, ownScorer: icRalmScorer(gpt.model, server, eotId, separator) };
+  }
+  const loaded = models.get(key);
+  if (!loaded) return `Model ${key} is not loaded yet.`;
+  const hp = loaded.manifest.hyperparameters;
+  const lens: LensModel = { key, name: loaded.manifest.name, model: loaded.model as GptModel | RetroModel, context: hp.context };
+  if (loaded.model instanceof RetroModel) {
+    const { chunk, neighbours, neighbour_len } = loaded.model.hp;
+    lens.retro = { chunk, K: neighbours, neighbourLen: neighbour_len, eotId: loaded.manifest.tokenizer.eot_id };
+  }
+  return lens;
+}
+
+async function scoreForLens(request: ScoreRequest, onEvent: ScoreCallback): Promise<ScoreResult> {
+  const tk = loadedTokenizer();
+  if (controller) throw new Error('A generation is running: stop it (or wait) before scoring.');
+  if (knn.building) throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
+  if (scoreController) throw new Error('The lens is already scoring a text.');
+  scoreController = new AbortController();
+  try {
+    const result = await scoreText(
+      request,
+      {
+        tokenizer: tk,
+        tokenViews: (ids) => {
+          texts!.start();
+          return texts!.views(ids);
+        },
+        model: lensModel,
+        neighbours: server ? serverEvalStore(server) : null,
+      },
+      onEvent,
+      scoreController.signal,
+    );
+    return Comlink.transfer(result, result.scores.map((s) => s.logProbs.buffer as ArrayBuffer));
+  } finally {
+    scoreController = null;
+  }
 }
 
 Comlink.expose(api);

@@ -4,7 +4,16 @@
  * decoded for display, so the UI thread never tokenizes, retrieves or runs a model.
  */
 
-export type ModelKey = 'gpt' | 'retro';
+import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from '../src/core/knnlm/types';
+
+export type { KnnLmSettings } from '../src/core/knnlm/types';
+
+import type { IcRalmSettings } from '../src/core/icralm/types';
+
+export type { IcRalmSettings } from '../src/core/icralm/types';
+
+/** 'icralm': In-Context RALM, the GPT with a retrieved chunk before its context (src/core/icralm). */
+export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm';
 export type Backend = 'webgpu' | 'wasm';
 export type IndexKind = 'flat' | 'voy';
 
@@ -22,8 +31,8 @@ export interface Progress {
   done: number;
   /** null while the total is unknown */
   total: number | null;
-  unit: 'bytes' | 'chunks' | 'documents' | 'steps';
-  /** chunks per second while building */
+  unit: 'bytes' | 'chunks' | 'documents' | 'steps' | 'tokens';
+  /** chunks (tokens, for kNN-LM keys) per second while building */
   rate?: number;
   /** estimated seconds left */
   etaSeconds?: number;
@@ -46,6 +55,30 @@ export interface DatastoreInfo {
   createdAt: number;
   description?: string;
   embedderFingerprint?: string;
+  /** Present when the shard also holds kNN-LM sections (keys of one GPT's weights). */
+  knnlm?: KnnSectionInfo;
+}
+
+/** What a shard's kNN-LM sections hold (from its header, no keys read). */
+export interface KnnSectionInfo {
+  entries: number;
+  /** stored key dims (after PCA) */
+  dim: number;
+  /** id of the GPT whose keys these are, and its decoder's sha256 */
+  model: string;
+  decoderSha256: string;
+}
+
+/** The built-in kNN-LM datastore the server offers (public/datastores/index.json), copied in on first use. */
+export interface KnnDefaultInfo {
+  id: string;
+  name: string;
+  description: string;
+  /** file size: what the first use copies into this browser */
+  bytes: number;
+  knnlm: KnnSectionInfo;
+  /** already copied into IndexedDB */
+  stored: boolean;
 }
 
 export interface StorageInfo {
@@ -63,6 +96,8 @@ export interface RetrievalState {
   missingDefaults: string[];
   /** Problems that did not stop the app (e.g. default datastores missing), shown as notices. */
   notices: string[];
+  /** null when the server has no kNN-LM datastore (not built: `npm run setup:knn`) */
+  knnDefault: KnnDefaultInfo | null;
 }
 
 export interface TokenView {
@@ -94,6 +129,8 @@ export interface RetrieveResult {
 export interface BuildRequest {
   name: string;
   files: File[];
+  /** Also run the GPT over the text for kNN-LM keys (in the inference worker), stored in the same shard. */
+  knnKeys?: boolean;
 }
 
 export interface RetrievalWorkerApi {
@@ -113,11 +150,31 @@ export interface RetrievalWorkerApi {
   remove(id: string): Promise<RetrievalState>;
   /** Serves `retrieve` to the inference worker over this port (Comlink on both ends). */
   connect(port: MessagePort): void;
+  /** The inference worker's KnnKeyBuilder on this port: builds kNN-LM keys for `build` with `knnKeys`. */
+  connectKeyBuilder(port: MessagePort): void;
 }
 
 /** What the retrieval worker serves to the inference worker over the MessageChannel. */
 export interface NeighbourServer {
   retrieve(chunkTokenIds: number[], k: number, excludeDocIds: number[]): Promise<RetrievedForModel>;
+  /**
+   * The shard bytes of a stored datastore with kNN-LM sections, transferred (not copied). The
+   * built-in kNN-LM datastore (KnnDefaultInfo.id) is copied into IndexedDB first if it is not yet.
+   */
+  knnShard(id: string, onProgress?: ProgressCallback): Promise<KnnShardBytes>;
+}
+
+export interface KnnShardBytes {
+  id: string;
+  name: string;
+  bytes: Uint8Array;
+}
+
+/** Served by the inference worker (it has the GPT) to the retrieval worker (it stores the result). */
+export interface KnnKeyBuilder {
+  /** Attaches kNN-LM sections to an encoded chunk shard; resolves to the new shard bytes. Rejects with name 'AbortError' on cancel. */
+  attachKeys(shardBytes: Uint8Array, onProgress: ProgressCallback): Promise<Uint8Array>;
+  cancel(): void;
 }
 
 export interface RetrievedForModel {
@@ -174,6 +231,26 @@ export interface GenerateRequest {
   models: ModelKey[];
   decoding: DecodingSettings;
   retro: RetroSettings;
+  /** λ, k, T of the 'knnlm' column (defaults: DEFAULT_KNN_SETTINGS) */
+  knn?: KnnLmSettings;
+  /** s and l of the 'icralm' column (defaults: DEFAULT_ICRALM_SETTINGS); its passages come from the active datastore */
+  icralm?: IcRalmSettings;
+}
+
+/** The kNN-LM model the inference worker holds (the GPT wrapped with one kNN-LM datastore). */
+export interface KnnModelState {
+  datastoreId: string;
+  name: string;
+  entries: number;
+  dim: number;
+  /** decode + index build time */
+  openMs: number;
+}
+
+/** A token's explanation with display text for every token id in it. */
+export interface KnnExplanationView extends KnnTokenExplanation {
+  /** display text of each token id that appears in the explanation */
+  tokenTexts: Record<number, string>;
 }
 
 export interface ChunkReport {
@@ -211,6 +288,59 @@ export type GenerationEvent =
 
 export type GenerationCallback = (event: GenerationEvent) => void;
 
+// Perplexity lens ------------------------------------------------------------------------------
+
+/** The lens refuses longer texts (the whole WikiText-2 test set is about 308k tokens). */
+export const LENS_MAX_TOKENS = 320_000;
+/** Checked before tokenizing, so a huge file is refused at once (wiki.test.tokens is 1.26 MB). */
+export const LENS_MAX_CHARS = 1_500_000;
+
+export interface ScoreRequest {
+  text: string;
+  /** Rows to score, in order; 'knnlm' needs a loaded kNN-LM datastore. */
+  models: ModelKey[];
+  /** RETRO's neighbours per chunk (<= the model's K); retrieval off when false or no datastore is active. */
+  retro: { retrieval: boolean; k: number };
+}
+
+export interface ModelScore {
+  model: ModelKey;
+  name: string;
+  /**
+   * log p(token j | the most context the eval protocol gives it), natural log, one per token of
+   * `ScoreResult.tokens`; NaN for the first token, which has no context and is not scored.
+   */
+  logProbs: Float32Array;
+  nll: number;
+  scoredTokens: number;
+  tokenPpl: number;
+  /** exp(nll / words), words by the eval's rule (docs/manifest.md) */
+  wordPpl: number;
+  /** RETRO: whether neighbours were retrieved; the datastore they came from */
+  retrieval?: { datastoreId: string | null };
+  seconds: number;
+}
+
+export interface ScoreResult {
+  tokens: TokenView[];
+  words: number;
+  windows: number;
+  scores: ModelScore[];
+}
+
+export type ScoreEvent =
+  | { type: 'tokenized'; tokens: number; words: number; windows: number }
+  | {
+      type: 'progress';
+      model: ModelKey;
+      /** scored tokens, over all requested models */
+      done: number;
+      total: number;
+      etaSeconds: number | null;
+    };
+
+export type ScoreCallback = (event: ScoreEvent) => void;
+
 export interface InferenceWorkerApi {
   init(baseUrl: string, preferredBackend: Backend | 'auto', onProgress: ProgressCallback): Promise<InferenceReady>;
   /** The retrieval worker's NeighbourServer, for RETRO */
@@ -221,4 +351,24 @@ export interface InferenceWorkerApi {
   encode(text: string): Promise<number[]>;
   /** Inverse of `encode`: special tokens kept, no clean-up of spaces; rejects before `init` finished. */
   decode(ids: number[]): Promise<string>;
+  /** Fetches a kNN-LM datastore from the retrieval worker and wraps the GPT with it (KnnDatastore.checkModel refuses other weights). */
+  loadKnn(datastoreId: string, onProgress: ProgressCallback): Promise<KnnModelState>;
+  unloadKnn(): Promise<void>;
+  /**
+   * Why the kNN-LM column predicted the token after sequence position `position` (from its latest
+   * generation). `options.settings` re-mixes with other λ / T / smaller k without running the model.
+   * `chosenTokenId` (the token the column wrote there) is checked against that run.
+   */
+  explainKnn(position: number, options?: ExplainOptions, chosenTokenId?: number): Promise<KnnExplanationView>;
+  /** GPT tokens per second for building kNN-LM keys here (one timed window, cached). */
+  keyRate(): Promise<number>;
+  /** Serves KnnKeyBuilder to the retrieval worker over this port. */
+  connectKeyBuilder(port: MessagePort): void;
+  /**
+   * Perplexity lens: per-token log-probabilities of `text` under each model by the eval protocol
+   * (src/core/eval). Rejects empty or too long text, and while a generation runs; `stopScore`
+   * makes it reject with name 'AbortError'. The logProbs buffers are transferred.
+   */
+  score(request: ScoreRequest, onEvent: ScoreCallback): Promise<ScoreResult>;
+  stopScore(): void;
 }

@@ -11,13 +11,16 @@ import type { ModelManifest } from '../src/protocol/manifest';
 import type { IndexKind, Neighbour } from '../src/protocol/retrieval';
 import type { BuildProgress, DocumentInput } from '../src/protocol/shard';
 import { Datastore, buildShard, detectFormat, parseDocuments, readShardHeader } from '../src/core/datastore';
-import { DatastoreStore, type DatastoreRecord } from '../src/core/datastore/store';
+import { DatastoreStore, knnRecordInfo, type DatastoreRecord } from '../src/core/datastore/store';
 import { formatBytes, readResponseBytes } from '../src/core/io';
 import { MeanEmbedder, initVoy } from '../src/core/retrieval';
 import { detokenizeWikiText, loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
 import type {
   BuildRequest,
   DatastoreInfo,
+  KnnDefaultInfo,
+  KnnKeyBuilder,
+  KnnShardBytes,
   NeighbourServer,
   NeighbourView,
   Progress,
@@ -46,6 +49,8 @@ interface DefaultEntry {
   documents?: number;
   description?: string;
   embedder_fingerprint?: string;
+  /** a kNN-LM datastore: copied in on first use, not at first launch */
+  knnlm?: { model: string; decoder_sha256: string; entries: number; dim: number };
 }
 
 let baseUrl = '';
@@ -55,6 +60,7 @@ let active: { id: string; datastore: Datastore } | null = null;
 let indexKind: IndexKind = 'flat';
 let voyReady: Promise<void> | null = null;
 let buildController: AbortController | null = null;
+let keyBuilder: Comlink.Remote<KnnKeyBuilder> | null = null;
 const notices: string[] = [];
 
 function requireStore(): DatastoreStore {
@@ -95,18 +101,38 @@ function ensureVoy(): Promise<void> {
 }
 
 function info(record: DatastoreRecord): DatastoreInfo {
-  return { ...record };
+  const view: DatastoreInfo & { kind?: string } = { ...record };
+  delete view.kind;
+  return view;
 }
 
 async function state(): Promise<RetrievalState> {
   const s = requireStore();
+  const records = await s.list();
+  const entries = (await fetchDefaults().catch(() => null)) ?? [];
   return {
-    datastores: (await s.list()).map(info),
+    datastores: records.filter((r) => r.kind !== 'knnlm').map(info),
     activeId: active?.id ?? null,
     indexKind,
     storage: await DatastoreStore.estimate(),
-    missingDefaults: await missingDefaults(),
+    missingDefaults: missingDefaults(entries, records),
     notices: notices.splice(0),
+    knnDefault: knnDefault(entries, records),
+  };
+}
+
+/** The server's kNN-LM datastore, if `npm run setup:knn` built one. */
+function knnDefault(entries: DefaultEntry[], records: DatastoreRecord[]): KnnDefaultInfo | null {
+  const entry = entries.find((e) => e.knnlm);
+  if (!entry?.knnlm) return null;
+  const k = entry.knnlm;
+  return {
+    id: entry.id,
+    name: entry.name,
+    description: entry.description ?? '',
+    bytes: entry.bytes ?? 0,
+    knnlm: { entries: k.entries, dim: k.dim, model: k.model, decoderSha256: k.decoder_sha256 },
+    stored: records.some((r) => r.id === entry.id),
   };
 }
 
@@ -131,10 +157,11 @@ async function fetchDefaults(): Promise<DefaultEntry[] | null> {
   return Array.isArray(json) ? json : (json.datastores ?? []);
 }
 
-async function installDefault(entry: DefaultEntry, onProgress: ProgressCallback): Promise<void> {
+async function installDefault(entry: DefaultEntry, onProgress: ProgressCallback): Promise<Uint8Array> {
   const target = `datastore:${entry.id}`;
   const bytes = await fetchWithProgress(new URL(`datastores/${entry.file}`, baseUrl), target, `Datastore “${entry.name}”`, onProgress, entry.bytes);
   const header = readShardHeader(bytes);
+  const knnlm = knnRecordInfo(header.meta);
   await requireStore().put(
     {
       id: entry.id,
@@ -146,9 +173,12 @@ async function installDefault(entry: DefaultEntry, onProgress: ProgressCallback)
       createdAt: Date.now(),
       description: entry.description ?? header.meta.description,
       embedderFingerprint: header.meta.embedder.fingerprint,
+      ...(knnlm ? { knnlm } : {}),
+      ...(entry.knnlm ? { kind: 'knnlm' as const } : {}),
     },
     bytes,
   );
+  return bytes;
 }
 
 /**
@@ -166,7 +196,8 @@ async function installDefaults(onProgress: ProgressCallback, restore = false): P
     }
     return;
   }
-  for (const entry of entries) {
+  // The kNN-LM datastore (~210 MB) is copied only when the user first turns kNN-LM on (knnShard).
+  for (const entry of entries.filter((e) => !e.knnlm)) {
     const existing = await s.getRecord(entry.id);
     const stale =
       existing?.origin === 'default' &&
@@ -187,12 +218,33 @@ async function installDefaults(onProgress: ProgressCallback, restore = false): P
   }
 }
 
-/** Names of built-in datastores the server offers that are not stored (deleted by the user). */
-async function missingDefaults(): Promise<string[]> {
-  const entries = (await fetchDefaults().catch(() => null)) ?? [];
-  const stored = new Set((await requireStore().list()).map((r) => r.id));
-  return entries.filter((e) => !stored.has(e.id)).map((e) => e.name);
+/** Names of built-in chunk datastores the server offers that are not stored (deleted by the user). */
+function missingDefaults(entries: DefaultEntry[], records: DatastoreRecord[]): string[] {
+  const stored = new Set(records.map((r) => r.id));
+  return entries.filter((e) => !e.knnlm && !stored.has(e.id)).map((e) => e.name);
 }
+
+/**
+ * Shard bytes of a datastore with kNN-LM sections, for the inference worker. The built-in one is
+ * fetched and stored first if this browser does not hold it yet.
+ */
+async function knnShardBytes(id: string, onProgress?: ProgressCallback): Promise<KnnShardBytes> {
+  const s = requireStore();
+  const record = await s.getRecord(id);
+  if (!record) {
+    const entry = ((await fetchDefaults()) ?? []).find((e) => e.id === id && e.knnlm);
+    if (!entry) throw new Error(`No kNN-LM datastore "${id}": ${KNN_NOT_BUILT}`);
+    const bytes = await installDefault(entry, onProgress ?? (() => undefined)).catch((error: unknown) => {
+      throw new Error(`The kNN-LM datastore “${entry.name}” could not be copied into this browser: ${errorMessage(error)}`);
+    });
+    return Comlink.transfer({ id, name: entry.name, bytes }, [bytes.buffer as ArrayBuffer]);
+  }
+  if (!record.knnlm) throw new Error(`“${record.name}” has no kNN-LM keys: rebuild it with “Also build kNN-LM keys” ticked.`);
+  const { bytes } = await s.get(id);
+  return Comlink.transfer({ id, name: record.name, bytes }, [bytes.buffer as ArrayBuffer]);
+}
+
+const KNN_NOT_BUILT = 'kNN-LM datastore not built: run `npm run setup:knn`, or build one from your own text.';
 
 /** Opens a stored datastore with the current index kind and makes it the one RETRO reads. */
 async function activate(id: string, onProgress?: ProgressCallback): Promise<void> {
@@ -251,6 +303,8 @@ async function retrieveIds(chunkTokenIds: number[], k: number, excludeDocIds: nu
 }
 
 const neighbourServer: NeighbourServer = {
+  knnShard: knnShardBytes,
+
   async retrieve(chunkTokenIds, k, excludeDocIds): Promise<RetrievedForModel> {
     const { texts } = await loadAssets();
     const { neighbours, latencyMs } = await retrieveIds(chunkTokenIds, k, excludeDocIds);
@@ -262,6 +316,27 @@ const neighbourServer: NeighbourServer = {
     };
   },
 };
+
+/**
+ * Runs the GPT over the shard's text in the inference worker (it holds the model) and returns the
+ * shard with kNN-LM sections attached. Cancelling the build cancels the key pass too.
+ */
+async function attachKnnKeys(bytes: Uint8Array, signal: AbortSignal, onProgress: ProgressCallback): Promise<Uint8Array> {
+  if (!keyBuilder) throw new Error('The model worker is not connected: kNN-LM keys cannot be built.');
+  const builder = keyBuilder;
+  const cancel = () => void builder.cancel();
+  signal.addEventListener('abort', cancel);
+  try {
+    if (signal.aborted) throw Object.assign(new Error('the datastore build was cancelled'), { name: 'AbortError' });
+    return await builder.attachKeys(Comlink.transfer(bytes, [bytes.buffer as ArrayBuffer]), Comlink.proxy(onProgress));
+  } catch (error) {
+    // Errors cross Comlink as plain Errors; keep 'AbortError' recognisable for the client.
+    if (signal.aborted) throw Object.assign(new Error('the datastore build was cancelled'), { name: 'AbortError' });
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', cancel);
+  }
+}
 
 function toProgress(p: BuildProgress, startedAt: number): Progress {
   const phaseNames: Record<BuildProgress['phase'], string> = {
@@ -304,7 +379,7 @@ const api: RetrievalWorkerApi = {
     } catch (error) {
       notices.push(`The built-in datastores could not be copied into this browser: ${errorMessage(error)}`);
     }
-    const records = await s.list();
+    const records = (await s.list()).filter((r) => r.kind !== 'knnlm');
     const wanted = (await s.getActive()) ?? records[0]?.id;
     if (wanted && records.some((r) => r.id === wanted)) {
       try {
@@ -389,20 +464,24 @@ const api: RetrievalWorkerApi = {
         signal: controller.signal,
         onProgress: (p) => onProgress(toProgress(p, startedAt)),
       });
+      let bytes = result.bytes;
+      if (request.knnKeys) bytes = await attachKnnKeys(bytes, controller.signal, onProgress);
+      const knnlm = request.knnKeys ? knnRecordInfo(readShardHeader(bytes).meta) : undefined;
       const s = requireStore();
       const record: DatastoreRecord = {
         id: await s.freshId(request.name),
         name: request.name,
         origin: 'custom',
-        bytes: result.bytes.length,
+        bytes: bytes.length,
         chunks: result.stats.chunks,
         documents: result.stats.documents,
         createdAt: Date.now(),
         description: `${sources.map((x) => `${x.name} (${formatBytes(x.bytes)})`).join(', ')}`,
         embedderFingerprint: result.shard.meta.embedder.fingerprint,
+        ...(knnlm ? { knnlm } : {}),
       };
       // Last step, one transaction: a quota error leaves the stored datastores as they were.
-      await s.put(record, result.bytes);
+      await s.put(record, bytes);
       return { ...(await state()), built: info(record) };
     } finally {
       buildController = null;
@@ -412,7 +491,7 @@ const api: RetrievalWorkerApi = {
   async restoreDefaults(onProgress) {
     await installDefaults(onProgress, true);
     if (!active) {
-      const first = (await requireStore().list())[0];
+      const first = (await requireStore().list()).find((r) => r.kind !== 'knnlm');
       if (first) await activate(first.id, onProgress);
     }
     return state();
@@ -431,6 +510,7 @@ const api: RetrievalWorkerApi = {
     const summary = datastore.summary;
     datastore.dispose();
     const name = summary.name || file.name.replace(/\.rlds$/i, '');
+    const knnlm = knnRecordInfo(readShardHeader(bytes).meta);
     const record: DatastoreRecord = {
       id: await s.freshId(name),
       name,
@@ -441,6 +521,7 @@ const api: RetrievalWorkerApi = {
       createdAt: Date.now(),
       description: summary.description,
       embedderFingerprint: summary.embedderFingerprint,
+      ...(knnlm ? { knnlm } : {}),
     };
     await s.put(record, bytes);
     return { ...(await state()), imported: info(record) };
@@ -456,7 +537,7 @@ const api: RetrievalWorkerApi = {
     if (active?.id === id) {
       active.datastore.dispose();
       active = null;
-      const next = (await s.list())[0];
+      const next = (await s.list()).find((r) => r.kind !== 'knnlm');
       if (next) await activate(next.id);
     }
     return state();
@@ -464,6 +545,10 @@ const api: RetrievalWorkerApi = {
 
   connect(port) {
     Comlink.expose(neighbourServer, port);
+  },
+
+  connectKeyBuilder(port) {
+    keyBuilder = Comlink.wrap<KnnKeyBuilder>(port);
   },
 };
 

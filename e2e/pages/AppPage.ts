@@ -2,7 +2,7 @@ import { expect, type Locator, type Page } from '@playwright/test';
 import type { AppState } from '../../src/client/client';
 import type { RetroLabTestHook } from '../../src/client/testHook';
 
-type ModelKey = 'gpt' | 'retro';
+type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm';
 
 /** The RetroLab page as a test sees it: locators by role and test id, plus the typed window hook. */
 export class AppPage {
@@ -122,11 +122,105 @@ export class AppPage {
     await this.page.getByTestId('build').click();
   }
 
+  // --- kNN-LM ---------------------------------------------------------------------------------
+
+  get knnSwitch(): Locator {
+    return this.page.getByRole('switch', { name: 'kNN-LM column' });
+  }
+
+  get tokenDistribution(): Locator {
+    return this.page.getByTestId('token-distribution');
+  }
+
+  /** Like buildDatastore, with "Also build kNN-LM keys" ticked. */
+  async buildKnnDatastore(files: { name: string; mimeType: string; buffer: Buffer }[], name?: string): Promise<void> {
+    await this.page.getByTestId('custom-files').setInputFiles(files);
+    if (name !== undefined) await this.page.getByTestId('custom-name').fill(name);
+    await this.page.getByTestId('custom-knn').check();
+    await this.page.getByTestId('build').click();
+  }
+
+  /** Waits until the inference worker holds a kNN-LM datastore (or the load failed); returns its name. */
+  async waitForKnnModel(timeout = 120_000): Promise<string | null> {
+    await this.page.waitForFunction(
+      () => {
+        const knn = (window as unknown as { __retrolab: RetroLabTestHook }).__retrolab.state().knn;
+        return !knn.loading && (knn.model !== null || knn.error !== null);
+      },
+      undefined,
+      { timeout },
+    );
+    const state = await this.state();
+    expect(state.knn.error, 'kNN-LM datastore load error').toBeNull();
+    return state.knn.model?.name ?? null;
+  }
+
+  /** The kNN-LM column's generated tokens (buttons that open the token distribution). */
+  knnTokens(): Locator {
+    return this.output('knnlm').getByTestId('generated-token');
+  }
+
   async waitForBuildToFinish(timeout = 120_000): Promise<void> {
     await this.page.waitForFunction(
       () => !(window as unknown as { __retrolab: RetroLabTestHook }).__retrolab.state().build.running,
       undefined,
       { timeout },
     );
+  }
+
+  // --- perplexity lens ------------------------------------------------------------------------
+
+  get lens(): Locator {
+    return this.page.getByTestId('lens');
+  }
+
+  /** Switches to the lens tab with the keyboard (the tab list's arrow keys), as a keyboard user would. */
+  async openLens(): Promise<void> {
+    await this.page.getByTestId('tab-compare').focus();
+    await this.page.keyboard.press('ArrowRight');
+    await expect(this.page.getByTestId('tab-lens')).toHaveAttribute('aria-selected', 'true');
+    await expect(this.lens).toBeVisible();
+  }
+
+  /** Pastes `text` into the lens, picks the models and scores it; waits for the result. */
+  async scoreInLens(text: string, models: ModelKey[] = ['gpt', 'retro'], timeout = 150_000): Promise<void> {
+    await this.page.getByTestId('lens-source-text').check();
+    await this.page.getByTestId('lens-text').fill(text);
+    for (const key of ['gpt', 'retro', 'knnlm', 'icralm'] as const) {
+      const box = this.page.getByTestId(`lens-model-${key}`);
+      if (await box.isEnabled()) await box.setChecked(models.includes(key));
+    }
+    await this.page.getByTestId('lens-run').click();
+    await this.waitForLens(timeout);
+  }
+
+  async waitForLens(timeout = 150_000): Promise<void> {
+    await this.page.waitForFunction(
+      () => {
+        const lens = (window as unknown as { __retrolab: RetroLabTestHook }).__retrolab.state().lens;
+        return !lens.running && (lens.result !== null || lens.error !== null);
+      },
+      undefined,
+      { timeout },
+    );
+    const state = await this.state();
+    expect(state.lens.error, 'perplexity lens error').toBeNull();
+  }
+
+  /** The token- and word-level perplexity the lens shows for a model (from the cells' data-value). */
+  async lensPerplexity(model: ModelKey): Promise<{ token: number; word: number }> {
+    const token = Number(await this.page.getByTestId(`lens-token-ppl-${model}`).getAttribute('data-value'));
+    const word = Number(await this.page.getByTestId(`lens-word-ppl-${model}`).getAttribute('data-value'));
+    return { token, word };
+  }
+
+  lensTokens(): Locator {
+    return this.page.getByTestId('lens-tokens').locator('[data-i]');
+  }
+
+  /** Distinct background colours of the lens's token spans. */
+  async lensTokenColours(): Promise<string[]> {
+    const colours = await this.lensTokens().evaluateAll((spans) => spans.map((s) => (s as HTMLElement).style.background).filter((c) => c !== ''));
+    return [...new Set(colours)];
   }
 }

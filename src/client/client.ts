@@ -17,7 +17,13 @@ import type {
   Progress,
   RetrievalState,
   RetrieveResult,
+  ScoreEvent,
+  ScoreRequest,
+  ScoreResult,
   TokenView,
+  KnnExplanationView,
+  KnnLmSettings,
+  KnnModelState,
 } from '../../workers/protocol';
 import { startWorkers, type WorkerPair } from './workers';
 
@@ -54,6 +60,37 @@ export interface AppState {
   busy: string | null;
   notices: Notice[];
   lastQueryMs: number | null;
+  lens: LensState;
+  knn: KnnState;
+}
+
+/** The kNN-LM column: the user's switch and the datastore the inference worker holds. */
+export interface KnnState {
+  /** The user's choice; null = the default (on when a kNN-LM datastore is already in this browser). */
+  choice: boolean | null;
+  /** stored datastore id the column would use (the active datastore's own keys, else the built-in one) */
+  sourceId: string | null;
+  loading: boolean;
+  progress: Progress | null;
+  model: KnnModelState | null;
+  error: string | null;
+  /** GPT tokens per second for building keys here (measured once on request) */
+  keyRate: number | null;
+}
+
+export const KNN_NOT_BUILT_MESSAGE = 'kNN-LM datastore not built: run `npm run setup:knn`, or build one from your own text (tick “Also build kNN-LM keys”).';
+const KNN_CHOICE_KEY = 'retrolab.knn-enabled.v1';
+
+/** The perplexity lens's run: progress while scoring, then the per-token scores. */
+export interface LensState {
+  running: boolean;
+  /** tokens scored so far over all models, while running */
+  progress: { model: ModelKey; done: number; total: number; etaSeconds: number | null } | null;
+  /** token and word counts once the text is tokenized */
+  counts: { tokens: number; words: number; windows: number } | null;
+  result: ScoreResult | null;
+  error: string | null;
+  stopped: boolean;
 }
 
 const initialState: AppState = {
@@ -69,6 +106,8 @@ const initialState: AppState = {
   busy: null,
   notices: [],
   lastQueryMs: null,
+  lens: { running: false, progress: null, counts: null, result: null, error: null, stopped: false },
+  knn: { choice: null, sourceId: null, loading: false, progress: null, model: null, error: null, keyRate: null },
 };
 
 function emptyRun(): RunState {
@@ -140,6 +179,7 @@ export class RetroLabClient {
       });
     await Promise.allSettled([retrieval, inference]);
     if (this.state.phase !== 'error') this.set({ phase: 'ready' });
+    void this.syncKnn();
     void this.requestPersistence();
   }
 
@@ -167,6 +207,9 @@ export class RetroLabClient {
     if (request.retro.retrieval && request.models.includes('retro') && !this.state.retrieval?.activeId) {
       this.notify('No datastore is active, so RETRO runs without retrieval. Pick or add a datastore to see neighbours.', 'info');
       request = { ...request, retro: { ...request.retro, retrieval: false } };
+    }
+    if (request.models.includes('knnlm') && !this.state.knn.model) {
+      request = { ...request, models: request.models.filter((m) => m !== 'knnlm') };
     }
     const runs: Partial<Record<ModelKey, RunState>> = {};
     for (const model of request.models) runs[model] = emptyRun();
@@ -217,6 +260,7 @@ export class RetroLabClient {
   private applyRetrieval(state: RetrievalState): void {
     this.set({ retrieval: stripExtras(state) });
     for (const notice of state.notices) this.notify(notice, 'info');
+    void this.syncKnn();
   }
 
   private async datastoreAction<T extends RetrievalState>(label: string, action: () => Promise<T>): Promise<T | null> {
@@ -270,14 +314,21 @@ export class RetroLabClient {
     }
   }
 
-  /** Builds a datastore from the user's files in the retrieval worker; returns it when stored. */
-  async build(name: string, files: File[], makeActive = true): Promise<DatastoreInfo | null> {
+  /**
+   * Builds a datastore from the user's files in the retrieval worker; returns it when stored. With
+   * `knnKeys` the GPT also runs over the text (inference worker) and the keys go into the same shard.
+   */
+  async build(name: string, files: File[], makeActive = true, knnKeys = false): Promise<DatastoreInfo | null> {
     if (this.state.build.running) return null;
+    if (knnKeys && this.state.generating) {
+      this.set({ build: { running: false, progress: null, error: 'A generation is running: stop it or wait, then build with kNN-LM keys.' } });
+      return null;
+    }
     this.set({ build: { running: true, progress: null, error: null } });
     // A late progress message can arrive after the build settled; it must not resurrect the bar.
     const onProgress = Comlink.proxy((progress: Progress) => this.set((s) => (s.build.running ? { build: { ...s.build, progress } } : {})));
     try {
-      const result = await this.api.retrieval.build({ name, files }, onProgress);
+      const result = await this.api.retrieval.build({ name, files, ...(knnKeys ? { knnKeys } : {}) }, onProgress);
       this.set({ build: { running: false, progress: null, error: null } });
       this.applyRetrieval(result);
       if (makeActive) await this.setActive(result.built.id);
@@ -314,6 +365,150 @@ export class RetroLabClient {
     return this.api.inference.decode(ids);
   }
 
+  // --- kNN-LM --------------------------------------------------------------------------------
+
+  /** Whether the kNN-LM column is on: the user's switch, else on when a datastore is already here. */
+  knnEnabled(state: AppState = this.state): boolean {
+    const source = knnSource(state.retrieval);
+    return state.knn.choice ?? !!source?.stored;
+  }
+
+  /** The user's switch. Turning it on the first time copies the built-in kNN-LM datastore in (~210 MB). */
+  async setKnnEnabled(on: boolean): Promise<void> {
+    saveKnnChoice(on);
+    this.set((s) => ({ knn: { ...s.knn, choice: on, error: null } }));
+    await this.syncKnn();
+  }
+
+  /** Loads the kNN-LM datastore the switch and the active datastore call for (no-op when it is loaded). */
+  private async syncKnn(): Promise<void> {
+    if (!this.workers || this.state.models.length === 0 || !this.state.retrieval) return;
+    if (this.state.knn.choice === null) {
+      const stored = readKnnChoice();
+      if (stored !== null) this.set((s) => ({ knn: { ...s.knn, choice: stored } }));
+    }
+    const source = knnSource(this.state.retrieval);
+    this.set((s) => ({ knn: { ...s.knn, sourceId: source?.id ?? null } }));
+    if (!this.knnEnabled()) return;
+    if (!source) {
+      // e.g. the datastore whose keys were loaded was deleted: its model must not keep answering.
+      if (this.state.knn.model) await this.api.inference.unloadKnn().catch(() => undefined);
+      this.set((s) => ({ knn: { ...s.knn, model: null, error: KNN_NOT_BUILT_MESSAGE } }));
+      return;
+    }
+    const knn = this.state.knn;
+    if (knn.loading || knn.model?.datastoreId === source.id) return;
+    this.set((s) => ({ knn: { ...s.knn, loading: true, progress: null, error: null } }));
+    const onProgress = Comlink.proxy((progress: Progress) => {
+      this.onProgress(progress);
+      this.set((s) => (s.knn.loading ? { knn: { ...s.knn, progress } } : {}));
+    });
+    try {
+      const model = await this.api.inference.loadKnn(source.id, onProgress);
+      this.set((s) => ({ knn: { ...s.knn, loading: false, progress: null, model } }));
+      if (!source.stored) await this.refreshStorage();
+    } catch (error) {
+      this.set((s) => ({ knn: { ...s.knn, loading: false, progress: null, error: errorMessage(error) } }));
+      return;
+    }
+    // The active datastore may have changed while this one loaded.
+    const now = knnSource(this.state.retrieval);
+    if (now && now.id !== source.id) await this.syncKnn();
+  }
+
+  /** Frees the built-in kNN-LM datastore's storage (it is not in the datastore list); kNN-LM turns off. */
+  async removeKnnDefault(): Promise<void> {
+    const d = this.state.retrieval?.knnDefault;
+    if (!d?.stored) return;
+    saveKnnChoice(false);
+    this.set((s) => ({ knn: { ...s.knn, choice: false, error: null } }));
+    if (this.state.knn.model?.datastoreId === d.id) {
+      await this.api.inference.unloadKnn().catch(() => undefined);
+      this.set((s) => ({ knn: { ...s.knn, model: null } }));
+    }
+    await this.remove(d.id);
+  }
+
+  /** The kNN-LM column's distribution after sequence position `position`, optionally re-mixed. */
+  explainKnn(position: number, chosenTokenId: number, settings?: Partial<KnnLmSettings>): Promise<KnnExplanationView> {
+    return this.api.inference.explainKnn(position, settings ? { settings } : {}, chosenTokenId);
+  }
+
+  /** GPT key-building speed here, measured once (the custom datastore form quotes it). */
+  async measureKeyRate(): Promise<number | null> {
+    if (this.state.knn.keyRate !== null) return this.state.knn.keyRate;
+    try {
+      const rate = await this.api.inference.keyRate();
+      if (rate > 0) this.set((s) => ({ knn: { ...s.knn, keyRate: rate } }));
+      return rate > 0 ? rate : null;
+    } catch {
+      return null;
+    }
+  }
+
+  // --- perplexity lens -------------------------------------------------------------------------
+
+  /** Scores a text under each model (workers/score.ts); the previous result stays until the new one is in. */
+  async score(request: ScoreRequest): Promise<ScoreResult | null> {
+    if (this.state.lens.running) return null;
+    if (this.state.generating) {
+      this.set((s) => ({ lens: { ...s.lens, error: 'A generation is running: stop it (or wait) before scoring.' } }));
+      return null;
+    }
+    if (request.retro.retrieval && request.models.includes('retro') && !this.state.retrieval?.activeId) {
+      this.notify('No datastore is active, so RETRO is scored without retrieval. Pick or add a datastore to score it with neighbours.', 'info');
+      request = { ...request, retro: { ...request.retro, retrieval: false } };
+    }
+    const missing = request.models.includes('knnlm') && !this.state.knn.model
+      ? 'kNN-LM is off: turn it on in the compare view to score with it.'
+      : request.models.includes('icralm') && !this.state.retrieval?.activeId
+        ? 'In-Context RALM needs an active datastore to retrieve passages from.'
+        : null;
+    if (missing) {
+      this.set((s) => ({ lens: { ...s.lens, error: missing } }));
+      return null;
+    }
+    this.set((s) => ({ lens: { ...s.lens, running: true, progress: null, counts: null, error: null, stopped: false } }));
+    const onEvent = Comlink.proxy((event: ScoreEvent) => {
+      this.set((s) => {
+        if (!s.lens.running) return {};
+        if (event.type === 'tokenized') return { lens: { ...s.lens, counts: { tokens: event.tokens, words: event.words, windows: event.windows } } };
+        const { model, done, total, etaSeconds } = event;
+        return { lens: { ...s.lens, progress: { model, done, total, etaSeconds } } };
+      });
+    });
+    try {
+      const result = await this.api.inference.score(request, onEvent);
+      this.set((s) => ({ lens: { ...s.lens, running: false, progress: null, result } }));
+      return result;
+    } catch (error) {
+      const stopped = error instanceof Error && error.name === 'AbortError';
+      this.set((s) => ({ lens: { ...s.lens, running: false, progress: null, stopped, error: stopped ? null : errorMessage(error) } }));
+      return null;
+    }
+  }
+
+  /**
+   * The lens's default text, WikiText-2 test, served next to the default datastores
+   * (public/datastores/, built by `npm run setup:datastores`; the app does not ship the corpus).
+   */
+  async loadLensSample(): Promise<string> {
+    const url = new URL('datastores/wikitext-2-test.tokens', this.baseUrl);
+    const response = await fetch(url);
+    if (!response.ok) {
+      throw new Error(`WikiText-2 test is not on this server (${url.pathname}: HTTP ${response.status}); run npm run setup:datastores. Paste text or pick a file instead.`);
+    }
+    return response.text();
+  }
+
+  stopScore(): void {
+    if (this.state.lens.running) void this.api.inference.stopScore();
+  }
+
+  clearLensError(): void {
+    this.set((s) => ({ lens: { ...s.lens, error: null } }));
+  }
+
   async refreshStorage(): Promise<void> {
     try {
       this.applyRetrieval(await this.api.retrieval.state());
@@ -332,6 +527,32 @@ function markUnfinished(runs: Partial<Record<ModelKey, RunState>>, status: 'stop
 }
 
 function stripExtras(state: RetrievalState): RetrievalState {
-  const { datastores, activeId, indexKind, storage, missingDefaults } = state;
-  return { datastores, activeId, indexKind, storage, missingDefaults, notices: [] };
+  const { datastores, activeId, indexKind, storage, missingDefaults, knnDefault } = state;
+  return { datastores, activeId, indexKind, storage, missingDefaults, notices: [], knnDefault };
+}
+
+/** The kNN-LM datastore for the active one: its own keys, else the built-in WikiText-2 one (stored or offered). */
+export function knnSource(retrieval: RetrievalState | null): { id: string; stored: boolean; bytes: number; name: string } | null {
+  if (!retrieval) return null;
+  const active = retrieval.datastores.find((d) => d.id === retrieval.activeId);
+  if (active?.knnlm) return { id: active.id, stored: true, bytes: active.bytes, name: active.name };
+  const d = retrieval.knnDefault;
+  return d ? { id: d.id, stored: d.stored, bytes: d.bytes, name: d.name } : null;
+}
+
+function readKnnChoice(): boolean | null {
+  try {
+    const raw = localStorage.getItem(KNN_CHOICE_KEY);
+    return raw === 'on' ? true : raw === 'off' ? false : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveKnnChoice(on: boolean): void {
+  try {
+    localStorage.setItem(KNN_CHOICE_KEY, on ? 'on' : 'off');
+  } catch {
+    // Private mode: the switch just won't persist.
+  }
 }

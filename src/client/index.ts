@@ -1,9 +1,13 @@
-export { RetroLabClient } from './client';
-export type { AppState, RunState, Notice } from './client';
+export { RetroLabClient, knnSource, KNN_NOT_BUILT_MESSAGE } from './client';
+export type { AppState, RunState, Notice, LensState, KnnState } from './client';
+export { LENS_MAX_CHARS, LENS_MAX_TOKENS } from '../../workers/protocol';
 export { ClientContext, useClient, useAppState } from './hooks';
 export { formatBytes, formatDuration } from './format';
 export type * from '../../workers/protocol';
+// Plain constants of the kNN-LM engine (no code runs): the controls' defaults and bounds.
+export { DEFAULT_KNN_SETTINGS, MAX_KNN_K } from '../core/knnlm/types';
+export { DEFAULT_ICRALM_SETTINGS } from '../core/icralm/types';
 // Display-only text helper, pure; re-exported so the UI needs nothing from core directly.
-export { detokenizeWikiText } from '../core/tokenizer/wikitext';
+export { detokenizeWikiText, splitWikiTextArticles } from '../core/tokenizer/wikitext';
 export { installTestHook } from './testHook';
 export type { RetroLabTestHook } from './testHook';

@@ -25,6 +25,10 @@ export function startWorkers(): WorkerPair {
   const channel = new MessageChannel();
   void retrieval.connect(Comlink.transfer(channel.port1, [channel.port1]));
   void inference.connect(Comlink.transfer(channel.port2, [channel.port2]));
+  // The other direction: the retrieval worker asks the GPT for kNN-LM keys of a datastore it builds.
+  const keys = new MessageChannel();
+  void inference.connectKeyBuilder(Comlink.transfer(keys.port1, [keys.port1]));
+  void retrieval.connectKeyBuilder(Comlink.transfer(keys.port2, [keys.port2]));
   return {
     inference,
     retrieval,

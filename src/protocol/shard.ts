@@ -231,4 +231,9 @@ export interface DefaultDatastoreEntry {
   embedder_fingerprint: string;
   /** ISO 8601 */
   created_at: string;
+  /**
+   * Present for a kNN-LM datastore (no chunks): the GPT whose keys it holds. The app copies such a
+   * file into the browser only when kNN-LM is first turned on, not at first launch.
+   */
+  knnlm?: { model: string; decoder_sha256: string; entries: number; dim: number };
 }

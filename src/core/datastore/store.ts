@@ -24,6 +24,26 @@ export interface DatastoreRecord {
   description?: string;
   /** The embedder the shard was built with: a new model release may need a rebuilt shard. */
   embedderFingerprint?: string;
+  /** The shard's kNN-LM sections, when it has them (keys of one GPT's weights). */
+  knnlm?: KnnRecordInfo;
+  /**
+   * 'knnlm': a kNN-LM-only shard (no chunks), e.g. the built-in WikiText-2 one: RETRO cannot read
+   * it, so it is kept out of the chunk datastore list. Absent means a chunk datastore.
+   */
+  kind?: 'chunks' | 'knnlm';
+}
+
+export interface KnnRecordInfo {
+  entries: number;
+  dim: number;
+  model: string;
+  decoderSha256: string;
+}
+
+/** What a shard header says about its kNN-LM sections (undefined when it has none). */
+export function knnRecordInfo(meta: { knnlm?: { count: number; dim: number; model: { id: string; decoderSha256: string } } }): KnnRecordInfo | undefined {
+  const k = meta.knnlm;
+  return k ? { entries: k.count, dim: k.dim, model: k.model.id, decoderSha256: k.model.decoderSha256 } : undefined;
 }
 
 export interface StorageEstimateInfo {

@@ -1,6 +1,12 @@
-import { useEffect, useId, useMemo, useState, type FormEvent, type KeyboardEvent } from 'react';
-import { useAppState, useClient, type NeighbourView } from '../../client';
+import { useEffect, useId, useMemo, useState, type CSSProperties, type FormEvent, type KeyboardEvent } from 'react';
+import { useAppState, useClient, type ModelInfo, type ModelKey, type NeighbourView } from '../../client';
 import { NeighbourPanel } from '../neighbours/NeighbourPanel';
+import { KnnControls } from '../knnlm/KnnControls';
+import { TokenDistribution } from '../knnlm/TokenDistribution';
+import { explainPosition } from '../knnlm/format';
+import { IcRalmControls } from '../icralm/IcRalmControls';
+import { IcRalmText } from '../icralm/IcRalmText';
+import { tokensServedBy } from '../icralm/blocks';
 import { tokensInfluencedBy } from './chunks';
 import { DecodingControls } from './DecodingControls';
 import { OutputColumn } from './OutputColumn';
@@ -32,6 +38,10 @@ export function CompareView() {
   const [prompt, setPrompt] = useState(EXAMPLES[0]!.text);
   const [settings, setSettings] = useState<CompareSettings>(loadSettings);
   const [selectedChunk, setSelectedChunk] = useState<number | null>(null);
+  const [selectedToken, setSelectedToken] = useState<number | null>(null);
+  const [selectedPassage, setSelectedPassage] = useState<number | null>(null);
+  const knnOn = useAppState((s) => client.knnEnabled(s));
+  const knnModel = useAppState((s) => s.knn.model);
 
   useEffect(() => saveSettings(settings), [settings]);
 
@@ -47,15 +57,24 @@ export function CompareView() {
   const gpt = models.find((m) => m.key === 'gpt');
   const retro = models.find((m) => m.key === 'retro');
   const activeId = retrieval?.activeId ?? null;
+  // In-Context RALM reads the active datastore; without one the column would have nothing to show.
+  const icralmOn = settings.icralm.enabled && activeId !== null;
   const ready = phase === 'ready' && models.length > 0;
 
   const generate = () => {
     if (!ready || generating || prompt.trim() === '') return;
     setSelectedChunk(null);
+    setSelectedToken(null);
+    setSelectedPassage(null);
     const { exclusions, ...retroSettings } = settings.retro;
+    const models: ModelKey[] = ['gpt', 'retro'];
+    if (knnOn && knnModel) models.push('knnlm');
+    if (icralmOn) models.push('icralm');
     void client.generate({
       prompt,
-      models: ['gpt', 'retro'],
+      models,
+      knn: settings.knn,
+      icralm: { stride: settings.icralm.stride, queryLength: settings.icralm.queryLength },
       decoding: settings.decoding,
       retro: {
         ...retroSettings,
@@ -77,7 +96,9 @@ export function CompareView() {
     }
   };
 
+  const columnCount = 2 + (knnOn ? 1 : 0) + (settings.icralm.enabled ? 1 : 0);
   const retroRun = runs.retro;
+  const knnRun = runs.knnlm;
   const panel = useMemo(() => {
     if (selectedChunk === null || !retroRun) return null;
     const report = retroRun.chunks.find((c) => c.chunk === selectedChunk);
@@ -92,6 +113,24 @@ export function CompareView() {
       .join('');
     return { report, queryText, influenced };
   }, [selectedChunk, retroRun]);
+
+  const icralmRun = runs.icralm;
+  // The same GPT; the perplexity shown is In-Context RALM's own (cli/eval.ts --icralm), once measured.
+  const icralmMetric = gpt?.metrics.wt2_test_icralm;
+  const icralmModel: ModelInfo | undefined = gpt && { ...gpt, metrics: icralmMetric ? { wt2_test: icralmMetric } : {} };
+  const passagePanel = useMemo(() => {
+    if (selectedPassage === null || !icralmRun) return null;
+    const at = icralmRun.chunks.findIndex((c) => c.chunk === selectedPassage);
+    const report = icralmRun.chunks[at];
+    if (!report) return null;
+    const sequence = [...icralmRun.prefix, ...icralmRun.prompt, ...icralmRun.generated];
+    const served = tokensServedBy(report, icralmRun.chunks[at + 1], sequence, settings.icralm.stride);
+    const queryText = sequence
+      .slice(report.start, report.end)
+      .map((t) => t.text)
+      .join('');
+    return { report, queryText, served };
+  }, [selectedPassage, icralmRun, settings.icralm.stride]);
 
   const exclude = (n: NeighbourView) => {
     if (!activeId) return;
@@ -148,9 +187,16 @@ export function CompareView() {
           activeDatastoreId={activeId}
           disabled={generating}
         />
+        <KnnControls value={settings.knn} onChange={(knn) => setSettings((s) => ({ ...s, knn }))} disabled={generating} />
+        <IcRalmControls
+          value={settings.icralm}
+          onChange={(icralm) => setSettings((s) => ({ ...s, icralm }))}
+          activeDatastoreName={retrieval?.datastores.find((d) => d.id === activeId)?.name ?? null}
+          disabled={generating}
+        />
       </div>
 
-      <div className="columns">
+      <div className={`columns${columnCount > 2 ? ' columns-many' : ''}`} style={{ '--columns': columnCount } as CSSProperties}>
         <OutputColumn modelKey="gpt" model={gpt} run={runs.gpt} generating={generating} selectedChunk={null} onSelectChunk={() => undefined} />
         <OutputColumn
           modelKey="retro"
@@ -160,7 +206,72 @@ export function CompareView() {
           selectedChunk={selectedChunk}
           onSelectChunk={(c) => setSelectedChunk((current) => (current === c ? null : c))}
         />
+        {knnOn && (
+          <OutputColumn
+            modelKey="knnlm"
+            model={gpt && knnModel ? { ...gpt, name: `${gpt.name} + “${knnModel.name}”`, metrics: {} } : gpt}
+            run={knnRun}
+            generating={generating}
+            selectedChunk={null}
+            onSelectChunk={() => undefined}
+            selectedToken={selectedToken}
+            onSelectToken={(i) => setSelectedToken((current) => (current === i ? null : i))}
+          />
+        )}
+        {settings.icralm.enabled && (
+          <OutputColumn
+            modelKey="icralm"
+            name="In-Context RALM"
+            model={icralmModel}
+            run={icralmRun}
+            generating={generating}
+            selectedChunk={null}
+            onSelectChunk={() => undefined}
+            body={
+              icralmRun && (
+                <IcRalmText run={icralmRun} selected={selectedPassage} onSelect={(b) => setSelectedPassage((current) => (current === b ? null : b))} />
+              )
+            }
+          />
+        )}
       </div>
+      {knnOn && knnRun && knnRun.generated.length > 0 && selectedToken === null && !generating && (
+        <p className="hint center">Click a kNN-LM token (or focus it and press Enter) to see p_LM, p_kNN and their mixture, and the stored contexts that voted.</p>
+      )}
+      {knnRun && selectedToken !== null && knnRun.generated[selectedToken] && (
+        <TokenDistribution
+          position={explainPosition(knnRun.prefix.length, knnRun.prompt.length, selectedToken)}
+          token={knnRun.generated[selectedToken]}
+          onClose={() => setSelectedToken(null)}
+        />
+      )}
+      {icralmRun && icralmRun.chunks.length > 0 && !passagePanel && !generating && (
+        <p className="hint center">Click a ⧉ mark in the In-Context RALM column (or focus it and press Enter) to see the passage placed before the GPT's context from there on.</p>
+      )}
+      {passagePanel && (
+        <NeighbourPanel
+          report={passagePanel.report}
+          queryText={passagePanel.queryText}
+          written={passagePanel.served}
+          writtenIsGenerated={passagePanel.report.end >= (icralmRun?.prefix.length ?? 0) + (icralmRun?.prompt.length ?? 0)}
+          onClose={() => setSelectedPassage(null)}
+          onExclude={exclude}
+          excluded={isExcluded}
+          labels={{
+            id: 'icralm-passage',
+            heading: (
+              <>
+                In-Context RALM passage {passagePanel.report.chunk + 1}{' '}
+                <span className="muted">
+                  (before the context from token {passagePanel.report.end}; query tokens {passagePanel.report.start}–{passagePanel.report.end - 1})
+                </span>
+              </>
+            ),
+            queryLabel: 'Query (last l tokens)',
+            modelName: 'In-Context RALM',
+          }}
+        />
+      )}
       {retroRun && retroRun.chunks.length > 0 && !panel && (
         <p className="hint center">Click a highlighted RETRO chunk (or focus it and press Enter) to see the neighbours it retrieved.</p>
       )}

@@ -16,7 +16,7 @@ export function DecodingControls({
   const sampling = value.strategy === 'sample';
   return (
     <fieldset className="controls" disabled={disabled}>
-      <legend>Decoding (same for both models)</legend>
+      <legend>Decoding (same for every model)</legend>
       <div className="controls-body controls-grid">
         <div className="field">
           <label htmlFor={`${id}-strategy`}>Strategy</label>

@@ -1,6 +1,6 @@
-import type { KeyboardEvent } from 'react';
-import type { ModelInfo, RunState } from '../../client';
-import { chunkSequence, plainSegments, type Segment } from './chunks';
+import type { KeyboardEvent, ReactNode } from 'react';
+import type { ModelInfo, ModelKey, RunState } from '../../client';
+import { chunkSequence, detokenizeTokens, plainSegments, type Segment } from './chunks';
 
 function Segments({ segments }: { segments: Segment[] }) {
   return (
@@ -39,6 +39,51 @@ function statusText(run: RunState | undefined, generating: boolean): string {
   return `${run.generated.length} tokens${run.ms !== null ? ` in ${(run.ms / 1000).toFixed(2)} s` : ''}`;
 }
 
+/** Column titles; a model kind without one shows its `name` prop or its key. */
+const TITLES: Partial<Record<ModelKey, string>> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM' };
+
+/** Generated tokens as buttons: click or Enter opens what the model saw when it wrote each one. */
+function TokenButtons({
+  run,
+  selectedToken,
+  onSelectToken,
+  label,
+}: {
+  run: RunState;
+  selectedToken: number | null;
+  onSelectToken: (index: number) => void;
+  label: string;
+}) {
+  const onKey = (event: KeyboardEvent, index: number) => {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      onSelectToken(index);
+    }
+  };
+  const shown = detokenizeTokens(run.generated);
+  return (
+    <>
+      <Segments segments={plainSegments({ ...run, generated: [] })} />
+      {shown.map((token, i) => (
+        <span
+          key={i}
+          className={`seg seg-generated token-button${selectedToken === i ? ' token-selected' : ''}`}
+          role="button"
+          tabIndex={0}
+          aria-pressed={selectedToken === i}
+          aria-label={`Generated token ${i + 1} “${token.text}”: show ${label}'s distribution`}
+          data-token-index={i}
+          data-testid="generated-token"
+          onClick={() => onSelectToken(i)}
+          onKeyDown={(e) => onKey(e, i)}
+        >
+          {token.text}
+        </span>
+      ))}
+    </>
+  );
+}
+
 export function OutputColumn({
   modelKey,
   model,
@@ -46,15 +91,26 @@ export function OutputColumn({
   generating,
   selectedChunk,
   onSelectChunk,
+  name,
+  selectedToken = null,
+  onSelectToken,
+  body,
 }: {
-  modelKey: 'gpt' | 'retro';
+  modelKey: ModelKey;
   model: ModelInfo | undefined;
   run: RunState | undefined;
   generating: boolean;
   selectedChunk: number | null;
   onSelectChunk: (chunk: number) => void;
+  /** column title (default: the model kind's name) */
+  name?: string;
+  selectedToken?: number | null;
+  /** Makes generated tokens clickable (the kNN-LM column's token distributions). */
+  onSelectToken?: (index: number) => void;
+  /** Draws the run's text instead of the default (the In-Context RALM column's passage marks). */
+  body?: ReactNode;
 }) {
-  const title = modelKey === 'gpt' ? 'GPT' : 'RETRO';
+  const title = name ?? TITLES[modelKey] ?? modelKey;
   const headingId = `column-${modelKey}`;
   const tps = run?.tokensPerSecond;
   const reported = new Set(run?.chunks.map((c) => c.chunk) ?? []);
@@ -86,6 +142,10 @@ export function OutputColumn({
       >
         {!run || (run.prompt.length === 0 && run.generated.length === 0) ? (
           <p className="placeholder">{run ? statusText(run, generating) : `${title}'s continuation appears here.`}</p>
+        ) : body ? (
+          body
+        ) : onSelectToken && run.status !== 'running' ? (
+          <TokenButtons run={run} selectedToken={selectedToken} onSelectToken={onSelectToken} label={title} />
         ) : chunkSize === null ? (
           <Segments segments={plainSegments(run)} />
         ) : (

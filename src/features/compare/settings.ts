@@ -1,4 +1,5 @@
-import type { DecodingSettings, RetroSettings } from '../../client';
+import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, type DecodingSettings, type KnnLmSettings, type RetroSettings } from '../../client';
+import type { IcRalmColumnSettings } from '../icralm/IcRalmControls';
 
 export interface Exclusion {
   datastoreId: string;
@@ -9,11 +10,17 @@ export interface Exclusion {
 export interface CompareSettings {
   decoding: DecodingSettings;
   retro: Omit<RetroSettings, 'excludeDocIds'> & { exclusions: Exclusion[] };
+  /** λ, k, T of the kNN-LM column (its on/off switch lives in the client: it loads a datastore) */
+  knn: KnnLmSettings;
+  /** The In-Context RALM column: off by default, s and l */
+  icralm: IcRalmColumnSettings;
 }
 
 export const DEFAULT_SETTINGS: CompareSettings = {
   decoding: { strategy: 'greedy', temperature: 0.8, topK: 40, topP: 0.95, seed: 42, maxTokens: 48 },
   retro: { retrieval: true, k: 2, retrievalStep: 32, leftPad: true, retroPlusPlus: false, exclusions: [] },
+  knn: { ...DEFAULT_KNN_SETTINGS },
+  icralm: { enabled: false, ...DEFAULT_ICRALM_SETTINGS },
 };
 
 const STORAGE_KEY = 'retrolab.compare-settings.v1';
@@ -27,6 +34,8 @@ export function loadSettings(): CompareSettings {
     return {
       decoding: { ...DEFAULT_SETTINGS.decoding, ...parsed.decoding },
       retro: { ...DEFAULT_SETTINGS.retro, ...parsed.retro },
+      knn: { ...DEFAULT_SETTINGS.knn, ...parsed.knn },
+      icralm: { ...DEFAULT_SETTINGS.icralm, ...parsed.icralm },
     };
   } catch {
     return DEFAULT_SETTINGS;
@@ -35,7 +44,9 @@ export function loadSettings(): CompareSettings {
 
 export function saveSettings(settings: CompareSettings): void {
   try {
-    localStorage.setItem(STORAGE_KEY, JSON.stringify(settings));
+    // Only the kNN-LM values the user changed: untouched ones follow DEFAULT_KNN_SETTINGS when it is retuned.
+    const knn = Object.fromEntries(Object.entries(settings.knn).filter(([k, v]) => DEFAULT_SETTINGS.knn[k as keyof KnnLmSettings] !== v));
+    localStorage.setItem(STORAGE_KEY, JSON.stringify({ ...settings, knn }));
   } catch {
     // Private mode or full storage: settings just won't persist.
   }

@@ -1,5 +1,5 @@
-import { useId, useState, type DragEvent } from 'react';
-import { formatBytes, useAppState, useClient } from '../../client';
+import { useEffect, useId, useState, type DragEvent } from 'react';
+import { formatBytes, formatDuration, useAppState, useClient } from '../../client';
 import { ProgressBar } from '../../ui/ProgressBar';
 
 const ACCEPT = '.txt,.md,.jsonl';
@@ -16,6 +16,16 @@ export function CustomDatastore() {
   const [files, setFiles] = useState<File[]>([]);
   const [name, setName] = useState('');
   const [dragging, setDragging] = useState(false);
+  const [knnKeys, setKnnKeys] = useState(false);
+  const keyRate = useAppState((s) => s.knn.keyRate);
+  const modelsReady = useAppState((s) => s.phase === 'ready' && s.models.length > 0);
+
+  // The speed quoted next to the kNN-LM checkbox: one timed GPT window, measured once.
+  useEffect(() => {
+    if (files.length > 0 && modelsReady && keyRate === null) void client.measureKeyRate();
+  }, [client, files.length, modelsReady, keyRate]);
+  // Roughly 4 bytes of English text per token for this tokenizer.
+  const estimatedTokens = files.reduce((n, f) => n + f.size, 0) / 4;
 
   const choose = (list: FileList | null) => {
     const picked = list ? Array.from(list) : [];
@@ -33,7 +43,7 @@ export function CustomDatastore() {
 
   const start = async () => {
     if (files.length === 0) return;
-    const built = await client.build(name.trim() || baseName(files[0]!), files);
+    const built = await client.build(name.trim() || baseName(files[0]!), files, true, knnKeys);
     if (built) {
       setFiles([]);
       setName('');
@@ -85,6 +95,20 @@ export function CustomDatastore() {
           <div className="field">
             <label htmlFor={`${ids}-name`}>Name</label>
             <input id={`${ids}-name`} data-testid="custom-name" value={name} onChange={(e) => setName(e.target.value)} disabled={build.running} />
+          </div>
+          <div className="check-field">
+            <input
+              id={`${ids}-knn`}
+              type="checkbox"
+              data-testid="custom-knn"
+              checked={knnKeys}
+              disabled={build.running}
+              onChange={(e) => setKnnKeys(e.target.checked)}
+            />
+            <label htmlFor={`${ids}-knn`}>
+              Also build kNN-LM keys (runs the GPT over the text
+              {keyRate ? `, about ${Math.round(keyRate).toLocaleString('en')} tokens/s here: ~${formatDuration(estimatedTokens / keyRate)} for these files` : ''})
+            </label>
           </div>
           <div className="prompt-actions">
             <button type="button" className="primary" data-testid="build" onClick={() => void start()} disabled={build.running}>

@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react';
 import { detokenizeWikiText, type ChunkReport, type NeighbourView, type TokenView } from '../../client';
 import { detokenizeTokens, sharedTokenMask } from '../compare/chunks';
 
@@ -27,6 +28,16 @@ function NeighbourText({ neighbour, written }: { neighbour: NeighbourView; writt
   );
 }
 
+/** What the panel says when it shows another model's retrieval (In-Context RALM's passages); RETRO's wording by default. */
+export interface NeighbourPanelLabels {
+  heading: ReactNode;
+  queryLabel: string;
+  /** the model that read the neighbours, in the highlight hint */
+  modelName: string;
+  /** element id and test id prefix */
+  id: string;
+}
+
 export function NeighbourPanel({
   report,
   queryText,
@@ -35,6 +46,7 @@ export function NeighbourPanel({
   onClose,
   onExclude,
   excluded,
+  labels,
 }: {
   report: ChunkReport;
   queryText: string;
@@ -43,14 +55,20 @@ export function NeighbourPanel({
   onClose: () => void;
   onExclude: (neighbour: NeighbourView) => void;
   excluded: (docId: number) => boolean;
+  labels?: NeighbourPanelLabels;
 }) {
-  const headingId = `neighbours-${report.chunk}`;
+  const headingId = `${labels?.id ?? 'neighbours'}-${report.chunk}`;
+  const modelName = labels?.modelName ?? 'RETRO';
   const preview = detokenizeWikiText(written.map((t) => t.text).join('')).trim().slice(0, 80);
   return (
-    <section className="neighbours panel" aria-labelledby={headingId} data-testid="neighbour-panel">
+    <section className="neighbours panel" aria-labelledby={headingId} data-testid={labels ? `${labels.id}-panel` : 'neighbour-panel'}>
       <header className="panel-header">
         <h2 id={headingId}>
-          Neighbours of chunk {report.chunk} <span className="muted">(tokens {report.start}–{report.end - 1})</span>
+          {labels?.heading ?? (
+            <>
+              Neighbours of chunk {report.chunk} <span className="muted">(tokens {report.start}–{report.end - 1})</span>
+            </>
+          )}
         </h2>
         <span className="muted" data-testid="neighbour-latency">
           retrieved in {report.latencyMs.toFixed(1)} ms
@@ -60,15 +78,15 @@ export function NeighbourPanel({
         </button>
       </header>
       <p className="query">
-        <span className="field-label">Query chunk</span> {detokenizeWikiText(queryText)}
+        <span className="field-label">{labels?.queryLabel ?? 'Query chunk'}</span> {detokenizeWikiText(queryText)}
       </p>
       <p className="hint">
         {preview ? (
           <>
-            <mark className="shared">Highlighted</mark> tokens also appear in what RETRO {writtenIsGenerated ? 'wrote' : 'read'} next (“{preview}…”).
+            <mark className="shared">Highlighted</mark> tokens also appear in what {modelName} {writtenIsGenerated ? 'wrote' : 'read'} next (“{preview}…”).
           </>
         ) : (
-          'RETRO wrote no words after this chunk yet, so nothing is highlighted.'
+          `${modelName} wrote no words after this ${labels ? 'retrieval' : 'chunk'} yet, so nothing is highlighted.`
         )}
       </p>
       {report.neighbours.length === 0 ? (

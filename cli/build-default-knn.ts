@@ -1,0 +1,143 @@
+/**
+ * `npm run setup:knn`: builds the app's default kNN-LM datastore, WikiText-2 train keyed by the
+ * shipped GPT (PCA 64, int8; ~210 MB, ~45-60 min on 2 cores), into
+ * public/datastores/wikitext-2-train.knn-pca64.rlds and lists it in public/datastores/index.json
+ * with a `knnlm` field, so the app copies it into the browser only when kNN-LM is first turned on.
+ *
+ *   npm run setup:knn [-- --force] [--model <gpt dir>] [--threads <n>] [--out-dir <dir>] [--max-tokens <n>]
+ *
+ * Skipped when the file exists and was built from the same sources by the same decoder (sha256 in
+ * the shard) with the same key encoding; --force rebuilds. --out-dir and --max-tokens are for trying
+ * the command on a small build without touching public/datastores.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ModelManifest } from '../src/protocol/manifest';
+import type { DefaultDatastoreEntry, DefaultDatastoreIndex } from '../src/protocol/shard';
+import { readShardHeader, type ShardHeader } from '../src/core/datastore/shard';
+import { parseDocuments } from '../src/core/datastore/parse';
+import { dataDir, REPO_ROOT } from './datastore-node';
+import { buildKnnFile } from './knn';
+
+const ID = 'wikitext-2-train-knnlm';
+const NAME = 'WikiText-2 train (kNN-LM keys)';
+const DESCRIPTION =
+  'Every token of the 629 WikiText-2 train articles (CC BY-SA 3.0, Merity et al. 2016) with the GPT’s knn_key before it: ' +
+  '2.63M entries, keys PCA-projected to 64 dims and stored as int8 (docs/knnlm.md).';
+const FILE = 'wikitext-2-train.knn-pca64.rlds';
+const INPUT = 'wikitext-2/wiki.train.tokens';
+const PCA_DIMS = 64;
+const ENCODING = 'int8';
+
+const { values } = parseArgs({
+  options: {
+    force: { type: 'boolean', default: false },
+    model: { type: 'string' },
+    threads: { type: 'string' },
+    'out-dir': { type: 'string' },
+    'max-tokens': { type: 'string' },
+  },
+});
+
+/** The GPT of public/models/index.json (the model whose keys the app's kNN-LM column reads). */
+function gptDir(): string {
+  if (values.model) return resolve(values.model);
+  const models = join(REPO_ROOT, 'public', 'models');
+  const index = JSON.parse(readFileSync(join(models, 'index.json'), 'utf8')) as { models: string[] };
+  for (const id of index.models) {
+    const manifest = JSON.parse(readFileSync(join(models, id, 'manifest.json'), 'utf8')) as ModelManifest;
+    if (manifest.architecture === 'gpt') return join(models, id);
+  }
+  throw new Error(`no GPT in ${join(models, 'index.json')}`);
+}
+
+/** Why an existing file must be rebuilt, or null when it is what this command would build. */
+function staleness(header: ShardHeader, manifest: ModelManifest, input: string, documents: number): string | null {
+  const knn = header.meta.knnlm;
+  if (!knn) return 'it has no kNN-LM sections';
+  if (knn.model.decoderSha256 !== manifest.onnx.decoder.sha256) return `it was keyed by decoder ${knn.model.decoderSha256.slice(0, 12)}…, the model is ${manifest.onnx.decoder.sha256.slice(0, 12)}…`;
+  if (knn.dim !== PCA_DIMS || knn.encoding !== ENCODING) return `its keys are ${knn.dim}-d ${knn.encoding}, not ${PCA_DIMS}-d ${ENCODING}`;
+  const sources = header.meta.sources.map((s) => `${s.name}:${s.bytes}`).join(',');
+  if (sources !== `${basename(input)}:${statSync(input).size}`) return `it was built from ${sources || 'other sources'}`;
+  // A build cut with --max-tokens lists the same source but fewer documents.
+  if (header.documentCount !== documents) return `it holds ${header.documentCount} of the ${documents} documents (a partial build)`;
+  return null;
+}
+
+async function main(): Promise<void> {
+  const input = join(dataDir(), INPUT);
+  if (!existsSync(input)) throw new Error(`missing corpus file: ${input} (set RETROLAB_DATA to the shared data folder)`);
+  const modelDir = gptDir();
+  const manifest = JSON.parse(readFileSync(join(modelDir, 'manifest.json'), 'utf8')) as ModelManifest;
+  const outDir = values['out-dir'] ? resolve(values['out-dir']) : join(REPO_ROOT, 'public', 'datastores');
+  const out = join(outDir, FILE);
+  const threads = values.threads ? Number(values.threads) : Math.min(availableParallelism(), 8);
+  const maxTokens = values['max-tokens'] ? Number(values['max-tokens']) : undefined;
+  mkdirSync(outDir, { recursive: true });
+
+  let reason: string | null = 'it does not exist';
+  if (existsSync(out) && !values.force) {
+    try {
+      const documents = parseDocuments(new Uint8Array(readFileSync(input)), basename(input), 'wikitext').length;
+      reason = staleness(readShardHeader(new Uint8Array(readFileSync(out))), manifest, input, documents);
+    } catch (error) {
+      reason = `it cannot be read (${(error as Error).message})`;
+    }
+  } else if (values.force) {
+    reason = '--force';
+  }
+  if (reason === null) {
+    console.error(`${NAME}: ${out} is up to date (--force rebuilds)`);
+  } else {
+    console.error(`${NAME}: building ${out} (${reason}) with ${threads} thread(s); ~45-60 min for all of WikiText-2 train on 2 cores`);
+    const stats = await buildKnnFile({
+      model: modelDir,
+      inputs: [input],
+      format: 'wikitext',
+      name: NAME,
+      description: DESCRIPTION,
+      out,
+      pca: PCA_DIMS,
+      encoding: ENCODING,
+      threads,
+      ...(maxTokens ? { maxTokens } : {}),
+    });
+    console.error(
+      `${NAME}: ${stats.entries.toLocaleString('en')} entries, ${(stats.bytes / 1048576).toFixed(1)} MB in ${stats.seconds.total.toFixed(0)} s ` +
+        `(${Math.round(stats.tokensPerSecond).toLocaleString('en')} tokens/s keyed)`,
+    );
+  }
+
+  const bytes = new Uint8Array(readFileSync(out));
+  const header = readShardHeader(bytes);
+  const knn = header.meta.knnlm!;
+  const entry: DefaultDatastoreEntry = {
+    id: ID,
+    name: NAME,
+    description: DESCRIPTION,
+    file: FILE,
+    bytes: header.totalBytes,
+    chunks: header.chunkCount,
+    documents: header.documentCount,
+    index: header.indexKind,
+    embedder_fingerprint: header.meta.embedder.fingerprint,
+    created_at: header.meta.createdAt,
+    knnlm: { model: knn.model.id, decoder_sha256: knn.model.decoderSha256, entries: knn.count, dim: knn.dim },
+  };
+  // The chunk datastores' entries (npm run setup:datastores) stay; this one replaces its old self.
+  const indexPath = join(outDir, 'index.json');
+  const index: DefaultDatastoreIndex = existsSync(indexPath)
+    ? (JSON.parse(readFileSync(indexPath, 'utf8')) as DefaultDatastoreIndex)
+    : { format_version: 1, datastores: [] };
+  index.datastores = [...index.datastores.filter((e) => e.id !== ID), entry];
+  writeFileSync(`${indexPath}.tmp`, JSON.stringify(index, null, 2) + '\n');
+  renameSync(`${indexPath}.tmp`, indexPath);
+  console.log(JSON.stringify(entry));
+}
+
+main().catch((e: Error) => {
+  console.error(`${e.name}: ${e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,145 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Datastore } from '../src/core/datastore/datastore';
+import { datastoreEvalStore, windowNeighbours } from '../src/core/eval/neighbours';
+import { evaluatePerplexity } from '../src/core/eval/perplexity';
+import { tokenizeWikiTextStream } from '../src/core/eval/stream';
+import { GptModel, RetroModel } from '../src/core/models';
+import { MeanEmbedder } from '../src/core/retrieval/embedder';
+import { Runtime } from '../src/core/runtime';
+import { nodeModelFiles } from '../src/core/runtime/node-files';
+import { countWikiTextWords, loadTokenizer } from '../src/core/tokenizer';
+import { expect, test } from './fixtures';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const MODELS = join(REPO_ROOT, 'public', 'models');
+const DEFAULT_DATASTORE = join(REPO_ROOT, 'public', 'datastores', 'wikitext-2-train.rlds');
+
+/** A few WikiText-style sentences (spaces around punctuation), long enough for RETRO's chunks of 32. */
+const TEXT =
+  'The Avon Valley Railway is a heritage railway in Gloucestershire , England . It runs for three miles along the former ' +
+  'Midland Railway line between Bitton and Oldland Common , and its volunteers restored the station buildings in the 1980s . ' +
+  'The line was closed to passengers in 1966 and to freight in 1971 , but a preservation society reopened part of it in 1974 .';
+
+/**
+ * The same numbers from the project's Node code (what `npm run eval` runs): the shipped int8 graphs
+ * on onnxruntime-web's WASM backend, the eval's token stream, windows and word count, and for RETRO
+ * the default WikiText-2 train datastore with real neighbours.
+ */
+async function nodeEval(): Promise<{ tokens: number; words: number; gpt: { token: number; word: number }; retro: { token: number; word: number } }> {
+  const runtime = await Runtime.create({ prefer: 'wasm' });
+  const gpt = await GptModel.load(runtime, nodeModelFiles(join(MODELS, 'gpt-wt2')));
+  const retro = await RetroModel.load(runtime, nodeModelFiles(join(MODELS, 'retro-wt2')));
+  try {
+    const dir = join(MODELS, 'retro-wt2');
+    const tokenizer = loadTokenizer(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')));
+    const ids = tokenizeWikiTextStream(tokenizer, TEXT);
+    const words = countWikiTextWords(TEXT);
+    const e = retro.manifest.embedder!;
+    const embedder = MeanEmbedder.fromBytes(new Uint8Array(readFileSync(join(dir, e.file))), e.vocab_size, e.dim, e.id);
+    const datastore = await Datastore.open(new Uint8Array(readFileSync(DEFAULT_DATASTORE)), embedder);
+    const { chunk, neighbours: K, neighbour_len } = retro.hp;
+    const options = { context: 256, stride: 128, words };
+    const g = await evaluatePerplexity(gpt, ids, options);
+    const r = await evaluatePerplexity(retro, ids, {
+      ...options,
+      neighbours: windowNeighbours(datastoreEvalStore(datastore), { mode: 'real', chunk, k: K, K, neighbourLen: neighbour_len, eotId: retro.manifest.tokenizer.eot_id }),
+    });
+    return { tokens: ids.length, words, gpt: { token: g.token_ppl, word: g.word_ppl! }, retro: { token: r.token_ppl, word: r.word_ppl! } };
+  } finally {
+    await gpt.dispose();
+    await retro.dispose();
+  }
+}
+
+test.describe('perplexity lens', () => {
+  test.skip(!existsSync(DEFAULT_DATASTORE), 'needs the default datastores (npm run setup:datastores)');
+
+  test('scores a pasted text with GPT and RETRO, colours each token, compares them, and agrees with the Node eval', async ({ app, page }) => {
+    // Two model loads (Node and the page) and two scoring runs on a 2-core machine.
+    test.setTimeout(420_000);
+    const expected = await nodeEval();
+    await app.goto({ backend: 'wasm' });
+    await app.waitUntilReady(300_000);
+    await app.openLens();
+
+    // Bad input is refused before anything runs.
+    await page.getByTestId('lens-source-text').check();
+    await page.getByTestId('lens-text').fill('   ');
+    await expect(page.getByTestId('lens-run')).toBeDisabled();
+    await expect(page.getByTestId('lens-input-problem')).toHaveText('There is no text to score.');
+
+    await app.scoreInLens(TEXT, ['gpt', 'retro']);
+    const state = await app.state();
+    const result = state.lens.result!;
+    expect(result.tokens.length).toBe(expected.tokens);
+    expect(result.words).toBe(expected.words);
+    expect(result.scores.find((s) => s.model === 'retro')?.retrieval?.datastoreId).toBe('wikitext-2-train');
+
+    for (const key of ['gpt', 'retro'] as const) {
+      const shown = await app.lensPerplexity(key);
+      console.log(`${key}: lens token ppl ${shown.token}, word ppl ${shown.word}; Node eval ${expected[key].token}, ${expected[key].word}`);
+      expect(Number.isFinite(shown.token) && shown.token > 1, `${key} token perplexity ${shown.token}`).toBe(true);
+      expect(Number.isFinite(shown.word) && shown.word > shown.token, `${key} word perplexity ${shown.word}`).toBe(true);
+      // Same int8 graphs, same ORT WASM kernels, same float64 log-softmax and windows: what can differ
+      // is float32 summation order (thread count, SIMD), which moves logits by ~1e-5, so 0.1% is a wide
+      // margin (on the 2-core dev machine both sides agreed to every printed digit); a tokenization,
+      // window, neighbour or word-count mistake moves these numbers by far more.
+      expect(Math.abs(shown.token / expected[key].token - 1), `${key} token perplexity vs Node (${shown.token} vs ${expected[key].token})`).toBeLessThan(1e-3);
+      expect(Math.abs(shown.word / expected[key].word - 1), `${key} word perplexity vs Node`).toBeLessThan(1e-3);
+      await expect(page.getByTestId(`lens-row-${key}`)).toBeVisible();
+    }
+
+    // Every token is drawn; all but the first (no context) are coloured by GPT's loss.
+    await expect(app.lensTokens()).toHaveCount(expected.tokens);
+    const colouredCount = await app.lensTokens().evaluateAll((spans) => spans.filter((s) => (s as HTMLElement).style.background !== '').length);
+    expect(colouredCount).toBe(expected.tokens - 1);
+    expect((await app.lensTokenColours()).length).toBeGreaterThan(5);
+    await expect(app.lens.getByTestId('lens-legend')).toContainText('nats');
+
+    // Difference mode: GPT − RETRO on a diverging scale with a legend for both directions.
+    await page.getByTestId('lens-mode-difference').check();
+    const legend = app.lens.getByTestId('lens-legend');
+    await expect(legend).toContainText('RETRO better');
+    await expect(legend).toContainText('GPT better');
+    const summary = page.getByTestId('lens-comparison');
+    await expect(summary).toContainText('RETRO gives the higher probability on');
+    const colours = (await app.lensTokenColours()).map((c) => c.match(/\d+/g)!.map(Number));
+    const blue = colours.filter(([r, , b]) => b! > r! + 10).length;
+    const orange = colours.filter(([r, , b]) => r! > b! + 10).length;
+    expect(blue + orange, 'tokens coloured on the diverging scale').toBeGreaterThan(0);
+
+    // Hover and keyboard: the tooltip gives the token's probability under both models.
+    await app.lensTokens().nth(10).hover();
+    const tooltip = page.getByTestId('lens-tooltip');
+    await expect(tooltip).toBeVisible();
+    await expect(tooltip).toContainText(/GPT[^:]*: p = /);
+    await expect(tooltip).toContainText(/RETRO[^:]*: p = /);
+    await page.getByTestId('lens-tokens').focus();
+    await page.keyboard.press('End');
+    await expect(tooltip).toContainText(`token ${(expected.tokens - 1).toLocaleString('en')}`);
+
+    // A file over the limit is refused with the limit stated, and the current result is kept.
+    await page.getByTestId('lens-file').setInputFiles({ name: 'huge.txt', mimeType: 'text/plain', buffer: Buffer.alloc(6_100_000, 'a ') });
+    await expect(page.getByRole('alert')).toContainText('the lens scores at most 1,500,000 characters');
+    await expect(page.getByTestId('lens-row-gpt')).toBeVisible();
+
+    // WikiText-2 test (the default source, served from public/datastores/): Esc stops a run.
+    await page.getByTestId('lens-source-wikitext').check();
+    await expect(page.getByTestId('lens-article')).toContainText('Robert');
+    await page.getByTestId('lens-article').selectOption({ index: 1 }); // Du Fu, ~6k tokens: long enough to stop mid-run
+    await page.getByTestId('lens-model-retro').setChecked(false);
+    await page.getByTestId('lens-run').click();
+    await expect(page.getByTestId('lens-progress')).toContainText(/of [\d,]+ tokens/, { timeout: 60_000 });
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => !window.__retrolab!.state().lens.running);
+    const stopped = (await app.state()).lens;
+    expect(stopped.stopped).toBe(true);
+    expect(stopped.error).toBeNull();
+    await expect(page.getByText('Stopped; nothing was scored (the previous result is shown).')).toBeVisible();
+    await expect(page.getByTestId('lens-row-retro')).toBeVisible();
+
+    expect(app.consoleErrors).toEqual([]);
+  });
+});

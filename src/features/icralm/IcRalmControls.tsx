@@ -1,0 +1,67 @@
+import type { IcRalmSettings } from '../../client';
+import { NumberField } from '../../ui/NumberField';
+import { Switch } from '../../ui/Switch';
+
+export type IcRalmColumnSettings = IcRalmSettings & { enabled: boolean };
+
+/** Largest s offered: with a 64-token passage, s ≤ 64 keeps at least 128 tokens of the text in view. */
+export const MAX_ICRALM_STRIDE = 64;
+export const MAX_ICRALM_QUERY = 128;
+
+/** The In-Context RALM column's switch, s and l (src/core/icralm/types.ts). */
+export function IcRalmControls({
+  value,
+  onChange,
+  activeDatastoreName,
+  disabled,
+}: {
+  value: IcRalmColumnSettings;
+  onChange: (value: IcRalmColumnSettings) => void;
+  /** null: no datastore is active, so there is nothing to retrieve from */
+  activeDatastoreName: string | null;
+  disabled: boolean;
+}) {
+  const set = <K extends keyof IcRalmColumnSettings>(key: K, v: IcRalmColumnSettings[K]) => onChange({ ...value, [key]: v });
+  return (
+    <fieldset className="controls" disabled={disabled} data-testid="icralm-controls">
+      <legend>In-Context RALM</legend>
+      <div className="controls-body">
+        <div className="controls-row">
+          <Switch
+            label="In-Context RALM column"
+            checked={value.enabled}
+            onChange={(on) => set('enabled', on)}
+            hint="The same GPT with the nearest datastore chunk placed before its context (Ram et al. 2023)"
+          />
+        </div>
+        {value.enabled && (
+          <p className={activeDatastoreName ? 'hint' : 'error'} role={activeDatastoreName ? undefined : 'alert'} data-testid="icralm-status">
+            {activeDatastoreName
+              ? `Passages from “${activeDatastoreName}”, the datastore RETRO reads.`
+              : 'No datastore is active: pick or add one to see In-Context RALM.'}
+          </p>
+        )}
+        <div className="controls-row">
+          <NumberField
+            label="Stride s"
+            value={value.stride}
+            min={1}
+            max={MAX_ICRALM_STRIDE}
+            disabled={!value.enabled}
+            title="Retrieve a new passage every s generated tokens"
+            onChange={(v) => set('stride', Math.round(v))}
+          />
+          <NumberField
+            label="Query length l"
+            value={value.queryLength}
+            min={1}
+            max={MAX_ICRALM_QUERY}
+            disabled={!value.enabled}
+            title="The query is the last l tokens of the text so far"
+            onChange={(v) => set('queryLength', Math.round(v))}
+          />
+        </div>
+      </div>
+    </fieldset>
+  );
+}

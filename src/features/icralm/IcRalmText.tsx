@@ -1,0 +1,49 @@
+import type { KeyboardEvent } from 'react';
+import type { RunState } from '../../client';
+import { passageItems } from './blocks';
+
+/**
+ * The In-Context RALM column's output: the text with a mark wherever a passage was placed before
+ * the context; a mark opens that passage (click, Enter or Space).
+ */
+export function IcRalmText({ run, selected, onSelect }: { run: RunState; selected: number | null; onSelect: (block: number) => void }) {
+  const onKey = (event: KeyboardEvent, block: number) => {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      onSelect(block);
+    }
+  };
+  return (
+    <>
+      {passageItems(run).map((item, i) => {
+        if (item.kind === 'text') {
+          return item.segments.map((s, j) => (
+            <span key={`${i}:${j}`} className={`seg seg-${s.kind}`}>
+              {s.text}
+            </span>
+          ));
+        }
+        const { report } = item;
+        const passage = report.neighbours[0];
+        const isSelected = selected === report.chunk;
+        return (
+          <span
+            key={`mark-${report.chunk}`}
+            className={`chunk-mark passage-mark chunk-retrieved${isSelected ? ' chunk-selected' : ''}`}
+            role="button"
+            tabIndex={0}
+            aria-pressed={isSelected}
+            aria-label={`Retrieval ${report.chunk + 1} at token ${report.end}${passage ? `: “${passage.title}”` : ': nothing retrieved'}. Show the passage placed before the context`}
+            title={passage ? `Passage from “${passage.title}” placed before the context from here on` : 'Nothing retrieved'}
+            data-testid="icralm-passage"
+            data-block={report.chunk}
+            onClick={() => onSelect(report.chunk)}
+            onKeyDown={(e) => onKey(e, report.chunk)}
+          >
+            ⧉{report.chunk + 1}
+          </span>
+        );
+      })}
+    </>
+  );
+}

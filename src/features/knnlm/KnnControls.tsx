@@ -1,0 +1,92 @@
+import { formatBytes, knnSource, MAX_KNN_K, useAppState, useClient, type KnnLmSettings } from '../../client';
+import { NumberField } from '../../ui/NumberField';
+import { ProgressBar } from '../../ui/ProgressBar';
+import { Switch } from '../../ui/Switch';
+
+/** The kNN-LM column's switch, its datastore's state, and λ, k, T (docs/knnlm.md). */
+export function KnnControls({
+  value,
+  onChange,
+  disabled,
+}: {
+  value: KnnLmSettings;
+  onChange: (value: KnnLmSettings) => void;
+  disabled: boolean;
+}) {
+  const client = useClient();
+  const knn = useAppState((s) => s.knn);
+  const retrieval = useAppState((s) => s.retrieval);
+  const enabled = useAppState((s) => client.knnEnabled(s));
+  const ready = useAppState((s) => s.phase === 'ready' && s.models.length > 0);
+  const source = knnSource(retrieval);
+  const set = <K extends keyof KnnLmSettings>(key: K, v: KnnLmSettings[K]) => onChange({ ...value, [key]: v });
+
+  const firstCopy = source && !source.stored ? ` (copies ${formatBytes(source.bytes)} into this browser the first time)` : '';
+  let status: string;
+  if (knn.model) status = `${knn.model.name}: ${knn.model.entries.toLocaleString('en')} entries, ${knn.model.dim}-d keys`;
+  else if (!source) status = 'No kNN-LM datastore yet.';
+  else status = `Uses “${source.name}”${firstCopy}.`;
+
+  return (
+    <fieldset className="controls" disabled={disabled} data-testid="knn-controls">
+      <legend>kNN-LM</legend>
+      <div className="controls-body">
+        <div className="controls-row">
+          <Switch
+            label="kNN-LM column"
+            checked={enabled}
+            disabled={!ready || knn.loading}
+            onChange={(on) => void client.setKnnEnabled(on)}
+            hint="The GPT mixed with the next tokens of its nearest stored contexts"
+          />
+        </div>
+        <p className="hint" data-testid="knn-status">
+          {status}
+        </p>
+        {retrieval?.knnDefault?.stored && !knn.loading && (
+          <p className="hint">
+            The built-in kNN-LM datastore takes {formatBytes(retrieval.knnDefault.bytes)} in this browser.{' '}
+            <button
+              type="button"
+              className="link-button"
+              onClick={() => {
+                if (window.confirm(`Delete “${retrieval.knnDefault!.name}” from this browser? kNN-LM turns off; turning it on copies it in again.`)) void client.removeKnnDefault();
+              }}
+            >
+              Delete it
+            </button>
+          </p>
+        )}
+        {knn.loading && (knn.progress ? <ProgressBar progress={knn.progress} testId="knn-progress" /> : <p className="muted">Loading the kNN-LM datastore…</p>)}
+        {knn.error && enabled && (
+          <p className="error" role="alert" data-testid="knn-error">
+            {knn.error}
+          </p>
+        )}
+        <div className="controls-row">
+          <NumberField
+            label="λ (kNN weight)"
+            value={value.lambda}
+            min={0}
+            max={1}
+            step={0.05}
+            disabled={!enabled}
+            title="p = λ·p_kNN + (1 − λ)·p_LM"
+            onChange={(v) => set('lambda', v)}
+          />
+          <NumberField label="k (neighbours)" value={value.k} min={1} max={MAX_KNN_K} disabled={!enabled} onChange={(v) => set('k', Math.round(v))} />
+          <NumberField
+            label="T (distance temperature)"
+            value={value.temperature}
+            min={0.1}
+            max={1000}
+            step={0.5}
+            disabled={!enabled}
+            title="p_kNN ∝ exp(−distance / T): higher T spreads the weight over more neighbours"
+            onChange={(v) => set('temperature', v)}
+          />
+        </div>
+      </div>
+    </fieldset>
+  );
+}

@@ -1,0 +1,457 @@
+import { useEffect, useId, useMemo, useState, type ChangeEvent, type FormEvent } from 'react';
+import { LENS_MAX_CHARS, LENS_MAX_TOKENS, formatDuration, splitWikiTextArticles, useAppState, useClient, type ModelKey, type ModelScore } from '../../client';
+import { differenceLegend, lossLegend, type LegendEntry } from './colour';
+import { compareLosses, pages } from './summary';
+import { MODEL_LABELS } from './labels';
+import { TokenMap, type ColourMode } from './TokenMap';
+import './lens.css';
+
+type Source = 'wikitext' | 'text' | 'file';
+
+/** Spans drawn at once; longer texts are paged so the view stays responsive. */
+const PAGE_TOKENS = 5_000;
+/** Chars per token of this tokenizer on WikiText (for the size hints before tokenizing). */
+const CHARS_PER_TOKEN = 3.9;
+const ALL_ARTICLES = -1;
+
+const EXAMPLE_TEXT =
+  'The Eiffel Tower is a wrought iron lattice tower on the Champ de Mars in Paris , France . It is named after the engineer Gustave Eiffel , whose company designed and built the tower from 1887 to 1889 .';
+
+
+function approxTokens(chars: number): string {
+  const n = chars / CHARS_PER_TOKEN;
+  return n >= 1000 ? `~${(n / 1000).toFixed(n >= 10_000 ? 0 : 1)}k tokens` : `~${Math.max(1, Math.round(n))} tokens`;
+}
+
+function formatPpl(x: number): string {
+  if (!Number.isFinite(x)) return '—';
+  return x >= 100 ? x.toFixed(1) : x.toFixed(2);
+}
+
+function Legend({ entries, title }: { entries: LegendEntry[]; title: string }) {
+  return (
+    <figure className="lens-legend" data-testid="lens-legend" aria-label={title}>
+      <figcaption>{title}</figcaption>
+      <ol>
+        {entries.map((e) => (
+          <li key={e.value}>
+            <span className="lens-legend-swatch" style={{ background: e.swatch.background }} aria-hidden="true" />
+            {e.label}
+          </li>
+        ))}
+      </ol>
+    </figure>
+  );
+}
+
+export function LensView({ active }: { active: boolean }) {
+  const client = useClient();
+  const ids = useId();
+  const phase = useAppState((s) => s.phase);
+  const models = useAppState((s) => s.models);
+  const lens = useAppState((s) => s.lens);
+  const generating = useAppState((s) => s.generating);
+  const knnLoaded = useAppState((s) => s.knn.model !== null);
+  const hasDatastore = useAppState((s) => !!s.retrieval?.activeId);
+
+  const [source, setSource] = useState<Source>('wikitext');
+  const [typed, setTyped] = useState(EXAMPLE_TEXT);
+  const [file, setFile] = useState<{ name: string; text: string } | null>(null);
+  const [fileError, setFileError] = useState<string | null>(null);
+  const [sample, setSample] = useState<{ text: string; articles: { title: string; text: string }[] } | null>(null);
+  const [sampleError, setSampleError] = useState<string | null>(null);
+  const [article, setArticle] = useState(0);
+  const [chosen, setChosen] = useState<ModelKey[]>(['gpt', 'retro']);
+  const [retrieval, setRetrieval] = useState(true);
+  const [mode, setMode] = useState<ColourMode>({ kind: 'loss', model: 'gpt' });
+  const [page, setPage] = useState(0);
+
+  // The sample is fetched once, when the lens is first shown with it selected.
+  useEffect(() => {
+    if (!active || source !== 'wikitext' || sample || sampleError) return;
+    let cancelled = false;
+    client
+      .loadLensSample()
+      .then((text) => !cancelled && setSample({ text, articles: splitWikiTextArticles(text) }))
+      .catch((error: unknown) => {
+        if (cancelled) return;
+        setSampleError(error instanceof Error ? error.message : String(error));
+        setSource('text');
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [active, source, sample, sampleError, client]);
+
+  // Esc stops a running score while the lens is on screen.
+  useEffect(() => {
+    if (!active) return;
+    const onKey = (event: globalThis.KeyboardEvent) => {
+      if (event.key === 'Escape') client.stopScore();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [active, client]);
+
+  const text = useMemo(() => {
+    if (source === 'text') return typed;
+    if (source === 'file') return file?.text ?? '';
+    if (!sample) return '';
+    return article === ALL_ARTICLES ? sample.text : (sample.articles[article]?.text ?? '');
+  }, [source, typed, file, sample, article]);
+
+  // GPT and RETRO always; kNN-LM once the compare view loaded it; In-Context RALM with a datastore.
+  const rows: { key: ModelKey; name: string; note: string | null }[] = [
+    ...models.map((m) => ({ key: m.key, name: `${MODEL_LABELS[m.key]} (${m.name})`, note: null })),
+    { key: 'knnlm', name: MODEL_LABELS.knnlm, note: knnLoaded ? null : 'turn kNN-LM on in the compare view first' },
+    { key: 'icralm', name: `${MODEL_LABELS.icralm} (s = 4, l = 32; slow: one forward per 4 tokens)`, note: hasDatastore ? null : 'needs an active datastore' },
+  ];
+  const available = models.length > 0 ? rows.filter((r) => r.note === null).map((r) => r.key) : [];
+  const ready = phase === 'ready' && models.length > 0;
+  const selected = available.filter((k) => chosen.includes(k));
+  const tooLong = text.length > LENS_MAX_CHARS;
+  const inputProblem =
+    text.trim() === ''
+      ? source === 'wikitext' && !sample
+        ? 'Loading WikiText-2 test…'
+        : 'There is no text to score.'
+      : tooLong
+        ? `This text has ${text.length.toLocaleString()} characters; the lens scores at most ${LENS_MAX_CHARS.toLocaleString()} characters and ${LENS_MAX_TOKENS.toLocaleString()} tokens.`
+        : selected.length === 0
+          ? 'Choose at least one model.'
+          : null;
+  const canRun = ready && !lens.running && !generating && inputProblem === null;
+
+  const run = (event?: FormEvent) => {
+    event?.preventDefault();
+    if (!canRun) return;
+    setPage(0);
+    const retro = models.find((m) => m.key === 'retro');
+    void client.score({ text, models: selected, retro: { retrieval, k: retro?.neighbours ?? 2 } });
+  };
+
+  const onFile = async (event: ChangeEvent<HTMLInputElement>) => {
+    const picked = event.target.files?.[0];
+    event.target.value = '';
+    if (!picked) return;
+    setFileError(null);
+    // Checked on the size first: a huge file is refused without reading it into memory.
+    if (picked.size > LENS_MAX_CHARS * 4) {
+      setFileError(`${picked.name} is ${(picked.size / 1e6).toFixed(1)} MB; the lens scores at most ${LENS_MAX_CHARS.toLocaleString()} characters.`);
+      return;
+    }
+    if (!/\.(txt|md|markdown|tokens|raw)$/i.test(picked.name)) {
+      setFileError(`${picked.name}: the lens reads plain text (.txt, .md, WikiText .tokens).`);
+      return;
+    }
+    const content = await picked.text();
+    if (content.includes('\u0000')) {
+      setFileError(`${picked.name} looks binary, not text.`);
+      return;
+    }
+    setFile({ name: picked.name, text: content });
+    setSource('file');
+  };
+
+  const result = lens.result;
+  const scores = useMemo(() => result?.scores ?? [], [result]);
+  const scoredKeys = useMemo(() => scores.map((s) => s.model), [scores]);
+  // Keep the colour mode on models the result has (stable per mode and result, so spans are not redrawn).
+  const shownMode: ColourMode | null = useMemo(() => {
+    if (scoredKeys.length === 0) return null;
+    if (mode.kind === 'loss') return scoredKeys.includes(mode.model) ? mode : { kind: 'loss', model: scoredKeys[0]! };
+    if (scoredKeys.includes(mode.a) && scoredKeys.includes(mode.b) && mode.a !== mode.b) return mode;
+    return scoredKeys.length > 1 ? { kind: 'difference', a: scoredKeys[0]!, b: scoredKeys[1]! } : { kind: 'loss', model: scoredKeys[0]! };
+  }, [mode, scoredKeys]);
+
+  const comparison = useMemo(() => {
+    if (shownMode?.kind !== 'difference') return null;
+    const a = scores.find((s) => s.model === shownMode.a)!;
+    const b = scores.find((s) => s.model === shownMode.b)!;
+    return { a, b, summary: compareLosses(a.logProbs, b.logProbs) };
+  }, [shownMode, scores]);
+
+  const tokenPages = useMemo(() => pages(result?.tokens.length ?? 0, PAGE_TOKENS), [result]);
+  const currentPage = tokenPages[Math.min(page, tokenPages.length - 1)]!;
+  const progress = lens.progress;
+  const nameOf = (key: ModelKey) => MODEL_LABELS[key];
+
+  return (
+    <section className="lens" aria-labelledby={`${ids}-title`} data-testid="lens">
+      <form className="panel lens-input" onSubmit={run}>
+        <h2 id={`${ids}-title`} className="lens-title">
+          Perplexity lens
+        </h2>
+        <p className="hint">
+          Each token is scored given the text before it, exactly as <code>npm run eval</code> scores WikiText-2 (windows of 256 tokens,
+          stride 128). Lower perplexity is better.
+        </p>
+        <fieldset className="lens-sources">
+          <legend className="field-label">Text</legend>
+          {(
+            [
+              ['wikitext', 'WikiText-2 test'],
+              ['text', 'Paste or type'],
+              ['file', 'File'],
+            ] as const
+          ).map(([value, label]) => (
+            <label key={value} className="lens-radio">
+              <input type="radio" name={`${ids}-source`} value={value} checked={source === value} onChange={() => setSource(value)} data-testid={`lens-source-${value}`} />
+              {label}
+            </label>
+          ))}
+        </fieldset>
+
+        {source === 'wikitext' && (
+          <div className="lens-source-body">
+            {sampleError ? (
+              <p className="error">{sampleError}</p>
+            ) : !sample ? (
+              <p className="muted">Loading WikiText-2 test…</p>
+            ) : (
+              <label className="field">
+                <span className="field-label">Article</span>
+                <select value={article} onChange={(e) => setArticle(Number(e.target.value))} data-testid="lens-article">
+                  {sample.articles.map((a, i) => (
+                    <option key={i} value={i}>
+                      {i + 1}. {a.title || '(untitled)'} ({approxTokens(a.text.length)})
+                    </option>
+                  ))}
+                  <option value={ALL_ARTICLES}>
+                    Whole test set: {sample.articles.length} articles ({approxTokens(sample.text.length)}; many minutes)
+                  </option>
+                </select>
+              </label>
+            )}
+          </div>
+        )}
+        {source === 'text' && (
+          <div className="lens-source-body">
+            <label htmlFor={`${ids}-text`} className="visually-hidden">
+              Text to score
+            </label>
+            <textarea
+              id={`${ids}-text`}
+              data-testid="lens-text"
+              rows={5}
+              value={typed}
+              onChange={(e) => setTyped(e.target.value)}
+              placeholder="Paste a text. WikiText spacing (spaces around punctuation) matches what the models were trained on."
+            />
+          </div>
+        )}
+        {source === 'file' && (
+          <div className="lens-source-body">
+            <p className="muted">{file ? `${file.name}: ${file.text.length.toLocaleString()} characters (${approxTokens(file.text.length)})` : 'No file chosen yet.'}</p>
+          </div>
+        )}
+        <div className="lens-file">
+          <label className="button-like">
+            Choose a file…
+            <input type="file" accept=".txt,.md,.markdown,.tokens,.raw,text/plain,text/markdown" className="visually-hidden" onChange={(e) => void onFile(e)} data-testid="lens-file" />
+          </label>
+          <span className="hint">.txt, .md or WikiText .tokens; articles are split at “ = Title = ” lines as in the eval.</span>
+        </div>
+        {fileError && (
+          <p className="error" role="alert">
+            {fileError}
+          </p>
+        )}
+
+        <fieldset className="lens-models">
+          <legend className="field-label">Models</legend>
+          {rows.map((m) => (
+            <label key={m.key} className="lens-check" title={m.note ?? undefined}>
+              <input
+                type="checkbox"
+                checked={available.includes(m.key) && chosen.includes(m.key)}
+                disabled={!available.includes(m.key)}
+                onChange={(e) => setChosen((c) => (e.target.checked ? [...c.filter((k) => k !== m.key), m.key] : c.filter((k) => k !== m.key)))}
+                data-testid={`lens-model-${m.key}`}
+              />
+              {m.name}
+              {m.note && <span className="muted"> ({m.note})</span>}
+            </label>
+          ))}
+          <label className="lens-check">
+            <input type="checkbox" checked={retrieval} onChange={(e) => setRetrieval(e.target.checked)} data-testid="lens-retrieval" />
+            RETRO retrieves from the active datastore
+          </label>
+        </fieldset>
+
+        <div className="prompt-actions">
+          <button type="submit" className="primary" data-testid="lens-run" disabled={!canRun}>
+            Score text
+          </button>
+          <button type="button" data-testid="lens-stop" onClick={() => client.stopScore()} disabled={!lens.running}>
+            Stop
+          </button>
+          <span className="hint">
+            <kbd>Esc</kbd> stops
+          </span>
+          {inputProblem && !lens.running && (
+            <span className="muted" data-testid="lens-input-problem">
+              {inputProblem}
+            </span>
+          )}
+          {generating && <span className="muted">A generation is running in the compare view.</span>}
+        </div>
+      </form>
+
+      {lens.running && (
+        <div className="panel progress" data-testid="lens-progress">
+          <div className="progress-label">
+            <span>{progress ? `Scoring with ${nameOf(progress.model)}` : 'Tokenizing…'}</span>
+            <span className="progress-detail">
+              {progress
+                ? `${progress.done.toLocaleString()} of ${progress.total.toLocaleString()} tokens${progress.etaSeconds !== null ? ` · ${formatDuration(progress.etaSeconds)} left` : ''}`
+                : lens.counts
+                  ? `${lens.counts.tokens.toLocaleString()} tokens`
+                  : ''}
+            </span>
+          </div>
+          <progress max={1} value={progress ? progress.done / Math.max(1, progress.total) : undefined} aria-label="Scoring progress" />
+        </div>
+      )}
+      {lens.error && (
+        <div className="panel error lens-error" role="alert" data-testid="lens-error">
+          {lens.error}{' '}
+          <button type="button" className="link-button" onClick={() => client.clearLensError()}>
+            Dismiss
+          </button>
+        </div>
+      )}
+      {lens.stopped && !lens.running && <p className="muted">Stopped; nothing was scored{result ? ' (the previous result is shown)' : ''}.</p>}
+
+      {result && shownMode && (
+        <div className="panel lens-results" data-testid="lens-results">
+          <table className="lens-table">
+            <caption>
+              {result.tokens.length.toLocaleString()} tokens, {result.words.toLocaleString()} words (WikiText rule), {result.windows.toLocaleString()} windows
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Model</th>
+                <th scope="col">Token perplexity</th>
+                <th scope="col">Word perplexity</th>
+                <th scope="col">Scored tokens</th>
+                <th scope="col">Time</th>
+              </tr>
+            </thead>
+            <tbody>
+              {scores.map((s: ModelScore) => (
+                <tr key={s.model} data-testid={`lens-row-${s.model}`}>
+                  <th scope="row">
+                    {MODEL_LABELS[s.model]} <span className="muted">{s.name}</span>
+                    {s.retrieval && <span className="muted"> {s.retrieval.datastoreId ? '(with retrieval)' : '(no retrieval)'}</span>}
+                  </th>
+                  <td data-testid={`lens-token-ppl-${s.model}`} data-value={s.tokenPpl}>
+                    {formatPpl(s.tokenPpl)}
+                  </td>
+                  <td data-testid={`lens-word-ppl-${s.model}`} data-value={s.wordPpl}>
+                    {formatPpl(s.wordPpl)}
+                  </td>
+                  <td>{s.scoredTokens.toLocaleString()}</td>
+                  <td>{formatDuration(s.seconds)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+
+          <fieldset className="lens-colour">
+            <legend className="field-label">Colour tokens by</legend>
+            <label className="lens-radio">
+              <input
+                type="radio"
+                name={`${ids}-mode`}
+                checked={shownMode.kind === 'loss'}
+                onChange={() => setMode({ kind: 'loss', model: shownMode.kind === 'loss' ? shownMode.model : shownMode.a })}
+                data-testid="lens-mode-loss"
+              />
+              Loss under
+            </label>
+            <select
+              aria-label="Model whose loss colours the tokens"
+              value={shownMode.kind === 'loss' ? shownMode.model : scoredKeys[0]}
+              disabled={shownMode.kind !== 'loss'}
+              onChange={(e) => setMode({ kind: 'loss', model: e.target.value as ModelKey })}
+              data-testid="lens-loss-model"
+            >
+              {scores.map((s) => (
+                <option key={s.model} value={s.model}>
+                  {MODEL_LABELS[s.model]}
+                </option>
+              ))}
+            </select>
+            <label className="lens-radio">
+              <input
+                type="radio"
+                name={`${ids}-mode`}
+                checked={shownMode.kind === 'difference'}
+                disabled={scores.length < 2}
+                onChange={() => setMode({ kind: 'difference', a: scoredKeys[0]!, b: scoredKeys[1]! })}
+                data-testid="lens-mode-difference"
+              />
+              Difference
+            </label>
+            <select
+              aria-label="Model A of the difference"
+              value={shownMode.kind === 'difference' ? shownMode.a : scoredKeys[0]}
+              disabled={shownMode.kind !== 'difference'}
+              onChange={(e) => shownMode.kind === 'difference' && setMode({ ...shownMode, a: e.target.value as ModelKey })}
+              data-testid="lens-diff-a"
+            >
+              {scores.map((s) => (
+                <option key={s.model} value={s.model}>
+                  {MODEL_LABELS[s.model]}
+                </option>
+              ))}
+            </select>
+            <span aria-hidden="true">−</span>
+            <select
+              aria-label="Model B of the difference"
+              value={shownMode.kind === 'difference' ? shownMode.b : (scoredKeys[1] ?? scoredKeys[0])}
+              disabled={shownMode.kind !== 'difference'}
+              onChange={(e) => shownMode.kind === 'difference' && setMode({ ...shownMode, b: e.target.value as ModelKey })}
+              data-testid="lens-diff-b"
+            >
+              {scores.map((s) => (
+                <option key={s.model} value={s.model}>
+                  {MODEL_LABELS[s.model]}
+                </option>
+              ))}
+            </select>
+          </fieldset>
+
+          {shownMode.kind === 'loss' ? (
+            <Legend title={`Loss under ${nameOf(shownMode.model)} (−ln p of the token)`} entries={lossLegend()} />
+          ) : (
+            <Legend title={`loss(${nameOf(shownMode.a)}) − loss(${nameOf(shownMode.b)})`} entries={differenceLegend(nameOf(shownMode.a), nameOf(shownMode.b))} />
+          )}
+          {comparison && (
+            <p className="muted" data-testid="lens-comparison">
+              {nameOf(comparison.b.model)} gives the higher probability on {comparison.summary.betterB.toLocaleString()} tokens, {nameOf(comparison.a.model)} on{' '}
+              {comparison.summary.betterA.toLocaleString()} (within 0.01 nats: {comparison.summary.same.toLocaleString()}); mean difference{' '}
+              {comparison.summary.meanDelta.toFixed(3)} nats.
+            </p>
+          )}
+
+          {tokenPages.length > 1 && (
+            <nav className="lens-pages" aria-label="Pages of tokens">
+              <button type="button" onClick={() => setPage((p) => Math.max(0, p - 1))} disabled={page === 0}>
+                Previous
+              </button>
+              <span>
+                Tokens {(currentPage.from + 1).toLocaleString()}–{currentPage.to.toLocaleString()} of {result.tokens.length.toLocaleString()}
+              </span>
+              <button type="button" onClick={() => setPage((p) => Math.min(tokenPages.length - 1, p + 1))} disabled={page >= tokenPages.length - 1}>
+                Next
+              </button>
+            </nav>
+          )}
+          <TokenMap tokens={result.tokens} scores={scores} mode={shownMode} from={currentPage.from} to={currentPage.to} />
+        </div>
+      )}
+    </section>
+  );
+}

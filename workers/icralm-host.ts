@@ -1,0 +1,71 @@
+/**
+ * The inference worker's In-Context RALM side: an IcRalmModel over the worker's GPT whose passages
+ * come from the retrieval worker's active datastore (NeighbourServer, like RETRO's neighbours),
+ * and the column's retrieval reports.
+ */
+import type * as Comlink from 'comlink';
+import { DEFAULT_ICRALM_SETTINGS, IcRalmModel, separatorTokens, trimPadding, type PassageRetriever } from '../src/core/icralm';
+import type { GptModel } from '../src/core/models';
+import type { RetroTokenizer } from '../src/core/tokenizer';
+import type { ChunkReport, GenerateRequest, NeighbourServer, NeighbourView } from './protocol';
+
+export interface IcRalmHostDeps {
+  gpt(): GptModel;
+  tokenizer(): RetroTokenizer;
+  server(): Comlink.Remote<NeighbourServer>;
+}
+
+export class IcRalmHost {
+  private model: IcRalmModel | null = null;
+  /** The display view of each retrieval of the current run, in the model's retrieval order. */
+  private views: (NeighbourView | null)[] = [];
+  private reported = 0;
+
+  constructor(private readonly deps: IcRalmHostDeps) {}
+
+  /** The column's model for this request: its s, l and document exclusions; reports start afresh. */
+  prepare(request: GenerateRequest): IcRalmModel {
+    const gpt = this.deps.gpt();
+    const eotId = gpt.manifest.tokenizer.eot_id;
+    const tokenizer = this.deps.tokenizer();
+    if (!this.model || this.model.lm !== gpt) {
+      // The GPT session is the 'gpt' column's too: the worker runs the columns one after another.
+      this.model = new IcRalmModel(gpt, this.retriever([], eotId), { ownsModel: false });
+    }
+    const exclude = [...request.retro.excludeDocIds];
+    this.model.setRetriever(this.retriever(exclude, eotId));
+    this.model.setSettings({ ...DEFAULT_ICRALM_SETTINGS, ...request.icralm }, separatorTokens('newline', (t) => tokenizer.encode(t), eotId));
+    this.views = [];
+    this.reported = 0;
+    return this.model;
+  }
+
+  private retriever(excludeDocIds: number[], eotId: number): PassageRetriever {
+    return async (queries) => {
+      const server = this.deps.server();
+      const passages = [];
+      for (const query of queries) {
+        const result = await server.retrieve([...query], 1, excludeDocIds);
+        const ids = result.tokenIds[0];
+        const view = result.views[0] ?? null;
+        this.views.push(view);
+        passages.push(ids ? { tokenIds: trimPadding(ids, eotId), ...(view ? { chunkIndex: view.chunkIndex, docId: view.docId, title: view.title, distance: view.distance } : {}) } : null);
+      }
+      return passages;
+    };
+  }
+
+  /** Retrievals made since the last call, as the compare view's chunk reports: [start, end) is the query, `end` the first position the passage served. */
+  takeReports(): ChunkReport[] {
+    const model = this.model;
+    if (!model) return [];
+    const reports: ChunkReport[] = [];
+    const log = model.retrievals;
+    for (; this.reported < log.length; this.reported++) {
+      const r = log[this.reported]!;
+      const view = this.views[this.reported];
+      reports.push({ chunk: this.reported, start: r.queryStart, end: r.position, neighbours: view ? [view] : [], latencyMs: r.latencyMs });
+    }
+    return reports;
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The perplexity lens's scoring, run by the inference worker: the text becomes the eval's token
+ * stream and every model goes through `evaluatePerplexity` (src/core/eval), so the lens's numbers
+ * are `npm run eval`'s numbers for the same text; the eval only hands back each token's
+ * log-probability as well. RETRO's neighbours come from the retrieval worker's active datastore,
+ * per chunk of each window, exactly as `windowNeighbours` feeds them from a datastore in Node.
+ */
+import { evaluatePerplexity, streamWindows, type BatchScorer, type Window } from '../src/core/eval/perplexity';
+import { windowNeighbours, type EvalStore, type ScoredRow } from '../src/core/eval/neighbours';
+import { tokenizeWikiTextStream } from '../src/core/eval/stream';
+import type { RetroModel } from '../src/core/models/retro';
+import { DEFAULT_ICRALM_SETTINGS, evaluateIcRalm, trimPadding, type BatchForwardModel, type PassageRetriever } from '../src/core/icralm';
+import { countWikiTextWords, type RetroTokenizer } from '../src/core/tokenizer';
+import {
+  LENS_MAX_CHARS,
+  LENS_MAX_TOKENS,
+  type ModelKey,
+  type ModelScore,
+  type NeighbourServer,
+  type ScoreCallback,
+  type ScoreRequest,
+  type ScoreResult,
+  type TokenView,
+} from './protocol';
+
+/** Same as `npm run eval`'s default stride. */
+export const LENS_STRIDE = 128;
+/** One window per forward: Stop is seen between forwards, so it answers within one window's time. */
+const LENS_BATCH = 1;
+const PROGRESS_EVERY_MS = 150;
+
+/**
+ * A model scored by its own protocol instead of the eval's windows (In-Context RALM's blocks):
+ * log p of ids[j + 1] at logProbs[j], every target once.
+ */
+export type OwnScorer = (
+  ids: ArrayLike<number>,
+  options: { signal: AbortSignal; onProgress: (scoredTokens: number) => void },
+) => Promise<{ nll: number; scoredTokens: number; logProbs: ArrayLike<number> }>;
+
+export interface LensModel {
+  key: ModelKey;
+  name: string;
+  model: BatchScorer | RetroModel;
+  context: number;
+  retro?: { chunk: number; K: number; neighbourLen: number; eotId: number };
+  ownScorer?: OwnScorer;
+}
+
+export interface ScoreContext {
+  tokenizer: RetroTokenizer;
+  tokenViews: (ids: readonly number[]) => TokenView[];
+  /** The models the request names, or a reason one is not available. */
+  model: (key: ModelKey) => LensModel | string;
+  /** The retrieval worker's active datastore; null when none is active or the worker is not connected. */
+  neighbours: { store: EvalStore; datastoreId: () => string | null } | null;
+}
+
+export class LensInputError extends Error {
+  override name = 'LensInputError';
+}
+
+/** The text check the UI also shows before sending: empty and over-long texts are refused. */
+export function checkLensText(text: string): void {
+  if (text.trim() === '') throw new LensInputError('There is no text to score: paste some text, pick a file or choose WikiText-2 test.');
+  if (text.length > LENS_MAX_CHARS) {
+    throw new LensInputError(
+      `The text has ${text.length.toLocaleString('en')} characters; the lens scores at most ${LENS_MAX_CHARS.toLocaleString('en')} (about the WikiText-2 test set).`,
+    );
+  }
+}
+
+/** An EvalStore over the retrieval worker's NeighbourServer (no document excluded, as in the eval). */
+export function serverEvalStore(server: Pick<NeighbourServer, 'retrieve'>): { store: EvalStore; datastoreId: () => string | null } {
+  let datastoreId: string | null = null;
+  const store: EvalStore = {
+    async nearest(query, k) {
+      const result = await server.retrieve(Array.from(query), k, []);
+      datastoreId = result.datastoreId;
+      return result.tokenIds.map((tokenIds, i): ScoredRow => ({ tokenIds, distance: result.views[i]?.distance ?? 0 }));
+    },
+    random() {
+      throw new Error('The lens retrieves real neighbours only.');
+    },
+  };
+  return { store, datastoreId: () => datastoreId };
+}
+
+/**
+ * In-Context RALM scored by its own eval (src/core/icralm/eval.ts: a passage before every block of
+ * `stride` tokens), with the compare column's defaults and passages from the active datastore.
+ */
+export function icRalmScorer(gpt: BatchForwardModel, server: Pick<NeighbourServer, 'retrieve'>, eotId: number, separator: readonly number[]): OwnScorer {
+  const retrieve: PassageRetriever = async (queries) => {
+    const passages = [];
+    for (const query of queries) {
+      const ids = (await server.retrieve([...query], 1, [])).tokenIds[0];
+      passages.push(ids ? { tokenIds: trimPadding(ids, eotId) } : null);
+    }
+    return passages;
+  };
+  return async (ids, { signal, onProgress }) => {
+    const result = await evaluateIcRalm(gpt, ids, { settings: DEFAULT_ICRALM_SETTINGS, separator, retrieve, signal, onProgress: (scored) => onProgress(scored) });
+    return { nll: result.nll, scoredTokens: result.scored_tokens, logProbs: result.logProbs };
+  };
+}
+
+/** Tokens the eval scores up to and including each window: progress in tokens, not windows. */
+export function scoredTokensByWindow(windows: readonly Window[]): number[] {
+  let total = 0;
+  return windows.map((w) => (total += w.length - 1 - w.firstScored));
+}
+
+export async function scoreText(request: ScoreRequest, context: ScoreContext, onEvent: ScoreCallback, signal: AbortSignal): Promise<ScoreResult> {
+  checkLensText(request.text);
+  if (request.models.length === 0) throw new LensInputError('Choose at least one model to score.');
+  const lensModels = request.models.map((key) => {
+    const m = context.model(key);
+    if (typeof m === 'string') throw new LensInputError(m);
+    return m;
+  });
+  const ids = tokenizeWikiTextStream(context.tokenizer, request.text);
+  if (ids.length < 2) throw new LensInputError('The text is a single token: the lens needs at least two tokens (each token is scored given the ones before it).');
+  if (ids.length > LENS_MAX_TOKENS) {
+    throw new LensInputError(`The text has ${ids.length.toLocaleString('en')} tokens; the lens scores at most ${LENS_MAX_TOKENS.toLocaleString('en')}.`);
+  }
+  const words = countWikiTextWords(request.text);
+  const tokens = context.tokenViews(Array.from(ids));
+  // Window plans per model (the contexts could differ); progress counts scored tokens over all models.
+  const plans = lensModels.map((m) => scoredTokensByWindow(streamWindows(ids.length, m.context, LENS_STRIDE)));
+  const windows = plans.find((_, i) => !lensModels[i]!.ownScorer)?.length ?? 0;
+  const total = plans.reduce((n, p) => n + (p.at(-1) ?? 0), 0);
+  void onEvent({ type: 'tokenized', tokens: ids.length, words, windows });
+
+  const started = performance.now();
+  let before = 0;
+  const scores: ModelScore[] = [];
+  for (const [index, lens] of lensModels.entries()) {
+    if (signal.aborted) throw Object.assign(new Error('The perplexity run was stopped.'), { name: 'AbortError' });
+    const plan = plans[index]!;
+    const logProbs = new Float32Array(ids.length).fill(Number.NaN);
+    const modelStarted = performance.now();
+    let lastEvent = 0;
+    const useNeighbours = lens.retro && request.retro.retrieval && context.neighbours;
+    const report = (done: number, final: boolean) => {
+      const now = performance.now();
+      if (now - lastEvent < PROGRESS_EVERY_MS && !final) return;
+      lastEvent = now;
+      const rate = done / Math.max(1e-3, (now - started) / 1000);
+      void onEvent({ type: 'progress', model: lens.key, done, total, etaSeconds: done > 0 ? (total - done) / rate : null });
+    };
+    if (lens.ownScorer) {
+      const own = await lens.ownScorer(ids, { signal, onProgress: (scored) => report(before + scored, scored === ids.length - 1) });
+      for (let j = 0; j < ids.length - 1; j++) logProbs[j + 1] = own.logProbs[j]!;
+      before += ids.length - 1;
+      scores.push({
+        model: lens.key,
+        name: lens.name,
+        logProbs,
+        nll: own.nll,
+        scoredTokens: own.scoredTokens,
+        tokenPpl: Math.exp(own.nll / Math.max(1, own.scoredTokens)),
+        wordPpl: Math.exp(own.nll / Math.max(1, words)),
+        seconds: (performance.now() - modelStarted) / 1000,
+      });
+      continue;
+    }
+    const totals = await evaluatePerplexity(lens.model, ids, {
+      context: lens.context,
+      stride: LENS_STRIDE,
+      batch: LENS_BATCH,
+      words,
+      signal,
+      // Index j holds the score of token j + 1 in the eval's layout; the lens shows it on token j + 1.
+      tokenLogProbs: logProbs.subarray(1),
+      ...(useNeighbours
+        ? {
+            neighbours: windowNeighbours(context.neighbours!.store, {
+              mode: 'real',
+              chunk: lens.retro!.chunk,
+              k: Math.max(1, Math.min(request.retro.k, lens.retro!.K)),
+              K: lens.retro!.K,
+              neighbourLen: lens.retro!.neighbourLen,
+              eotId: lens.retro!.eotId,
+            }),
+          }
+        : {}),
+      onProgress: (doneWindows, totalWindows) => report(before + plan[doneWindows - 1]!, doneWindows === totalWindows),
+    });
+    before += plan.at(-1) ?? 0;
+    scores.push({
+      model: lens.key,
+      name: lens.name,
+      logProbs,
+      nll: totals.nll,
+      scoredTokens: totals.scored_tokens,
+      tokenPpl: totals.token_ppl,
+      wordPpl: totals.word_ppl ?? Math.exp(totals.nll / Math.max(1, words)),
+      ...(lens.retro ? { retrieval: { datastoreId: useNeighbours ? context.neighbours!.datastoreId() : null } } : {}),
+      seconds: (performance.now() - modelStarted) / 1000,
+    });
+  }
+  return { tokens, words, windows, scores };
+}
