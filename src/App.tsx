@@ -25,7 +25,7 @@ export function App() {
           <h1>
             Retro<span>Lab</span>
           </h1>
-          <p className="tagline">See what retrieval does to a language model — GPT and RETRO side by side, all in your browser.</p>
+          <p className="tagline">See what retrieval does to a language model — GPT, RETRO and kNN-LM side by side, all in your browser.</p>
         </div>
         <BackendPicker />
       </header>
