@@ -15,7 +15,7 @@ import type { IndexKind } from '../src/protocol/retrieval';
 import type { DefaultDatastoreEntry, DefaultDatastoreIndex } from '../src/protocol/shard';
 import { readShardHeader } from '../src/core/datastore/shard';
 import type { InputFormat } from '../src/core/datastore/parse';
-import { buildDatastoreFile, dataDir, loadModelFiles, REPO_ROOT } from './datastore-node';
+import { buildDatastoreFile, dataDir, defaultDatastoreEntry, loadModelFiles, REPO_ROOT } from './datastore-node';
 
 interface Definition {
   id: string;
@@ -104,19 +104,7 @@ async function main(): Promise<void> {
           `(embedding ${Math.round(stats.embedChunksPerSecond).toLocaleString('en')} chunks/s; tokenizing took ${stats.seconds.tokenize.toFixed(1)} s)`,
       );
     }
-    const header = readShardHeader(new Uint8Array(readFileSync(out)));
-    entries.push({
-      id: def.id,
-      name: def.name,
-      description: def.description,
-      file,
-      bytes: header.totalBytes,
-      chunks: header.chunkCount,
-      documents: header.documentCount,
-      index: header.indexKind,
-      embedder_fingerprint: header.meta.embedder.fingerprint,
-      created_at: header.meta.createdAt,
-    });
+    entries.push(defaultDatastoreEntry(out, { id: def.id, name: def.name, description: def.description, file }));
   }
 
   copyLensSample(data);

@@ -15,10 +15,10 @@ import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ModelManifest } from '../src/protocol/manifest';
-import type { DefaultDatastoreEntry, DefaultDatastoreIndex } from '../src/protocol/shard';
+import type { DefaultDatastoreIndex } from '../src/protocol/shard';
 import { readShardHeader, type ShardHeader } from '../src/core/datastore/shard';
 import { parseDocuments } from '../src/core/datastore/parse';
-import { dataDir, REPO_ROOT } from './datastore-node';
+import { dataDir, defaultDatastoreEntry, REPO_ROOT } from './datastore-node';
 import { buildKnnFile } from './knn';
 
 const ID = 'wikitext-2-train-knnlm';
@@ -110,22 +110,8 @@ async function main(): Promise<void> {
     );
   }
 
-  const bytes = new Uint8Array(readFileSync(out));
-  const header = readShardHeader(bytes);
-  const knn = header.meta.knnlm!;
-  const entry: DefaultDatastoreEntry = {
-    id: ID,
-    name: NAME,
-    description: DESCRIPTION,
-    file: FILE,
-    bytes: header.totalBytes,
-    chunks: header.chunkCount,
-    documents: header.documentCount,
-    index: header.indexKind,
-    embedder_fingerprint: header.meta.embedder.fingerprint,
-    created_at: header.meta.createdAt,
-    knnlm: { model: knn.model.id, decoder_sha256: knn.model.decoderSha256, entries: knn.count, dim: knn.dim },
-  };
+  const entry = defaultDatastoreEntry(out, { id: ID, name: NAME, description: DESCRIPTION, file: FILE });
+  if (!entry.knnlm) throw new Error(`${out} has no kNN-LM sections`);
   // The chunk datastores' entries (npm run setup:datastores) stay; this one replaces its old self.
   const indexPath = join(outDir, 'index.json');
   const index: DefaultDatastoreIndex = existsSync(indexPath)

@@ -9,9 +9,10 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ModelManifest } from '../src/protocol/manifest';
 import type { IndexKind } from '../src/protocol/retrieval';
-import type { DocumentInput, ShardMeta } from '../src/protocol/shard';
+import type { DefaultDatastoreEntry, DocumentInput, ShardMeta } from '../src/protocol/shard';
 import { buildShard, type BuildStats } from '../src/core/datastore/builder';
 import { detectFormat, parseDocuments, type InputFormat } from '../src/core/datastore/parse';
+import { readShardHeader } from '../src/core/datastore/shard';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { initVoy } from '../src/core/retrieval/voy';
 import { loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer/index';
@@ -196,4 +197,20 @@ export async function buildDatastoreFile(options: BuildFileOptions): Promise<Bui
   writeFileSync(tmp, bytes);
   renameSync(tmp, options.out);
   return { ...stats, out: options.out };
+}
+
+/** The public/datastores/index.json entry of a built datastore file, read from its header. */
+export function defaultDatastoreEntry(path: string, described: { id: string; name: string; description: string; file: string }): DefaultDatastoreEntry {
+  const header = readShardHeader(new Uint8Array(readFileSync(path)));
+  const knn = header.meta.knnlm;
+  return {
+    ...described,
+    bytes: header.totalBytes,
+    chunks: header.chunkCount,
+    documents: header.documentCount,
+    index: header.indexKind,
+    embedder_fingerprint: header.meta.embedder.fingerprint,
+    created_at: header.meta.createdAt,
+    ...(knn && header.chunkCount === 0 ? { knnlm: { model: knn.model.id, decoder_sha256: knn.model.decoderSha256, entries: knn.count, dim: knn.dim } } : {}),
+  };
 }
