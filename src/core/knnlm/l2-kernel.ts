@@ -12,77 +12,11 @@
  *   distances (that JS loop alone took ~3 ms per query).
  */
 
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const name = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const funcType = (params: number[], results: number[]) => [0x60, ...vec(params.map((p) => [p])), ...vec(results.map((r) => [r]))];
-const funcBody = (locals: [number, number][], code: number[]) => {
-  const fn = [...vec(locals.map(([count, type]) => [...uleb(count), type])), ...code, 0x0b];
-  return [...uleb(fn.length), ...fn];
-};
-
-const get = (i: number) => [0x20, ...uleb(i)];
-const set = (i: number) => [0x21, ...uleb(i)];
-const tee = (i: number) => [0x22, ...uleb(i)];
-const i32const = (v: number) => [0x41, ...sleb(v)];
-const simd = (op: number, ...imm: number[]) => [0xfd, ...uleb(op), ...imm];
-const memarg = (alignLog2: number, offset: number) => [...uleb(alignLog2), ...uleb(offset)];
-const BLOCK = [0x02, 0x40];
-const LOOP = [0x03, 0x40];
-const IF = [0x04, 0x40];
-const END = [0x0b];
-const BR = (depth: number) => [0x0c, depth];
-const BR_IF = (depth: number) => [0x0d, depth];
-const I32_ADD = [0x6a];
-const I32_AND = [0x71];
-const I32_SHL = [0x74];
-const I32_LT_U = [0x49];
-const I32_GE_U = [0x4f];
-const I32_STORE = [0x36, ...memarg(2, 0)];
-const F32_LOAD = [0x2a, ...memarg(2, 0)];
-const F32_LE = [0x5f];
-const V128_LOAD = (offset: number) => simd(0x00, ...memarg(0, offset));
-const V128_ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
-const EXTEND_LOW_S = simd(0x87);
-const EXTEND_HIGH_S = simd(0x88);
-const DOT_I16 = simd(0xba);
-const I32X4_ADD = simd(0xae);
-const LANE = (l: number) => simd(0x1b, l);
-const F32X4_SPLAT = simd(0x13);
-const F32X4_LE = simd(0x45);
-const ANY_TRUE = simd(0x53);
-const F32X4_ADD = simd(0xe4);
-const F32X4_MUL = simd(0xe6);
-const F32X4_FROM_I32X4 = simd(0xfa);
-const V128_STORE = (offset: number) => simd(0x0b, ...memarg(0, offset));
+import {
+  ANY_TRUE, BLOCK, BR, BR_IF, DOT_I16, END, EXTEND_HIGH_S, EXTEND_LOW_S, F32, F32_LE, F32_LOAD, F32X4_ADD, F32X4_FROM_I32X4, F32X4_LE,
+  F32X4_MUL, F32X4_SPLAT, I32, I32_ADD, I32_AND, I32_GE_U, I32_LT_U, I32_SHL, I32_STORE, I32X4_ADD, IF, LANE, LOOP, V128, V128_LOAD,
+  V128_STORE, V128_ZERO, compileIfSupported, funcBody, funcType, get, i32const, moduleBytes as wasmModule, name, section, set, tee, uleb, vec,
+} from '../wasm/emit';
 
 /** `addr + (i << 2)`: the address of element i of a 4-byte array. */
 const at4 = (base: number, i: number) => [...get(base), ...get(i), ...i32const(2), ...I32_SHL, ...I32_ADD];
@@ -169,14 +103,13 @@ const belowCode: number[] = [
 
 function moduleBytes(dim16: number): Uint8Array<ArrayBuffer> {
   const sums = sumsCode(dim16);
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([funcType([I32, I32, I32, I32], []), funcType([I32, I32, I32, I32, F32, F32, I32, I32], [I32])])),
-    ...section(3, vec([[0], [1]])),
-    ...section(5, vec([[0x00, ...uleb(1)]])),
-    ...section(7, vec([[...name('sums'), 0x00, 0], [...name('below'), 0x00, 1], [...name('memory'), 0x02, 0]])),
-    ...section(10, vec([funcBody(sums.locals, sums.code), funcBody([[3, I32], [3, V128]], belowCode)])),
-  ]);
+  return wasmModule(
+    section(1, vec([funcType([I32, I32, I32, I32], []), funcType([I32, I32, I32, I32, F32, F32, I32, I32], [I32])])),
+    section(3, vec([[0], [1]])),
+    section(5, vec([[0x00, ...uleb(1)]])),
+    section(7, vec([[...name('sums'), 0x00, 0], [...name('below'), 0x00, 1], [...name('memory'), 0x02, 0]])),
+    section(10, vec([funcBody(sums.locals, sums.code), funcBody([[3, I32], [3, V128]], belowCode)])),
+  );
 }
 
 const compiled = new Map<number, WebAssembly.Module | null>();
@@ -185,8 +118,7 @@ const compiled = new Map<number, WebAssembly.Module | null>();
 function kernel(dim16: number): WebAssembly.Module | null {
   let module = compiled.get(dim16);
   if (module === undefined) {
-    const bytes = moduleBytes(dim16);
-    module = typeof WebAssembly !== 'undefined' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+    module = compileIfSupported(moduleBytes(dim16));
     compiled.set(dim16, module);
   }
   return module;

@@ -8,57 +8,10 @@
  * is missing (WebAssembly.validate fails) the flat index falls back to its JS loop.
  */
 
-const I32 = 0x7f;
-const V128 = 0x7b;
-
-/** Unsigned LEB128. */
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-/** Signed LEB128 (small constants only). */
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const name = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-
-// Instructions used by the kernel.
-const get = (i: number) => [0x20, ...uleb(i)];
-const set = (i: number) => [0x21, ...uleb(i)];
-const tee = (i: number) => [0x22, ...uleb(i)];
-const i32const = (v: number) => [0x41, ...sleb(v)];
-const simd = (op: number, ...imm: number[]) => [0xfd, ...uleb(op), ...imm];
-const memarg = (alignLog2: number, offset: number) => [...uleb(alignLog2), ...uleb(offset)];
-const I32_ADD = [0x6a];
-const I32_SHL = [0x74];
-const I32_LT_U = [0x49];
-const I32_GE_U = [0x4f];
-const V128_LOAD = (offset: number) => simd(0x00, ...memarg(0, offset));
-const V128_ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
-const EXTEND_LOW_S = simd(0x87);
-const EXTEND_HIGH_S = simd(0x88);
-const DOT_I16 = simd(0xba);
-const I32X4_ADD = simd(0xae);
-const LANE = (l: number) => simd(0x1b, l);
+import {
+  DOT_I16, EXTEND_HIGH_S, EXTEND_LOW_S, I32, I32_ADD, I32_GE_U, I32_LT_U, I32_SHL, I32X4_ADD, LANE, V128, V128_LOAD, V128_ZERO,
+  compileIfSupported, funcBody, funcType, get, i32const, memarg, moduleBytes, name, section, set, tee, uleb, vec,
+} from '../wasm/emit';
 
 // scan(q, codes, n, dim16, out): out[i] = sum_j q[j] * codes[i*dim16 + j], q int16, codes int8,
 // dim16 a multiple of 16. Params 0..4; locals 5 = i, 6 = j, 7 = row pointer, 8 = acc, 9 = codes.
@@ -91,27 +44,22 @@ const body: number[] = [
   0x0c, 0, // br to the row loop
   0x0b, // end row loop
   0x0b, // end block
-  0x0b, // end function
 ];
 
-const MODULE_BYTES = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), ...vec([])]])),
-  ...section(3, vec([[0]])),
-  ...section(5, vec([[0x00, ...uleb(1)]])),
-  ...section(7, vec([[...name('scan'), 0x00, 0], [...name('memory'), 0x02, 0]])),
-  ...section(10, vec([(() => {
-    const fn = [...vec([[...uleb(3), I32], [...uleb(2), V128]]), ...body];
-    return [...uleb(fn.length), ...fn];
-  })()])),
-]);
+const MODULE_BYTES = moduleBytes(
+  section(1, vec([funcType([I32, I32, I32, I32, I32], [])])),
+  section(3, vec([[0]])),
+  section(5, vec([[0x00, ...uleb(1)]])),
+  section(7, vec([[...name('scan'), 0x00, 0], [...name('memory'), 0x02, 0]])),
+  section(10, vec([funcBody([[3, I32], [2, V128]], body)])),
+);
 
 let compiled: WebAssembly.Module | null | undefined;
 
 /** The compiled kernel, or null where WebAssembly SIMD is unavailable. */
 function kernel(): WebAssembly.Module | null {
   if (compiled === undefined) {
-    compiled = typeof WebAssembly !== 'undefined' && WebAssembly.validate(MODULE_BYTES) ? new WebAssembly.Module(MODULE_BYTES) : null;
+    compiled = compileIfSupported(MODULE_BYTES);
   }
   return compiled;
 }
