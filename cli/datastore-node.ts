@@ -154,23 +154,37 @@ export interface BuildFileOptions extends ModelFileOptions {
   log?: (line: string) => void;
 }
 
+/** Reads and parses input files (format from `format`, else from each name) into documents, with their provenance. */
+export function readInputDocuments(inputs: readonly string[], format: InputFormat | undefined, log: (line: string) => void): { documents: DocumentInput[]; sources: ShardMeta['sources'] } {
+  const documents: DocumentInput[] = [];
+  const sources: ShardMeta['sources'] = [];
+  for (const input of inputs) {
+    const bytes = new Uint8Array(readFileSync(input));
+    const inputFormat = format ?? detectFormat(input);
+    if (!inputFormat) throw new Error(`${input}: cannot tell the format from the name; pass --format wikitext|jsonl|txt|md`);
+    const docs = parseDocuments(bytes, basename(input), inputFormat);
+    documents.push(...docs);
+    sources.push({ name: basename(input), bytes: bytes.length, format: inputFormat });
+    log(`${input}: ${inputFormat}, ${docs.length} documents, ${bytes.length.toLocaleString('en')} bytes`);
+  }
+  return { documents, sources };
+}
+
+/** Writes to a temporary file beside `path`, then renames it: a reader never sees half a file. */
+export function writeAtomically(path: string, bytes: Uint8Array): void {
+  mkdirSync(dirname(resolve(path)), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, path);
+}
+
 /** Reads, parses and builds input files into a shard file (written atomically). */
 export async function buildDatastoreFile(options: BuildFileOptions): Promise<BuildStats & { out: string }> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const model = loadModelFiles(options);
   if (options.index === 'voy') await loadVoyForNode();
   log(`tokenizer ${model.tokenizer.id} (${model.from.tokenizer}), embedder ${model.embedder.id} ${model.embedder.vocabSize}x${model.embedder.dim} (${model.from.embedder}), chunk ${model.chunkSize}, neighbour_len ${model.neighbourLen}`);
-  const documents: DocumentInput[] = [];
-  const sources: ShardMeta['sources'] = [];
-  for (const input of options.inputs) {
-    const bytes = new Uint8Array(readFileSync(input));
-    const format = options.format ?? detectFormat(input);
-    if (!format) throw new Error(`${input}: cannot tell the format from the name; pass --format wikitext|jsonl|txt|md`);
-    const docs = parseDocuments(bytes, basename(input), format);
-    documents.push(...docs);
-    sources.push({ name: basename(input), bytes: bytes.length, format });
-    log(`${input}: ${format}, ${docs.length} documents, ${bytes.length.toLocaleString('en')} bytes`);
-  }
+  const { documents, sources } = readInputDocuments(options.inputs, options.format, log);
   let lastPhase = '';
   let lastLine = 0;
   const { bytes, stats } = await buildShard(documents, {
@@ -192,10 +206,7 @@ export async function buildDatastoreFile(options: BuildFileOptions): Promise<Bui
       }
     },
   });
-  mkdirSync(dirname(resolve(options.out)), { recursive: true });
-  const tmp = `${options.out}.tmp-${process.pid}`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, options.out);
+  writeAtomically(options.out, bytes);
   return { ...stats, out: options.out };
 }
 

@@ -2,11 +2,11 @@
  * Node side of the kNN-LM datastore commands (`npm run datastore -- build-knn | compress-knn`):
  * reading inputs and the GPT, progress on stderr, atomic writes. The work is src/core/knnlm.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import type { DocumentInput, KnnlmKeyEncoding, ShardMeta } from '../src/protocol/shard';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { KnnlmKeyEncoding } from '../src/protocol/shard';
 import { decodeShard } from '../src/core/datastore/shard';
-import { detectFormat, parseDocuments, type InputFormat } from '../src/core/datastore/parse';
+import type { InputFormat } from '../src/core/datastore/parse';
 import { buildKnnShard, compressKnnShard, type KnnBuildStats } from '../src/core/knnlm/build';
 import { projectKeys } from '../src/core/knnlm/pca';
 import { KnnIndex, bruteForceKnn, dequantize } from '../src/core/knnlm/search';
@@ -14,7 +14,7 @@ import { quantizeVectors } from '../src/core/retrieval/flat';
 import { GptModel } from '../src/core/models/gpt';
 import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
-import { readTokenizer } from './datastore-node';
+import { readInputDocuments, readTokenizer, writeAtomically } from './datastore-node';
 
 export interface BuildKnnFileOptions {
   /** GPT model directory (manifest.json, tokenizer.json, decoder.int8.onnx) */
@@ -35,13 +35,6 @@ export interface BuildKnnFileOptions {
   log?: (line: string) => void;
 }
 
-function writeAtomically(path: string, bytes: Uint8Array): void {
-  mkdirSync(dirname(resolve(path)), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, path);
-}
-
 export async function buildKnnFile(options: BuildKnnFileOptions): Promise<KnnBuildStats & { out: string }> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const modelDir = resolve(options.model);
@@ -53,19 +46,9 @@ export async function buildKnnFile(options: BuildKnnFileOptions): Promise<KnnBui
   const tokenizer = readTokenizer(tokenizerPath, gpt.manifest.tokenizer.id);
   log(`model ${gpt.manifest.id} (${gpt.info.backend.backend}), tokenizer ${tokenizer.id}, keys ${gpt.manifest.hyperparameters.d_model}-d -> ${options.pca ? `PCA ${options.pca}` : 'no PCA'}, ${options.encoding}`);
 
-  const documents: DocumentInput[] = [];
-  const sources: ShardMeta['sources'] = [];
   const base = options.base ? decodeShard(new Uint8Array(readFileSync(options.base))) : undefined;
   if (base) log(`${options.base}: attaching to datastore "${base.meta.name}" (${base.titles.length} documents, ${base.chunkLengths.length} chunks)`);
-  for (const input of options.inputs) {
-    const bytes = new Uint8Array(readFileSync(input));
-    const format = options.format ?? detectFormat(input);
-    if (!format) throw new Error(`${input}: cannot tell the format from the name; pass --format wikitext|jsonl|txt|md`);
-    const docs = parseDocuments(bytes, basename(input), format);
-    documents.push(...docs);
-    sources.push({ name: basename(input), bytes: bytes.length, format });
-    log(`${input}: ${format}, ${docs.length} documents, ${bytes.length.toLocaleString('en')} bytes`);
-  }
+  const { documents, sources } = readInputDocuments(options.inputs, options.format, log);
   let lastPhase = '';
   let lastLine = 0;
   const started = Date.now();
