@@ -3,6 +3,7 @@
  * split is one token stream; windows of `context` tokens start at multiples of `stride`; the first
  * window scores all its targets, later windows only their last `stride` targets.
  */
+import { logSoftmaxAt } from '../generate/sampler';
 import type { EncodedChunks, RetroModel } from '../models/retro';
 
 export interface Window {
@@ -102,7 +103,7 @@ export async function evaluatePerplexity(
     const T = group[0]!.length - 1;
     group.forEach((w, b) => {
       for (let t = w.firstScored; t < T; t++) {
-        const lp = logProb(logits, (b * T + t) * V, V, ids[w.start + t + 1]!);
+        const lp = logSoftmaxAt(logits, ids[w.start + t + 1]!, (b * T + t) * V, V);
         nll -= lp;
         if (perToken) perToken[w.start + t] = lp;
         scored++;
@@ -125,15 +126,6 @@ function isRetro(model: BatchScorer | RetroModel): model is RetroModel {
 
 function abortError(): Error {
   return Object.assign(new Error('The perplexity run was stopped.'), { name: 'AbortError' });
-}
-
-/** log softmax(logits[offset .. offset+V))[target], in float64. */
-function logProb(logits: Float32Array, offset: number, V: number, target: number): number {
-  let max = -Infinity;
-  for (let j = 0; j < V; j++) if (logits[offset + j]! > max) max = logits[offset + j]!;
-  let sum = 0;
-  for (let j = 0; j < V; j++) sum += Math.exp(logits[offset + j]! - max);
-  return logits[offset + target]! - max - Math.log(sum);
 }
 
 /**

@@ -5,6 +5,7 @@
  * 256-token forward per `stride` tokens, against one per 128 for the plain GPT eval. Blocks are
  * retrieved for and run in batches of equal input length.
  */
+import { logSoftmaxAt } from '../generate/sampler';
 import { blockInput, blockQuery } from './plan';
 import { DEFAULT_ICRALM_SETTINGS, validateIcRalmSettings, type IcRalmSettings, type PassageRetriever } from './types';
 
@@ -39,15 +40,6 @@ export interface IcRalmEvalResult {
   mean_history: number;
   forward_seconds: number;
   retrieval_seconds: number;
-}
-
-/** log softmax(logits[offset, offset + V))[target] in float64. */
-function logProb(logits: Float32Array, offset: number, V: number, target: number): number {
-  let max = -Infinity;
-  for (let j = 0; j < V; j++) if (logits[offset + j]! > max) max = logits[offset + j]!;
-  let sum = 0;
-  for (let j = 0; j < V; j++) sum += Math.exp(logits[offset + j]! - max);
-  return logits[offset + target]! - max - Math.log(sum);
 }
 
 export async function evaluateIcRalm(model: BatchForwardModel, ids: ArrayLike<number>, options: IcRalmEvalOptions): Promise<IcRalmEvalResult> {
@@ -93,7 +85,7 @@ export async function evaluateIcRalm(model: BatchForwardModel, ids: ArrayLike<nu
       const logits = await model.forwardBatch(same.map((s) => s.input));
       same.forEach((s, row) => {
         for (let j = s.b; j < s.end; j++) {
-          const lp = logProb(logits, (row * T + s.firstRow + (j - s.b)) * V, V, ids[j]!);
+          const lp = logSoftmaxAt(logits, ids[j]!, (row * T + s.firstRow + (j - s.b)) * V, V);
           logProbs[j - 1] = lp;
           nll -= lp;
           scored++;

@@ -9,7 +9,8 @@
  */
 import { streamWindows } from '../eval/perplexity';
 import type { KnnDatastore } from './datastore';
-import { knnLogProbOf, logSoftmaxAt, mixLogProb, validateKnnSettings } from './interpolate';
+import { logSoftmaxAt } from '../generate/sampler';
+import { knnLogProbOf, mixLogProb, validateKnnSettings } from './interpolate';
 import type { KeyModel } from './build';
 import { MAX_KNN_K, type KnnLmSettings } from './types';
 
@@ -78,7 +79,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
     if (!keys) throw new Error(`${model.manifest.id} returned no knn_key: not a GPT with kNN-LM keys`);
     for (let t = w.firstScored; t < inputs.length; t++) {
       const target = ids[w.start + t + 1]!;
-      const lp = logSoftmaxAt(out.logits, t * V, V, target);
+      const lp = logSoftmaxAt(out.logits, target, t * V, V);
       lmNll -= lp;
       const s0 = performance.now();
       const { ids: nearest, distances } = datastore.search(keys.subarray(t * keyDim, (t + 1) * keyDim), kMax);

@@ -31,15 +31,6 @@ export function logSoftmax(logits: Float32Array, offset: number, V: number, out 
   return out;
 }
 
-/** log softmax of one entry only (the eval needs just the target's). */
-export function logSoftmaxAt(logits: Float32Array, offset: number, V: number, index: number): number {
-  let max = -Infinity;
-  for (let j = 0; j < V; j++) if (logits[offset + j]! > max) max = logits[offset + j]!;
-  let sum = 0;
-  for (let j = 0; j < V; j++) sum += Math.exp(logits[offset + j]! - max);
-  return logits[offset + index]! - max - Math.log(sum);
-}
-
 /** logsumexp of −d_i/T over the first k neighbours: the softmax's normaliser. */
 function knnNormaliser(distances: ArrayLike<number>, k: number, temperature: number): number {
   // Distances come nearest first, so the first is the largest exponent.
