@@ -11,7 +11,8 @@ import { quantizeVectors } from '../retrieval/flat';
 import { ArrayVectorSource } from '../retrieval/vector-index';
 import { VOY_MAX_VECTORS, VoyIndex, VoyLimitError } from '../retrieval/voy';
 import type { RetroTokenizer } from '../tokenizer/index';
-import { BuildAbortedError, EmptyInputError } from './errors';
+import { buildCheckpoint, clock } from './checkpoint';
+import { EmptyInputError } from './errors';
 import { decodeShard, encodeShard } from './shard';
 
 export interface BuildOptions {
@@ -54,14 +55,11 @@ export interface BuildResult {
   stats: BuildStats;
 }
 
-const clock = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
-
 /** Builds a shard from documents. Throws BuildAbortedError (name 'AbortError') when cancelled. */
 export async function buildShard(documents: readonly DocumentInput[], options: BuildOptions): Promise<BuildResult> {
   const { tokenizer, embedder, chunkSize, signal, onProgress } = options;
   const neighbourLen = options.neighbourLen ?? 2 * chunkSize;
   const indexKind = options.indexKind ?? 'flat';
-  const yieldEvery = options.yieldEveryMs ?? 50;
   if (tokenizer.vocabSize > embedder.vocabSize) {
     throw new RangeError(`the tokenizer has ${tokenizer.vocabSize} ids but the embedder only ${embedder.vocabSize} rows`);
   }
@@ -71,19 +69,9 @@ export async function buildShard(documents: readonly DocumentInput[], options: B
   const t0 = clock();
   const seconds: BuildStats['seconds'] = { tokenize: 0, chunk: 0, embed: 0, index: 0, encode: 0, total: 0 };
   let embedRate = 0;
-  let lastYield = clock();
   const report = (phase: BuildProgress['phase'], done: number, total: number, unit: BuildProgress['unit']) =>
     onProgress?.({ phase, done, total, unit, chunksPerSecond: embedRate, elapsedMs: clock() - t0 });
-  const checkpoint = async (force = false) => {
-    if (signal?.aborted) throw new BuildAbortedError();
-    if (force || clock() - lastYield >= yieldEvery) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      lastYield = clock();
-      if (signal?.aborted) throw new BuildAbortedError();
-      return true;
-    }
-    return false;
-  };
+  const checkpoint = buildCheckpoint(signal, options.yieldEveryMs ?? 50);
 
   // Tokenize; keep each document's UTF-8 text and token byte offsets for the chunk text spans.
   let phaseStart = clock();

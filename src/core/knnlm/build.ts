@@ -11,7 +11,8 @@
  */
 import type { DocumentInput, KnnBuildProgress, KnnlmKeyEncoding, KnnlmMeta, KnnlmSection, Shard, ShardMeta } from '../../protocol/shard';
 import { SHARD_FORMAT_VERSION } from '../../protocol/shard';
-import { BuildAbortedError, EmptyInputError, ShardMismatchError } from '../datastore/errors';
+import { EmptyInputError, ShardMismatchError } from '../datastore/errors';
+import { buildCheckpoint, clock } from '../datastore/checkpoint';
 import { decodeShard, encodeShard } from '../datastore/shard';
 import { streamWindows } from '../eval/perplexity';
 import type { LanguageModel } from '../models/types';
@@ -73,8 +74,6 @@ export interface KnnBuildResult {
   bytes: Uint8Array;
   stats: KnnBuildStats;
 }
-
-const clock = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 /** The documents of a shard (titles and texts), e.g. to attach kNN-LM sections to it. */
 export function shardDocuments(shard: Shard): DocumentInput[] {
@@ -161,7 +160,6 @@ export async function buildKnnShard(documents: readonly DocumentInput[], options
   const encoding = options.encoding ?? 'int8';
   const pcaDim = options.pca && options.pca < keyDim ? options.pca : 0;
   const dim = pcaDim || keyDim;
-  const yieldEvery = options.yieldEveryMs ?? 50;
   if (tokenizer.vocabSize !== hp.vocab_size) throw new ShardMismatchError(`the tokenizer has ${tokenizer.vocabSize} ids, the model ${hp.vocab_size}`);
   if (!(stride >= 1 && stride <= context)) throw new RangeError(`stride must be in 1..${context}`);
   if (options.pca !== undefined && options.pca !== 0 && !(Number.isInteger(options.pca) && options.pca >= 1 && options.pca <= keyDim)) {
@@ -171,19 +169,9 @@ export async function buildKnnShard(documents: readonly DocumentInput[], options
   const t0 = clock();
   const seconds: KnnBuildStats['seconds'] = { tokenize: 0, keys: 0, pca: 0, encode: 0, total: 0 };
   let rate = 0;
-  let lastYield = clock();
   const report = (phase: KnnBuildProgress['phase'], done: number, total: number, unit: KnnBuildProgress['unit']) =>
     onProgress?.({ phase, done, total, unit, tokensPerSecond: rate, elapsedMs: clock() - t0 });
-  const checkpoint = async (force = false): Promise<boolean> => {
-    if (signal?.aborted) throw new BuildAbortedError();
-    if (force || clock() - lastYield >= yieldEvery) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      lastYield = clock();
-      if (signal?.aborted) throw new BuildAbortedError();
-      return true;
-    }
-    return false;
-  };
+  const checkpoint = buildCheckpoint(signal, options.yieldEveryMs ?? 50);
 
   const docs = options.base ? shardDocuments(options.base) : documents.filter((d) => d.text.length > 0);
   if (options.base && documents.length > 0) {
