@@ -89,6 +89,19 @@ function int(name: string, value: string | undefined): number | undefined {
 
 const progress = (message: string) => process.stderr.write(`${message}\n`);
 
+/** A windows-done progress line on stderr at most every `everyMs`, and at the end. */
+function windowProgress(started: number, everyMs: number): (done: number, total: number) => void {
+  let lastReport = 0;
+  return (done, total) => {
+    const now = performance.now();
+    if (now - lastReport > everyMs || done === total) {
+      lastReport = now;
+      const rate = done / ((now - started) / 1000);
+      progress(`${done}/${total} windows, ${rate.toFixed(2)} windows/s, ~${((total - done) / rate / 60).toFixed(1)} min left`);
+    }
+  };
+}
+
 /** The datastore: a shard file, or built from a WikiText file (cached under .cache/eval/). */
 async function openDatastore(path: string, tokenizer: RetroTokenizer, embedder: MeanEmbedder, manifest: ModelManifest): Promise<{ datastore: Datastore; source: string }> {
   if (!existsSync(path)) fail(`datastore ${path} does not exist`);
@@ -198,7 +211,6 @@ async function main(): Promise<void> {
   }
 
   const evalStart = performance.now();
-  let lastReport = 0;
   const totals = await evaluatePerplexity(model, stream, {
     context: hp.context,
     stride,
@@ -206,14 +218,7 @@ async function main(): Promise<void> {
     ...(maxWindows !== undefined ? { maxWindows } : {}),
     ...(neighbours ? { neighbours } : {}),
     words,
-    onProgress: (done, total) => {
-      const now = performance.now();
-      if (now - lastReport > 5000 || done === total) {
-        lastReport = now;
-        const rate = done / ((now - evalStart) / 1000);
-        progress(`${done}/${total} windows, ${rate.toFixed(2)} windows/s, ~${((total - done) / rate / 60).toFixed(1)} min left`);
-      }
-    },
+    onProgress: windowProgress(evalStart, 5000),
   });
   // A partial run scored only part of the split: word-level perplexity then uses the split's
   // words in proportion to the tokens scored (an estimate, flagged).
@@ -293,21 +298,13 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
     windowRange = { start: Number(m[1]), end: Number(m[2]) };
   }
   const evalStart = performance.now();
-  let lastReport = 0;
   const totals = await evaluateKnnLm(model, datastore, stream, {
     context: hp.context,
     stride,
     ...(maxWindows !== undefined ? { maxWindows } : {}),
     ...(windowRange ? { windowRange } : {}),
     settings,
-    onProgress: (done, total) => {
-      const now = performance.now();
-      if (now - lastReport > 10_000 || done === total) {
-        lastReport = now;
-        const rate = done / ((now - evalStart) / 1000);
-        progress(`${done}/${total} windows, ${rate.toFixed(2)} windows/s, ~${((total - done) / rate / 60).toFixed(1)} min left`);
-      }
-    },
+    onProgress: windowProgress(evalStart, 10_000),
   });
   const partial = totals.scored_tokens < stream.length - 1;
   const scoredWords = partial ? (words * totals.scored_tokens) / (stream.length - 1) : words;
