@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 DATA="${RETROLAB_DATA:-../shared/data}"
 W=models/.work
 PY=/usr/bin/python3
-THREADS="${RETROLAB_THREADS:-2}"
 mkdir -p "$W"
 
 [ -f "$W/tokenizer.json" ] || npx tsx cli/train-tokenizer.ts "$DATA/wikitext-2/wiki.train.tokens" "$W/tokenizer.json" 8192
@@ -23,15 +22,16 @@ $PY -m retrolab.train --stage gpt --data .work/data --out .work/gpt-base --token
 #    exact training neighbours under RETRO's strict rule (never from the query's own article).
 $PY -m retrolab.prepare_retrieval --gpt .work/gpt-base/model.pt --data .work/data --out .work/retrieval \
     --exclude-same-document
-# 3. The fair pair: both start from the base GPT and see the same 2M tokens in the same order with
-#    the same decoder learning-rate schedule; RETRO also trains its encoder and CCA (RETRO-fitting)
-#    with the copy prior, the null slot, token-match features and a tapering share of oracle
-#    neighbours (see the model card).
-STAGE2="--data .work/data --init .work/gpt-base/model.pt --tokens 2e6 --lr 3e-4 --warmup 50 --eval-every 100"
-$PY -m retrolab.train --stage gpt $STAGE2 --out .work/gpt --threads 1 &
-$PY -m retrolab.train --stage retro $STAGE2 --out .work/retro --retrieval .work/retrieval --threads 1 \
-    --token-match --oracle-start 0.5 --oracle-end 0.05
-wait
+# 3. The fair pair. The GPT continues from the base GPT for 2M tokens; RETRO is then built on that
+#    finished GPT with its decoder frozen (RETRO-fitting, RETRO paper section 4.2): only the neighbour
+#    encoder and the chunked cross-attention train, on the same 2M tokens in the same batch order, with
+#    the copy prior, the null slot, token-match features and a tapering share of oracle neighbours
+#    (see the model card). RETRO's decoder is therefore the GPT, weight for weight.
+STAGE2="--data .work/data --tokens 2e6 --warmup 50 --eval-every 100"
+$PY -m retrolab.train --stage gpt $STAGE2 --init .work/gpt-base/model.pt --lr 3e-4 --out .work/gpt --threads 1
+$PY -m retrolab.train --stage retro $STAGE2 --init .work/gpt/model.pt --lr 6e-4 --out .work/retro \
+    --retrieval .work/retrieval --threads 1 --freeze-decoder --token-match --oracle-start 0.15 \
+    --oracle-end 0 --eval-windows 100 --eval-window-step 10
 # 4. Export, quantize, ship.
 for spec in "gpt gpt-wt2 GPT-WT2-7M" "retro retro-wt2 RETRO-WT2-9M"; do
   set -- $spec

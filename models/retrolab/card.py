@@ -54,15 +54,28 @@ def card(m: dict, baseline: dict | None = None) -> str:
               '- SQuAD 2.0 paragraphs are NOT in the training data: they are the factual datastore whose facts the '
               'models must not already know.', '']
     if t:
-        base = t.get('base', {})
+        frozen = retro and t.get('recipe', {}).get('decoder_frozen', False)
+        # A frozen-decoder RETRO's base is the finished GPT continuation, whose own base is the base GPT.
+        continuation = t.get('base', {}) if frozen else t
+        base = continuation.get('base', {})
         lines += ['## Training', '',
                   f"- Base GPT: {fmt(base.get('tokens', 0), 0)} tokens ({base.get('steps', '?')} steps of "
                   f"{base.get('batch', '?')} x {base.get('context', '?')}), AdamW, lr {base.get('lr', '?')}, "
                   f"{base.get('schedule', '')}, {base.get('precision', '')}, {fmt(base.get('wall_seconds', 0) / 60, 0)} min "
                   'on one CPU core.' + (f" ({base['note']})" if base.get('note') else ''),
-                  f"- Then {fmt(t.get('tokens', 0), 0)} more tokens ({t.get('steps')} steps, lr {t.get('lr')}, "
-                  f"{fmt(t.get('wall_seconds', 0) / 60, 0)} min on one core), identical for the GPT continuation and "
-                  f"RETRO (same batches in the same order). Total: {fmt(t.get('total_tokens', 0), 0)} tokens."]
+                  f"- GPT continuation: {fmt(continuation.get('tokens', 0), 0)} more tokens ({continuation.get('steps')} "
+                  f"steps, lr {continuation.get('lr')}, {fmt(continuation.get('wall_seconds', 0) / 60, 0)} min on one core). "
+                  f"Total: {fmt(continuation.get('total_tokens', 0), 0)} tokens."
+                  + (' This is the shipped GPT; RETRO\'s decoder is this GPT, unchanged.' if not retro else '')]
+        if frozen:
+            lines.append(f"- RETRO-fit: the decoder is that GPT, frozen (its weights are bit-identical to the GPT's; "
+                         f"a test checks it). Only the neighbour encoder and the cross-attention train, on the GPT "
+                         f"continuation's {fmt(t.get('tokens', 0), 0)} tokens again, the same batches in the same order "
+                         f"({t.get('steps')} steps, {fmt(t.get('wall_seconds', 0) / 60, 0)} min on one core). RETRO saw no "
+                         'training token the GPT did not; the extra compute is one pass for the retrieval parameters.')
+        elif retro:
+            lines.append('- RETRO: the same continuation (same batches in the same order), its decoder trained on the '
+                         'same schedule.')
         if retro and 'recipe' in t:
             r = t['recipe']
             lines += [f"- Recipe: {r['method']}.",
@@ -105,7 +118,7 @@ def card(m: dict, baseline: dict | None = None) -> str:
         if retro and baseline and 'wt2_test' in metrics and 'wt2_test' in baseline.get('metrics', {}):
             ours, theirs = metrics['wt2_test']['token_ppl'], baseline['metrics']['wt2_test']['token_ppl']
             verdict = 'better' if ours < theirs else 'worse'
-            lines += [f"Against the GPT trained on the same tokens ({baseline['id']}, test token-level "
+            lines += [f"Against the GPT it was built on ({baseline['id']}, test token-level "
                       f"{fmt(theirs)}), RETRO with neighbours from the train datastore is {abs(ours / theirs - 1):.1%} "
                       f"{verdict}.", '']
     else:
@@ -115,7 +128,7 @@ def card(m: dict, baseline: dict | None = None) -> str:
               f"- {q['method']}: every 2-D weight as int8 with one scale per output channel (DequantizeLinear); "
               f"max |logit difference| to the fp32 reference on the parity input: {fmt(q.get('fp32_reference_max_abs_logit_diff', 0), 4)}.",
               '', '## Reproduce', '', '```', 'bash models/pipeline.sh', '```',
-              'from a checkout with `../shared/data` beside it (about 1.5 hours on 2 CPU cores). '
+              'from a checkout with `../shared/data` beside it (about 2 hours on 2 CPU cores). '
               'Each step is cached under models/.work.', '',
               '## Limitations', '',
               '- A 7-9M-parameter model trained on 2M words: fluent only in Wikipedia style, often wrong on facts.',

@@ -18,15 +18,18 @@ import torch.nn.functional as F
 from .data import Datastore, MeanEmbedder, Split
 
 
-def stream_windows(split: Split, context: int, stride: int, max_windows: int | None = None):
-    """Yields (start, tokens (<= context+1), first_scored) over the split's token stream."""
+def stream_windows(split: Split, context: int, stride: int, max_windows: int | None = None, window_step: int = 1):
+    """Yields (start, tokens (<= context+1), first_scored) over the split's token stream; with
+    window_step n only every n-th window (each still scored as in the full pass)."""
     tokens = split.ids
-    start, n = 0, 0
+    start, index, n = 0, 0, 0
     while start + 1 < len(tokens):
-        window = tokens[start: start + context + 1]
-        first_scored = 0 if start == 0 else context - stride
-        yield start, window, first_scored
-        n += 1
+        if index % window_step == 0:
+            window = tokens[start: start + context + 1]
+            first_scored = 0 if start == 0 else context - stride
+            yield start, window, first_scored
+            n += 1
+        index += 1
         if (max_windows is not None and n >= max_windows) or start + context + 1 >= len(tokens):
             return
         start += stride
@@ -68,7 +71,7 @@ def store_index(store: Datastore, embedder: MeanEmbedder):
 @torch.no_grad()
 def perplexity(model, split: Split, context: int, stride: int, store: Datastore | None = None,
                embedder: MeanEmbedder | None = None, mode: str = 'real', max_windows: int | None = None,
-               seed: int = 0) -> dict:
+               seed: int = 0, window_step: int = 1) -> dict:
     """Token-level NLL over the split. For RETRO pass a datastore; mode 'real' or 'random'."""
     model.eval()
     rng = np.random.default_rng(seed)
@@ -88,7 +91,7 @@ def perplexity(model, split: Split, context: int, stride: int, store: Datastore 
             total_tokens += len(targets) - first
         batch.clear()
 
-    for _, window, first in stream_windows(split, context, stride, max_windows):
+    for _, window, first in stream_windows(split, context, stride, max_windows, window_step):
         inputs, targets = window[:-1], window[1:]
         neighbours = None
         if store is not None:

@@ -245,6 +245,11 @@ class Decoder(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith('proj.weight') and '.cca.' not in name:
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+        for block in self.cca_blocks():
+            # _init above redrew every Linear; the CCA output must start at zero so that a RETRO
+            # built on a trained GPT computes exactly that GPT until training moves it.
+            nn.init.zeros_(block.cca.proj.weight)
+            nn.init.zeros_(block.cca.proj.bias)
 
     @staticmethod
     def _init(module):

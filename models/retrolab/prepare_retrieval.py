@@ -63,6 +63,10 @@ def main():
             np.searchsorted(store.stream_pos, np.arange(len(nb)) * args.chunk, side='right') - 1]))
         print(json.dumps({'step': 'neighbours', 'queries': len(nb), 'datastore_chunks': len(store.neighbour_tokens),
                           'top1_same_document': same_doc, 'seconds': time.time() - t0}))
+        # The rule the neighbours obey, for the training record and the model card.
+        with open(os.path.join(args.out, 'retrieval.json'), 'w') as f:
+            json.dump({'chunk': args.chunk, 'k': args.k, 'exclude_same_document': args.exclude_same_document,
+                       'top1_same_document': same_doc}, f, indent=2)
 
 
 if __name__ == '__main__':

@@ -2,9 +2,10 @@
 
 Stages (see models/pipeline.sh):
   gpt    train a GPT from scratch, or continue one (--init) for more tokens
-  retro  RETRO-fit: start from a trained GPT's decoder (--init) and train the whole RETRO
-         (decoder, neighbour encoder, chunked cross-attention) on the same data, batch order
-         and token budget as the GPT continuation, so the pair differs only in retrieval.
+  retro  RETRO-fit: start from a trained GPT's decoder (--init) and train the neighbour encoder
+         and chunked cross-attention on the same data and batch order as the GPT continuation.
+         With --freeze-decoder (what ships) the decoder is the finished GPT, unchanged, so the pair
+         differs only in retrieval; without it the decoder follows the GPT continuation's schedule.
 """
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ def parse_args():
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--eval-every', type=int, default=250)
     p.add_argument('--eval-windows', type=int, default=48)
+    p.add_argument('--eval-window-step', type=int, default=1,
+                   help='score every n-th valid window, so a small eval spreads over the whole split')
     p.add_argument('--checkpoint-every', type=int, default=100)
     # RETRO
     p.add_argument('--retrieval', help='directory with embedder.bin and neighbours.npy')
@@ -46,6 +49,9 @@ def parse_args():
     p.add_argument('--k', type=int, default=2)
     p.add_argument('--cca-layers', default='2,5')
     p.add_argument('--encoder-layers', type=int, default=2)
+    p.add_argument('--freeze-decoder', action='store_true',
+                   help='RETRO-fitting as in the RETRO paper (section 4.2): the decoder keeps the --init GPT weights '
+                        'and only the encoder and CCA train, so RETRO without useful neighbours is that GPT')
     p.add_argument('--new-lr-mult', type=float, default=3.0,
                    help='learning-rate multiplier for the parameters RETRO adds to the GPT (encoder, CCA); the '
                         'decoder follows the same schedule as the GPT continuation')
@@ -58,7 +64,10 @@ def parse_args():
                    help='share of chunks whose neighbour slot holds the chunk + its true continuation, at step 0')
     p.add_argument('--oracle-end', type=float, default=0.25, help='... tapering linearly to this at the end')
     p.add_argument('--oracle-shift', type=float, default=0.25,
-                   help='share of oracle neighbours shifted by up to C/2 tokens (misaligned copies)')
+                   help='share of oracle neighbours shifted by up to --oracle-shift-max tokens (misaligned copies)')
+    p.add_argument('--oracle-shift-max', type=int, default=16,
+                   help='largest shift of a shifted oracle; shifts beyond the alignment teach copying by token '
+                        'match, the only way real neighbours (which hold a phrase at any offset) can help')
     # Model size (GPT from scratch)
     p.add_argument('--d-model', type=int, default=256)
     p.add_argument('--n-layer', type=int, default=6)
@@ -92,6 +101,14 @@ def load_embedder(retrieval_dir: str, vocab: int, d: int) -> MeanEmbedder:
 
 def main():
     args = parse_args()
+
+    def retrieval_rule() -> dict:
+        path = os.path.join(args.retrieval or '', 'retrieval.json')
+        if not os.path.exists(path):
+            return {}
+        with open(path) as f:
+            return json.load(f)
+
     os.makedirs(args.out, exist_ok=True)
     if os.path.exists(os.path.join(args.out, 'model.pt')):
         print(json.dumps({'event': 'skip', 'reason': f'{args.out}/model.pt exists'}))
@@ -114,6 +131,10 @@ def main():
         else:
             model = Decoder(GPTConfig(context=args.context, n_layer=args.n_layer, n_head=args.n_head,
                                       d_model=args.d_model, dropout=args.dropout))
+    elif args.init and load_model(args.init).is_retro:
+        # A second RETRO-fit phase: continue a RETRO (its own hyperparameters) on fresh batches.
+        model = load_model(args.init)
+        log({'event': 'retro_continue', 'from': args.init})
     else:
         gpt = load_model(args.init)
         cfg = RetroConfig(**{**gpt.cfg.to_dict(), 'chunk': args.chunk, 'neighbours': args.k,
@@ -152,9 +173,15 @@ def main():
     def is_new(name: str) -> bool:
         return args.stage == 'retro' and (name.startswith('encoder.') or '.cca.' in name or '.ln_cca.' in name)
 
+    if args.freeze_decoder:
+        assert args.stage == 'retro', '--freeze-decoder is for the retro stage'
+        for name, param in model.named_parameters():
+            if not is_new(name):
+                param.requires_grad_(False)
+
     groups = []
     for new in (False, True):
-        named = [(n, p) for n, p in model.named_parameters() if is_new(n) == new]
+        named = [(n, p) for n, p in model.named_parameters() if is_new(n) == new and p.requires_grad]
         decay = [p for n, p in named if p.dim() >= 2 and 'rel_bias' not in n]
         no_decay = [p for n, p in named if p.dim() < 2 or 'rel_bias' in n]
         mult = args.new_lr_mult if new else 1.0
@@ -216,7 +243,7 @@ def main():
             use_oracle = nrng.random((args.batch, U)) < oracle_share
             slot = nrng.integers(0, args.k, size=(args.batch, U))
             shifted = nrng.random((args.batch, U)) < args.oracle_shift
-            shift = nrng.integers(1, C // 2 + 1, size=(args.batch, U)) * nrng.choice([-1, 1], size=(args.batch, U))
+            shift = nrng.integers(1, args.oracle_shift_max + 1, size=(args.batch, U)) * nrng.choice([-1, 1], size=(args.batch, U))
             for b in range(args.batch):
                 for u in range(U):
                     if use_oracle[b, u]:
@@ -227,17 +254,24 @@ def main():
                 None if neighbours is None else torch.from_numpy(neighbours), oracle_share)
 
     def evaluate(s: int):
-        record = {'event': 'eval', 'step': s, 'windows': args.eval_windows}
+        record = {'event': 'eval', 'step': s, 'windows': args.eval_windows, 'window_step': args.eval_window_step}
+        spread = {'max_windows': args.eval_windows, 'window_step': args.eval_window_step}
         with torch.autocast('cpu', dtype=torch.bfloat16):
             if args.stage == 'gpt':
-                record['valid_ppl'] = perplexity(model, valid, context, context // 2, max_windows=args.eval_windows)['token_ppl']
+                record['valid_ppl'] = perplexity(model, valid, context, context // 2, **spread)['token_ppl']
             else:
                 for name, st, mode in [('real', store, 'real'), ('random', store, 'random'), ('leak', leak_store, 'real')]:
                     record[f'valid_ppl_{name}'] = perplexity(model, valid, context, context // 2, st, embedder, mode,
-                                                             max_windows=args.eval_windows)['token_ppl']
+                                                             **spread)['token_ppl']
+                if args.freeze_decoder:
+                    # The decoder is the GPT's, so this is the GPT on the same windows.
+                    record['valid_ppl_no_retrieval'] = perplexity(model, valid, context, context // 2,
+                                                                  **spread)['token_ppl']
         model.train()
         log(record)
 
+    if step == 0 and args.freeze_decoder:
+        evaluate(0)  # RETRO must start as its GPT: real = random = no retrieval
     model.train()
     run_start, elapsed_at_start = time.time(), elapsed
     t0, tokens_since, loss_sum, loss_n = time.time(), 0, 0.0, 0
@@ -253,7 +287,7 @@ def main():
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
         step += 1
         tokens_since += x.numel()
@@ -280,18 +314,25 @@ def main():
               'seed': args.seed}
     if args.stage == 'retro':
         record['recipe'] = {
-            'method': 'RETRO-fitting: decoder initialised from the base GPT and trained on the same schedule as '
-                      'the GPT continuation; neighbour encoder (initialised from the GPT blocks 0-1) and CCA '
-                      f'trained at {args.new_lr_mult}x learning rate',
+            'method': ('RETRO-fitting (RETRO paper, section 4.2): the decoder is the shipped GPT, frozen, so it is '
+                       'identical in both models; only the neighbour encoder (initialised from the GPT blocks 0-1) '
+                       f'and the CCA train, at learning rate {args.lr * args.new_lr_mult:g}, on the GPT '
+                       "continuation's own batches in the same order"
+                       if args.freeze_decoder else
+                       'RETRO-fitting: decoder initialised from the base GPT and trained on the same schedule as '
+                       'the GPT continuation; neighbour encoder (initialised from the GPT blocks 0-1) and CCA '
+                       f'trained at {args.new_lr_mult}x learning rate'),
+            'decoder_frozen': bool(args.freeze_decoder),
             'oracle_share_start': args.oracle_start, 'oracle_share_end': args.oracle_end,
             'oracle_shifted_share': args.oracle_shift,
+            'oracle_shift_max': args.oracle_shift_max,
             'oracle_definition': 'one of the k neighbour slots (random) holds the query chunk followed by its true '
                                  'continuation, as a datastore holding the document returns it; a shifted oracle '
-                                 'starts 1..C/2 tokens earlier or later',
+                                 f'starts 1..{args.oracle_shift_max} tokens earlier or later',
             'real_neighbours': 'exact cosine search over the train datastore with the frozen embedder; never the '
                                'chunk itself or any chunk overlapping the query chunk or its continuation'
-                               + (' (nor any chunk of the same article)' if 'otherdoc' in (args.retrieval or '')
-                                  or getattr(args, 'exclude_same_document', False) else ''),
+                               + (" (nor any chunk of the same article: RETRO's strict rule)"
+                                  if retrieval_rule().get('exclude_same_document') else ''),
             'cca_initialisation': f'copy prior {args.copy_prior} on the aligned continuation position; null slot '
                                   f'(learned key, zero value) with the same initial bias'
                                   + (f'; token-match features, scale {args.match_scale}' if args.token_match else ''),
@@ -300,7 +341,12 @@ def main():
         base = torch.load(args.init, map_location='cpu').get('training')
         if base:
             record['base'] = base
-            record['total_tokens'] = base.get('total_tokens', base['tokens']) + record['tokens']
+            if args.freeze_decoder:
+                # The retrieval parameters saw tokens the decoder had already trained on: no new data.
+                record['total_tokens'] = base.get('total_tokens', base['tokens'])
+                record['retrieval_parameter_tokens'] = record['tokens']
+            else:
+                record['total_tokens'] = base.get('total_tokens', base['tokens']) + record['tokens']
     record.setdefault('total_tokens', record['tokens'])
     save_model(model, os.path.join(args.out, 'model.pt'), {'training': record})
     with open(os.path.join(args.out, 'training.json'), 'w') as f:
