@@ -127,6 +127,29 @@ def test_retro_shorter_than_one_chunk():
     assert (logits - gpt_path).abs().max() < 1e-4  # no chunk is complete: retrieval cannot matter
 
 
+@torch.no_grad()
+def test_retro_added_to_a_gpt_starts_as_that_gpt():
+    """RETRO-fitting starts from the GPT: before any training the cross-attention adds exactly nothing."""
+    gpt = load('gpt-wt2')
+    retro = Decoder(RetroConfig(**{**gpt.cfg.to_dict(), 'token_match': True})).eval()
+    missing, unexpected = retro.load_state_dict(gpt.state_dict(), strict=False)
+    assert not unexpected and missing
+    cfg = retro.cfg
+    ids = torch.randint(2, cfg.vocab_size, (1, 3 * cfg.chunk + 5))
+    nb = torch.randint(2, cfg.vocab_size, (1, 3, cfg.neighbours, cfg.neighbour_len))
+    assert (retro.retro_forward(ids, nb) - gpt(ids)[0]).abs().max() == 0
+
+
+def test_shipped_retro_decoder_is_the_shipped_gpt():
+    """The fair pair: RETRO's decoder weights are the GPT's; only the encoder and CCA are RETRO's own."""
+    gpt = torch.load(os.path.join(CHECKPOINTS, 'gpt-wt2.fp16.pt'), map_location='cpu')['model']
+    retro = torch.load(os.path.join(CHECKPOINTS, 'retro-wt2.fp16.pt'), map_location='cpu')['model']
+    own = [n for n in retro if n.startswith('encoder.') or '.cca.' in n or '.ln_cca.' in n]
+    assert own and set(retro) - set(own) == set(gpt)
+    for name, weight in gpt.items():
+        assert torch.equal(retro[name], weight), name
+
+
 def test_shipped_files_match_manifests():
     public = os.path.join(os.path.dirname(ROOT), 'public', 'models')
     total = 0
