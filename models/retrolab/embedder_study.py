@@ -5,7 +5,12 @@ the same int8 table format and the app's mean-pool + L2-normalise code serves al
 Quality proxy: for valid chunks, how many of the true continuation's (non-frequent) token types
 appear in the top-1 train neighbour's continuation, against a random neighbour.
 
+With --contextual it also tries keys that need a GPT forward pass per chunk (the chunk read alone,
+as an app would embed it): the kNN-LM key (last FFN input) mean-pooled over the chunk, and at the
+chunk's last token. These would need an embedder graph in the app instead of a table.
+
 usage: python3 -m retrolab.embedder_study --gpt .work/gpt-base/model.pt --data .work/data [--queries 2000]
+         [--contextual .work/gpt/model.pt]
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import argparse
 import json
 
 import numpy as np
+import torch
 
 from .data import MeanEmbedder, build_datastore, load_split, search
 from .train import load_model
@@ -36,6 +42,7 @@ def main():
     p.add_argument('--data', required=True)
     p.add_argument('--queries', type=int, default=2000)
     p.add_argument('--chunk', type=int, default=32)
+    p.add_argument('--contextual', help='a GPT model.pt whose knn_key to try as the retrieval key')
     args = p.parse_args()
     C = args.chunk
     train, valid = load_split(args.data, 'train'), load_split(args.data, 'valid')
@@ -63,6 +70,28 @@ def main():
         keys = emb.embed(store.neighbour_tokens[:, :C], store.chunk_lengths)
         _, ids = search(keys, emb.embed(queries), 1)
         results[name] = overlap(store.neighbour_tokens[ids[:, 0]])
+    if args.contextual:
+        gpt = load_model(args.contextual).eval()
+
+        @torch.no_grad()
+        def contextual_keys(chunks: np.ndarray) -> dict[str, np.ndarray]:
+            means, lasts = [], []
+            for i in range(0, len(chunks), 512):
+                with torch.autocast('cpu', dtype=torch.bfloat16):
+                    key = gpt(torch.from_numpy(chunks[i:i + 512].astype(np.int64)))[3].float()
+                means.append(key.mean(1).numpy())
+                lasts.append(key[:, -1].numpy())
+            out = {}
+            for name, parts in (('knn-key-mean', means), ('knn-key-last', lasts)):
+                x = np.concatenate(parts)
+                out[name] = x / np.linalg.norm(x, axis=1, keepdims=True)
+            return out
+
+        train_keys = contextual_keys(store.neighbour_tokens[:, :C])
+        query_keys = contextual_keys(queries)
+        for name in train_keys:
+            _, ids = search(train_keys[name].astype(np.float32), query_keys[name].astype(np.float32), 1)
+            results[name] = overlap(store.neighbour_tokens[ids[:, 0]])
     print(json.dumps({'metric': 'share of the true continuation\'s rarer token types found in the top-1 neighbour\'s continuation',
                       'queries': len(picks), **{k: round(v, 4) for k, v in results.items()}}))
 
