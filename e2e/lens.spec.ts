@@ -1,19 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Datastore } from '../src/core/datastore/datastore';
 import { datastoreEvalStore, windowNeighbours } from '../src/core/eval/neighbours';
 import { evaluatePerplexity } from '../src/core/eval/perplexity';
 import { tokenizeWikiTextStream } from '../src/core/eval/stream';
 import { GptModel, RetroModel } from '../src/core/models';
-import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
-import { countWikiTextWords, loadTokenizer, splitWikiTextArticles } from '../src/core/tokenizer';
-import { dataDir } from '../cli/datastore-node';
+import { countWikiTextWords, splitWikiTextArticles } from '../src/core/tokenizer';
+import { dataDir, readEmbedder, readTokenizer, REPO_ROOT } from '../cli/datastore-node';
 import { expect, test } from './fixtures';
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODELS = join(REPO_ROOT, 'public', 'models');
 const DEFAULT_DATASTORE = join(REPO_ROOT, 'public', 'datastores', 'wikitext-2-train.rlds');
 
@@ -52,11 +49,11 @@ async function nodeEval(text: string): Promise<{ tokens: number; words: number; 
   const retro = await RetroModel.load(runtime, nodeModelFiles(join(MODELS, 'retro-wt2')));
   try {
     const dir = join(MODELS, 'retro-wt2');
-    const tokenizer = loadTokenizer(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')));
+    const tokenizer = readTokenizer(join(dir, 'tokenizer.json'));
     const ids = tokenizeWikiTextStream(tokenizer, text);
     const words = countWikiTextWords(text);
     const e = retro.manifest.embedder!;
-    const embedder = MeanEmbedder.fromBytes(new Uint8Array(readFileSync(join(dir, e.file))), e.vocab_size, e.dim, e.id);
+    const embedder = readEmbedder(join(dir, e.file), e.vocab_size, e.dim, e.id);
     const datastore = await Datastore.open(new Uint8Array(readFileSync(DEFAULT_DATASTORE)), embedder);
     const { chunk, neighbours: K, neighbour_len } = retro.hp;
     const options = { context: 256, stride: 128, words };

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildShard } from '../src/core/datastore/builder';
@@ -13,10 +12,10 @@ import { buildKnnShard } from '../src/core/knnlm/build';
 import { KnnDatastore } from '../src/core/knnlm/datastore';
 import { KnnLmModel } from '../src/core/knnlm/model';
 import { GPT_ID, MODELS_DIR, RETRO_ID } from '../src/core/models/test-support';
-import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
-import { countWikiTextWords, loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
+import { countWikiTextWords, type RetroTokenizer } from '../src/core/tokenizer';
+import { readEmbedder, readTokenizer } from '../cli/datastore-node';
 import type { NeighbourServer, ScoreEvent } from './protocol';
 import { LensInputError, checkLensText, icRalmScorer, scoreText, scoredTokensByWindow, serverEvalStore, type LensModel, type ScoreContext } from './score';
 
@@ -54,9 +53,9 @@ describe('scoreText on the shipped models', () => {
     gpt = await GptModel.load(runtime, nodeModelFiles(join(MODELS_DIR, GPT_ID)));
     retro = await RetroModel.load(runtime, nodeModelFiles(join(MODELS_DIR, RETRO_ID)));
     const dir = join(MODELS_DIR, RETRO_ID);
-    tokenizer = loadTokenizer(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')));
+    tokenizer = readTokenizer(join(dir, 'tokenizer.json'));
     const e = retro.manifest.embedder!;
-    const embedder = MeanEmbedder.fromBytes(new Uint8Array(readFileSync(join(dir, e.file))), e.vocab_size, e.dim, e.id);
+    const embedder = readEmbedder(join(dir, e.file), e.vocab_size, e.dim, e.id);
     const built = await buildShard(
       ARTICLES.map((text, i) => ({ title: `doc ${i}`, text: text.replace(/[0-9]+/g, (d) => String(Number(d) + 1)) })),
       { name: 'test', tokenizer, embedder, chunkSize: retro.hp.chunk, neighbourLen: retro.hp.neighbour_len },

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildShard } from '../datastore/builder';
@@ -9,7 +8,8 @@ import { GPT_ID, MODELS_DIR, RETRO_ID } from '../models/test-support';
 import { MeanEmbedder } from '../retrieval/embedder';
 import { Runtime } from '../runtime';
 import { nodeModelFiles } from '../runtime/node-files';
-import { loadTokenizer, type RetroTokenizer } from '../tokenizer';
+import type { RetroTokenizer } from '../tokenizer';
+import { readEmbedder, readTokenizer } from '../../../cli/datastore-node';
 import { datastoreEvalStore, windowNeighbours, withLeakedStream } from './neighbours';
 import { evaluatePerplexity, streamWindows } from './perplexity';
 
@@ -47,9 +47,9 @@ describe('perplexity on the shipped models', () => {
     gpt = await GptModel.load(runtime, nodeModelFiles(join(MODELS_DIR, GPT_ID)));
     retro = await RetroModel.load(runtime, nodeModelFiles(join(MODELS_DIR, RETRO_ID)));
     const dir = join(MODELS_DIR, RETRO_ID);
-    tokenizer = loadTokenizer(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')));
+    tokenizer = readTokenizer(join(dir, 'tokenizer.json'));
     const e = retro.manifest.embedder!;
-    embedder = MeanEmbedder.fromBytes(new Uint8Array(readFileSync(join(dir, e.file))), e.vocab_size, e.dim, e.id);
+    embedder = readEmbedder(join(dir, e.file), e.vocab_size, e.dim, e.id);
     const once = tokenizer.encodeDocuments(ARTICLES).flat();
     stream = [];
     while (stream.length < 420) stream.push(...once);
