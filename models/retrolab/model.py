@@ -106,9 +106,8 @@ class ChunkedCrossAttention(nn.Module):
         self.q = nn.Linear(d, d)
         self.kv = nn.Linear(d, 2 * d)
         self.proj = nn.Linear(d, d)
-        # Zero output: a freshly added CCA leaves the pretrained decoder's function unchanged.
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
+        # proj starts at zero (Decoder.__init__, after its generic init) so that a freshly added CCA
+        # leaves the pretrained decoder's function unchanged.
         self.rel_bias = nn.Parameter(torch.zeros(cfg.n_head, cfg.chunk, cfg.neighbour_len))
         # A null slot (learned key, zero value) that a query attends to when no neighbour fits:
         # softmax attention must otherwise put all its weight on some neighbour token.

@@ -131,38 +131,40 @@ def main():
         else:
             model = Decoder(GPTConfig(context=args.context, n_layer=args.n_layer, n_head=args.n_head,
                                       d_model=args.d_model, dropout=args.dropout))
-    elif args.init and load_model(args.init).is_retro:
-        # A second RETRO-fit phase: continue a RETRO (its own hyperparameters) on fresh batches.
-        model = load_model(args.init)
-        log({'event': 'retro_continue', 'from': args.init})
     else:
-        gpt = load_model(args.init)
-        cfg = RetroConfig(**{**gpt.cfg.to_dict(), 'chunk': args.chunk, 'neighbours': args.k,
-                             'neighbour_len': 2 * args.chunk,
-                             'cca_layers': [int(x) for x in args.cca_layers.split(',')],
-                             'encoder_layers': args.encoder_layers, 'token_match': args.token_match})
-        model = Decoder(cfg)
-        missing, unexpected = model.load_state_dict(gpt.state_dict(), strict=False)
-        assert not unexpected, unexpected
-        # The encoder starts as a copy of the GPT's first blocks: a trained reader of text.
-        for i, block in enumerate(model.encoder.blocks):
-            src = gpt.blocks[i].state_dict()
-            block.load_state_dict(src, strict=True)
-        # Copy prior: bias each CCA query at offset j towards neighbour position C + j, the token a
-        # neighbour holding the continuation has next. Without it the path stays unused at this
-        # scale (../shared/notes/retro-training.md); the bias stays trainable.
-        with torch.no_grad():
-            for block in model.cca_blocks():
-                j = torch.arange(cfg.chunk)
-                block.cca.rel_bias[:, j, cfg.chunk + j] = args.copy_prior
-                block.cca.null_bias.fill_(args.copy_prior)  # start undecided between copying and nothing
-                if cfg.token_match:
-                    # The same random rotation for queries and keys: per head, q.k of two unit
-                    # embeddings is then ~ scale^2 * cosine / 8 before the 1/sqrt(D) factor.
-                    rotation, _ = torch.linalg.qr(torch.randn(cfg.d_model, cfg.d_model))
-                    block.cca.q_match.weight.copy_(rotation * args.match_scale)
-                    block.cca.k_match.weight.copy_(rotation * args.match_scale)
-        log({'event': 'retro_init', 'new_parameters': len(missing), 'copy_prior': args.copy_prior})
+        initial = load_model(args.init)
+        if initial.is_retro:
+            # A second RETRO-fit phase: continue a RETRO (its own hyperparameters) on fresh batches.
+            model = initial
+            log({'event': 'retro_continue', 'from': args.init})
+        else:
+            gpt = initial
+            cfg = RetroConfig(**{**gpt.cfg.to_dict(), 'chunk': args.chunk, 'neighbours': args.k,
+                                 'neighbour_len': 2 * args.chunk,
+                                 'cca_layers': [int(x) for x in args.cca_layers.split(',')],
+                                 'encoder_layers': args.encoder_layers, 'token_match': args.token_match})
+            model = Decoder(cfg)
+            missing, unexpected = model.load_state_dict(gpt.state_dict(), strict=False)
+            assert not unexpected, unexpected
+            # The encoder starts as a copy of the GPT's first blocks: a trained reader of text.
+            for i, block in enumerate(model.encoder.blocks):
+                src = gpt.blocks[i].state_dict()
+                block.load_state_dict(src, strict=True)
+            # Copy prior: bias each CCA query at offset j towards neighbour position C + j, the token a
+            # neighbour holding the continuation has next. Without it the path stays unused at this
+            # scale (../shared/notes/retro-training.md); the bias stays trainable.
+            with torch.no_grad():
+                for block in model.cca_blocks():
+                    j = torch.arange(cfg.chunk)
+                    block.cca.rel_bias[:, j, cfg.chunk + j] = args.copy_prior
+                    block.cca.null_bias.fill_(args.copy_prior)  # start undecided between copying and nothing
+                    if cfg.token_match:
+                        # The same random rotation for queries and keys: per head, q.k of two unit
+                        # embeddings is then ~ scale^2 * cosine / 8 before the 1/sqrt(D) factor.
+                        rotation, _ = torch.linalg.qr(torch.randn(cfg.d_model, cfg.d_model))
+                        block.cca.q_match.weight.copy_(rotation * args.match_scale)
+                        block.cca.k_match.weight.copy_(rotation * args.match_scale)
+            log({'event': 'retro_init', 'new_parameters': len(missing), 'copy_prior': args.copy_prior})
 
     cfg = model.cfg
     C = getattr(cfg, 'chunk', 32)
