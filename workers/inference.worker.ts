@@ -51,33 +51,19 @@ let controller: AbortController | null = null;
 
 /** The 'icralm' column: the GPT with the active datastore's top chunk before its context. */
 const icralm = new IcRalmHost({
-  gpt: () => {
-    const gpt = models.get('gpt')?.model;
-    if (!(gpt instanceof GptModel)) throw new Error('The GPT is still loading.');
-    return gpt;
-  },
-  tokenizer: () => loadedTokenizer(),
-  server: () => {
-    if (!server) throw new Error('The retrieval worker is not connected.');
-    return server;
-  },
+  gpt: loadedGpt,
+  tokenizer: loadedTokenizer,
+  server: connectedServer,
 });
 
 const knn = new KnnHost({
-  gpt: () => {
-    const gpt = models.get('gpt')?.model;
-    if (!(gpt instanceof GptModel)) throw new Error('The GPT is still loading.');
-    return gpt;
-  },
-  tokenizer: () => loadedTokenizer(),
+  gpt: loadedGpt,
+  tokenizer: loadedTokenizer,
   texts: () => {
     if (!texts) throw new Error('The models are still loading.');
     return texts;
   },
-  server: () => {
-    if (!server) throw new Error('The retrieval worker is not connected.');
-    return server;
-  },
+  server: connectedServer,
   // A generation or a lens pass holds the GPT session.
   busy: () => controller !== null || scoreController !== null,
 });
@@ -94,8 +80,7 @@ export function activeKnnModel(): KnnLmModel | null {
 let pendingViews: { query: number[]; views: NeighbourView[]; latencyMs: number }[] = [];
 
 const neighbourSource: NeighbourSource = async (chunkTokenIds, k, options) => {
-  if (!server) throw new Error('The retrieval worker is not connected.');
-  const result = await server.retrieve(chunkTokenIds, k, [...(options.excludeDocIds ?? [])]);
+  const result = await connectedServer().retrieve(chunkTokenIds, k, [...(options.excludeDocIds ?? [])]);
   pendingViews.push({ query: [...chunkTokenIds], views: result.views, latencyMs: result.latencyMs });
   return result.tokenIds.map((tokenIds, i): RetrievedNeighbour => {
     const view = result.views[i];
@@ -300,6 +285,17 @@ function knnLoaded(request: GenerateRequest): Loaded | undefined {
 function icralmLoaded(request: GenerateRequest): Loaded | undefined {
   const gpt = models.get('gpt');
   return gpt ? { key: 'icralm', model: icralm.prepare(request), manifest: gpt.manifest } : undefined;
+}
+
+function loadedGpt(): GptModel {
+  const gpt = models.get('gpt')?.model;
+  if (!(gpt instanceof GptModel)) throw new Error('The GPT is still loading.');
+  return gpt;
+}
+
+function connectedServer(): Comlink.Remote<NeighbourServer> {
+  if (!server) throw new Error('The retrieval worker is not connected.');
+  return server;
 }
 
 function loadedTokenizer(): RetroTokenizer {
