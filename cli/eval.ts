@@ -12,6 +12,7 @@
  *        [--max-windows N | --max-tokens N]   (In-Context RALM, cli/eval-icralm.ts)
  *   options: --max-windows N  --batch B (4)  --threads T (1)  --k K  --seed S  --stride S (128)
  *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
+ *            --token-logprobs <file.f32>  (each target's log-probability, for npm run eval:paired)
  *
  * Prints one JSON object on stdout; progress goes to stderr.
  */
@@ -35,7 +36,7 @@ import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { countWikiTextWords, loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
-import { tokenizeWikiTextStream } from '../src/core/eval/stream';
+import { concatenateArticles, tokenizeWikiTextArticles } from '../src/core/eval/stream';
 import { runIcRalmEval } from './eval-icralm';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,6 +73,7 @@ const { values: args } = parseArgs({
     'max-tokens': { type: 'string' },
     embedder: { type: 'string' },
     'no-baseline': { type: 'boolean', default: false },
+    'token-logprobs': { type: 'string' },
   },
 });
 
@@ -159,7 +161,8 @@ async function main(): Promise<void> {
   const tokenizerJson: unknown = JSON.parse(await files.text(manifest.tokenizer.file));
   const tokenizer = loadTokenizer(tokenizerJson, { id: manifest.tokenizer.id });
   const text = readFileSync(splitPath, 'utf8');
-  const stream = tokenizeWikiTextStream(tokenizer, text);
+  const articles = tokenizeWikiTextArticles(tokenizer, text);
+  const stream = concatenateArticles(articles, tokenizer.vocabSize);
   const words = countWikiTextWords(text);
   progress(`${manifest.id}: ${args.split} has ${stream.length} tokens, ${words} words`);
 
@@ -210,11 +213,13 @@ async function main(): Promise<void> {
     datastoreInfo = { source, chunks: datastore.chunkCount, documents: datastore.documentCount };
   }
 
+  const tokenLogProbs = args['token-logprobs'] ? new Float32Array(stream.length - 1).fill(NaN) : undefined;
   const evalStart = performance.now();
   const totals = await evaluatePerplexity(model, stream, {
     context: hp.context,
     stride,
     batch,
+    ...(tokenLogProbs ? { tokenLogProbs } : {}),
     ...(maxWindows !== undefined ? { maxWindows } : {}),
     ...(neighbours ? { neighbours } : {}),
     words,
@@ -254,6 +259,17 @@ async function main(): Promise<void> {
       ...(isRetro ? { neighbours: mode, k } : {}),
       measured_by: 'npm run eval (onnxruntime-web WASM, int8 graphs)',
     });
+  }
+  if (tokenLogProbs) {
+    const file = resolve(args['token-logprobs']!);
+    writeFileSync(file, new Uint8Array(tokenLogProbs.buffer));
+    // The articles let eval:paired resample whole articles; the rest lets it refuse unlike runs.
+    const articleLengths = articles.map((d) => d.length);
+    writeFileSync(`${file}.json`, JSON.stringify({
+      model: manifest.id, split: args.split, ...(isRetro ? { neighbours: mode, k } : {}), context: hp.context, stride,
+      windows: totals.windows, token_ppl: totals.token_ppl, article_lengths: articleLengths,
+    }));
+    result.token_logprobs = file;
   }
   await model.dispose();
   console.log(JSON.stringify(result));

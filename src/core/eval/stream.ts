@@ -6,11 +6,19 @@
 import { splitWikiTextArticles, type RetroTokenizer } from '../tokenizer';
 
 export function tokenizeWikiTextStream(tokenizer: RetroTokenizer, text: string): Uint16Array | Int32Array {
-  const docs = tokenizer.encodeDocuments(splitWikiTextArticles(text).map((a) => a.text));
-  const total = docs.reduce((n, d) => n + d.length, 0);
-  const stream = tokenizer.vocabSize <= 0x10000 ? new Uint16Array(total) : new Int32Array(total);
+  return concatenateArticles(tokenizeWikiTextArticles(tokenizer, text), tokenizer.vocabSize);
+}
+
+/** The stream's articles, each tokenized on its own. */
+export function tokenizeWikiTextArticles(tokenizer: RetroTokenizer, text: string): number[][] {
+  return tokenizer.encodeDocuments(splitWikiTextArticles(text).map((a) => a.text));
+}
+
+export function concatenateArticles(articles: readonly (readonly number[])[], vocabSize: number): Uint16Array | Int32Array {
+  const total = articles.reduce((n, d) => n + d.length, 0);
+  const stream = vocabSize <= 0x10000 ? new Uint16Array(total) : new Int32Array(total);
   let offset = 0;
-  for (const d of docs) {
+  for (const d of articles) {
     stream.set(d, offset);
     offset += d.length;
   }
