@@ -9,8 +9,12 @@ With --contextual it also tries keys that need a GPT forward pass per chunk (the
 as an app would embed it): the kNN-LM key (last FFN input) mean-pooled over the chunk, and at the
 chunk's last token. These would need an embedder graph in the app instead of a table.
 
+With --union 2,4,8 it also reports, for the shipped variant (idf-centred), the share found in the
+union of the top-k neighbours' continuations, against k random neighbours: what more neighbours
+could add.
+
 usage: python3 -m retrolab.embedder_study --gpt .work/gpt-base/model.pt --data .work/data [--queries 2000]
-         [--contextual .work/gpt/model.pt]
+         [--contextual .work/gpt/model.pt] [--union 2,4,8,16]
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ def main():
     p.add_argument('--queries', type=int, default=2000)
     p.add_argument('--chunk', type=int, default=32)
     p.add_argument('--contextual', help='a GPT model.pt whose knn_key to try as the retrieval key')
+    p.add_argument('--union', help='comma-separated k: coverage of the union of the top-k continuations')
     args = p.parse_args()
     C = args.chunk
     train, valid = load_split(args.data, 'train'), load_split(args.data, 'valid')
@@ -57,9 +62,10 @@ def main():
     truths = [set(valid.ids[(u + 1) * C:(u + 2) * C].tolist()) - frequent for u in picks]
 
     def overlap(neigh_rows):
+        """neigh_rows: (queries, 2C) one neighbour per query, or (queries, k, 2C) a union of k."""
         scores = []
         for row, truth in zip(neigh_rows, truths):
-            cont = set(row[C:].tolist()) - frequent
+            cont = set(row[..., C:].ravel().tolist()) - frequent
             scores.append(len(cont & truth) / max(1, len(truth)))
         return float(np.mean(scores))
 
@@ -70,6 +76,13 @@ def main():
         keys = emb.embed(store.neighbour_tokens[:, :C], store.chunk_lengths)
         _, ids = search(keys, emb.embed(queries), 1)
         results[name] = overlap(store.neighbour_tokens[ids[:, 0]])
+        if args.union and name == 'idf-centred':
+            ks = [int(k) for k in args.union.split(',')]
+            _, top = search(keys, emb.embed(queries), max(ks))
+            for k in ks:
+                results[f'{name}-union@{k}'] = overlap(store.neighbour_tokens[top[:, :k]])
+                results[f'random-union@{k}'] = overlap(
+                    store.neighbour_tokens[rng.integers(0, len(store.neighbour_tokens), (len(picks), k))])
     if args.contextual:
         gpt = load_model(args.contextual).eval()
 
