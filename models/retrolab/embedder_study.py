@@ -40,6 +40,11 @@ def variants(table: np.ndarray, train_ids: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def frequent_types(train_ids: np.ndarray, top: int = 100) -> set[int]:
+    """The most frequent train token types, left out of the overlap proxies (they are everywhere)."""
+    return set(np.argsort(-np.bincount(train_ids))[:top].tolist())
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--gpt', required=True)
@@ -53,8 +58,7 @@ def main():
     train, valid = load_split(args.data, 'train'), load_split(args.data, 'valid')
     table = load_model(args.gpt).wte.weight.detach().numpy()
     store = build_datastore([train], C)
-    counts = np.bincount(train.ids, minlength=table.shape[0])
-    frequent = set(np.argsort(-counts)[:100].tolist())
+    frequent = frequent_types(train.ids)
     rng = np.random.default_rng(0)
     n_valid_chunks = len(valid.ids) // C - 1
     picks = rng.choice(n_valid_chunks, size=min(args.queries, n_valid_chunks), replace=False)

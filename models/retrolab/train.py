@@ -212,11 +212,15 @@ def main():
     leak_store: Datastore | None = None
     embedder = None
     real_neighbours = None
+    aligned = False
     if args.stage == 'retro':
         store = build_datastore([train], C)
         leak_store = build_datastore([train, as_one_document(valid)], C)
         embedder = load_embedder(args.retrieval, cfg.vocab_size, cfg.d_model)
         real_neighbours = np.load(os.path.join(args.retrieval, 'neighbours.npy'))
+        with open(os.path.join(args.retrieval, 'retrieval.json')) as f:
+            # retrolab.aligned's experiment: neighbours.npy holds train positions, not datastore chunks.
+            aligned = json.load(f).get('aligned', False)
 
     n_stream_chunks = len(train.ids) // C
     max_start_chunk = n_stream_chunks - (context // C) - 2
@@ -239,7 +243,11 @@ def main():
             U = context // C
             nrng = np.random.default_rng(args.seed * 7_000_003 + s)
             chunk_ids = start_chunks[:, None] + np.arange(U)[None, :]  # (B, U) stream chunk index
-            neighbours = store.neighbour_tokens[real_neighbours[chunk_ids]]  # (B, U, K, 2C)
+            if aligned:
+                from .aligned import aligned_rows
+                neighbours = aligned_rows(train.ids, real_neighbours[chunk_ids], C)  # (B, U, K, 2C)
+            else:
+                neighbours = store.neighbour_tokens[real_neighbours[chunk_ids]]  # (B, U, K, 2C)
             frac = s / max(1, total_steps - 1)
             oracle_share = args.oracle_start + (args.oracle_end - args.oracle_start) * frac
             use_oracle = nrng.random((args.batch, U)) < oracle_share
@@ -256,6 +264,8 @@ def main():
                 None if neighbours is None else torch.from_numpy(neighbours), oracle_share)
 
     def evaluate(s: int):
+        if aligned:
+            return  # tracking evals retrieve whole chunks; retrolab.aligned eval measures this run
         record = {'event': 'eval', 'step': s, 'windows': args.eval_windows, 'window_step': args.eval_window_step}
         spread = {'max_windows': args.eval_windows, 'window_step': args.eval_window_step}
         with torch.autocast('cpu', dtype=torch.bfloat16):
