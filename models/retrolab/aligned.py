@@ -118,6 +118,9 @@ def aligned_rows(ids: np.ndarray, positions: np.ndarray, chunk: int) -> np.ndarr
 
 @torch.no_grad()
 def evaluate(args):
+    """Perplexity by the eval protocol's windows. Modes: real (train keys), random (random train
+    positions), none (the GPT: RETRO without retrieval), leakage (the split's own keys added to the
+    datastore, nothing excluded: chunk u finds itself and its continuation)."""
     torch.set_num_threads(args.threads)
     model = load_model(args.model).eval()
     gpt = load_model(args.gpt).eval()
@@ -125,13 +128,21 @@ def evaluate(args):
     C, K = cfg.chunk, args.k or cfg.neighbours
     train = load_split(args.data, 'train')
     split = load_split(args.data, args.split)
-    index = build_index(np.load(os.path.join(args.retrieval, 'train-keys.npy')))
+    train_keys = np.load(os.path.join(args.retrieval, 'train-keys.npy'))
     query_keys = split_keys(gpt, split.ids)
-    lo, hi = valid_positions(len(train.ids), C)
+    modes = args.modes.split(',')
+    index = build_index(train_keys) if {'real', 'random'} & set(modes) else None
     rng = np.random.default_rng(0)
     result = {'model': args.model, 'split': args.split, 'window_step': args.window_step, 'k': K}
-    for mode in ('real', 'random', 'none'):
+    for mode in modes:
+        ids, lo, hi, search_index = train.ids, *valid_positions(len(train.ids), C), index
+        if mode == 'leakage':
+            ids = np.concatenate([train.ids, split.ids])
+            lo, hi = valid_positions(len(ids), C)
+            search_index = build_index(np.concatenate([train_keys, query_keys]))
         nll, count = 0.0, 0
+        logprobs = np.full(len(split.ids) - 1, np.nan, np.float32) if args.token_logprobs else None
+        windows = 0
         for start, window, first in stream_windows(split, cfg.context, cfg.context // 2, None, args.window_step):
             inputs, targets = window[:-1], window[1:]
             x = torch.from_numpy(inputs)[None]
@@ -141,16 +152,29 @@ def evaluate(args):
                     logits = model(x)[0]
                 else:
                     ends = start + np.arange(U) * C + C - 1
-                    if mode == 'real':
-                        _, pos = index.search(query_keys[ends], K)
-                        pos = np.clip(pos, lo, hi - 1)
-                    else:
+                    if mode == 'random':
                         pos = rng.integers(lo, hi, size=(U, K))
-                    neighbours = torch.from_numpy(aligned_rows(train.ids, pos, C))[None]
+                    else:
+                        _, pos = search_index.search(query_keys[ends], K)
+                        pos = np.clip(pos, lo, hi - 1)
+                    neighbours = torch.from_numpy(aligned_rows(ids, pos, C))[None]
                     logits = model.retro_forward(x, neighbours)
-            nll += float(F.cross_entropy(logits[0, first:].float(), torch.from_numpy(targets[first:]), reduction='sum'))
+            lp = F.log_softmax(logits[0, first:].float(), -1).gather(1, torch.from_numpy(targets[first:])[:, None])[:, 0]
+            nll -= float(lp.sum())
             count += len(targets) - first
+            windows += 1
+            if logprobs is not None:
+                logprobs[start + first:start + len(targets)] = lp.numpy()
         result[mode] = math.exp(nll / count)
+        if logprobs is not None:
+            # The format of `npm run eval -- --token-logprobs`, so `npm run eval:paired` compares these runs.
+            path = f'{args.token_logprobs}-{mode}.f32'
+            logprobs.tofile(path)
+            with open(path + '.json', 'w') as f:
+                json.dump({'model': os.path.basename(os.path.dirname(args.model)), 'split': args.split,
+                           'neighbours': mode, 'k': K, 'context': cfg.context, 'stride': cfg.context // 2,
+                           'windows': windows, 'token_ppl': result[mode],
+                           'article_lengths': [d['length'] for d in split.docs]}, f)
     print(json.dumps(result))
 
 
@@ -220,6 +244,8 @@ def main():
     e.add_argument('--window-step', type=int, default=10)
     e.add_argument('--k', type=int)
     e.add_argument('--threads', type=int, default=1)
+    e.add_argument('--modes', default='real,random,none')
+    e.add_argument('--token-logprobs', help='path prefix: writes <prefix>-<mode>.f32 (+ .json) for npm run eval:paired')
     st = sub.add_parser('study')
     st.add_argument('--gpt', default='.work/gpt/model.pt')
     st.add_argument('--data', default='.work/data')
