@@ -10,6 +10,7 @@ import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { countWikiTextWords, splitWikiTextArticles } from '../src/core/tokenizer';
 import { dataDir, readEmbedder, readTokenizer, REPO_ROOT } from '../cli/datastore-node';
 import { expect, test } from './fixtures';
+import type { AppPage } from './pages/AppPage';
 
 const MODELS = join(REPO_ROOT, 'public', 'models');
 const DEFAULT_DATASTORE = join(REPO_ROOT, 'public', 'datastores', 'wikitext-2-train.rlds');
@@ -69,16 +70,22 @@ async function nodeEval(text: string): Promise<{ tokens: number; words: number; 
   }
 }
 
+/** The Node numbers for `text`, then the app on WASM with the lens open, ready to score the same text. */
+async function nodeEvalThenOpenLens(app: AppPage, text: string): ReturnType<typeof nodeEval> {
+  const expected = await nodeEval(text);
+  await app.goto({ backend: 'wasm' });
+  await app.waitUntilReady(300_000);
+  await app.openLens();
+  return expected;
+}
+
 test.describe('perplexity lens', () => {
   test.skip(!existsSync(DEFAULT_DATASTORE) || !DATASTORE_TEXT, 'needs the default datastores (npm run setup:datastores) and ../shared/data');
 
   test('scores a pasted text with GPT and RETRO, colours each token, compares them, and agrees with the Node eval', async ({ app, page }) => {
     // Two model loads (Node and the page) and two scoring runs on a 2-core machine.
     test.setTimeout(420_000);
-    const expected = await nodeEval(TEXT);
-    await app.goto({ backend: 'wasm' });
-    await app.waitUntilReady(300_000);
-    await app.openLens();
+    const expected = await nodeEvalThenOpenLens(app, TEXT);
 
     // Bad input is refused before anything runs.
     await page.getByTestId('lens-source-text').check();
@@ -160,10 +167,7 @@ test.describe('perplexity lens', () => {
 
   test('on text the datastore holds, RETRO reads its continuation: the difference view is mostly blue', async ({ app, page }) => {
     test.setTimeout(420_000);
-    const expected = await nodeEval(DATASTORE_TEXT);
-    await app.goto({ backend: 'wasm' });
-    await app.waitUntilReady(300_000);
-    await app.openLens();
+    const expected = await nodeEvalThenOpenLens(app, DATASTORE_TEXT);
     await app.scoreInLens(DATASTORE_TEXT, ['gpt', 'retro']);
     const gpt = await app.lensPerplexity('gpt');
     const retro = await app.lensPerplexity('retro');

@@ -218,9 +218,10 @@ def main():
         leak_store = build_datastore([train, as_one_document(valid)], C)
         embedder = load_embedder(args.retrieval, cfg.vocab_size, cfg.d_model)
         real_neighbours = np.load(os.path.join(args.retrieval, 'neighbours.npy'))
-        with open(os.path.join(args.retrieval, 'retrieval.json')) as f:
-            # retrolab.aligned's experiment: neighbours.npy holds train positions, not datastore chunks.
-            aligned = json.load(f).get('aligned', False)
+        # retrolab.aligned's experiment: neighbours.npy holds train positions, not datastore chunks.
+        aligned = retrieval_rule().get('aligned', False)
+        if aligned:
+            from .aligned import aligned_rows  # here, not at the top: aligned imports train
 
     n_stream_chunks = len(train.ids) // C
     max_start_chunk = n_stream_chunks - (context // C) - 2
@@ -244,7 +245,6 @@ def main():
             nrng = np.random.default_rng(args.seed * 7_000_003 + s)
             chunk_ids = start_chunks[:, None] + np.arange(U)[None, :]  # (B, U) stream chunk index
             if aligned:
-                from .aligned import aligned_rows
                 neighbours = aligned_rows(train.ids, real_neighbours[chunk_ids], C)  # (B, U, K, 2C)
             else:
                 neighbours = store.neighbour_tokens[real_neighbours[chunk_ids]]  # (B, U, K, 2C)

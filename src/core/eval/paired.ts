@@ -51,15 +51,14 @@ export function pairedComparison(
   const nllA: number[] = [];
   const nllB: number[] = [];
   const counts: number[] = [];
+  // The stream's first token is never a target; every other token belongs to the article holding it.
   let target = 1;
-  let skippedFirst = false;
+  let end = 0;
   for (const length of articleLengths) {
     let a = 0;
     let b = 0;
     let n = 0;
-    // The stream's first token is never a target.
-    const end = target + length - (skippedFirst ? 0 : 1);
-    skippedFirst = true;
+    end += length;
     for (; target < end; target++) {
       const la = logprobsA[target - 1]!;
       const lb = logprobsB[target - 1]!;
