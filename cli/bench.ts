@@ -20,6 +20,8 @@ import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { loadTokenizer } from '../src/core/tokenizer';
 import { KnnDatastore, KnnLmModel, DEFAULT_KNN_SETTINGS } from '../src/core/knnlm';
+import { alignedNeighbourIds, searchAligned } from '../src/core/knnlm/aligned';
+import { isTokenAligned } from '../src/protocol/manifest';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -99,7 +101,28 @@ async function main(): Promise<void> {
       },
     },
   ];
-  if (datastore) {
+  const knnFile = args['knn-datastore']!;
+  const knnStore = existsSync(knnFile) ? KnnDatastore.open(new Uint8Array(readFileSync(knnFile))) : null;
+  if (isTokenAligned(m) && knnStore) {
+    // What the app does per completed chunk: the GPT reads RETRO's tokens (a prefill of up to the
+    // context), its key at the chunk's last token is searched among the kNN-LM keys.
+    const aligned: NeighbourSource = async (query, k, options) => {
+      const t = performance.now();
+      const key = (await gpt.start([...(options.context ?? query)])).knnKeys!;
+      const found = searchAligned([knnStore], key, k).map((match) => ({ tokenIds: alignedNeighbourIds(knnStore.section.values, match.entry, retro.hp.chunk) }));
+      searchMs += performance.now() - t;
+      searches++;
+      return found;
+    };
+    configs.push({
+      name: 'real',
+      run: () => {
+        retro.setNeighbourSource(aligned);
+        retro.setOptions({ retrieval: true });
+        return decodeBench(retro, prompt, { newTokens, runs: 1, neighbours: `token-aligned: GPT key + search of ${knnStore.size} kNN-LM keys` });
+      },
+    });
+  } else if (datastore) {
     configs.push({
       name: 'real',
       run: () => {
@@ -109,11 +132,10 @@ async function main(): Promise<void> {
       },
     });
   }
-  const knnFile = args['knn-datastore']!;
   const knnK = Number(args['knn-k']);
   let knn: KnnLmModel | null = null;
-  if (existsSync(knnFile)) {
-    const store = KnnDatastore.open(new Uint8Array(readFileSync(knnFile)));
+  if (knnStore) {
+    const store = knnStore;
     // Shares the GPT's session: the configurations run one after another, never interleaved.
     knn = new KnnLmModel(gpt, store, { ownsModel: false, settings: { k: knnK } });
     const model = knn;
@@ -132,6 +154,7 @@ async function main(): Promise<void> {
   const offResult = best.get('off')!;
   const realResult = best.get('real') ?? null;
   for (const result of [gptResult, retroResult, offResult]) emit({ ...result, runs });
+  // Token-aligned: the GPT prefill for the query and the key search together.
   if (realResult) emit({ ...realResult, runs, search_ms_per_retrieval: Math.round((searchMs / Math.max(1, searches)) * 100) / 100 });
   else emit({ bench: 'decode', model: m.id, neighbours: 'datastore', skipped: 'no shard: pass --datastore or run `npm run eval -- --model public/models/retro-wt2 --max-windows 1` once to cache one' });
 

@@ -22,6 +22,8 @@ import { dataDir, defaultDatastoreEntry, REPO_ROOT } from './datastore-node';
 import { buildKnnFile } from './knn';
 
 const ID = 'wikitext-2-train-knnlm';
+/** The chunk datastore of the same articles (npm run setup:datastores). */
+const BASE_ID = 'wikitext-2-train';
 const NAME = 'WikiText-2 train (kNN-LM keys)';
 const DESCRIPTION =
   'Every token of the 629 WikiText-2 train articles (CC BY-SA 3.0, Merity et al. 2016) with the GPT’s knn_key before it: ' +
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
     );
   }
 
-  const entry = defaultDatastoreEntry(out, { id: ID, name: NAME, description: DESCRIPTION, file: FILE });
+  const entry = { ...defaultDatastoreEntry(out, { id: ID, name: NAME, description: DESCRIPTION, file: FILE }), base_id: BASE_ID };
   if (!entry.knnlm) throw new Error(`${out} has no kNN-LM sections`);
   // The chunk datastores' entries (npm run setup:datastores) stay; this one replaces its old self.
   const indexPath = join(outDir, 'index.json');

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ModelManifest } from '../src/protocol/manifest';
+import { chunkDatastoreGeometry, type ModelManifest } from '../src/protocol/manifest';
 import type { IndexKind } from '../src/protocol/retrieval';
 import type { DefaultDatastoreEntry, DocumentInput, ShardMeta } from '../src/protocol/shard';
 import { buildShard, type BuildStats } from '../src/core/datastore/builder';
@@ -104,10 +104,11 @@ export function loadModelFiles(options: ModelFileOptions): ModelFiles {
     ? readEmbedder(embedderPath, tokenizer.vocabSize)
     : readEmbedder(embedderPath, manifest?.embedder?.vocab_size ?? tokenizer.vocabSize, manifest?.embedder?.dim, manifest?.embedder?.id);
 
-  const chunkSize = options.chunk ?? manifest?.hyperparameters.chunk;
+  const geometry = manifest ? chunkDatastoreGeometry(manifest) : undefined;
+  const chunkSize = options.chunk ?? geometry?.chunk;
   if (!chunkSize) throw new Error(`no chunk size: ${manifestPath} is missing; pass --chunk <tokens>`);
   // An explicit --chunk overrides the manifest's chunking as a whole: rows are then 2 chunks long.
-  const neighbourLen = options.neighbourLen ?? (options.chunk === undefined ? manifest?.hyperparameters.neighbour_len : undefined) ?? 2 * chunkSize;
+  const neighbourLen = options.neighbourLen ?? (options.chunk === undefined ? geometry?.neighbourLen : undefined) ?? 2 * chunkSize;
   return {
     tokenizer,
     embedder,

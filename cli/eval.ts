@@ -5,6 +5,8 @@
  *   npm run eval -- --model public/models/gpt-wt2 --split test
  *   npm run eval -- --model public/models/retro-wt2 --split test --neighbours real|random|leakage|none
  *        [--datastore <shard file | wiki.*.tokens>]   (default: built in memory from wiki.train.tokens)
+ *        token-aligned RETRO (manifest `retrieval`): [--knn-datastore <file.rlds>] [--query-model <dir>]
+ *        (default: public/datastores/wikitext-2-train.knn-pca64.rlds and the GPT named in the manifest)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --knnlm --knn-datastore <file.rlds>
  *        [--lambda 0.25] [--k 1024] [--temperature 1] [--sweep-lambda 0.1,0.25,0.5] [--sweep-temperature 1,10]
  *        [--sweep-k 64,1024]   (kNN-LM, docs/knnlm.md: GPT and kNN-LM perplexity from one pass)
@@ -20,13 +22,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { ModelManifest } from '../src/protocol/manifest';
+import { chunkDatastoreGeometry, type ModelManifest } from '../src/protocol/manifest';
 import type { PerplexityResult } from '../src/protocol/model';
 import { Datastore } from '../src/core/datastore/datastore';
 import { buildShard } from '../src/core/datastore/builder';
 import { parseText } from '../src/core/datastore/parse';
 import { evaluatePerplexity, type WindowNeighbours } from '../src/core/eval/perplexity';
-import { datastoreEvalStore, windowNeighbours, withLeakedStream, type NeighbourMode } from '../src/core/eval/neighbours';
+import { alignedWindowNeighbours, datastoreEvalStore, windowNeighbours, withLeakedStream, type NeighbourMode } from '../src/core/eval/neighbours';
+import { buildKnnShard } from '../src/core/knnlm/build';
 import { GptModel, loadModel, RetroModel } from '../src/core/models';
 import { KnnDatastore } from '../src/core/knnlm/datastore';
 import { evaluateKnnLm } from '../src/core/knnlm/eval';
@@ -74,6 +77,7 @@ const { values: args } = parseArgs({
     embedder: { type: 'string' },
     'no-baseline': { type: 'boolean', default: false },
     'token-logprobs': { type: 'string' },
+    'query-model': { type: 'string' },
   },
 });
 
@@ -107,11 +111,11 @@ function windowProgress(started: number, everyMs: number): (done: number, total:
 /** The datastore: a shard file, or built from a WikiText file (cached under .cache/eval/). */
 async function openDatastore(path: string, tokenizer: RetroTokenizer, embedder: MeanEmbedder, manifest: ModelManifest): Promise<{ datastore: Datastore; source: string }> {
   if (!existsSync(path)) fail(`datastore ${path} does not exist`);
-  const hp = manifest.hyperparameters;
+  const geometry = chunkDatastoreGeometry(manifest);
   if (!path.endsWith('.tokens') && !path.endsWith('.txt')) {
     return { datastore: await Datastore.open(new Uint8Array(readFileSync(path)), embedder), source: path };
   }
-  const cached = join(CACHE_DIR, `${basename(path)}.${tokenizer.fingerprint}.${embedder.fingerprint}.c${hp.chunk}.shard`);
+  const cached = join(CACHE_DIR, `${basename(path)}.${tokenizer.fingerprint}.${embedder.fingerprint}.c${geometry.chunk}.shard`);
   if (!args['no-cache'] && existsSync(cached)) {
     return { datastore: await Datastore.open(new Uint8Array(readFileSync(cached)), embedder), source: `${path} (cached shard ${cached})` };
   }
@@ -123,8 +127,8 @@ async function openDatastore(path: string, tokenizer: RetroTokenizer, embedder: 
     description: `built by npm run eval from ${basename(path)}`,
     tokenizer,
     embedder,
-    chunkSize: hp.chunk!,
-    neighbourLen: hp.neighbour_len!,
+    chunkSize: geometry.chunk,
+    neighbourLen: geometry.neighbourLen,
   });
   progress(`datastore: ${built.stats.chunks} chunks in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   if (!args['no-cache']) {
@@ -194,7 +198,11 @@ async function main(): Promise<void> {
 
   let neighbours: WindowNeighbours | undefined;
   let datastoreInfo: Record<string, unknown> | undefined;
-  if (isRetro && mode !== 'none') {
+  if (isRetro && mode !== 'none' && manifest.retrieval?.kind === 'token-aligned') {
+    const aligned = await alignedNeighbourSource(runtime, manifest, modelDir, mode, stream, text, k, seed);
+    neighbours = aligned.neighbours;
+    datastoreInfo = aligned.info;
+  } else if (isRetro && mode !== 'none') {
     const spec = manifest.embedder;
     if (!spec) fail(`${manifest.id}: manifest has no embedder, which retrieval needs`);
     const embedder = MeanEmbedder.fromBytes(await files.bytes(spec.file), spec.vocab_size, spec.dim, spec.id);
@@ -273,6 +281,75 @@ async function main(): Promise<void> {
   }
   await model.dispose();
   console.log(JSON.stringify(result));
+}
+
+/**
+ * Token-aligned RETRO (manifest `retrieval`): queries from the GPT named there, over its kNN-LM
+ * datastore of WikiText-2 train (npm run setup:knn); for `leakage` also over a kNN-LM datastore of
+ * the evaluated split, built with the train datastore's PCA (cached under .cache/eval/).
+ */
+async function alignedNeighbourSource(runtime: Runtime, manifest: ModelManifest, modelDir: string, mode: NeighbourMode, stream: ArrayLike<number>, splitText: string, k: number, seed: number): Promise<{ neighbours: WindowNeighbours; info: Record<string, unknown> }> {
+  const spec = manifest.retrieval!;
+  const hp = manifest.hyperparameters;
+  const queryDir = resolve(args['query-model'] ?? join(dirname(modelDir), spec.query_model));
+  const gpt = await loadModel(runtime, nodeModelFiles(queryDir));
+  if (!(gpt instanceof GptModel)) fail(`${queryDir} is not a GPT: token-aligned RETRO queries with a GPT's knn_key`);
+  if (gpt.manifest.onnx.decoder.sha256 !== spec.query_decoder_sha256) {
+    fail(`${manifest.id} was trained with queries from ${spec.query_model} decoder ${spec.query_decoder_sha256.slice(0, 12)}…, ${queryDir} has ${gpt.manifest.onnx.decoder.sha256.slice(0, 12)}…`);
+  }
+  const file = resolve(args['knn-datastore'] ?? join(REPO_ROOT, 'public', 'datastores', 'wikitext-2-train.knn-pca64.rlds'));
+  if (!existsSync(file)) fail(`kNN-LM datastore ${file} does not exist: npm run setup:knn builds it (or pass --knn-datastore)`);
+  const train = KnnDatastore.open(new Uint8Array(readFileSync(file)));
+  train.checkModel(gpt.manifest);
+  const stores = [train];
+  if (mode === 'leakage') stores.push(await splitKnnDatastore(gpt, train, stream, splitText));
+  progress(`token-aligned neighbours: queries from ${gpt.manifest.id}, ${stores.map((s) => `${s.name} (${s.size.toLocaleString('en')} entries)`).join(' + ')}`);
+  return {
+    neighbours: alignedWindowNeighbours({
+      mode, chunk: hp.chunk!, k, K: hp.neighbours!, neighbourLen: hp.neighbour_len!, eotId: manifest.tokenizer.eot_id, seed, queryModel: gpt, stores,
+    }),
+    info: { retrieval: 'token-aligned', query_model: gpt.manifest.id, knn_datastore: file, entries: stores.map((s) => s.size) },
+  };
+}
+
+/** The evaluated split as a kNN-LM datastore in the train datastore's key space (the leakage case). */
+async function splitKnnDatastore(gpt: GptModel, train: KnnDatastore, stream: ArrayLike<number>, splitText: string): Promise<KnnDatastore> {
+  const pca = train.section.pca;
+  const tag = `${args.split}.${gpt.manifest.onnx.decoder.sha256.slice(0, 12)}.${train.section.encoding}${pca ? `-pca${train.section.dim}-${checksumOf(pca.basis)}` : ''}`;
+  const cached = join(CACHE_DIR, `wiki.${tag}.knn.rlds`);
+  let datastore: KnnDatastore;
+  if (!args['no-cache'] && existsSync(cached)) {
+    datastore = KnnDatastore.open(new Uint8Array(readFileSync(cached)));
+  } else {
+    progress(`keying the ${args.split} split for the leakage datastore (once; cached in ${cached}) ...`);
+    const t = performance.now();
+    const tokenizerJson: unknown = JSON.parse(readFileSync(join(resolve(args.model!), gpt.manifest.tokenizer.file), 'utf8'));
+    const built = await buildKnnShard(parseText(splitText, 'wikitext', `wiki.${args.split}.tokens`), {
+      name: `WikiText-2 ${args.split}`,
+      tokenizer: loadTokenizer(tokenizerJson, { id: gpt.manifest.tokenizer.id }),
+      model: gpt,
+      encoding: train.section.encoding,
+      ...(pca ? { projection: pca } : {}),
+      onProgress: (p) => { if (p.phase === 'keys' && p.done % 20000 < 300) progress(`  ${p.done}/${p.total} keys`); },
+    });
+    progress(`keyed ${built.stats.entries} entries in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+    if (!args['no-cache']) {
+      mkdirSync(CACHE_DIR, { recursive: true });
+      writeFileSync(cached, built.bytes);
+    }
+    datastore = KnnDatastore.fromShard(built.shard);
+  }
+  // Its entries must be the evaluated stream itself, or "leakage" would leak something else.
+  const values = datastore.section.values;
+  if (values.length !== stream.length - 1 || values.some((v, i) => v !== stream[i + 1])) fail(`${cached}: its tokens are not the ${args.split} stream (delete it and rerun)`);
+  return datastore;
+}
+
+function checksumOf(floats: Float32Array): string {
+  let h = 2166136261;
+  const bytes = new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength);
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 16777619);
+  return (h >>> 0).toString(16);
 }
 
 function positiveNumbers(name: string, value: string | undefined, fallback: number): number[] {

@@ -16,7 +16,8 @@ test.describe('compare view on WASM', () => {
       expect(run.tokensPerSecond ?? 0).toBeGreaterThan(0);
       await expect(app.tokensPerSecond(key)).toHaveText(/^\d+(\.\d)? tok\/s$/);
       await expect(app.output(key)).toHaveAttribute('data-status', 'done');
-      await expect(app.output(key)).toContainText('The ship was launched in 1911');
+      // (RETRO's 8-token chunk marks sit between tokens, so only a stretch without one is matched.)
+      await expect(app.output(key)).toContainText('ship was launched in 1911');
     }
     // Same prompt tokens for both models (same tokenizer, same input).
     expect(state.runs.gpt!.prompt.map((t) => t.id)).toEqual(state.runs.retro!.prompt.map((t) => t.id));

@@ -9,7 +9,7 @@ run() {  # name, then eval arguments
   npm run --silent eval -- "$@" > "models/.work/eval/$name.json" 2> "models/.work/eval/$name.log"
   echo "$name: $(cat "models/.work/eval/$name.json")"
 }
-# The datastore cache is built once, before the parallel runs share it.
+# RETRO (token-aligned) reads public/datastores/wikitext-2-train.knn-pca64.rlds (npm run setup:knn).
 run retro_valid_real --model public/models/retro-wt2 --split valid --neighbours real --write-metrics wt2_valid
 run gpt_test --model public/models/gpt-wt2 --split test --write-metrics wt2_test &
 run retro_test_real --model public/models/retro-wt2 --split test --neighbours real --write-metrics wt2_test

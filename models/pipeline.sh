@@ -29,17 +29,27 @@ $PY -m retrolab.prepare_retrieval --gpt .work/gpt-base/model.pt --data .work/dat
 #    (see the model card). RETRO's decoder is therefore the GPT, weight for weight.
 STAGE2="--data .work/data --tokens 2e6 --warmup 50 --eval-every 100"
 $PY -m retrolab.train --stage gpt $STAGE2 --init .work/gpt-base/model.pt --lr 3e-4 --out .work/gpt --threads 1
-$PY -m retrolab.train --stage retro $STAGE2 --init .work/gpt/model.pt --lr 6e-4 --out .work/retro \
-    --retrieval .work/retrieval --threads 1 --freeze-decoder --token-match --oracle-start 0.15 \
+#    RETRO's neighbours are token-aligned (docs/retro-training.md): the query for an 8-token chunk is
+#    the finished GPT's kNN-LM key at its last token, searched over the keys of every train position
+#    (faiss IVF), and a match at p gives the 8 tokens ending at p and the 8 after them; never a
+#    position of the query's own article. The chunk-retrieval neighbours of step 2 remain for the
+#    comparison runs in docs/retro-training.md.
+[ -f .work/aligned-c8/neighbours.npy ] || $PY -m retrolab.aligned prepare --gpt .work/gpt/model.pt \
+    --data .work/data --out .work/aligned-c8 --chunk 8 --probes 8
+$PY -m retrolab.train --stage retro $STAGE2 --init .work/gpt/model.pt --lr 6e-4 --out .work/retro-aligned-c8 \
+    --retrieval .work/aligned-c8 --chunk 8 --threads 2 --freeze-decoder --token-match --oracle-start 0.15 \
     --oracle-end 0 --eval-windows 100 --eval-window-step 10
-# 4. Export, quantize, ship.
-for spec in "gpt gpt-wt2 GPT-WT2-7M" "retro retro-wt2 RETRO-WT2-9M"; do
-  set -- $spec
-  $PY -m retrolab.ship --model ".work/$1/model.pt" --id "$2" --name "$3" --tokenizer .work/tokenizer.json \
-      --embedder .work/retrieval/embedder.bin --data .work/data --public ../public/models --repo-models . \
-      --work .work/export --training-json ".work/$1/training.json"
-done
+# 4. Export, quantize, ship (the GPT first: RETRO's manifest names the GPT decoder its queries need).
+$PY -m retrolab.ship --model .work/gpt/model.pt --id gpt-wt2 --name GPT-WT2-7M --tokenizer .work/tokenizer.json \
+    --embedder .work/retrieval/embedder.bin --data .work/data --public ../public/models --repo-models . \
+    --work .work/export --training-json .work/gpt/training.json
+$PY -m retrolab.ship --model .work/retro-aligned-c8/model.pt --id retro-wt2 --name RETRO-WT2-9M \
+    --tokenizer .work/tokenizer.json --embedder .work/retrieval/embedder.bin --data .work/data \
+    --public ../public/models --repo-models . --work .work/export \
+    --training-json .work/retro-aligned-c8/training.json --query-model gpt-wt2
 cd ..
-# 5. Metrics measured on the shipped int8 files through the app's own TypeScript runtime.
+# 5. Metrics measured on the shipped int8 files through the app's own TypeScript runtime. RETRO's
+#    evals search the GPT's kNN-LM keys of WikiText-2 train (npm run setup:knn, skipped when up to date).
+npm run setup:knn
 bash models/measure.sh
 (cd models && $PY -m retrolab.card --public ../public/models)

@@ -5,12 +5,13 @@
  * (`connect`), so the datastore lives in one place and the UI thread only renders.
  */
 import * as Comlink from 'comlink';
-import type { ModelManifest } from '../src/protocol/manifest';
+import { isTokenAligned, type ModelManifest } from '../src/protocol/manifest';
+import { alignedNeighbourIds, searchAligned } from '../src/core/knnlm/aligned';
 import type { ChunkRetrieval, GeneratedToken } from '../src/protocol/model';
 import { Runtime, fetchModelFiles, type ModelFiles } from '../src/core/runtime';
-import { GptModel, RetroModel, readManifest, type LanguageModel, type NeighbourSource, type RetrievedNeighbour } from '../src/core/models';
+import { GptModel, RetroModel, readManifest, type LanguageModel, type NeighbourQueryOptions, type NeighbourSource, type RetrievedNeighbour } from '../src/core/models';
 import { generate as runGeneration } from '../src/core/generate';
-import { loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
+import { detokenizeWikiText, loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
 import type {
   Backend,
   BackendInfo,
@@ -32,7 +33,7 @@ import type {
 import { TokenBytes, TokenTexts } from './token-text';
 import { KnnHost } from './knnlm-host';
 import { IcRalmHost } from './icralm-host';
-import { DEFAULT_KNN_SETTINGS, type KnnLmModel } from '../src/core/knnlm';
+import { DEFAULT_KNN_SETTINGS, MAX_KNN_K, type KnnLmModel } from '../src/core/knnlm';
 import { icRalmScorer, scoreText, serverEvalStore, type LensModel } from './score';
 import { separatorTokens } from '../src/core/icralm';
 
@@ -80,6 +81,7 @@ export function activeKnnModel(): KnnLmModel | null {
 let pendingViews: { query: number[]; views: NeighbourView[]; latencyMs: number }[] = [];
 
 const neighbourSource: NeighbourSource = async (chunkTokenIds, k, options) => {
+  if (retroIsTokenAligned) return alignedNeighbours(chunkTokenIds, k, options);
   const result = await connectedServer().retrieve(chunkTokenIds, k, [...(options.excludeDocIds ?? [])]);
   pendingViews.push({ query: [...chunkTokenIds], views: result.views, latencyMs: result.latencyMs });
   return result.tokenIds.map((tokenIds, i): RetrievedNeighbour => {
@@ -87,6 +89,53 @@ const neighbourSource: NeighbourSource = async (chunkTokenIds, k, options) => {
     return view ? { tokenIds, distance: view.distance, title: view.title, text: view.text, docId: view.docId } : { tokenIds };
   });
 };
+
+/** Set at init from the RETRO manifest: its neighbours come from kNN-LM keys, not the chunk datastore. */
+let retroIsTokenAligned = false;
+
+const ALIGNED_NEEDS_KNN =
+  'This RETRO retrieves with the GPT’s kNN-LM keys: the active datastore needs them. Use WikiText-2 train, or rebuild your datastore with “Also build kNN-LM keys” ticked.';
+
+/**
+ * Token-aligned RETRO (src/core/knnlm/aligned.ts): the GPT's knn_key at the chunk's last token,
+ * searched in the loaded kNN-LM datastore; a match at p gives the chunk ending at p and the chunk
+ * after it. The GPT session is free here: the columns generate one after another.
+ */
+async function alignedNeighbours(chunkTokenIds: readonly number[], k: number, options: NeighbourQueryOptions): Promise<RetrievedNeighbour[]> {
+  const datastore = knn.datastore;
+  if (!datastore) throw new Error(ALIGNED_NEEDS_KNN);
+  const retro = models.get('retro')!.manifest.hyperparameters;
+  const C = retro.chunk!;
+  const t0 = performance.now();
+  const context = options.context && options.context.length > 0 ? options.context : chunkTokenIds;
+  const key = (await loadedGpt().start([...context])).knnKeys;
+  if (!key) throw new Error('The GPT returned no knn_key.');
+  const excluded = new Set(options.excludeDocIds ?? []);
+  const allowed = (entry: number) => !excluded.has(datastore.entryText(entry, 0, 0).docId);
+  // Excluded documents are filtered after the search: widen it until k entries pass (or none are left).
+  let want = k;
+  let matches = searchAligned([datastore], key, want);
+  while (excluded.size > 0 && matches.filter((m) => allowed(m.entry)).length < k && want < Math.min(datastore.size, MAX_KNN_K)) {
+    want = Math.min(datastore.size, MAX_KNN_K, want * 8);
+    matches = searchAligned([datastore], key, want);
+  }
+  const tt = texts!;
+  const views: NeighbourView[] = [];
+  const found: RetrievedNeighbour[] = [];
+  for (const m of matches) {
+    if (found.length >= k) break;
+    const place = datastore.entryText(m.entry, 0, 0);
+    if (excluded.has(place.docId)) continue;
+    const tokenIds = Array.from(alignedNeighbourIds(datastore.section.values, m.entry, C));
+    const chunkLength = Math.min(C, tokenIds.length);
+    const text = detokenizeWikiText(loadedTokenizer().decode(tokenIds.slice(0, chunkLength)));
+    const continuationText = detokenizeWikiText(loadedTokenizer().decode(tokenIds.slice(chunkLength)));
+    views.push({ docId: place.docId, title: place.title, chunkIndex: m.entry, distance: m.distance, text, continuationText, tokens: tt.standalone(tokenIds), chunkLength });
+    found.push({ tokenIds, distance: m.distance, title: place.title, text, docId: place.docId });
+  }
+  pendingViews.push({ query: [...chunkTokenIds], views, latencyMs: performance.now() - t0 });
+  return found;
+}
 
 function sameIds(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -120,6 +169,7 @@ function modelInfo(key: ModelKey, manifest: ModelManifest): ModelInfo {
     context: hp.context,
     chunk: hp.chunk ?? null,
     neighbours: hp.neighbours ?? null,
+    tokenAligned: isTokenAligned(manifest),
     metrics,
   };
 }
@@ -155,6 +205,10 @@ const api: InferenceWorkerApi = {
     const gptEntry = manifests.find((m) => m.manifest.architecture === 'gpt');
     const retroEntry = manifests.find((m) => m.manifest.architecture === 'retro');
     if (!gptEntry || !retroEntry) throw new Error('models/index.json must list one GPT and one RETRO model.');
+    retroIsTokenAligned = isTokenAligned(retroEntry.manifest);
+    if (retroIsTokenAligned && retroEntry.manifest.retrieval!.query_decoder_sha256 !== gptEntry.manifest.onnx.decoder.sha256) {
+      throw new Error(`${retroEntry.manifest.id} queries with the knn_key of ${retroEntry.manifest.retrieval!.query_model} decoder ${retroEntry.manifest.retrieval!.query_decoder_sha256.slice(0, 12)}…, but the shipped GPT is ${gptEntry.manifest.onnx.decoder.sha256.slice(0, 12)}…: re-ship the pair.`);
+    }
 
     const tokenizerFile = retroEntry.manifest.tokenizer.file;
     const tokenizerJson: unknown = JSON.parse(await retroEntry.files.text(tokenizerFile));
@@ -436,6 +490,11 @@ function lensModel(key: ModelKey): LensModel | string {
   if (loaded.model instanceof RetroModel) {
     const { chunk, neighbours, neighbour_len } = loaded.model.hp;
     lens.retro = { chunk, K: neighbours, neighbourLen: neighbour_len, eotId: loaded.manifest.tokenizer.eot_id };
+    if (retroIsTokenAligned) {
+      const store = knn.datastore;
+      const datastoreId = knn.state?.datastoreId;
+      lens.retro.aligned = store && datastoreId && gpt ? { queryModel: gpt.model as GptModel, store, datastoreId } : { missing: ALIGNED_NEEDS_KNN };
+    }
   }
   return lens;
 }

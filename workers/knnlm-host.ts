@@ -99,6 +99,11 @@ export class KnnHost {
     return this.model;
   }
 
+  /** The loaded kNN-LM datastore (token-aligned RETRO searches it too), or null. */
+  get datastore(): KnnDatastore | null {
+    return this.model?.datastore ?? null;
+  }
+
   /** true while kNN-LM keys are being built: the GPT session is taken. */
   get building(): boolean {
     return this.keyController !== null;

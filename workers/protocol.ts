@@ -77,6 +77,8 @@ export interface KnnDefaultInfo {
   /** file size: what the first use copies into this browser */
   bytes: number;
   knnlm: KnnSectionInfo;
+  /** the chunk datastore made from the same text */
+  baseId: string;
   /** already copied into IndexedDB */
   stored: boolean;
 }
@@ -197,6 +199,8 @@ export interface ModelInfo {
   context: number;
   chunk: number | null;
   neighbours: number | null;
+  /** RETRO only: true when it retrieves token-aligned neighbours with the GPT's kNN-LM keys (manifest `retrieval`) */
+  tokenAligned: boolean;
   metrics: Record<string, { token_ppl: number; word_ppl: number }>;
 }
 

@@ -7,7 +7,7 @@
  */
 import * as Comlink from 'comlink';
 import voyWasmUrl from 'voy-search/voy_search_bg.wasm?url';
-import type { ModelManifest } from '../src/protocol/manifest';
+import { chunkDatastoreGeometry, type ModelManifest } from '../src/protocol/manifest';
 import type { IndexKind, Neighbour } from '../src/protocol/retrieval';
 import type { BuildProgress, DocumentInput } from '../src/protocol/shard';
 import { Datastore, buildShard, detectFormat, parseDocuments, readShardHeader } from '../src/core/datastore';
@@ -51,6 +51,7 @@ interface DefaultEntry {
   embedder_fingerprint?: string;
   /** a kNN-LM datastore: copied in on first use, not at first launch */
   knnlm?: { model: string; decoder_sha256: string; entries: number; dim: number };
+  base_id?: string;
 }
 
 let baseUrl = '';
@@ -132,6 +133,8 @@ function knnDefault(entries: DefaultEntry[], records: DatastoreRecord[]): KnnDef
     description: entry.description ?? '',
     bytes: entry.bytes ?? 0,
     knnlm: { entries: k.entries, dim: k.dim, model: k.model, decoderSha256: k.decoder_sha256 },
+    // Older index files lack base_id; their kNN-LM entry is named after its chunk datastore.
+    baseId: entry.base_id ?? entry.id.replace(/-knnlm$/, ''),
     stored: records.some((r) => r.id === entry.id),
   };
 }
@@ -423,7 +426,7 @@ const api: RetrievalWorkerApi = {
 
   async retrieveText(text, k, excludeDocIds = []): Promise<RetrieveResult> {
     const { tokenizer, texts, manifest } = await loadAssets();
-    const chunk = manifest.hyperparameters.chunk ?? 32;
+    const { chunk } = chunkDatastoreGeometry(manifest);
     const ids = tokenizer.encode(text).slice(-chunk);
     if (ids.length === 0) throw new RangeError('Nothing to retrieve for an empty text.');
     const { neighbours, latencyMs } = await retrieveIds(ids, k, excludeDocIds);
@@ -451,14 +454,14 @@ const api: RetrievalWorkerApi = {
         sources.push({ name: file.name, bytes: file.size, format });
         if (controller.signal.aborted) throw Object.assign(new Error('the datastore build was cancelled'), { name: 'AbortError' });
       }
-      const hp = manifest.hyperparameters;
+      const geometry = chunkDatastoreGeometry(manifest);
       const result = await buildShard(documents, {
         name: request.name,
         description: `Built in the browser from ${sources.map((s) => s.name).join(', ')}`,
         tokenizer,
         embedder,
-        chunkSize: hp.chunk ?? 32,
-        neighbourLen: hp.neighbour_len ?? 2 * (hp.chunk ?? 32),
+        chunkSize: geometry.chunk,
+        neighbourLen: geometry.neighbourLen,
         indexKind: 'flat',
         sources,
         signal: controller.signal,

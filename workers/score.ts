@@ -5,8 +5,10 @@
  * log-probability as well. RETRO's neighbours come from the retrieval worker's active datastore,
  * per chunk of each window, exactly as `windowNeighbours` feeds them from a datastore in Node.
  */
-import { evaluatePerplexity, streamWindows, type BatchScorer, type Window } from '../src/core/eval/perplexity';
-import { windowNeighbours, type EvalStore, type ScoredRow } from '../src/core/eval/neighbours';
+import { evaluatePerplexity, streamWindows, type BatchScorer, type Window, type WindowNeighbours } from '../src/core/eval/perplexity';
+import { alignedWindowNeighbours, windowNeighbours, type EvalStore, type ScoredRow } from '../src/core/eval/neighbours';
+import type { KeyModel } from '../src/core/knnlm/build';
+import type { KnnDatastore } from '../src/core/knnlm/datastore';
 import { tokenizeWikiTextStream } from '../src/core/eval/stream';
 import type { RetroModel } from '../src/core/models/retro';
 import { DEFAULT_ICRALM_SETTINGS, evaluateIcRalm, trimPadding, type BatchForwardModel, type PassageRetriever } from '../src/core/icralm';
@@ -43,7 +45,17 @@ export interface LensModel {
   name: string;
   model: BatchScorer | RetroModel;
   context: number;
-  retro?: { chunk: number; K: number; neighbourLen: number; eotId: number };
+  retro?: {
+    chunk: number;
+    K: number;
+    neighbourLen: number;
+    eotId: number;
+    /**
+     * Token-aligned RETRO: the query GPT and the loaded kNN-LM datastore it searches, or why there is
+     * none. Absent for chunk retrieval (the retrieval worker's active datastore).
+     */
+    aligned?: { queryModel: KeyModel; store: KnnDatastore; datastoreId: string } | { missing: string };
+  };
   ownScorer?: OwnScorer;
 }
 
@@ -141,7 +153,10 @@ export async function scoreText(request: ScoreRequest, context: ScoreContext, on
     const logProbs = new Float32Array(ids.length).fill(Number.NaN);
     const modelStarted = performance.now();
     let lastEvent = 0;
-    const useNeighbours = lens.retro && request.retro.retrieval && context.neighbours;
+    const aligned = lens.retro?.aligned;
+    if (aligned && 'missing' in aligned && request.retro.retrieval && lens.retro) throw new Error(aligned.missing);
+    const alignedSource = aligned && 'store' in aligned ? aligned : null;
+    const useNeighbours = lens.retro && request.retro.retrieval && (alignedSource ?? context.neighbours);
     const report = (done: number, final: boolean) => {
       const now = performance.now();
       if (now - lastEvent < PROGRESS_EVERY_MS && !final) return;
@@ -173,18 +188,7 @@ export async function scoreText(request: ScoreRequest, context: ScoreContext, on
       signal,
       // Index j holds the score of token j + 1 in the eval's layout; the lens shows it on token j + 1.
       tokenLogProbs: logProbs.subarray(1),
-      ...(useNeighbours
-        ? {
-            neighbours: windowNeighbours(context.neighbours!.store, {
-              mode: 'real',
-              chunk: lens.retro!.chunk,
-              k: Math.max(1, Math.min(request.retro.k, lens.retro!.K)),
-              K: lens.retro!.K,
-              neighbourLen: lens.retro!.neighbourLen,
-              eotId: lens.retro!.eotId,
-            }),
-          }
-        : {}),
+      ...(useNeighbours ? { neighbours: lensNeighbours(lens.retro!, request.retro.k, alignedSource, context) } : {}),
       onProgress: (doneWindows, totalWindows) => report(before + plan[doneWindows - 1]!, doneWindows === totalWindows),
     });
     before += plan.at(-1) ?? 0;
@@ -196,9 +200,22 @@ export async function scoreText(request: ScoreRequest, context: ScoreContext, on
       scoredTokens: totals.scored_tokens,
       tokenPpl: totals.token_ppl,
       wordPpl: totals.word_ppl ?? Math.exp(totals.nll / Math.max(1, words)),
-      ...(lens.retro ? { retrieval: { datastoreId: useNeighbours ? context.neighbours!.datastoreId() : null } } : {}),
+      ...(lens.retro ? { retrieval: { datastoreId: useNeighbours ? (alignedSource ? alignedSource.datastoreId : context.neighbours!.datastoreId()) : null } } : {}),
       seconds: (performance.now() - modelStarted) / 1000,
     });
   }
   return { tokens, words, windows, scores };
+}
+
+/** RETRO's neighbours for the lens windows: token-aligned from the loaded kNN-LM keys, else chunks from the retrieval worker. */
+function lensNeighbours(
+  retro: NonNullable<LensModel['retro']>,
+  k: number,
+  aligned: { queryModel: KeyModel; store: KnnDatastore } | null,
+  context: ScoreContext,
+): WindowNeighbours {
+  const options = { mode: 'real' as const, chunk: retro.chunk, k: Math.max(1, Math.min(k, retro.K)), K: retro.K, neighbourLen: retro.neighbourLen, eotId: retro.eotId };
+  return aligned
+    ? alignedWindowNeighbours({ ...options, queryModel: aligned.queryModel, stores: [aligned.store] })
+    : windowNeighbours(context.neighbours!.store, options);
 }

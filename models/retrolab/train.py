@@ -341,10 +341,16 @@ def main():
             'oracle_definition': 'one of the k neighbour slots (random) holds the query chunk followed by its true '
                                  'continuation, as a datastore holding the document returns it; a shifted oracle '
                                  f'starts 1..{args.oracle_shift_max} tokens earlier or later',
-            'real_neighbours': 'exact cosine search over the train datastore with the frozen embedder; never the '
-                               'chunk itself or any chunk overlapping the query chunk or its continuation'
-                               + (" (nor any chunk of the same article: RETRO's strict rule)"
-                                  if retrieval_rule().get('exclude_same_document') else ''),
+            'real_neighbours': ('token-aligned (retrolab.aligned): the query is the GPT\'s knn_key at the chunk\'s '
+                                'last token, searched (faiss IVF, 1024 lists, '
+                                f"{retrieval_rule().get('probes')} probes) over the keys of every train position; a "
+                                'match at p gives the chunk tokens ending at p and the chunk tokens after it; never '
+                                "a position in the query's own article (RETRO's strict rule)"
+                                if aligned else
+                                'exact cosine search over the train datastore with the frozen embedder; never the '
+                                'chunk itself or any chunk overlapping the query chunk or its continuation'
+                                + (" (nor any chunk of the same article: RETRO's strict rule)"
+                                   if retrieval_rule().get('exclude_same_document') else '')),
             'cca_initialisation': f'copy prior {args.copy_prior} on the aligned continuation position; null slot '
                                   f'(learned key, zero value) with the same initial bias'
                                   + (f'; token-match features, scale {args.match_scale}' if args.token_match else ''),

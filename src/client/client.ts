@@ -208,6 +208,9 @@ export class RetroLabClient {
       this.notify('No datastore is active, so RETRO runs without retrieval. Pick or add a datastore to see neighbours.', 'info');
       request = { ...request, retro: { ...request.retro, retrieval: false } };
     }
+    if (request.retro.retrieval && request.models.includes('retro') && !(await this.prepareAlignedRetrieval('runs'))) {
+      request = { ...request, retro: { ...request.retro, retrieval: false } };
+    }
     if (request.models.includes('knnlm') && !this.state.knn.model) {
       request = { ...request, models: request.models.filter((m) => m !== 'knnlm') };
     }
@@ -398,6 +401,32 @@ export class RetroLabClient {
     }
     const knn = this.state.knn;
     if (knn.loading || knn.model?.datastoreId === source.id) return;
+    if (await this.loadKnnKeys(source)) return;
+    // The active datastore may have changed while this one loaded.
+    const now = knnSource(this.state.retrieval);
+    if (now && now.id !== source.id) await this.syncKnn();
+  }
+
+  /**
+   * A token-aligned RETRO searches the active datastore's kNN-LM keys: loads them (with progress)
+   * when they are not loaded. False, with a notice, when the active datastore has none; true for a
+   * chunk-retrieval RETRO, whose neighbours come from the retrieval worker.
+   */
+  private async prepareAlignedRetrieval(verb: string): Promise<boolean> {
+    if (!this.state.models.some((m) => m.architecture === 'retro' && m.tokenAligned) || !this.state.retrieval?.activeId) return true;
+    const source = alignedKeySource(this.state.retrieval);
+    if (!source) {
+      this.notify(`RETRO retrieves with the GPT’s kNN-LM keys, which “${activeName(this.state.retrieval)}” does not have, so it ${verb} without retrieval. Use WikiText-2 train, or rebuild your datastore with “Also build kNN-LM keys” ticked.`, 'info');
+      return false;
+    }
+    if (this.state.knn.model?.datastoreId === source.id) return true;
+    const failure = await this.loadKnnKeys(source);
+    if (failure) this.notify(`RETRO could not load the kNN-LM keys it retrieves with, so it ${verb} without retrieval: ${failure}`);
+    return failure === null;
+  }
+
+  /** Loads a kNN-LM datastore into the inference worker, with progress; the error message, or null. */
+  private async loadKnnKeys(source: { id: string; stored: boolean }): Promise<string | null> {
     this.set((s) => ({ knn: { ...s.knn, loading: true, progress: null, error: null } }));
     const onProgress = Comlink.proxy((progress: Progress) => {
       this.onProgress(progress);
@@ -407,13 +436,11 @@ export class RetroLabClient {
       const model = await this.api.inference.loadKnn(source.id, onProgress);
       this.set((s) => ({ knn: { ...s.knn, loading: false, progress: null, model } }));
       if (!source.stored) await this.refreshStorage();
+      return null;
     } catch (error) {
       this.set((s) => ({ knn: { ...s.knn, loading: false, progress: null, error: errorMessage(error) } }));
-      return;
+      return errorMessage(error);
     }
-    // The active datastore may have changed while this one loaded.
-    const now = knnSource(this.state.retrieval);
-    if (now && now.id !== source.id) await this.syncKnn();
   }
 
   /** Frees the built-in kNN-LM datastore's storage (it is not in the datastore list); kNN-LM turns off. */
@@ -457,6 +484,9 @@ export class RetroLabClient {
     }
     if (request.retro.retrieval && request.models.includes('retro') && !this.state.retrieval?.activeId) {
       this.notify('No datastore is active, so RETRO is scored without retrieval. Pick or add a datastore to score it with neighbours.', 'info');
+      request = { ...request, retro: { ...request.retro, retrieval: false } };
+    }
+    if (request.retro.retrieval && request.models.includes('retro') && !(await this.prepareAlignedRetrieval('is scored'))) {
       request = { ...request, retro: { ...request.retro, retrieval: false } };
     }
     const missing = request.models.includes('knnlm') && !this.state.knn.model
@@ -538,6 +568,23 @@ export function knnSource(retrieval: RetrievalState | null): { id: string; store
   if (active?.knnlm) return { id: active.id, stored: true, bytes: active.bytes, name: active.name };
   const d = retrieval.knnDefault;
   return d ? { id: d.id, stored: d.stored, bytes: d.bytes, name: d.name } : null;
+}
+
+/**
+ * The kNN-LM keys of the active datastore itself, for token-aligned RETRO: its own, or for the built-in
+ * WikiText-2 train datastore the built-in kNN-LM datastore made from the same articles. Unlike
+ * knnSource, never another text's keys: RETRO's neighbours must come from the datastore the user picked.
+ */
+export function alignedKeySource(retrieval: RetrievalState | null): { id: string; stored: boolean; bytes: number; name: string } | null {
+  if (!retrieval) return null;
+  const active = retrieval.datastores.find((d) => d.id === retrieval.activeId);
+  if (active?.knnlm) return { id: active.id, stored: true, bytes: active.bytes, name: active.name };
+  const d = retrieval.knnDefault;
+  return d && active && d.baseId === active.id ? { id: d.id, stored: d.stored, bytes: d.bytes, name: d.name } : null;
+}
+
+function activeName(retrieval: RetrievalState): string {
+  return retrieval.datastores.find((d) => d.id === retrieval.activeId)?.name ?? 'the active datastore';
 }
 
 function readKnnChoice(): boolean | null {

@@ -59,6 +59,19 @@ export interface ModelManifest {
     /** bytes: int8 table [vocab_size, dim] row-major, then float32 LE scales [vocab_size] */
     layout: 'int8-rows+f32-scales';
   };
+  /**
+   * RETRO only, when it was trained on token-aligned neighbours (docs/manifest.md): the query for
+   * chunk u is the GPT `query_model`'s knn_key at the chunk's last token, the datastore is that
+   * GPT's kNN-LM keys (one per token), and a match at entry p gives the `chunk` tokens ending at p
+   * followed by the `chunk` tokens after it (neighbour_len = 2 × chunk). Absent: chunk retrieval
+   * with `embedder`.
+   */
+  retrieval?: {
+    kind: 'token-aligned';
+    query_model: string;
+    /** sha256 of the query GPT's decoder.int8.onnx: the keys only mean something to those weights */
+    query_decoder_sha256: string;
+  };
   onnx: {
     decoder: GraphSpec;
     /** RETRO only: neighbour encoder + CCA key/value projections, run once per completed chunk. */
@@ -67,4 +80,21 @@ export interface ModelManifest {
   quantization: { method: string; fp32_reference_max_abs_logit_diff?: number };
   training: Record<string, unknown>;
   metrics: Partial<Record<'wt2_test' | 'wt2_valid' | 'wt2_test_random_neighbours' | 'wt2_test_leakage' | 'wt2_test_knnlm' | 'wt2_test_icralm', PerplexityMetric & Record<string, unknown>>>;
+}
+
+/** Whether a RETRO reads token-aligned neighbours from kNN-LM keys (manifest `retrieval`). */
+export function isTokenAligned(manifest: ModelManifest): boolean {
+  return manifest.retrieval?.kind === 'token-aligned';
+}
+
+/**
+ * Chunk size and neighbour length of the chunk datastores (the `.rlds` chunk sections that In-Context
+ * RALM, the datastore search and chunk-retrieval RETRO read). A chunk-retrieval RETRO sets them; a
+ * token-aligned RETRO reads kNN-LM keys instead, so the chunk datastores keep 32-token chunks with
+ * 32-token continuations, the geometry In-Context RALM was measured with.
+ */
+export function chunkDatastoreGeometry(manifest: ModelManifest): { chunk: number; neighbourLen: number } {
+  const hp = manifest.hyperparameters;
+  if (isTokenAligned(manifest) || !hp.chunk) return { chunk: 32, neighbourLen: 64 };
+  return { chunk: hp.chunk, neighbourLen: hp.neighbour_len ?? 2 * hp.chunk };
 }

@@ -236,4 +236,6 @@ export interface DefaultDatastoreEntry {
    * file into the browser only when kNN-LM is first turned on, not at first launch.
    */
   knnlm?: { model: string; decoder_sha256: string; entries: number; dim: number };
+  /** A kNN-LM datastore made from the same text as this chunk datastore (token-aligned RETRO searches it when that one is active). */
+  base_id?: string;
 }

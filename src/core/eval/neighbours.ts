@@ -10,6 +10,9 @@ import { chunkDocuments } from '../retrieval/chunker';
 import { FlatIndex } from '../retrieval/flat';
 import { Rng } from '../generate/rng';
 import type { Window, WindowNeighbours } from './perplexity';
+import type { KeyModel } from '../knnlm/build';
+import type { KnnDatastore } from '../knnlm/datastore';
+import { alignedNeighbourIds, randomEntries, searchAligned } from '../knnlm/aligned';
 
 export type NeighbourMode = 'real' | 'random' | 'leakage';
 
@@ -93,6 +96,47 @@ export function windowNeighbours(store: EvalStore, options: WindowNeighbourOptio
         }
       }
       out.set(rows, u * K * L);
+    }
+    return out;
+  };
+}
+
+export interface AlignedWindowNeighbourOptions extends WindowNeighbourOptions {
+  /** the GPT whose knn_key is the query (manifest `retrieval.query_model`) */
+  queryModel: KeyModel;
+  /** `real`: the train datastore; `leakage`: it and the evaluated split, searched together; `random` draws from the first */
+  stores: readonly KnnDatastore[];
+}
+
+/**
+ * Token-aligned neighbours (src/core/knnlm/aligned.ts) for every complete chunk of a window. The
+ * query GPT reads the same window RETRO reads, so chunk u's query is the key its last token has in
+ * this window: what the app computes while generating, not a key from some other context.
+ */
+export function alignedWindowNeighbours(options: AlignedWindowNeighbourOptions): WindowNeighbours {
+  const { mode, chunk: C, k, K, neighbourLen: L, eotId, queryModel, stores } = options;
+  const keyDim = queryModel.manifest.hyperparameters.d_model;
+  if (stores.length === 0) throw new RangeError('token-aligned neighbours need a kNN-LM datastore');
+  const rng = new Rng(options.seed ?? 0);
+  const views = (matches: readonly { store: number; entry: number }[]) =>
+    matches.map((m) => ({ tokenIds: Array.from(alignedNeighbourIds(stores[m.store]!.section.values, m.entry, C)) }));
+  return async (inputs: Int32Array, _window: Window) => {
+    const U = Math.floor(inputs.length / C);
+    const out = new Int32Array(U * K * L);
+    if (U === 0) return out;
+    if (mode === 'random') {
+      for (let u = 0; u < U; u++) {
+        const entries = randomEntries(stores[0]!, k, () => rng.next());
+        out.set(neighbourRows(views(entries.map((entry) => ({ store: 0, entry }))), k, K, L, eotId), u * K * L);
+      }
+      return out;
+    }
+    const keys = (await queryModel.start(Array.from(inputs.subarray(0, U * C)), { allLogits: true })).knnKeys;
+    if (!keys) throw new Error(`${queryModel.manifest.id} returned no knn_key: the query model must be a GPT with kNN-LM keys`);
+    for (let u = 0; u < U; u++) {
+      const t = (u + 1) * C - 1;
+      const matches = searchAligned(stores, keys.subarray(t * keyDim, (t + 1) * keyDim), k);
+      out.set(neighbourRows(views(matches), k, K, L, eotId), u * K * L);
     }
     return out;
   };

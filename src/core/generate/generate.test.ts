@@ -115,15 +115,17 @@ describe('generation loop on the shipped models', () => {
 
   it('RETRO streams the retrievals each token caused, once per chunk', async () => {
     const tokens: { index: number; positions: number[] }[] = [];
-    const summary = await generate(retro, prompt, { ...sampled, maxNewTokens: 40 }, {
+    const C = retro.hp.chunk;
+    // The last generated token is never fed, so positions up to 2C-2 are computed: one chunk completes.
+    const maxNewTokens = 2 * C - prompt.length;
+    const summary = await generate(retro, prompt, { ...sampled, maxNewTokens }, {
       onToken: (t) => tokens.push({ index: t.index, positions: t.retrievals.map((r) => r.position) }),
     });
-    const C = retro.hp.chunk;
     expect(summary.retrievals.map((r) => r.position)).toEqual([C - 1]);
     // The token at position C-1 is the (C-1-prompt.length)th generated one; it is fed to produce the next.
     const fedIndex = C - 1 - prompt.length;
     expect(tokens.find((t) => t.positions.length > 0)?.index).toBe(fedIndex + 1);
-    const again = await generate(retro, prompt, { ...sampled, maxNewTokens: 40 });
+    const again = await generate(retro, prompt, { ...sampled, maxNewTokens });
     expect(again.tokenIds).toEqual(summary.tokenIds);
   });
 });

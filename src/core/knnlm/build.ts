@@ -34,6 +34,11 @@ export interface KnnBuildOptions {
   pca?: number;
   /** Keys the PCA is fitted on: the first ones of the stream (default 32,768). */
   pcaSample?: number;
+  /**
+   * Project with this PCA (another datastore's) instead of fitting one, so the two datastores'
+   * distances compare: the leakage eval searches the train datastore and the evaluated split together.
+   */
+  projection?: { mean: Float32Array; basis: Float32Array };
   /** Window stride (default half the context: 128, the eval's); the context is the model's. */
   stride?: number;
   /** Use only the first N tokens of the stream. */
@@ -158,7 +163,11 @@ export async function buildKnnShard(documents: readonly DocumentInput[], options
   const context = hp.context;
   const stride = options.stride ?? Math.max(1, Math.floor(context / 2));
   const encoding = options.encoding ?? 'int8';
-  const pcaDim = options.pca && options.pca < keyDim ? options.pca : 0;
+  const given = options.projection;
+  if (given && (given.mean.length !== keyDim || given.basis.length % keyDim !== 0 || given.basis.length === 0)) {
+    throw new RangeError(`the projection must map ${keyDim}-d keys: mean ${given.mean.length}, basis ${given.basis.length} floats`);
+  }
+  const pcaDim = given ? given.basis.length / keyDim : options.pca && options.pca < keyDim ? options.pca : 0;
   const dim = pcaDim || keyDim;
   if (tokenizer.vocabSize !== hp.vocab_size) throw new ShardMismatchError(`the tokenizer has ${tokenizer.vocabSize} ids, the model ${hp.vocab_size}`);
   if (!(stride >= 1 && stride <= context)) throw new RangeError(`stride must be in 1..${context}`);
@@ -199,9 +208,9 @@ export async function buildKnnShard(documents: readonly DocumentInput[], options
   const floats = encoding === 'f32' ? new Float32Array(count * dim) : null;
   const codes = encoding === 'int8' ? new Int8Array(count * dim) : null;
   const scales = encoding === 'int8' ? new Float32Array(count) : null;
-  const sampleSize = pcaDim ? Math.min(count, options.pcaSample ?? 32768) : 0;
-  const sample = pcaDim ? new Float32Array(sampleSize * keyDim) : null;
-  let pca: Pca | null = null;
+  const sampleSize = pcaDim && !given ? Math.min(count, options.pcaSample ?? 32768) : 0;
+  const sample = sampleSize ? new Float32Array(sampleSize * keyDim) : null;
+  let pca: Pca | null = given ? { keyDim, dim, mean: given.mean, basis: given.basis, variances: new Float64Array(0), explained: NaN } : null;
   let keyed = 0;
 
   const store = (first: number, rows: Float32Array) => {
@@ -270,7 +279,8 @@ export async function buildKnnShard(documents: readonly DocumentInput[], options
     keyDim,
     dim,
     encoding,
-    ...(fitted ? { pcaSample: sampleSize, pcaVariance: fitted.explained } : {}),
+    // pcaSample 0: projected with another datastore's PCA (`projection`), fitted on none of these keys.
+    ...(fitted ? { pcaSample: sampleSize, ...(given ? {} : { pcaVariance: fitted.explained }) } : {}),
     model: { id: manifest.id, decoderSha256: manifest.onnx.decoder.sha256, context, stride },
     streamTokens: N,
   };
@@ -322,7 +332,7 @@ export async function buildKnnShard(documents: readonly DocumentInput[], options
     windows: windows.length,
     dim,
     encoding,
-    ...(fitted ? { pcaExplained: fitted.explained } : {}),
+    ...(fitted && !given ? { pcaExplained: fitted.explained } : {}),
     bytes: bytes.length,
     knnBytes,
     seconds,

@@ -168,7 +168,7 @@ describe('RETRO', () => {
   it('KV-cache decode token by token equals the full prefill, retrievals once per chunk', async () => {
     const V = retro.info.vocabSize;
     const C = retro.hp.chunk;
-    const ids = testIds(fixture, V, 80);
+    const ids = testIds(fixture, V, 2 * C + C / 2); // two complete chunks, then half of a third
     const log: number[][] = [];
     retro.setNeighbourSource(hashedSource(pool(), log));
     retro.setOptions(standard());

@@ -12,6 +12,12 @@ export interface RetrievedNeighbour {
 
 export interface NeighbourQueryOptions {
   excludeDocIds?: readonly number[];
+  /**
+   * The tokens up to and including the query chunk's last one (left padding removed, at most the
+   * context): what a source whose query is a model state reads (token-aligned retrieval, where the
+   * query is the GPT's knn_key at that last token).
+   */
+  context?: readonly number[];
 }
 
 /**

@@ -238,7 +238,7 @@ export class RetroModel implements LanguageModel {
       let context: number[] = [];
       if (opts.retrieval && opts.retroPlusPlus) {
         const query = promptIds.slice(-C);
-        const [top] = await this.retrieve(query, 1);
+        const [top] = await this.retrieve(query, 1, promptIds.slice(-this.manifest.hyperparameters.context));
         if (top) {
           context = trimTrailing(top.tokenIds, this.manifest.tokenizer.eot_id);
           const record: ChunkRetrieval = { purpose: 'context', chunkIndex: -1, position: -1, queryTokenIds: [...query], neighbours: [top] };
@@ -400,7 +400,8 @@ export class RetroModel implements LanguageModel {
       const position = this.eventPosition(j);
       const queryStart = Math.max(position - C + 1, this.padCount);
       const query = this.tokens.slice(queryStart, position + 1);
-      const neighbours = await this.retrieve(query, opts.k);
+      const context = this.tokens.slice(Math.max(this.padCount, position + 1 - this.manifest.hyperparameters.context), position + 1);
+      const neighbours = await this.retrieve(query, opts.k, context);
       ids.set(neighbourRows(neighbours, opts.k, K, L, this.manifest.tokenizer.eot_id), e * K * L);
       records.push({ purpose: 'chunk', chunkIndex: Math.floor((position + 1) / C) - 1, position, queryTokenIds: query, neighbours });
     }
@@ -421,9 +422,9 @@ export class RetroModel implements LanguageModel {
     return records;
   }
 
-  private async retrieve(query: readonly number[], k: number): Promise<NeighbourView[]> {
+  private async retrieve(query: readonly number[], k: number, context: readonly number[]): Promise<NeighbourView[]> {
     if (!this.source) throw new InferenceError('RETRO needs a neighbour source');
-    const found = await this.source([...query], k, { excludeDocIds: this.seqOptions.excludeDocIds });
+    const found = await this.source([...query], k, { excludeDocIds: this.seqOptions.excludeDocIds, context });
     return found.slice(0, k).map(toNeighbourView);
   }
 

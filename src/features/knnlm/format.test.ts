@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { knnSource } from '../../client/client';
+import { alignedKeySource, knnSource } from '../../client/client';
 import type { DatastoreInfo, RetrievalState } from '../../client';
 import { displayToken, explainPosition, formatProbability } from './format';
 
@@ -39,7 +39,7 @@ describe('knnSource', () => {
     ...(knn ? { knnlm: { entries: 10, dim: 64, model: 'gpt-wt2', decoderSha256: 'x' } } : {}),
   });
   const state = (activeId: string | null, stored: boolean | null): RetrievalState => ({
-    datastores: [store('plain', false), store('keyed', true)],
+    datastores: [store('plain', false), store('keyed', true), store('other', false)],
     activeId,
     indexKind: 'flat',
     storage: { usage: null, quota: null, persisted: null },
@@ -48,7 +48,7 @@ describe('knnSource', () => {
     knnDefault:
       stored === null
         ? null
-        : { id: 'wt2-knn', name: 'WikiText-2 kNN', description: '', bytes: 2e8, knnlm: { entries: 10, dim: 64, model: 'gpt-wt2', decoderSha256: 'x' }, stored },
+        : { id: 'wt2-knn', name: 'WikiText-2 kNN', description: '', bytes: 2e8, knnlm: { entries: 10, dim: 64, model: 'gpt-wt2', decoderSha256: 'x' }, baseId: 'plain', stored },
   });
 
   it('prefers the active datastore’s own keys', () => {
@@ -60,5 +60,15 @@ describe('knnSource', () => {
     expect(knnSource(state(null, true))).toMatchObject({ id: 'wt2-knn', stored: true });
     expect(knnSource(state('plain', null))).toBeNull();
     expect(knnSource(null)).toBeNull();
+  });
+
+  it('gives token-aligned RETRO only keys of the active datastore’s own text', () => {
+    expect(alignedKeySource(state('keyed', true))).toMatchObject({ id: 'keyed' });
+    // the built-in kNN-LM datastore holds the same articles as its chunk datastore 'plain'
+    expect(alignedKeySource(state('plain', false))).toMatchObject({ id: 'wt2-knn', stored: false });
+    // another text: kNN-LM may fall back to the built-in keys, RETRO must not retrieve from them
+    expect(knnSource(state('other', true))).toMatchObject({ id: 'wt2-knn' });
+    expect(alignedKeySource(state('other', true))).toBeNull();
+    expect(alignedKeySource(state(null, true))).toBeNull();
   });
 });

@@ -19,7 +19,7 @@ function NeighbourText({ neighbour, written }: { neighbour: NeighbourView; writt
     <p className="neighbour-text">
       <span className="neighbour-chunk">{parts(0, neighbour.chunkLength)}</span>
       {neighbour.tokens.length > neighbour.chunkLength && (
-        <span className="continuation" title="Continuation: the next chunk of the same document">
+        <span className="continuation" title="Continuation: the text that followed the retrieved chunk in its document">
           <span className="continuation-tag">continuation</span>
           {parts(neighbour.chunkLength, neighbour.tokens.length)}
         </span>
@@ -99,7 +99,7 @@ export function NeighbourPanel({
                 <span className="neighbour-title" data-testid="neighbour-title">
                   {detokenizeWikiText(n.title) || `document ${n.docId}`}
                 </span>
-                <span className="distance" title="Distance between the query and this chunk's embeddings">
+                <span className="distance" title="Distance between the query and this neighbour, smaller is nearer (RETRO: squared L2 between the GPT's keys; In-Context RALM: cosine between chunk embeddings)">
                   distance {n.distance.toFixed(3)}
                 </span>
                 <button
