@@ -2,7 +2,9 @@
  * `npm run setup:knn`: builds the app's default kNN-LM datastore, WikiText-2 train keyed by the
  * shipped GPT (PCA 64, int8; ~210 MB, ~45-60 min on 2 cores), into
  * public/datastores/wikitext-2-train.knn-pca64.rlds and lists it in public/datastores/index.json
- * with a `knnlm` field, so the app copies it into the browser only when kNN-LM is first turned on.
+ * with a `knnlm` field, so the app copies it into the browser only when kNN-LM (or RETRO) first needs
+ * it. Then attaches keys to the built-in SQuAD paragraphs datastore (ATTACH_TO), so the shipped
+ * RETRO, which retrieves through kNN-LM keys, can read it too.
  *
  *   npm run setup:knn [-- --force] [--model <gpt dir>] [--threads <n>] [--out-dir <dir>] [--max-tokens <n>]
  *
@@ -15,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ModelManifest } from '../src/protocol/manifest';
-import type { DefaultDatastoreIndex } from '../src/protocol/shard';
+import type { DefaultDatastoreEntry, DefaultDatastoreIndex } from '../src/protocol/shard';
 import { readShardHeader, type ShardHeader } from '../src/core/datastore/shard';
 import { parseDocuments } from '../src/core/datastore/parse';
 import { dataDir, defaultDatastoreEntry, REPO_ROOT } from './datastore-node';
@@ -66,6 +68,34 @@ function staleness(header: ShardHeader, manifest: ModelManifest, input: string, 
   // A build cut with --max-tokens lists the same source but fewer documents.
   if (header.documentCount !== documents) return `it holds ${header.documentCount} of the ${documents} documents (a partial build)`;
   return null;
+}
+
+/**
+ * Built-in chunk datastores that get kNN-LM keys attached (same file, `build-knn --base`): the
+ * shipped RETRO retrieves only through a datastore's kNN-LM keys (token-aligned neighbours), and
+ * the SQuAD paragraphs are the facts the classroom demo retrieves. About 5 min on one core.
+ */
+const ATTACH_TO = ['squad-v2-paragraphs'];
+
+/** Attaches keys to a built-in chunk datastore unless it has this GPT's; its updated index entry, or null. */
+async function attachKeys(entry: DefaultDatastoreEntry | undefined, outDir: string, modelDir: string, manifest: ModelManifest, threads: number): Promise<DefaultDatastoreEntry | null> {
+  if (!entry) return null;
+  const path = join(outDir, entry.file);
+  if (!existsSync(path)) {
+    console.error(`${entry.name}: ${path} is missing (npm run setup:datastores builds it): no kNN-LM keys attached`);
+    return null;
+  }
+  const knn = readShardHeader(new Uint8Array(readFileSync(path))).meta.knnlm;
+  const fresh = knn && knn.model.decoderSha256 === manifest.onnx.decoder.sha256 && knn.dim === PCA_DIMS && knn.encoding === ENCODING;
+  if (fresh && !values.force) {
+    console.error(`${entry.name}: its kNN-LM keys are up to date`);
+  } else {
+    console.error(`${entry.name}: attaching kNN-LM keys to ${path}`);
+    const stats = await buildKnnFile({ model: modelDir, inputs: [], base: path, out: path, pca: PCA_DIMS, encoding: ENCODING, threads });
+    console.error(`${entry.name}: ${stats.entries.toLocaleString('en')} entries keyed in ${stats.seconds.total.toFixed(0)} s`);
+  }
+  // Same datastore, new size: the app's copy-in progress bar reads `bytes`.
+  return { ...entry, ...defaultDatastoreEntry(path, { id: entry.id, name: entry.name, description: entry.description, file: entry.file }) };
 }
 
 async function main(): Promise<void> {
@@ -120,6 +150,12 @@ async function main(): Promise<void> {
     ? (JSON.parse(readFileSync(indexPath, 'utf8')) as DefaultDatastoreIndex)
     : { format_version: 1, datastores: [] };
   index.datastores = [...index.datastores.filter((e) => e.id !== ID), entry];
+  if (!maxTokens) {
+    for (const id of ATTACH_TO) {
+      const updated = await attachKeys(index.datastores.find((e) => e.id === id), outDir, modelDir, manifest, threads);
+      if (updated) index.datastores = index.datastores.map((e) => (e.id === id ? updated : e));
+    }
+  }
   writeFileSync(`${indexPath}.tmp`, JSON.stringify(index, null, 2) + '\n');
   renameSync(`${indexPath}.tmp`, indexPath);
   console.log(JSON.stringify(entry));

@@ -233,7 +233,8 @@ async function measure(page: Page, url: string, m: Measure, errors: string[]): P
     prompt: PROMPT,
     models: [m.model],
     decoding: { ...DEFAULT_SETTINGS.decoding, maxTokens: m.maxTokens },
-    retro: { ...(({ exclusions: _, ...rest }) => rest)(DEFAULT_SETTINGS.retro), excludeDocIds: [] },
+    // retrievalStep null in the settings means the model's chunk: the shipped RETRO's is 8.
+    retro: { ...(({ exclusions: _, ...rest }) => rest)(DEFAULT_SETTINGS.retro), retrievalStep: 8, excludeDocIds: [] },
   };
   const requestedAt = await page.evaluate((r) => {
     const w = window as unknown as BenchWindow & { __retrolab: { client: { generate(r: GenerateRequest): Promise<void> } } };

@@ -12,6 +12,9 @@ test('RETRO controls: k, retrieval off and RETRO++ change what RETRO reads; the 
   // context cut mid-word ("When t") is in no document.
   const prompt = LIGHTHOUSE.slice(0, LIGHTHOUSE.indexOf(' When'));
 
+  // The retrieval step follows the model's chunk (8 tokens), the setting its metrics were measured with.
+  await expect(app.field('Retrieval step')).toHaveValue('8');
+
   // k = 1: one neighbour per chunk.
   await app.field('Neighbours k').fill('1');
   await app.generate(prompt, { maxTokens: 3 });

@@ -79,6 +79,7 @@ export function CompareView() {
       retro: {
         ...retroSettings,
         k: Math.min(retroSettings.k, retro?.neighbours ?? retroSettings.k),
+        retrievalStep: retroSettings.retrievalStep ?? retro?.chunk ?? 32,
         excludeDocIds: exclusions.filter((e) => e.datastoreId === activeId).map((e) => e.docId),
       },
     });

@@ -39,7 +39,7 @@ export function RetroControls({
           />
           <NumberField
             label="Retrieval step"
-            value={value.retrievalStep}
+            value={value.retrievalStep ?? chunk}
             min={1}
             max={chunk * 4}
             disabled={!value.retrieval}

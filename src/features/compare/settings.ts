@@ -9,7 +9,8 @@ export interface Exclusion {
 
 export interface CompareSettings {
   decoding: DecodingSettings;
-  retro: Omit<RetroSettings, 'excludeDocIds'> & { exclusions: Exclusion[] };
+  /** retrievalStep null: the model's chunk size (the setting its metrics were measured with) */
+  retro: Omit<RetroSettings, 'excludeDocIds' | 'retrievalStep'> & { retrievalStep: number | null; exclusions: Exclusion[] };
   /** λ, k, T of the kNN-LM column (its on/off switch lives in the client: it loads a datastore) */
   knn: KnnLmSettings;
   /** The In-Context RALM column: off by default, s and l */
@@ -18,7 +19,7 @@ export interface CompareSettings {
 
 export const DEFAULT_SETTINGS: CompareSettings = {
   decoding: { strategy: 'greedy', temperature: 0.8, topK: 40, topP: 0.95, seed: 42, maxTokens: 48 },
-  retro: { retrieval: true, k: 2, retrievalStep: 32, leftPad: true, retroPlusPlus: false, exclusions: [] },
+  retro: { retrieval: true, k: 2, retrievalStep: null, leftPad: true, retroPlusPlus: false, exclusions: [] },
   knn: { ...DEFAULT_KNN_SETTINGS },
   icralm: { enabled: false, ...DEFAULT_ICRALM_SETTINGS },
 };
@@ -33,13 +34,21 @@ export function loadSettings(): CompareSettings {
     const parsed = JSON.parse(raw) as Partial<CompareSettings>;
     return {
       decoding: { ...DEFAULT_SETTINGS.decoding, ...parsed.decoding },
-      retro: { ...DEFAULT_SETTINGS.retro, ...parsed.retro },
+      retro: { ...DEFAULT_SETTINGS.retro, ...parsed.retro, retrievalStep: storedRetrievalStep(parsed.retro?.retrievalStep) },
       knn: { ...DEFAULT_SETTINGS.knn, ...parsed.knn },
       icralm: { ...DEFAULT_SETTINGS.icralm, ...parsed.icralm },
     };
   } catch {
     return DEFAULT_SETTINGS;
   }
+}
+
+/**
+ * Settings saved before the step followed the model stored 32, the first RETRO's chunk and then the
+ * default: that one means "the chunk size"; another number is the user's choice.
+ */
+function storedRetrievalStep(value: unknown): number | null {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value !== 32 ? value : null;
 }
 
 export function saveSettings(settings: CompareSettings): void {
