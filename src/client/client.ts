@@ -211,6 +211,10 @@ export class RetroLabClient {
     if (request.retro.retrieval && request.models.includes('retro') && !(await this.prepareAlignedRetrieval('runs'))) {
       request = { ...request, retro: { ...request.retro, retrieval: false } };
     }
+    // RETRO may just have loaded the keys the kNN-LM column was waiting for: that column runs too.
+    if (this.knnEnabled() && this.state.knn.model && !request.models.includes('knnlm')) {
+      request = { ...request, models: [...request.models, 'knnlm'] };
+    }
     if (request.models.includes('knnlm') && !this.state.knn.model) {
       request = { ...request, models: request.models.filter((m) => m !== 'knnlm') };
     }
