@@ -163,3 +163,22 @@ def test_shipped_files_match_manifests():
         for name in os.listdir(os.path.join(public, model_id)):
             total += os.path.getsize(os.path.join(public, model_id, name))
     assert total <= 25 * 1024 * 1024, f'shipped models are {total / 2**20:.1f} MiB, over 25 MiB'
+
+
+def test_aligned_neighbour_layout_matches_the_manifest():
+    """Token-aligned neighbours: the C tokens ending at the match, then the C after it, as
+    `src/core/knnlm/aligned.ts` reads them from a kNN-LM datastore (the manifest's `retrieval`)."""
+    from retrolab.aligned import aligned_rows, valid_positions
+    with open(os.path.join(os.path.dirname(ROOT), 'public', 'models', 'retro-wt2', 'manifest.json')) as f:
+        manifest = json.load(f)
+    hp = manifest['hyperparameters']
+    C = hp['chunk']
+    assert manifest['retrieval']['kind'] == 'token-aligned' and hp['neighbour_len'] == 2 * C
+    with open(os.path.join(os.path.dirname(ROOT), 'public', 'models', 'gpt-wt2', 'manifest.json')) as f:
+        assert manifest['retrieval']['query_decoder_sha256'] == json.load(f)['onnx']['decoder']['sha256']
+    ids = np.arange(100, 160)
+    rows = aligned_rows(ids, np.array([[20, 30]]), C)
+    assert rows.shape == (1, 2, 2 * C)
+    assert rows[0, 0].tolist() == list(range(100 + 20 - C + 1, 100 + 20 + C + 1))
+    lo, hi = valid_positions(len(ids), C)
+    assert aligned_rows(ids, np.array([lo, hi - 1]), C).shape == (2, 2 * C)  # both ends stay inside
