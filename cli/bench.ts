@@ -20,7 +20,7 @@ import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { loadTokenizer } from '../src/core/tokenizer';
 import { KnnDatastore, KnnLmModel, DEFAULT_KNN_SETTINGS } from '../src/core/knnlm';
-import { alignedNeighbourIds, searchAligned } from '../src/core/knnlm/aligned';
+import { alignedNeighbourIds, queryKey, searchAligned } from '../src/core/knnlm/aligned';
 import { isTokenAligned } from '../src/protocol/manifest';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -104,11 +104,11 @@ async function main(): Promise<void> {
   const knnFile = args['knn-datastore']!;
   const knnStore = existsSync(knnFile) ? KnnDatastore.open(new Uint8Array(readFileSync(knnFile))) : null;
   if (isTokenAligned(m) && knnStore) {
-    // What the app does per completed chunk: the GPT reads RETRO's tokens (a prefill of up to the
-    // context), its key at the chunk's last token is searched among the kNN-LM keys.
+    // What the app does per completed chunk: the GPT reads RETRO's new tokens (queryKey: decode
+    // steps on its cache, or a prefill), its key at the chunk's last token is searched among the kNN-LM keys.
     const aligned: NeighbourSource = async (query, k, options) => {
       const t = performance.now();
-      const key = (await gpt.start([...(options.context ?? query)])).knnKeys!;
+      const key = await queryKey(gpt, options.context ?? query);
       const found = searchAligned([knnStore], key, k).map((match) => ({ tokenIds: alignedNeighbourIds(knnStore.section.values, match.entry, retro.hp.chunk) }));
       searchMs += performance.now() - t;
       searches++;

@@ -6,7 +6,7 @@
  */
 import * as Comlink from 'comlink';
 import { isTokenAligned, type ModelManifest } from '../src/protocol/manifest';
-import { alignedNeighbourIds, searchAligned } from '../src/core/knnlm/aligned';
+import { alignedNeighbourIds, queryKey, searchAligned } from '../src/core/knnlm/aligned';
 import type { ChunkRetrieval, GeneratedToken } from '../src/protocol/model';
 import { Runtime, fetchModelFiles, type ModelFiles } from '../src/core/runtime';
 import { GptModel, RetroModel, readManifest, type LanguageModel, type NeighbourQueryOptions, type NeighbourSource, type RetrievedNeighbour } from '../src/core/models';
@@ -108,8 +108,7 @@ async function alignedNeighbours(chunkTokenIds: readonly number[], k: number, op
   const C = retro.chunk!;
   const t0 = performance.now();
   const context = options.context && options.context.length > 0 ? options.context : chunkTokenIds;
-  const key = (await loadedGpt().start([...context])).knnKeys;
-  if (!key) throw new Error('The GPT returned no knn_key.');
+  const key = await queryKey(loadedGpt(), context);
   const excluded = new Set(options.excludeDocIds ?? []);
   const allowed = (entry: number) => !excluded.has(datastore.entryText(entry, 0, 0).docId);
   // Excluded documents are filtered after the search: widen it until k entries pass (or none are left).

@@ -17,7 +17,7 @@ import { GPT_ID, MODELS_DIR, RETRO_ID } from '../models/test-support';
 import { Runtime } from '../runtime';
 import { nodeModelFiles } from '../runtime/node-files';
 import { loadTokenizer, type RetroTokenizer } from '../tokenizer';
-import { alignedNeighbourIds, searchAligned } from './aligned';
+import { alignedNeighbourIds, queryKey, searchAligned, type QueryGpt } from './aligned';
 import { buildKnnShard, tokenStream } from './build';
 import { KnnDatastore } from './datastore';
 
@@ -90,6 +90,27 @@ describe('token-aligned RETRO on the shipped models', () => {
       const fromOther = other.search(key, 6);
       expect(merged.filter((m) => m.store === 0).map((m) => m.entry)).toEqual(Array.from(fromOther.ids).slice(0, merged.filter((m) => m.store === 0).length));
     }
+  });
+
+  it('queryKey feeds only the new tokens when the GPT holds the previous query, and gets the prefill key', async () => {
+    const context = Array.from(evalIds.subarray(0, 40));
+    const calls = { start: 0, next: 0 };
+    const counted: QueryGpt = {
+      manifest: gpt.manifest,
+      get sequence() {
+        return gpt.sequence;
+      },
+      start: (ids, options) => (calls.start++, gpt.start(ids, options)),
+      next: (id) => (calls.next++, gpt.next(id)),
+    };
+    const byPrefill = Float32Array.from(await queryKey(counted, context));
+    await queryKey(counted, context.slice(0, 32)); // not an extension of what it holds: a prefill
+    expect(calls).toEqual({ start: 2, next: 0 });
+    const bySteps = await queryKey(counted, context); // 8 decode steps on the cache
+    expect(calls).toEqual({ start: 2, next: 8 });
+    expect(gpt.sequence).toEqual(context);
+    expect(Math.max(...byPrefill.map((x, i) => Math.abs(x - bySteps[i]!)))).toBeLessThan(1e-3);
+    expect(Math.max(...byPrefill.map(Math.abs))).toBeGreaterThan(0.1);
   });
 
   it('RETRO reads its continuation through aligned neighbours (leakage), and random entries do not help', async () => {

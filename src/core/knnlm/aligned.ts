@@ -9,6 +9,7 @@
  * which is what RETRO's chunked cross-attention can copy from; chunk retrieval by a bag-of-tokens
  * embedding rarely lines up that way (measured in docs/retro-training.md).
  */
+import type { LanguageModel, StepOutput } from '../models/types';
 import type { KnnDatastore } from './datastore';
 
 export interface AlignedMatch {
@@ -50,4 +51,31 @@ export function searchAligned(stores: readonly KnnDatastore[], key: Float32Array
 /** k entries drawn uniformly from a datastore (RETRO's random-neighbour control). */
 export function randomEntries(datastore: KnnDatastore, k: number, rng: () => number): number[] {
   return Array.from({ length: k }, () => Math.min(datastore.size - 1, Math.floor(rng() * datastore.size)));
+}
+
+/** What `queryKey` needs of the query GPT (GptModel). */
+export type QueryGpt = Pick<LanguageModel, 'manifest' | 'start' | 'next' | 'sequence'>;
+
+/**
+ * The GPT's knn_key at the last token of `context` (RETRO's tokens up to a chunk's last one).
+ * When the GPT's current sequence is a proper prefix of `context` within its window (RETRO asking
+ * again one chunk later), only the new tokens are fed, as decode steps on the KV cache: C steps in
+ * place of a prefill of up to the whole context. Any sequence it holds is a valid cache for itself,
+ * so whoever used the GPT last, the key is the one a prefill would give (up to float rounding).
+ */
+export async function queryKey(gpt: QueryGpt, context: readonly number[]): Promise<Float32Array> {
+  if (context.length === 0) throw new RangeError('a query needs at least one token');
+  const held = gpt.sequence;
+  const window = gpt.manifest.hyperparameters.context;
+  const extendsHeld = held.length > 0 && held.length < context.length && context.length <= window && held.every((t, i) => t === context[i]);
+  let out: StepOutput | undefined;
+  if (extendsHeld) {
+    for (let i = held.length; i < context.length; i++) out = await gpt.next(context[i]!);
+  } else {
+    out = await gpt.start([...context]);
+  }
+  const d = gpt.manifest.hyperparameters.d_model;
+  const keys = out!.knnKeys;
+  if (!keys || keys.length < d) throw new Error(`${gpt.manifest.id} returned no knn_key: the query model must be a GPT with kNN-LM keys`);
+  return keys.subarray(keys.length - d);
 }
