@@ -154,7 +154,7 @@ async function main(): Promise<void> {
   const offResult = best.get('off')!;
   const realResult = best.get('real') ?? null;
   for (const result of [gptResult, retroResult, offResult]) emit({ ...result, runs });
-  // Token-aligned: the GPT prefill for the query and the key search together.
+  // Token-aligned: the GPT's query key (queryKey) and the key search together.
   if (realResult) emit({ ...realResult, runs, search_ms_per_retrieval: Math.round((searchMs / Math.max(1, searches)) * 100) / 100 });
   else emit({ bench: 'decode', model: m.id, neighbours: 'datastore', skipped: 'no shard: pass --datastore or run `npm run eval -- --model public/models/retro-wt2 --max-windows 1` once to cache one' });
 

@@ -26,6 +26,7 @@ import { chunkDatastoreGeometry, type ModelManifest } from '../src/protocol/mani
 import type { PerplexityResult } from '../src/protocol/model';
 import { Datastore } from '../src/core/datastore/datastore';
 import { buildShard } from '../src/core/datastore/builder';
+import { bytesOf, fingerprint } from '../src/core/datastore/checksum';
 import { parseText } from '../src/core/datastore/parse';
 import { evaluatePerplexity, type WindowNeighbours } from '../src/core/eval/perplexity';
 import { alignedWindowNeighbours, datastoreEvalStore, windowNeighbours, withLeakedStream, type NeighbourMode } from '../src/core/eval/neighbours';
@@ -315,7 +316,7 @@ async function alignedNeighbourSource(runtime: Runtime, manifest: ModelManifest,
 /** The evaluated split as a kNN-LM datastore in the train datastore's key space (the leakage case). */
 async function splitKnnDatastore(gpt: GptModel, train: KnnDatastore, stream: ArrayLike<number>, splitText: string): Promise<KnnDatastore> {
   const pca = train.section.pca;
-  const tag = `${args.split}.${gpt.manifest.onnx.decoder.sha256.slice(0, 12)}.${train.section.encoding}${pca ? `-pca${train.section.dim}-${checksumOf(pca.basis)}` : ''}`;
+  const tag = `${args.split}.${gpt.manifest.onnx.decoder.sha256.slice(0, 12)}.${train.section.encoding}${pca ? `-pca${train.section.dim}-${fingerprint(bytesOf(pca.basis))}` : ''}`;
   const cached = join(CACHE_DIR, `wiki.${tag}.knn.rlds`);
   let datastore: KnnDatastore;
   if (!args['no-cache'] && existsSync(cached)) {
@@ -343,13 +344,6 @@ async function splitKnnDatastore(gpt: GptModel, train: KnnDatastore, stream: Arr
   const values = datastore.section.values;
   if (values.length !== stream.length - 1 || values.some((v, i) => v !== stream[i + 1])) fail(`${cached}: its tokens are not the ${args.split} stream (delete it and rerun)`);
   return datastore;
-}
-
-function checksumOf(floats: Float32Array): string {
-  let h = 2166136261;
-  const bytes = new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength);
-  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 16777619);
-  return (h >>> 0).toString(16);
 }
 
 function positiveNumbers(name: string, value: string | undefined, fallback: number): number[] {

@@ -6,7 +6,8 @@
  */
 import * as Comlink from 'comlink';
 import { isTokenAligned, type ModelManifest } from '../src/protocol/manifest';
-import { alignedNeighbourIds, queryKey, searchAligned } from '../src/core/knnlm/aligned';
+import { alignedNeighbourIds, queryKey, searchAligned, type AlignedMatch } from '../src/core/knnlm/aligned';
+import type { KnnEntryText } from '../src/core/knnlm/datastore';
 import type { ChunkRetrieval, GeneratedToken } from '../src/protocol/model';
 import { Runtime, fetchModelFiles, type ModelFiles } from '../src/core/runtime';
 import { GptModel, RetroModel, readManifest, type LanguageModel, type NeighbourQueryOptions, type NeighbourSource, type RetrievedNeighbour } from '../src/core/models';
@@ -110,21 +111,22 @@ async function alignedNeighbours(chunkTokenIds: readonly number[], k: number, op
   const context = options.context && options.context.length > 0 ? options.context : chunkTokenIds;
   const key = await queryKey(loadedGpt(), context);
   const excluded = new Set(options.excludeDocIds ?? []);
-  const allowed = (entry: number) => !excluded.has(datastore.entryText(entry, 0, 0).docId);
   // Excluded documents are filtered after the search: widen it until k entries pass (or none are left).
-  let want = k;
-  let matches = searchAligned([datastore], key, want);
-  while (excluded.size > 0 && matches.filter((m) => allowed(m.entry)).length < k && want < Math.min(datastore.size, MAX_KNN_K)) {
-    want = Math.min(datastore.size, MAX_KNN_K, want * 8);
-    matches = searchAligned([datastore], key, want);
+  const widest = Math.min(datastore.size, MAX_KNN_K);
+  let kept: { match: AlignedMatch; place: KnnEntryText }[] = [];
+  for (let want = k; ; want = Math.min(widest, want * 8)) {
+    kept = [];
+    for (const match of searchAligned([datastore], key, want)) {
+      const place = datastore.entryText(match.entry, 0, 0);
+      if (!excluded.has(place.docId)) kept.push({ match, place });
+      if (kept.length === k) break;
+    }
+    if (kept.length === k || want >= widest) break;
   }
   const tt = texts!;
   const views: NeighbourView[] = [];
   const found: RetrievedNeighbour[] = [];
-  for (const m of matches) {
-    if (found.length >= k) break;
-    const place = datastore.entryText(m.entry, 0, 0);
-    if (excluded.has(place.docId)) continue;
+  for (const { match: m, place } of kept) {
     const tokenIds = Array.from(alignedNeighbourIds(datastore.section.values, m.entry, C));
     const chunkLength = Math.min(C, tokenIds.length);
     const text = detokenizeWikiText(loadedTokenizer().decode(tokenIds.slice(0, chunkLength)));
