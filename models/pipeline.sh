@@ -34,7 +34,7 @@ $PY -m retrolab.train --stage gpt $STAGE2 --init .work/gpt-base/model.pt --lr 3e
 #    (faiss IVF), and a match at p gives the 8 tokens ending at p and the 8 after them; never a
 #    position of the query's own article. The chunk-retrieval neighbours of step 2 remain for the
 #    comparison runs in docs/retro-training.md.
-[ -f .work/aligned-c8/neighbours.npy ] || $PY -m retrolab.aligned prepare --gpt .work/gpt/model.pt \
+[ -f .work/aligned-c8/neighbours.npy ] || $PY -m retrolab.neighbours prepare --gpt .work/gpt/model.pt \
     --data .work/data --out .work/aligned-c8 --chunk 8 --probes 8
 $PY -m retrolab.train --stage retro $STAGE2 --init .work/gpt/model.pt --lr 6e-4 --out .work/retro-aligned-c8 \
     --retrieval .work/aligned-c8 --chunk 8 --threads 2 --freeze-decoder --token-match --oracle-start 0.15 \

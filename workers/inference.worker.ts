@@ -6,11 +6,10 @@
  */
 import * as Comlink from 'comlink';
 import { isTokenAligned, type ModelManifest } from '../src/protocol/manifest';
-import { alignedNeighbourIds, queryKey, searchAligned, type AlignedMatch } from '../src/core/knnlm/aligned';
-import type { KnnEntryText } from '../src/core/knnlm/datastore';
+import { alignedNeighbourSource } from '../src/core/knnlm/aligned';
 import type { ChunkRetrieval, GeneratedToken } from '../src/protocol/model';
 import { Runtime, fetchModelFiles, type ModelFiles } from '../src/core/runtime';
-import { GptModel, RetroModel, readManifest, type LanguageModel, type NeighbourQueryOptions, type NeighbourSource, type RetrievedNeighbour } from '../src/core/models';
+import { GptModel, RetroModel, readManifest, type LanguageModel, type NeighbourSource, type RetrievedNeighbour } from '../src/core/models';
 import { generate as runGeneration } from '../src/core/generate';
 import { detokenizeWikiText, loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
 import type {
@@ -34,7 +33,7 @@ import type {
 import { TokenBytes, TokenTexts } from './token-text';
 import { KnnHost } from './knnlm-host';
 import { IcRalmHost } from './icralm-host';
-import { DEFAULT_KNN_SETTINGS, MAX_KNN_K, type KnnLmModel } from '../src/core/knnlm';
+import { DEFAULT_KNN_SETTINGS, type KnnLmModel } from '../src/core/knnlm';
 import { icRalmScorer, scoreText, serverEvalStore, type LensModel } from './score';
 import { separatorTokens } from '../src/core/icralm';
 
@@ -102,41 +101,23 @@ const ALIGNED_NEEDS_KNN =
  * searched in the loaded kNN-LM datastore; a match at p gives the chunk ending at p and the chunk
  * after it. The GPT session is free here: the columns generate one after another.
  */
-async function alignedNeighbours(chunkTokenIds: readonly number[], k: number, options: NeighbourQueryOptions): Promise<RetrievedNeighbour[]> {
-  const datastore = knn.datastore;
-  if (!datastore) throw new Error(ALIGNED_NEEDS_KNN);
-  const retro = models.get('retro')!.manifest.hyperparameters;
-  const C = retro.chunk!;
-  const t0 = performance.now();
-  const context = options.context && options.context.length > 0 ? options.context : chunkTokenIds;
-  const key = await queryKey(loadedGpt(), context);
-  const excluded = new Set(options.excludeDocIds ?? []);
-  // Excluded documents are filtered after the search: widen it until k entries pass (or none are left).
-  const widest = Math.min(datastore.size, MAX_KNN_K);
-  let kept: { match: AlignedMatch; place: KnnEntryText }[] = [];
-  for (let want = k; ; want = Math.min(widest, want * 8)) {
-    kept = [];
-    for (const match of searchAligned([datastore], key, want)) {
-      const place = datastore.entryText(match.entry, 0, 0);
-      if (!excluded.has(place.docId)) kept.push({ match, place });
-      if (kept.length === k) break;
-    }
-    if (kept.length === k || want >= widest) break;
-  }
-  const tt = texts!;
-  const views: NeighbourView[] = [];
-  const found: RetrievedNeighbour[] = [];
-  for (const { match: m, place } of kept) {
-    const tokenIds = Array.from(alignedNeighbourIds(datastore.section.values, m.entry, C));
-    const chunkLength = Math.min(C, tokenIds.length);
-    const text = detokenizeWikiText(loadedTokenizer().decode(tokenIds.slice(0, chunkLength)));
-    const continuationText = detokenizeWikiText(loadedTokenizer().decode(tokenIds.slice(chunkLength)));
-    views.push({ docId: place.docId, title: place.title, chunkIndex: m.entry, distance: m.distance, text, continuationText, tokens: tt.standalone(tokenIds), chunkLength });
-    found.push({ tokenIds, distance: m.distance, title: place.title, text, docId: place.docId });
-  }
-  pendingViews.push({ query: [...chunkTokenIds], views, latencyMs: performance.now() - t0 });
-  return found;
-}
+const alignedNeighbours = alignedNeighbourSource({
+  queryGpt: { get manifest() { return loadedGpt().manifest; }, get sequence() { return loadedGpt().sequence; }, start: (ids, o) => loadedGpt().start(ids, o), next: (id) => loadedGpt().next(id) },
+  datastore: () => knn.datastore,
+  chunk: () => models.get('retro')!.manifest.hyperparameters.chunk!,
+  missing: ALIGNED_NEEDS_KNN,
+  onRetrieved: (query, kept, latencyMs) => {
+    const tt = texts!;
+    const C = models.get('retro')!.manifest.hyperparameters.chunk!;
+    const views: NeighbourView[] = kept.map(({ match: m, place, tokenIds }) => {
+      const chunkLength = Math.min(C, tokenIds.length);
+      const text = detokenizeWikiText(loadedTokenizer().decode(tokenIds.slice(0, chunkLength)));
+      const continuationText = detokenizeWikiText(loadedTokenizer().decode(tokenIds.slice(chunkLength)));
+      return { docId: place.docId, title: place.title, chunkIndex: m.entry, distance: m.distance, text, continuationText, tokens: tt.standalone(tokenIds), chunkLength };
+    });
+    pendingViews.push({ query: [...query], views, latencyMs });
+  },
+});
 
 function sameIds(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -434,6 +415,9 @@ async function generateOne(
       topK: d.strategy === 'greedy' ? 0 : d.topK,
       topP: d.strategy === 'greedy' ? 1 : d.topP,
       seed: d.seed,
+      suppressTokens: d.suppressUnk ? [model.manifest.tokenizer.unk_id] : [],
+      repetitionPenalty: d.repetitionPenalty,
+      noRepeatNgramSize: d.noRepeatNgramSize,
     },
     {
       signal,

@@ -216,6 +216,12 @@ export interface DecodingSettings {
   topP: number;
   seed: number;
   maxTokens: number;
+  /** Never write `<unk>` (Hugging Face `suppress_tokens`); perplexity still scores it. */
+  suppressUnk: boolean;
+  /** `repetition_penalty`; 1 = off */
+  repetitionPenalty: number;
+  /** `no_repeat_ngram_size`; 0 = off */
+  noRepeatNgramSize: number;
 }
 
 export interface RetroSettings {

@@ -54,12 +54,12 @@ def card(m: dict, baseline: dict | None = None) -> str:
              "the RETRO paper. What such neighbours hold: for 2,000 WikiText-2 valid chunk ends searched in "
              "train, one of the 2 neighbours continues with the true next token 25.3% of the time (chunk "
              "retrieval with a mean token embedding, the first design: 2.8%; random positions: 2.0%; "
-             "`python3 -m retrolab.aligned study`); RETRO with chunk retrieval gained 0.3% over the GPT "
+             "`python3 -m studies.aligned_study`); RETRO with chunk retrieval gained 0.3% over the GPT "
              "(docs/retro-training.md)."
              if m.get('retrieval', {}).get('kind') == 'token-aligned' else
              f"- Retrieval embedder (`{m['embedder']['id']}`): the L2-normalised mean over the chunk of the base GPT's "
              'token embeddings, centred on their frequency-weighted mean and weighted by IDF (int8, frozen; '
-             'chosen over the plain mean by `python3 -m retrolab.embedder_study`), exact cosine search.')]
+             'chosen over the plain mean by `python3 -m studies.embedder_study`), exact cosine search.')]
     lines += ['', '## Training data', '',
               '- WikiText-2 train (Merity et al. 2016, "Pointer Sentinel Mixture Models"), CC BY-SA 3.0. '
               'The weights are derived from it and are shared under the same license.',

@@ -13,8 +13,19 @@ import time
 import numpy as np
 
 from .data import MeanEmbedder, build_datastore, load_split, training_neighbours
-from .embedder_study import variants
-from .train import load_model
+from .checkpoint import load_model
+
+
+def variants(table: np.ndarray, train_ids: np.ndarray) -> dict[str, np.ndarray]:
+    counts = np.bincount(train_ids, minlength=table.shape[0]).astype(np.float64)
+    idf = np.log((counts.sum() + 1) / (counts + 1)).astype(np.float32)
+    centre = (table * (counts / counts.sum())[:, None]).sum(0).astype(np.float32)  # frequency-weighted mean
+    return {
+        'mean': table,
+        'mean-centred': table - centre,
+        'idf': table * idf[:, None],
+        'idf-centred': (table - centre) * idf[:, None],
+    }
 
 
 def main():
@@ -35,7 +46,7 @@ def main():
         import shutil
         shutil.copyfile(args.embedder, embedder_path)
     if not os.path.exists(embedder_path):
-        # The IDF-weighted, frequency-centred variant retrieved best in retrolab.embedder_study; as a
+        # The IDF-weighted, frequency-centred variant retrieved best in studies.embedder_study; as a
         # per-token transform it ships in the same table format (mean-pool + L2 norm in every runtime).
         train_ids = load_split(args.data, 'train').ids
         table = variants(load_model(args.gpt).wte.weight.detach().numpy().astype(np.float32), train_ids)['idf-centred']

@@ -24,7 +24,7 @@ import torch
 from .data import load_split
 from .export import export_decoder, export_encoder, quantize_int8
 from .model import Decoder, count_parameters
-from .train import load_model
+from .checkpoint import load_model
 
 FORMAT_VERSION = 1
 TOKENIZER_ID = 'bpe8k-wikitext2-v1'

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 
 from .data import Datastore, MeanEmbedder, build_datastore, load_split
 from .evaluate import as_one_document, perplexity
+from .neighbours import TrackingEval, aligned_rows
+from .checkpoint import load_embedder, load_model, save_model
 from .model import Decoder, GPTConfig, RetroConfig, count_parameters
 
 
@@ -75,28 +77,6 @@ def parse_args():
     p.add_argument('--context', type=int, default=256)
     p.add_argument('--dropout', type=float, default=0.1)
     return p.parse_args()
-
-
-def load_model(path: str) -> Decoder:
-    blob = torch.load(path, map_location='cpu')
-    cfg_dict = blob['config']
-    cfg = RetroConfig(**cfg_dict) if 'chunk' in cfg_dict else GPTConfig(**cfg_dict)
-    model = Decoder(cfg)
-    model.load_state_dict(blob['model'])
-    return model
-
-
-def save_model(model: Decoder, path: str, extra: dict | None = None):
-    tmp = path + '.tmp'
-    torch.save({'config': model.cfg.to_dict(), 'model': model.state_dict(), **(extra or {})}, tmp)
-    os.replace(tmp, path)
-
-
-def load_embedder(retrieval_dir: str, vocab: int, d: int) -> MeanEmbedder:
-    raw = np.fromfile(os.path.join(retrieval_dir, 'embedder.bin'), dtype=np.uint8)
-    table = raw[: vocab * d].view(np.int8).reshape(vocab, d)
-    scales = raw[vocab * d:].view('<f4')
-    return MeanEmbedder(table, scales)
 
 
 def main():
@@ -218,10 +198,9 @@ def main():
         leak_store = build_datastore([train, as_one_document(valid)], C)
         embedder = load_embedder(args.retrieval, cfg.vocab_size, cfg.d_model)
         real_neighbours = np.load(os.path.join(args.retrieval, 'neighbours.npy'))
-        # retrolab.aligned's experiment: neighbours.npy holds train positions, not datastore chunks.
+        # token-aligned neighbours (retrolab.neighbours): neighbours.npy holds train positions, not datastore chunks.
         aligned = retrieval_rule().get('aligned', False)
         if aligned:
-            from .aligned import aligned_rows  # here, not at the top: aligned imports train
 
     n_stream_chunks = len(train.ids) // C
     max_start_chunk = n_stream_chunks - (context // C) - 2
@@ -263,9 +242,15 @@ def main():
         return (torch.from_numpy(x), torch.from_numpy(y),
                 None if neighbours is None else torch.from_numpy(neighbours), oracle_share)
 
+    tracking = None
+    if aligned and args.eval_windows > 0:
+        tracking = TrackingEval(model, train.ids, valid, args.retrieval, args.eval_windows, args.eval_window_step)
+
     def evaluate(s: int):
         if aligned:
-            return  # tracking evals retrieve whole chunks; retrolab.aligned eval measures this run
+            if tracking is not None:
+                log({'event': 'eval', 'step': s, 'windows': len(tracking.windows), **tracking(model)})
+            return
         record = {'event': 'eval', 'step': s, 'windows': args.eval_windows, 'window_step': args.eval_window_step}
         spread = {'max_windows': args.eval_windows, 'window_step': args.eval_window_step}
         with torch.autocast('cpu', dtype=torch.bfloat16):
@@ -341,7 +326,7 @@ def main():
             'oracle_definition': 'one of the k neighbour slots (random) holds the query chunk followed by its true '
                                  'continuation, as a datastore holding the document returns it; a shifted oracle '
                                  f'starts 1..{args.oracle_shift_max} tokens earlier or later',
-            'real_neighbours': ('token-aligned (retrolab.aligned): the query is the GPT\'s knn_key at the chunk\'s '
+            'real_neighbours': ('token-aligned (retrolab.neighbours): the query is the GPT\'s knn_key at the chunk\'s '
                                 'last token, searched (faiss IVF, 1024 lists, '
                                 f"{retrieval_rule().get('probes')} probes) over the keys of every train position; a "
                                 'match at p gives the chunk tokens ending at p and the chunk tokens after it; never '

@@ -168,7 +168,7 @@ def test_shipped_files_match_manifests():
 def test_aligned_neighbour_layout_matches_the_manifest():
     """Token-aligned neighbours: the C tokens ending at the match, then the C after it, as
     `src/core/knnlm/aligned.ts` reads them from a kNN-LM datastore (the manifest's `retrieval`)."""
-    from retrolab.aligned import aligned_rows, valid_positions
+    from retrolab.neighbours import aligned_rows, valid_positions
     with open(os.path.join(os.path.dirname(ROOT), 'public', 'models', 'retro-wt2', 'manifest.json')) as f:
         manifest = json.load(f)
     hp = manifest['hyperparameters']

@@ -88,6 +88,15 @@ export interface SamplingSettings {
   /** 1 = off. */
   topP: number;
   seed: number;
+  /**
+   * Logits processors, named and defined as in Hugging Face `generate`, applied before sampling
+   * (greedy too). Token ids that are never produced, e.g. `<unk>` (`suppress_tokens`).
+   */
+  suppressTokens?: readonly number[];
+  /** CTRL's repetition penalty over the prompt and the text so far (`repetition_penalty`); 1 = off. */
+  repetitionPenalty?: number;
+  /** No n-gram of this size occurs twice in the prompt plus the text so far (`no_repeat_ngram_size`); 0 = off. */
+  noRepeatNgramSize?: number;
 }
 
 export interface GenerationSettings extends SamplingSettings {

@@ -1,7 +1,7 @@
 import type { ChunkRetrieval, GeneratedToken, GenerationSettings, GenerationSummary } from '../../protocol/model';
 import type { LanguageModel, StepOutput } from '../models/types';
 import { Rng } from './rng';
-import { sample, validateSampling } from './sampler';
+import { processLogits, sample, validateSampling } from './sampler';
 
 export interface GenerateOptions {
   signal?: AbortSignal;
@@ -30,6 +30,8 @@ export async function* generateStream(
   const stopTokenId = settings.stopTokenId === undefined ? model.manifest.tokenizer.eot_id : settings.stopTokenId;
   const rng = new Rng(settings.seed);
   const tokenIds: number[] = [];
+  // What the repetition penalty and no-repeat n-gram see: the prompt, then the generated tokens.
+  const context: number[] = [...promptIds];
   const allRetrievals: ChunkRetrieval[] = [];
   const t0 = now();
   const summary = (stoppedBy: GenerationSummary['stoppedBy'], decodeStart: number): GenerationSummary => {
@@ -54,9 +56,11 @@ export async function* generateStream(
   for (let index = 0; index < settings.maxNewTokens; index++) {
     allRetrievals.push(...out.retrievals);
     if (options.signal?.aborted) return summary('abort', decodeStart);
-    const { tokenId, probability } = sample(out.logits.subarray((out.rows - 1) * V), settings, rng);
+    const logits = processLogits(out.logits.subarray((out.rows - 1) * V), context, settings);
+    const { tokenId, probability } = sample(logits, settings, rng);
     if (stopTokenId !== null && tokenId === stopTokenId) return summary('stop-token', decodeStart);
     tokenIds.push(tokenId);
+    context.push(tokenId);
     const elapsedMs = now() - decodeStart;
     const token: GeneratedToken = {
       tokenId,

@@ -14,6 +14,50 @@ export function validateSampling(s: SamplingSettings): void {
   if (!Number.isInteger(s.topK) || s.topK < 0) throw new RangeError('topK must be an integer >= 0 (0 = off)');
   if (!(s.topP > 0 && s.topP <= 1)) throw new RangeError('topP must be in (0, 1]');
   if (!Number.isInteger(s.seed)) throw new RangeError('seed must be an integer');
+  const penalty = s.repetitionPenalty ?? 1;
+  if (!(penalty > 0) || !Number.isFinite(penalty)) throw new RangeError('repetitionPenalty must be > 0 (1 = off)');
+  const n = s.noRepeatNgramSize ?? 0;
+  if (!Number.isInteger(n) || n < 0) throw new RangeError('noRepeatNgramSize must be an integer >= 0 (0 = off)');
+}
+
+/** True when processLogits would change anything. */
+export function processesLogits(s: SamplingSettings): boolean {
+  return (s.suppressTokens?.length ?? 0) > 0 || (s.repetitionPenalty ?? 1) !== 1 || (s.noRepeatNgramSize ?? 0) > 0;
+}
+
+/**
+ * Hugging Face `generate`'s logits processors, in its order: repetition penalty (a seen token's logit
+ * is divided by the penalty when positive, multiplied when negative: CTRL, Keskar et al. 2019), then
+ * no-repeat n-gram (a token that would complete an n-gram already in `context` is banned), then
+ * suppressed tokens. Banned tokens get -Infinity. `context` is the prompt followed by the tokens
+ * generated so far. Returns `logits` itself when nothing applies, else a processed copy.
+ */
+export function processLogits(logits: Float32Array, context: readonly number[], s: SamplingSettings): Float32Array {
+  if (!processesLogits(s)) return logits;
+  const out = new Float32Array(logits);
+  const penalty = s.repetitionPenalty ?? 1;
+  if (penalty !== 1) {
+    for (const id of new Set(context)) {
+      if (id < 0 || id >= out.length) continue;
+      const v = out[id]!;
+      out[id] = v > 0 ? v / penalty : v * penalty;
+    }
+  }
+  const n = s.noRepeatNgramSize ?? 0;
+  if (n > 0 && context.length >= n) {
+    // The n-1 most recent tokens are the prefix; every earlier occurrence of it bans what followed.
+    const start = context.length - (n - 1);
+    for (let i = 0; i + n <= context.length; i++) {
+      let same = true;
+      for (let j = 0; j < n - 1 && same; j++) same = context[i + j] === context[start + j];
+      if (same) {
+        const banned = context[i + n - 1]!;
+        if (banned >= 0 && banned < out.length) out[banned] = -Infinity;
+      }
+    }
+  }
+  for (const id of s.suppressTokens ?? []) if (id >= 0 && id < out.length) out[id] = -Infinity;
+  return out;
 }
 
 /**

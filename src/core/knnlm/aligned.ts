@@ -9,8 +9,10 @@
  * which is what RETRO's chunked cross-attention can copy from; chunk retrieval by a bag-of-tokens
  * embedding rarely lines up that way (measured in docs/retro-training.md).
  */
+import type { NeighbourSource, RetrievedNeighbour } from '../models/neighbours';
 import type { LanguageModel, StepOutput } from '../models/types';
-import type { KnnDatastore } from './datastore';
+import type { KnnDatastore, KnnEntryText } from './datastore';
+import { MAX_KNN_K } from './types';
 
 export interface AlignedMatch {
   /** which of the searched datastores */
@@ -78,4 +80,54 @@ export async function queryKey(gpt: QueryGpt, context: readonly number[]): Promi
   const keys = out!.knnKeys;
   if (!keys || keys.length < d) throw new Error(`${gpt.manifest.id} returned no knn_key: the query model must be a GPT with kNN-LM keys`);
   return keys.subarray(keys.length - d);
+}
+
+/** One neighbour a token-aligned search kept: the match, where it sits, and the neighbour's ids. */
+export interface AlignedNeighbour {
+  match: AlignedMatch;
+  place: KnnEntryText;
+  tokenIds: number[];
+}
+
+export interface AlignedSourceOptions {
+  /** the GPT whose knn_key is the query (the same weights the datastore was keyed with) */
+  queryGpt: QueryGpt;
+  /** the datastore searched, or null when none is loaded (the source then throws `missing`) */
+  datastore: () => KnnDatastore | null;
+  /** RETRO's chunk size (read when a retrieval runs: the worker learns it when the models load) */
+  chunk: () => number;
+  missing?: string;
+  /** every retrieval's kept neighbours, e.g. for the neighbour panel */
+  onRetrieved?: (query: readonly number[], kept: readonly AlignedNeighbour[], latencyMs: number) => void;
+}
+
+/**
+ * RETRO's NeighbourSource for token-aligned retrieval, the same in the inference worker and the
+ * Node tools: the query GPT's key at the chunk's last token (over the context the model passes),
+ * searched in the datastore; excluded documents are filtered after the search, which widens until
+ * k neighbours pass or nothing is left.
+ */
+export function alignedNeighbourSource(options: AlignedSourceOptions): NeighbourSource {
+  return async (chunkTokenIds, k, query) => {
+    const datastore = options.datastore();
+    if (!datastore) throw new Error(options.missing ?? 'token-aligned RETRO needs a kNN-LM datastore');
+    const t0 = performance.now();
+    const context = query.context && query.context.length > 0 ? query.context : chunkTokenIds;
+    const key = await queryKey(options.queryGpt, context);
+    const excluded = new Set(query.excludeDocIds ?? []);
+    const widest = Math.min(datastore.size, MAX_KNN_K);
+    let kept: AlignedNeighbour[] = [];
+    for (let want = k; ; want = Math.min(widest, want * 8)) {
+      kept = [];
+      for (const match of searchAligned([datastore], key, want)) {
+        const place = datastore.entryText(match.entry, 0, 0);
+        if (excluded.has(place.docId)) continue;
+        kept.push({ match, place, tokenIds: Array.from(alignedNeighbourIds(datastore.section.values, match.entry, options.chunk())) });
+        if (kept.length === k) break;
+      }
+      if (kept.length === k || want >= widest) break;
+    }
+    options.onRetrieved?.(chunkTokenIds, kept, performance.now() - t0);
+    return kept.map((n): RetrievedNeighbour => ({ tokenIds: n.tokenIds, distance: n.match.distance, title: n.place.title, docId: n.place.docId }));
+  };
 }

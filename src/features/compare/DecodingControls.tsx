@@ -1,6 +1,7 @@
 import { useId } from 'react';
 import type { DecodingSettings } from '../../client';
 import { NumberField } from '../../ui/NumberField';
+import { Switch } from '../../ui/Switch';
 
 export function DecodingControls({
   value,
@@ -34,6 +35,29 @@ export function DecodingControls({
         <NumberField label="Top-k" value={value.topK} min={0} max={8192} disabled={!sampling} title="0 = no top-k cut" onChange={(v) => set('topK', Math.round(v))} />
         <NumberField label="Top-p" value={value.topP} min={0.05} max={1} step={0.05} disabled={!sampling} onChange={(v) => set('topP', v)} />
         <NumberField label="Seed" value={value.seed} min={0} max={2 ** 31 - 1} disabled={!sampling} onChange={(v) => set('seed', Math.round(v))} />
+        <NumberField
+          label="Repetition penalty"
+          value={value.repetitionPenalty}
+          min={1}
+          max={3}
+          step={0.05}
+          title="Divides the score of every token already in the text (1 = off), as repetition_penalty in Hugging Face generate"
+          onChange={(v) => set('repetitionPenalty', v)}
+        />
+        <NumberField
+          label="No-repeat n-gram"
+          value={value.noRepeatNgramSize}
+          min={0}
+          max={8}
+          title="No run of this many tokens is written twice (0 = off), as no_repeat_ngram_size in Hugging Face generate"
+          onChange={(v) => set('noRepeatNgramSize', Math.round(v))}
+        />
+        <Switch
+          label="Never write <unk>"
+          checked={value.suppressUnk}
+          onChange={(v) => set('suppressUnk', v)}
+          hint="<unk> stands for a word outside the 8,192-token vocabulary. Perplexity still counts it."
+        />
       </div>
     </fieldset>
   );

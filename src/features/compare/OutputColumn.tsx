@@ -1,5 +1,5 @@
 import type { KeyboardEvent, ReactNode } from 'react';
-import type { ModelInfo, ModelKey, RunState } from '../../client';
+import { qualityMetrics, type ModelInfo, type ModelKey, type RunState } from '../../client';
 import { chunkSequence, detokenizeTokens, plainSegments, type Segment } from './chunks';
 
 function Segments({ segments }: { segments: Segment[] }) {
@@ -37,6 +37,26 @@ function statusText(run: RunState | undefined, generating: boolean): string {
   if (run.status === 'stopped') return 'stopped';
   if (run.status === 'error') return 'failed';
   return `${run.generated.length} tokens${run.ms !== null ? ` in ${(run.ms / 1000).toFixed(2)} s` : ''}`;
+}
+
+/**
+ * The NVIDIA RETRO study's text-quality measures of this one continuation, so a class sees what
+ * retrieval and the decoding options do to repetition, diversity and <unk>.
+ */
+function TextQuality({ run }: { run: RunState }) {
+  const ids = run.generated.map((t) => t.id);
+  const m = qualityMetrics([ids], 0);
+  const pct = (x: number) => `${Math.round(x * 100)}%`;
+  return (
+    <span className="text-quality" data-testid="text-quality">
+      {' · '}
+      <abbr title="Share of 4-token runs that repeat an earlier one in this text (lower reads better)">4-gram repeats</abbr> {pct(m.repetition4)}
+      {' · '}
+      <abbr title="Distinct token pairs / all token pairs (higher is more varied)">distinct-2</abbr> {m.distinct2.toFixed(2)}
+      {' · '}
+      <abbr title="Share of tokens that are <unk>, a word outside the vocabulary">&lt;unk&gt;</abbr> {pct(m.unkRate)}
+    </span>
+  );
 }
 
 /** Column titles; a model kind without one shows its `name` prop or its key. */
@@ -183,6 +203,7 @@ export function OutputColumn({
       </div>
       <footer className="column-footer" aria-live="polite">
         {statusText(run, generating)}
+        {run && run.status !== 'running' && run.generated.length >= 8 ? <TextQuality run={run} /> : null}
       </footer>
     </section>
   );

@@ -1,5 +1,6 @@
 import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, type DecodingSettings, type KnnLmSettings, type RetroSettings } from '../../client';
 import type { IcRalmColumnSettings } from '../icralm/IcRalmControls';
+import { DEFAULT_PROCESSORS } from '../../client';
 
 export interface Exclusion {
   datastoreId: string;
@@ -18,7 +19,7 @@ export interface CompareSettings {
 }
 
 export const DEFAULT_SETTINGS: CompareSettings = {
-  decoding: { strategy: 'greedy', temperature: 0.8, topK: 40, topP: 0.95, seed: 42, maxTokens: 48 },
+  decoding: { strategy: 'greedy', temperature: 0.8, topK: 40, topP: 0.95, seed: 42, maxTokens: 48, ...DEFAULT_PROCESSORS },
   retro: { retrieval: true, k: 2, retrievalStep: null, leftPad: true, retroPlusPlus: false, exclusions: [] },
   knn: { ...DEFAULT_KNN_SETTINGS },
   icralm: { enabled: false, ...DEFAULT_ICRALM_SETTINGS },

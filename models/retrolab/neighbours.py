@@ -1,20 +1,18 @@
-"""Experiment: RETRO with token-aligned neighbours (not what ships).
+"""RETRO's neighbours as they ship: token-aligned (docs/retro-training.md).
 
-The shipped RETRO retrieves whole datastore chunks by a bag-of-tokens embedding, so a neighbour's
-continuation rarely starts where the query's does. Here the query is the GPT's kNN-LM key at the
+The query is the GPT's kNN-LM key at the
 last token of chunk u (the state that predicts the next token), the datastore holds that key for
 every train position p, and the neighbour is the train text around the match: the C tokens ending
 at p, then the C tokens after it. The copy prior's "token after the aligned position" then points
 at what followed the most similar train context, as in kNN-LM, for the first tokens of chunk u+1.
 
-  python3 -m retrolab.aligned prepare --gpt .work/gpt/model.pt --data .work/data --out .work/aligned
-  python3 -m retrolab.train --stage retro ... --retrieval .work/aligned     (neighbours = positions)
-  python3 -m retrolab.aligned eval --model .work/retro-aligned/model.pt --split valid --window-step 10
-  python3 -m retrolab.aligned study --data .work/data --retrieval .work/aligned   (what neighbours hold)
+  python3 -m retrolab.neighbours prepare --gpt .work/gpt/model.pt --data .work/data --out .work/aligned-c8 --chunk 8
+  python3 -m retrolab.train --stage retro ... --retrieval .work/aligned-c8     (neighbours = positions)
+  python3 -m retrolab.neighbours eval --model .work/retro/model.pt --retrieval .work/aligned-c8 --split valid
 
-Keys come from non-overlapping 256-token windows (the first tokens of each window have less
-history than the eval's); search is faiss IVF (approximate), so this measures the idea, not a
-shippable index.
+Training keys come from non-overlapping 256-token windows (the first tokens of each window have less
+history than the eval's) and the search is faiss IVF (approximate); the app and `npm run eval` search
+the int8 GPT's PCA-64 keys exactly (docs/knnlm.md).
 """
 from __future__ import annotations
 
@@ -31,7 +29,7 @@ import torch.nn.functional as F
 
 from .data import load_split
 from .evaluate import stream_windows
-from .train import load_model
+from .checkpoint import load_model
 
 WINDOW = 256
 
@@ -113,6 +111,67 @@ def aligned_rows(ids: np.ndarray, positions: np.ndarray, chunk: int) -> np.ndarr
     return ids[positions[..., None] + offsets]
 
 
+class TrackingEval:
+    """The numbers a RETRO-fit watches (docs/retro-training.md): on a fixed spread of valid windows,
+    token perplexity with real train neighbours (the strict rule: train holds no valid text), random
+    ones, and "own document" neighbours (slot 0 holds the chunk and its true continuation, exactly
+    what the top match is when the datastore holds the text: the leakage and classroom case; slot 1
+    the real top match), plus the copy rate: the share of targets the model ranks first when its
+    own document is retrieved. Built once per run: the query keys are the frozen decoder's."""
+
+    def __init__(self, model, train_ids: np.ndarray, valid, retrieval_dir: str, windows: int, window_step: int,
+                 seed: int = 0):
+        C, K = model.cfg.chunk, model.cfg.neighbours
+        self.C, self.K = C, K
+        self.windows = [(s, w) for s, w, _ in stream_windows(valid, model.cfg.context, model.cfg.context, windows,
+                                                             window_step) if len(w) == model.cfg.context + 1]
+        lo, hi = valid_positions(len(train_ids), C)
+        index = build_index(np.load(os.path.join(retrieval_dir, 'train-keys.npy')), probes=8)
+        rng = np.random.default_rng(seed)
+        self.sets = {'real': [], 'random': [], 'own': []}
+        model.eval()
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            for start, window in self.windows:
+                x = torch.from_numpy(window[:-1])[None]
+                keys = model(x)[3].float()[0].numpy()  # retrieval off: the frozen decoder is the GPT
+                U = len(window[:-1]) // C
+                ends = np.arange(U) * C + C - 1
+                _, pos = index.search(keys[ends], K)
+                pos = np.clip(pos, lo, hi - 1)
+                real = aligned_rows(train_ids, pos, C)
+                self.sets['real'].append(real)
+                self.sets['random'].append(aligned_rows(train_ids, rng.integers(lo, hi, size=(U, K)), C))
+                own = real.copy()
+                padded = np.concatenate([window, np.full(C, 1, window.dtype)])  # past the window: end of text
+                for u, e in enumerate(ends):
+                    own[u, 0] = padded[e - C + 1:e + C + 1]
+                self.sets['own'].append(own)
+
+    @torch.no_grad()
+    def __call__(self, model) -> dict:
+        was_training = model.training
+        model.eval()
+        out = {}
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            for name, rows in self.sets.items():
+                nll, n, top1 = 0.0, 0, 0
+                for (start, window), neighbours in zip(self.windows, rows):
+                    x = torch.from_numpy(window[:-1])[None]
+                    y = torch.from_numpy(window[1:])
+                    logits = model.retro_forward(x, torch.from_numpy(neighbours)[None])[0].float()
+                    scored = slice(self.C - 1, None)  # positions that read a neighbour
+                    lp = F.log_softmax(logits[scored], -1).gather(1, y[scored, None])[:, 0]
+                    nll -= float(lp.sum())
+                    n += lp.numel()
+                    top1 += int((logits[scored].argmax(-1) == y[scored]).sum())
+                out[f'valid_ppl_{name}'] = round(math.exp(nll / n), 3)
+                out[f'top1_{name}'] = round(top1 / n, 4)
+        out['copy_rate'] = out['top1_own']
+        if was_training:
+            model.train()
+        return out
+
+
 @torch.no_grad()
 def evaluate(args):
     """Perplexity by the eval protocol's windows. Modes: real (train keys), random (random train
@@ -175,52 +234,6 @@ def evaluate(args):
     print(json.dumps(result))
 
 
-@torch.no_grad()
-def study(args):
-    """For 2,000 valid chunk ends: how often a neighbour's token j places after the match equals the
-    true token j places after the chunk end (j = 1 is kNN-LM's vote), for token-aligned neighbours
-    (exact search), the shipped chunk retrieval, and random positions."""
-    from .data import build_datastore, search
-    from .embedder_study import frequent_types
-    from .train import load_embedder
-    C = args.chunk
-    train, valid = load_split(args.data, 'train'), load_split(args.data, 'valid')
-    gpt = load_model(args.gpt).eval()
-    keys = torch.from_numpy(np.load(os.path.join(args.retrieval, 'train-keys.npy')))
-    rng = np.random.default_rng(0)
-    n = len(valid.ids) // C - 1
-    ends = (rng.choice(np.arange(8, n), size=args.queries, replace=False) + 1) * C - 1  # >= 8 chunks of history
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        x = torch.from_numpy(np.stack([valid.ids[e - WINDOW + 1:e + 1] for e in ends]))
-        q = torch.cat([gpt(x[i:i + 64])[3].float()[:, -1] for i in range(0, len(x), 64)])
-    norms = (keys ** 2).sum(1)
-    aligned = np.concatenate([torch.topk(norms[None] - 2 * (q[i:i + 50] @ keys.T), 2, dim=1, largest=False).indices.numpy()
-                              for i in range(0, len(q), 50)])
-    store = build_datastore([train], C)
-    embedder = load_embedder(args.retrieval, gpt.cfg.vocab_size, gpt.cfg.d_model)
-    _, chunk_ids = search(embedder.embed(store.neighbour_tokens[:, :C], store.chunk_lengths),
-                          embedder.embed(np.stack([valid.ids[e - C + 1:e + 1] for e in ends])), 2)
-    lo, hi = valid_positions(len(train.ids), C)
-    # Each retriever as (queries, 2, 2C) rows laid out like aligned_rows: index C - 1 + j is j after the match.
-    retrievers = {
-        'token-aligned': aligned_rows(train.ids, np.clip(aligned, lo, hi - 1), C),
-        'chunk (shipped)': store.neighbour_tokens[chunk_ids],  # chunk + continuation: the same layout
-        'random': aligned_rows(train.ids, rng.integers(lo, hi, size=(len(ends), 2)), C),
-    }
-    frequent = frequent_types(train.ids)
-    truths = [set(valid.ids[e + 1:e + 1 + C].tolist()) - frequent for e in ends]
-    out = {'queries': len(ends)}
-    for name, rows in retrievers.items():
-        for k in (1, 2):
-            for j in (1, 2, 4, 8, 16):
-                out[f'{name} k={k} hit at +{j}'] = round(float(np.mean(
-                    [(rows[i, :k, C - 1 + j] == valid.ids[e + j]).any() for i, e in enumerate(ends)])), 4)
-            out[f'{name} k={k} rarer types of the next {C}'] = round(float(np.mean(
-                [len((set(rows[i, :k, C:].ravel().tolist()) - frequent) & t) / max(1, len(t))
-                 for i, t in enumerate(truths)])), 4)
-    print(json.dumps(out, indent=1))
-
-
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -243,14 +256,8 @@ def main():
     e.add_argument('--threads', type=int, default=1)
     e.add_argument('--modes', default='real,random,none')
     e.add_argument('--token-logprobs', help='path prefix: writes <prefix>-<mode>.f32 (+ .json) for npm run eval:paired')
-    st = sub.add_parser('study')
-    st.add_argument('--gpt', default='.work/gpt/model.pt')
-    st.add_argument('--data', default='.work/data')
-    st.add_argument('--retrieval', default='.work/aligned')
-    st.add_argument('--chunk', type=int, default=32)
-    st.add_argument('--queries', type=int, default=2000)
     args = p.parse_args()
-    {'prepare': prepare, 'eval': evaluate, 'study': study}[args.cmd](args)
+    {'prepare': prepare, 'eval': evaluate}[args.cmd](args)
 
 
 if __name__ == '__main__':

@@ -13,7 +13,7 @@ With --union 2,4,8 it also reports, for the shipped variant (idf-centred), the s
 union of the top-k neighbours' continuations, against k random neighbours: what more neighbours
 could add.
 
-usage: python3 -m retrolab.embedder_study --gpt .work/gpt-base/model.pt --data .work/data [--queries 2000]
+usage: python3 -m studies.embedder_study --gpt .work/gpt-base/model.pt --data .work/data [--queries 2000]
          [--contextual .work/gpt/model.pt] [--union 2,4,8,16]
 """
 from __future__ import annotations
@@ -24,20 +24,9 @@ import json
 import numpy as np
 import torch
 
-from .data import MeanEmbedder, build_datastore, load_split, search
-from .train import load_model
-
-
-def variants(table: np.ndarray, train_ids: np.ndarray) -> dict[str, np.ndarray]:
-    counts = np.bincount(train_ids, minlength=table.shape[0]).astype(np.float64)
-    idf = np.log((counts.sum() + 1) / (counts + 1)).astype(np.float32)
-    centre = (table * (counts / counts.sum())[:, None]).sum(0).astype(np.float32)  # frequency-weighted mean
-    return {
-        'mean': table,
-        'mean-centred': table - centre,
-        'idf': table * idf[:, None],
-        'idf-centred': (table - centre) * idf[:, None],
-    }
+from retrolab.prepare_retrieval import variants
+from retrolab.data import MeanEmbedder, build_datastore, load_split, search
+from retrolab.checkpoint import load_model
 
 
 def frequent_types(train_ids: np.ndarray, top: int = 100) -> set[int]:

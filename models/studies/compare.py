@@ -3,7 +3,7 @@ RETRO): token perplexity with real and random neighbours and with no retrieval, 
 of a split. Used for the attempt table in docs/retro-training.md; the shipped numbers come from
 `npm run eval` on the int8 files.
 
-usage: python3 -m retrolab.compare --model .work/retro/model.pt --split test --window-step 12 [--k 4]
+usage: python3 -m studies.compare --model .work/retro/model.pt --split test --window-step 12 [--k 4]
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import json
 
 import torch
 
-from .data import build_datastore, load_split
-from .evaluate import perplexity
-from .train import load_embedder, load_model
+from retrolab.data import build_datastore, load_split
+from retrolab.evaluate import perplexity
+from retrolab.checkpoint import load_embedder, load_model
 
 
 def main():

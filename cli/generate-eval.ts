@@ -1,0 +1,295 @@
+/**
+ * What the columns *write*, measured on the shipped int8 files through the app's TypeScript models
+ * (WASM): each column is the model the compare view runs (GPT, token-aligned RETRO, kNN-LM over the
+ * GPT, In-Context RALM over the GPT), decoding greedily with the app's default logits processors
+ * (`--plain`: bare greedy).
+ *
+ *   npm run eval:generate -- --task copy    [--n 300] [--write-metrics]
+ *       passages none of the models trained on (squad-v2/test.passages.jsonl) as the datastore;
+ *       prompt = a passage up to a seeded cut; hit = the next 4 stored tokens written first.
+ *   npm run eval:generate -- --task cloze   [--n 300] [--write-metrics]
+ *       squad-v2/dev.qa_public.jsonl: the answer's sentence cut before the answer, closed-book;
+ *       datastore = the built-in SQuAD paragraphs (public/datastores, npm run setup);
+ *       hit = the normalised answer in the first 12 generated tokens.
+ *   npm run eval:generate -- --task quality [--n 100]
+ *       100 WikiText-2 valid prompts (32 tokens), 48 tokens per column, datastore = WikiText-2 train;
+ *       repetition, distinct-n, Self-BLEU, Zipf and <unk> rate per column and for the human text.
+ *   options: --columns gpt,retro,knnlm,icralm  --threads 1  --seed 0  --examples 5  --plain
+ *            --repetition-penalty R  --no-repeat-ngram N  --allow-unk   (override the defaults)
+ *
+ * Prints one JSON object on stdout; progress goes to stderr.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { GenerationSettings } from '../src/protocol/model';
+import { Datastore } from '../src/core/datastore/datastore';
+import { qualityMetrics, type QualityMetrics } from '../src/core/eval/quality';
+import { clozePrompt, containsAnswer, copiedExactly, copyPrompts, wilsonInterval, type ClozeQuestion } from '../src/core/eval/reading';
+import { concatenateArticles, tokenizeWikiTextArticles } from '../src/core/eval/stream';
+import { DEFAULT_PROCESSORS, GREEDY, generate } from '../src/core/generate';
+import { DEFAULT_ICRALM_SETTINGS, IcRalmModel, datastoreRetriever, separatorTokens } from '../src/core/icralm';
+import { DEFAULT_KNN_SETTINGS, KnnDatastore, KnnLmModel } from '../src/core/knnlm';
+import { alignedNeighbourSource } from '../src/core/knnlm/aligned';
+import { GptModel, RetroModel, type LanguageModel } from '../src/core/models';
+import { MeanEmbedder } from '../src/core/retrieval/embedder';
+import { Runtime } from '../src/core/runtime';
+import { nodeModelFiles } from '../src/core/runtime/node-files';
+import { detokenizeWikiText, loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
+import { buildDatastoreFile, dataDir, REPO_ROOT } from './datastore-node';
+import { buildKnnFile } from './knn';
+import { writeManifestMetric } from './metrics';
+
+const COLUMNS = ['gpt', 'retro', 'knnlm', 'icralm'] as const;
+type Column = (typeof COLUMNS)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    task: { type: 'string' },
+    n: { type: 'string' },
+    columns: { type: 'string', default: COLUMNS.join(',') },
+    threads: { type: 'string', default: '1' },
+    seed: { type: 'string', default: '0' },
+    examples: { type: 'string', default: '5' },
+    plain: { type: 'boolean', default: false },
+    'allow-unk': { type: 'boolean', default: false },
+    'repetition-penalty': { type: 'string' },
+    'no-repeat-ngram': { type: 'string' },
+    'write-metrics': { type: 'boolean', default: false },
+    gpt: { type: 'string', default: join(REPO_ROOT, 'public', 'models', 'gpt-wt2') },
+    retro: { type: 'string', default: join(REPO_ROOT, 'public', 'models', 'retro-wt2') },
+  },
+});
+
+const CACHE_DIR = join(REPO_ROOT, '.cache', 'eval');
+const DATASTORES = join(REPO_ROOT, 'public', 'datastores');
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+function fail(message: string): never {
+  console.error(`eval:generate: ${message}`);
+  process.exit(2);
+}
+
+function settings(maxNewTokens: number): GenerationSettings & { processors: string } {
+  const penalty = args['repetition-penalty'] !== undefined ? Number(args['repetition-penalty']) : args.plain ? 1 : DEFAULT_PROCESSORS.repetitionPenalty;
+  const ngram = args['no-repeat-ngram'] !== undefined ? Number(args['no-repeat-ngram']) : args.plain ? 0 : DEFAULT_PROCESSORS.noRepeatNgramSize;
+  const suppressUnk = !args.plain && !args['allow-unk'] && DEFAULT_PROCESSORS.suppressUnk;
+  return {
+    ...GREEDY,
+    maxNewTokens,
+    stopTokenId: null,
+    repetitionPenalty: penalty,
+    noRepeatNgramSize: ngram,
+    suppressTokens: suppressUnk ? [0] : [],
+    processors: `greedy, repetition_penalty ${penalty}, no_repeat_ngram_size ${ngram}, <unk> ${suppressUnk ? 'suppressed' : 'allowed'}`,
+  };
+}
+
+interface Setup {
+  tokenizer: RetroTokenizer;
+  columns: Map<Column, LanguageModel>;
+  dispose: () => Promise<void>;
+}
+
+/** The four columns of the compare view over one datastore file holding chunks and kNN-LM keys (or two files). */
+async function setUp(chunkFile: string, knnFile: string, wanted: readonly Column[]): Promise<Setup> {
+  const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: Number(args.threads) || 1 });
+  const gpt = await GptModel.load(runtime, nodeModelFiles(resolve(args.gpt!)));
+  const retro = await RetroModel.load(runtime, nodeModelFiles(resolve(args.retro!)), { options: { leftPad: true } });
+  if (retro.manifest.retrieval?.query_decoder_sha256 !== gpt.manifest.onnx.decoder.sha256) fail(`${args.retro} does not query with ${args.gpt}'s decoder`);
+  const tokenizer = loadTokenizer(JSON.parse(readFileSync(join(resolve(args.gpt!), gpt.manifest.tokenizer.file), 'utf8')), { id: gpt.manifest.tokenizer.id });
+  const knn = KnnDatastore.open(new Uint8Array(readFileSync(knnFile)));
+  knn.checkModel(gpt.manifest);
+  const spec = retro.manifest.embedder!;
+  const embedder = MeanEmbedder.fromBytes(new Uint8Array(readFileSync(join(resolve(args.retro!), spec.file))), spec.vocab_size, spec.dim, spec.id);
+  const chunks = await Datastore.open(new Uint8Array(readFileSync(chunkFile)), embedder);
+  const C = retro.hp.chunk;
+  // The query GPT is a session of its own: RETRO asks it for keys in the middle of its own sequence.
+  const queryGpt = await GptModel.load(runtime, nodeModelFiles(resolve(args.gpt!)));
+  retro.setNeighbourSource(alignedNeighbourSource({ queryGpt, datastore: () => knn, chunk: () => C }));
+  const eot = gpt.manifest.tokenizer.eot_id;
+  const all: Record<Column, LanguageModel> = {
+    gpt,
+    retro,
+    knnlm: new KnnLmModel(gpt, knn, { ownsModel: false, settings: DEFAULT_KNN_SETTINGS }),
+    icralm: new IcRalmModel(gpt, datastoreRetriever(chunks, { eotId: eot }), {
+      ownsModel: false,
+      settings: DEFAULT_ICRALM_SETTINGS,
+      separator: separatorTokens('newline', (t) => tokenizer.encode(t), eot),
+    }),
+  };
+  return {
+    tokenizer,
+    columns: new Map(wanted.map((c) => [c, all[c]])),
+    dispose: async () => {
+      await retro.dispose();
+      await queryGpt.dispose();
+      await gpt.dispose();
+    },
+  };
+}
+
+/** A datastore file of passages with chunks and kNN-LM keys, built once into .cache/eval/. */
+async function passageDatastore(input: string, name: string): Promise<string> {
+  const chunkFile = join(CACHE_DIR, `${name}.rlds`);
+  const knnFile = join(CACHE_DIR, `${name}.knn.rlds`);
+  if (existsSync(knnFile)) return knnFile;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  progress(`building the ${name} datastore (once; cached in ${CACHE_DIR}) ...`);
+  await buildDatastoreFile({ inputs: [input], format: 'jsonl', name, description: `${name} (npm run eval:generate)`, index: 'flat', out: chunkFile, log: progress });
+  await buildKnnFile({ model: resolve(args.gpt!), inputs: [], base: chunkFile, out: knnFile, pca: 64, encoding: 'int8', threads: Number(args.threads) || 1, log: progress });
+  return knnFile;
+}
+
+function rate(hits: number, n: number) {
+  const [lo, hi] = wilsonInterval(hits, n);
+  return { rate: n === 0 ? 0 : hits / n, n, hits, ci95: [lo, hi] };
+}
+
+async function runColumns<T>(setup: Setup, items: readonly T[], run: (model: LanguageModel, item: T, column: Column) => Promise<boolean>): Promise<Record<string, ReturnType<typeof rate>>> {
+  const out: Record<string, ReturnType<typeof rate>> = {};
+  for (const [column, model] of setup.columns) {
+    const t0 = performance.now();
+    let hits = 0;
+    for (let i = 0; i < items.length; i++) {
+      if (await run(model, items[i]!, column)) hits++;
+      if ((i + 1) % 25 === 0 || i + 1 === items.length) progress(`  ${column}: ${i + 1}/${items.length}, ${hits} hits (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    }
+    out[column] = rate(hits, items.length);
+  }
+  return out;
+}
+
+/** A seeded sample of `n` items (all when n is larger), kept in their original order. */
+function sampleOf<T>(items: readonly T[], n: number, seed: number): T[] {
+  if (n >= items.length) return [...items];
+  let state = (seed >>> 0) + 0x9e3779b9;
+  const keyed = items.map((item, i) => {
+    state = Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) >>> 0;
+    return { item, i, key: state ^ Math.imul(i + 1, 0x297a2d39) };
+  });
+  return keyed.sort((a, b) => a.key - b.key || a.i - b.i).slice(0, n).sort((a, b) => a.i - b.i).map((k) => k.item);
+}
+
+async function copyTask(wanted: readonly Column[]) {
+  const input = join(dataDir(), 'squad-v2', 'test.passages.jsonl');
+  const file = await passageDatastore(input, 'squad-test-passages');
+  const setup = await setUp(file, file, wanted);
+  const passages = readFileSync(input, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { text: string }).text);
+  const ids = passages.map((p) => setup.tokenizer.encode(p));
+  const seed = Number(args.seed) || 0;
+  const prompts = sampleOf(copyPrompts(ids, { copyTokens: 4, minPrompt: 16, maxPrompt: 200, seed: seed + 1 }), Number(args.n ?? 300), seed);
+  const s = settings(16);
+  const examples: unknown[] = [];
+  const results = await runColumns(setup, prompts, async (model, p, column) => {
+    const run = await generate(model, p.promptIds, s);
+    const hit = copiedExactly(run.tokenIds, p.expected);
+    if (prompts.indexOf(p) < Number(args.examples)) {
+      examples.push({ column, prompt_end: setup.tokenizer.decode(p.promptIds.slice(-12)), expected: setup.tokenizer.decode(p.expected), wrote: setup.tokenizer.decode(run.tokenIds), hit });
+    }
+    return hit;
+  });
+  await setup.dispose();
+  return { task: 'copy', datastore: 'squad-v2/test.passages.jsonl (570 passages, not in any training text)', copy_tokens: 4, max_new_tokens: 16, decoding: s.processors, results, examples };
+}
+
+async function clozeTask(wanted: readonly Column[]) {
+  const file = join(DATASTORES, 'squad-v2-paragraphs.rlds');
+  if (!existsSync(file)) fail(`${file} is missing: npm run setup builds it (with its kNN-LM keys)`);
+  const setup = await setUp(file, file, wanted);
+  const dir = join(dataDir(), 'squad-v2');
+  const paragraphs = new Map<string, string>();
+  for (const f of ['dev.passages.jsonl', 'test.passages.jsonl']) {
+    for (const line of readFileSync(join(dir, f), 'utf8').trim().split('\n')) {
+      const p = JSON.parse(line) as { pid: string; text: string };
+      paragraphs.set(p.pid, p.text);
+    }
+  }
+  const questions = readFileSync(join(dir, 'dev.qa_public.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ClozeQuestion);
+  const all = questions.map((q) => clozePrompt(q, paragraphs.get(q.pid) ?? '')).filter((p) => p !== null);
+  const prompts = sampleOf(all, Number(args.n ?? 300), Number(args.seed) || 0);
+  const s = settings(12);
+  const examples: unknown[] = [];
+  const results = await runColumns(setup, prompts, async (model, p, column) => {
+    const run = await generate(model, setup.tokenizer.encode(p.prompt), s);
+    const text = detokenizeWikiText(setup.tokenizer.decode(run.tokenIds));
+    const hit = containsAnswer(text, p.answers);
+    if (prompts.indexOf(p) < Number(args.examples)) {
+      examples.push({ id: p.id, column, prompt: p.prompt, answers: p.answers, wrote: text, hit });
+    }
+    return hit;
+  });
+  await setup.dispose();
+  return { task: 'cloze', questions: questions.length, prompts_available: all.length, max_new_tokens: 12, decoding: s.processors, results, examples };
+}
+
+async function qualityTask(wanted: readonly Column[]) {
+  const setup = await setUp(join(DATASTORES, 'wikitext-2-train.rlds'), join(DATASTORES, 'wikitext-2-train.knn-pca64.rlds'), wanted);
+  const text = readFileSync(join(dataDir(), 'wikitext-2', 'wiki.valid.tokens'), 'utf8');
+  const articles = tokenizeWikiTextArticles(setup.tokenizer, text);
+  const n = Number(args.n ?? 100);
+  const PROMPT = 32;
+  const LENGTH = 48;
+  // Prompts spread evenly over valid, each inside one article with 48 human tokens after it.
+  const spans: { prompt: number[]; human: number[] }[] = [];
+  const stream = concatenateArticles(articles, setup.tokenizer.vocabSize);
+  const starts: number[] = [];
+  let offset = 0;
+  for (const a of articles) {
+    starts.push(offset);
+    offset += a.length;
+  }
+  for (let i = 0; i < n; i++) {
+    let p = Math.floor(((i + 0.5) * stream.length) / n);
+    const article = starts.findLastIndex((s) => s <= p);
+    const begin = starts[article]!;
+    const end = begin + articles[article]!.length;
+    p = Math.min(Math.max(p, begin + PROMPT), end - LENGTH);
+    if (p - PROMPT < begin) continue;
+    spans.push({ prompt: Array.from(stream.subarray(p - PROMPT, p)), human: Array.from(stream.subarray(p, p + LENGTH)) });
+  }
+  const s = settings(LENGTH);
+  const outputs = new Map<string, number[][]>();
+  const examples: Record<string, string[]> = { prompt: [], human: [] };
+  for (const [column, model] of setup.columns) {
+    const t0 = performance.now();
+    const runs: number[][] = [];
+    for (const span of spans) runs.push((await generate(model, span.prompt, s)).tokenIds);
+    progress(`  ${column}: ${runs.length} continuations (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    outputs.set(column, runs);
+    examples[column] = runs.slice(0, Number(args.examples)).map((r) => detokenizeWikiText(setup.tokenizer.decode(r)));
+  }
+  examples.prompt = spans.slice(0, Number(args.examples)).map((sp) => detokenizeWikiText(setup.tokenizer.decode(sp.prompt)));
+  examples.human = spans.slice(0, Number(args.examples)).map((sp) => detokenizeWikiText(setup.tokenizer.decode(sp.human)));
+  const metrics: Record<string, QualityMetrics> = { human: qualityMetrics(spans.map((sp) => sp.human), 0) };
+  for (const [column, runs] of outputs) metrics[column] = qualityMetrics(runs, 0);
+  await setup.dispose();
+  return { task: 'quality', prompts: spans.length, prompt_tokens: PROMPT, max_new_tokens: LENGTH, decoding: s.processors, metrics, examples };
+}
+
+const METRIC_NAMES: Record<Column, string> = { gpt: '', retro: '', knnlm: '_knnlm', icralm: '_icralm' };
+
+async function main(): Promise<void> {
+  const wanted = args.columns!.split(',').map((c) => c.trim()) as Column[];
+  const unknown = wanted.filter((c) => !(COLUMNS as readonly string[]).includes(c));
+  if (unknown.length) fail(`unknown column(s) ${unknown.join(', ')}; choose from ${COLUMNS.join(', ')}`);
+  const started = performance.now();
+  const task = args.task;
+  const result =
+    task === 'copy' ? await copyTask(wanted) : task === 'cloze' ? await clozeTask(wanted) : task === 'quality' ? await qualityTask(wanted) : fail('--task must be copy, cloze or quality');
+  const out: Record<string, unknown> = { ...result, seconds: (performance.now() - started) / 1000 };
+  if (args['write-metrics'] && (task === 'copy' || task === 'cloze') && 'results' in result) {
+    if (args.plain || args['repetition-penalty'] || args['no-repeat-ngram'] || args['allow-unk']) fail('--write-metrics records the app defaults only');
+    const key = task === 'copy' ? 'copy_test' : 'squad_cloze';
+    const written: string[] = [];
+    for (const [column, r] of Object.entries(result.results)) {
+      const value = { rate: r.rate, n: r.n, hits: r.hits, ci95: r.ci95, decoding: result.decoding, measured_by: `npm run eval:generate -- --task ${task}` };
+      const dir = column === 'retro' ? resolve(args.retro!) : resolve(args.gpt!);
+      written.push(writeManifestMetric(dir, `${key}${METRIC_NAMES[column as Column]}`, value));
+    }
+    out.wrote_metrics = written;
+  }
+  console.log(JSON.stringify(out, null, 1));
+}
+
+await main();
