@@ -15,6 +15,7 @@
  *       100 WikiText-2 valid prompts (32 tokens), 48 tokens per column, datastore = WikiText-2 train;
  *       repetition, distinct-n, Self-BLEU, Zipf and <unk> rate per column and for the human text.
  *   options: --columns gpt,retro,knnlm,icralm  --threads 1  --seed 0  --examples 5  --plain
+ *            --temperature T --top-p P   (sampling; default greedy)
  *            --repetition-penalty R  --no-repeat-ngram N  --allow-unk   (override the defaults)
  *
  * Prints one JSON object on stdout; progress goes to stderr.
@@ -55,6 +56,8 @@ const { values: args } = parseArgs({
     'allow-unk': { type: 'boolean', default: false },
     'repetition-penalty': { type: 'string' },
     'no-repeat-ngram': { type: 'string' },
+    temperature: { type: 'string' },
+    'top-p': { type: 'string' },
     'write-metrics': { type: 'boolean', default: false },
     gpt: { type: 'string', default: join(REPO_ROOT, 'public', 'models', 'gpt-wt2') },
     retro: { type: 'string', default: join(REPO_ROOT, 'public', 'models', 'retro-wt2') },
@@ -74,14 +77,19 @@ function settings(maxNewTokens: number): GenerationSettings & { processors: stri
   const penalty = args['repetition-penalty'] !== undefined ? Number(args['repetition-penalty']) : args.plain ? 1 : DEFAULT_PROCESSORS.repetitionPenalty;
   const ngram = args['no-repeat-ngram'] !== undefined ? Number(args['no-repeat-ngram']) : args.plain ? 0 : DEFAULT_PROCESSORS.noRepeatNgramSize;
   const suppressUnk = !args.plain && !args['allow-unk'] && DEFAULT_PROCESSORS.suppressUnk;
+  const temperature = args.temperature !== undefined ? Number(args.temperature) : 0;
+  const topP = args['top-p'] !== undefined ? Number(args['top-p']) : 1;
   return {
     ...GREEDY,
+    temperature,
+    topP,
+    seed: Number(args.seed) || 0,
     maxNewTokens,
     stopTokenId: null,
     repetitionPenalty: penalty,
     noRepeatNgramSize: ngram,
     suppressTokens: suppressUnk ? [0] : [],
-    processors: `greedy, repetition_penalty ${penalty}, no_repeat_ngram_size ${ngram}, <unk> ${suppressUnk ? 'suppressed' : 'allowed'}`,
+    processors: `${temperature > 0 ? `sampled (temperature ${temperature}, top-p ${topP}, seed ${Number(args.seed) || 0})` : 'greedy'}, repetition_penalty ${penalty}, no_repeat_ngram_size ${ngram}, <unk> ${suppressUnk ? 'suppressed' : 'allowed'}`,
   };
 }
 
@@ -98,29 +106,35 @@ async function setUp(chunkFile: string, knnFile: string, wanted: readonly Column
   const retro = await RetroModel.load(runtime, nodeModelFiles(resolve(args.retro!)), { options: { leftPad: true } });
   if (retro.manifest.retrieval?.query_decoder_sha256 !== gpt.manifest.onnx.decoder.sha256) fail(`${args.retro} does not query with ${args.gpt}'s decoder`);
   const tokenizer = loadTokenizer(JSON.parse(readFileSync(join(resolve(args.gpt!), gpt.manifest.tokenizer.file), 'utf8')), { id: gpt.manifest.tokenizer.id });
-  const knn = KnnDatastore.open(new Uint8Array(readFileSync(knnFile)));
-  knn.checkModel(gpt.manifest);
-  const spec = retro.manifest.embedder!;
-  const embedder = MeanEmbedder.fromBytes(new Uint8Array(readFileSync(join(resolve(args.retro!), spec.file))), spec.vocab_size, spec.dim, spec.id);
-  const chunks = await Datastore.open(new Uint8Array(readFileSync(chunkFile)), embedder);
+  const needsKeys = wanted.includes('retro') || wanted.includes('knnlm');
+  for (const file of [...(needsKeys ? [knnFile] : []), ...(wanted.includes('icralm') ? [chunkFile] : [])]) {
+    if (!existsSync(file)) fail(`${file} is missing: npm run setup builds it`);
+  }
+  const knn = needsKeys ? KnnDatastore.open(new Uint8Array(readFileSync(knnFile))) : null;
+  knn?.checkModel(gpt.manifest);
   const C = retro.hp.chunk;
   // The query GPT is a session of its own: RETRO asks it for keys in the middle of its own sequence.
   const queryGpt = await GptModel.load(runtime, nodeModelFiles(resolve(args.gpt!)));
   retro.setNeighbourSource(alignedNeighbourSource({ queryGpt, datastore: () => knn, chunk: () => C }));
   const eot = gpt.manifest.tokenizer.eot_id;
-  const all: Record<Column, LanguageModel> = {
-    gpt,
-    retro,
-    knnlm: new KnnLmModel(gpt, knn, { ownsModel: false, settings: DEFAULT_KNN_SETTINGS }),
-    icralm: new IcRalmModel(gpt, datastoreRetriever(chunks, { eotId: eot }), {
+  const column = async (c: Column): Promise<LanguageModel> => {
+    if (c === 'gpt') return gpt;
+    if (c === 'retro') return retro;
+    if (c === 'knnlm') return new KnnLmModel(gpt, knn!, { ownsModel: false, settings: DEFAULT_KNN_SETTINGS });
+    const spec = retro.manifest.embedder!;
+    const embedder = MeanEmbedder.fromBytes(new Uint8Array(readFileSync(join(resolve(args.retro!), spec.file))), spec.vocab_size, spec.dim, spec.id);
+    const chunks = await Datastore.open(new Uint8Array(readFileSync(chunkFile)), embedder);
+    return new IcRalmModel(gpt, datastoreRetriever(chunks, { eotId: eot }), {
       ownsModel: false,
       settings: DEFAULT_ICRALM_SETTINGS,
       separator: separatorTokens('newline', (t) => tokenizer.encode(t), eot),
-    }),
+    });
   };
+  const columns = new Map<Column, LanguageModel>();
+  for (const c of wanted) columns.set(c, await column(c));
   return {
     tokenizer,
-    columns: new Map(wanted.map((c) => [c, all[c]])),
+    columns,
     dispose: async () => {
       await retro.dispose();
       await queryGpt.dispose();

@@ -1,6 +1,6 @@
 /**
  * `npm test`: every check the project has, in order, with one closing line the CI reads:
- *   N passed, N failed
+ *   N passed, N failed, N skipped
  * Typecheck and lint count as one check each; vitest, the Python parity tests and the Playwright
  * specs count their tests. A step that cannot report counts (crashed, missing tool) is one failure.
  * Options: --skip <step> (repeatable): typecheck, lint, unit, python, e2e.
@@ -125,5 +125,7 @@ for (const o of outcomes) {
 }
 const passed = outcomes.reduce((n, o) => n + o.passed, 0);
 const failed = outcomes.reduce((n, o) => n + o.failed, 0);
-console.log(`${passed} passed, ${failed} failed`);
+const skippedTests = outcomes.reduce((n, o) => n + o.skipped, 0);
+// Skips are counted on the closing line so a spec that never runs in CI cannot hide.
+console.log(`${passed} passed, ${failed} failed, ${skippedTests} skipped`);
 process.exit(failed > 0 ? 1 : 0);

@@ -6,7 +6,7 @@ export { formatBytes, formatDuration } from './format';
 export type * from '../../workers/protocol';
 // Plain constants of the kNN-LM engine (no code runs): the controls' defaults and bounds.
 export { DEFAULT_KNN_SETTINGS, MAX_KNN_K } from '../core/knnlm/types';
-export { DEFAULT_PROCESSORS } from '../core/generate/defaults';
+export { DEFAULT_PROCESSORS, DEFAULT_SAMPLING } from '../core/generate/defaults';
 export { qualityMetrics, type QualityMetrics } from '../core/eval/quality';
 export { DEFAULT_ICRALM_SETTINGS } from '../core/icralm/types';
 // Display-only text helper, pure; re-exported so the UI needs nothing from core directly.

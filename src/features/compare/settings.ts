@@ -1,6 +1,6 @@
 import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, type DecodingSettings, type KnnLmSettings, type RetroSettings } from '../../client';
 import type { IcRalmColumnSettings } from '../icralm/IcRalmControls';
-import { DEFAULT_PROCESSORS } from '../../client';
+import { DEFAULT_PROCESSORS, DEFAULT_SAMPLING } from '../../client';
 
 export interface Exclusion {
   datastoreId: string;
@@ -19,13 +19,14 @@ export interface CompareSettings {
 }
 
 export const DEFAULT_SETTINGS: CompareSettings = {
-  decoding: { strategy: 'greedy', temperature: 0.8, topK: 40, topP: 0.95, seed: 42, maxTokens: 48, ...DEFAULT_PROCESSORS },
+  decoding: { strategy: 'sample', ...DEFAULT_SAMPLING, seed: 42, maxTokens: 48, ...DEFAULT_PROCESSORS },
   retro: { retrieval: true, k: 2, retrievalStep: null, leftPad: true, retroPlusPlus: false, exclusions: [] },
   knn: { ...DEFAULT_KNN_SETTINGS },
   icralm: { enabled: false, ...DEFAULT_ICRALM_SETTINGS },
 };
 
-const STORAGE_KEY = 'retrolab.compare-settings.v1';
+// v2: sampling and the logits processors became the defaults; settings saved as v1 (greedy) start afresh.
+const STORAGE_KEY = 'retrolab.compare-settings.v2';
 
 /** Settings survive a reload (a classroom demo should not reset when the page is refreshed). */
 export function loadSettings(): CompareSettings {
