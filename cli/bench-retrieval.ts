@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 // The benchmark reaches past VoyIndex only to measure voy above VOY_MAX_VECTORS, where the
 // adapter (rightly) refuses to build: the point is to show what happens there.
+// eslint-disable-next-line no-restricted-imports -- measures voy beyond the adapter on purpose (above)
 import * as voyGlue from 'voy-search/voy_search_bg.js';
 import { buildShard } from '../src/core/datastore/builder';
 import { Datastore } from '../src/core/datastore/datastore';

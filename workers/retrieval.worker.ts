@@ -6,6 +6,7 @@
  * and from the inference worker over a MessageChannel (RETRO's per-chunk retrievals).
  */
 import * as Comlink from 'comlink';
+// eslint-disable-next-line no-restricted-imports -- a Vite asset URL, which only the bundled worker entry can resolve; src/core/retrieval/voy.ts takes it as an argument
 import voyWasmUrl from 'voy-search/voy_search_bg.wasm?url';
 import { chunkDatastoreGeometry, type ModelManifest } from '../src/protocol/manifest';
 import type { IndexKind, Neighbour } from '../src/protocol/retrieval';

@@ -200,7 +200,6 @@ def main():
         real_neighbours = np.load(os.path.join(args.retrieval, 'neighbours.npy'))
         # token-aligned neighbours (retrolab.neighbours): neighbours.npy holds train positions, not datastore chunks.
         aligned = retrieval_rule().get('aligned', False)
-        if aligned:
 
     n_stream_chunks = len(train.ids) // C
     max_start_chunk = n_stream_chunks - (context // C) - 2

@@ -3,7 +3,7 @@
  * tokenizer (one id per UTF-8 byte, ids 2..257) and a synthetic embedder over its vocabulary.
  * Tests that need the real tokenizer load it from disk instead.
  */
-import { syntheticEmbedderBytes } from '../../../cli/datastore-node';
+import { syntheticEmbedderBytes } from '../retrieval/synthetic-embedder';
 import { MeanEmbedder } from '../retrieval/embedder';
 import type { RetroTokenizer } from '../tokenizer/index';
 
