@@ -15,7 +15,8 @@ import { loadSettings, saveSettings, type CompareSettings } from './settings';
 
 // WikiText-style prompts (spaces around punctuation, as the models were trained). The first two
 // open articles of the WikiText-2 datastore, so RETRO's neighbours visibly hold the continuation.
-const EXAMPLES: { label: string; text: string }[] = [
+// An example with a `datastore` also makes that built-in datastore active (when this browser holds it).
+const EXAMPLES: { label: string; text: string; datastore?: string }[] = [
   {
     label: 'Simon Bradstreet',
     text: 'Simon Bradstreet ( baptized March 18 , 1603 / 4 – March 27 , 1697 ) was a colonial magistrate , businessman , diplomat , and the last governor of the Massachusetts Bay Colony .',
@@ -171,7 +172,17 @@ export function CompareView() {
           <span className="examples">
             <span className="hint">Try:</span>
             {EXAMPLES.map((e) => (
-              <button key={e.label} type="button" className="link-button" onClick={() => setPrompt(e.text)}>
+              <button
+                key={e.label}
+                type="button"
+                className="link-button"
+                disabled={generating}
+                title={e.datastore ? `Also makes the ${e.datastore} datastore active` : undefined}
+                onClick={() => {
+                  setPrompt(e.text);
+                  if (e.datastore && activeId !== e.datastore && retrieval?.datastores.some((d) => d.id === e.datastore)) void client.setActive(e.datastore);
+                }}
+              >
                 {e.label}
               </button>
             ))}
