@@ -140,7 +140,7 @@ function modelInfo(key: ModelKey, manifest: ModelManifest): ModelInfo {
   const hp = manifest.hyperparameters;
   const metrics: ModelInfo['metrics'] = {};
   for (const [name, m] of Object.entries(manifest.metrics ?? {})) {
-    if (m && typeof m.token_ppl === 'number' && typeof m.word_ppl === 'number') metrics[name] = { token_ppl: m.token_ppl, word_ppl: m.word_ppl };
+    if (m && 'token_ppl' in m && typeof m.token_ppl === 'number' && typeof m.word_ppl === 'number') metrics[name] = { token_ppl: m.token_ppl, word_ppl: m.word_ppl };
   }
   return {
     key,

@@ -44,6 +44,11 @@ class RetroConfig(GPTConfig):
     # them, both as unit-length embeddings, so "this neighbour continues my current token" is a
     # dot product from the first step (an induction head by construction).
     token_match: bool = False
+    # The encoder reads the retrieving chunk's C tokens before each neighbour (RETRO conditions its
+    # encoder on the retrieving chunk, through cross-attention to the chunk's activations; this reads
+    # the chunk's tokens), so it can tell a neighbour that continues the chunk's context from one that
+    # only shares its last token. Keys and values still come from the neighbour's L positions only.
+    query_prefix: bool = False
 
 
 class SelfAttention(nn.Module):
@@ -210,20 +215,21 @@ class NeighbourEncoder(nn.Module):
 
     def __init__(self, cfg: RetroConfig):
         super().__init__()
-        self.pos = nn.Embedding(cfg.neighbour_len, cfg.d_model)
+        self.prefix = cfg.chunk if cfg.query_prefix else 0
+        self.pos = nn.Embedding(self.prefix + cfg.neighbour_len, cfg.d_model)
         self.blocks = nn.ModuleList([Block(cfg, causal=False) for _ in range(cfg.encoder_layers)])
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, neighbour_embeddings):
-        """(B, U, K, L, d) token embeddings -> (B, U, K, L, d)."""
+        """(B, U, K, P+L, d) token embeddings (P = the chunk prefix, when read) -> (B, U, K, L, d)."""
         B, U, K, L, d = neighbour_embeddings.shape
         x = neighbour_embeddings.reshape(B * U * K, L, d) + self.pos.weight[None, :L]
         x = self.drop(x)
         for block in self.blocks:
             x = x + block.attn(block.ln1(x))[0]
             x = x + block.mlp(block.ln2(x))
-        return self.ln_f(x).view(B, U, K, L, d)
+        return self.ln_f(x).view(B, U, K, L, d)[:, :, :, self.prefix:]
 
 
 class Decoder(nn.Module):
@@ -262,11 +268,16 @@ class Decoder(nn.Module):
     def cca_blocks(self):
         return [b for b in self.blocks if b.cca is not None]
 
-    def encode_neighbours(self, neighbour_ids):
-        """neighbour_ids (B, U, K, L) -> per CCA layer keys and values, stacked:
-        (n_cca, B, U, H, K*L, D) twice."""
+    def encode_neighbours(self, neighbour_ids, chunk_ids=None):
+        """neighbour_ids (B, U, K, L), chunk_ids (B, U, C) the retrieving chunks (read when
+        cfg.query_prefix) -> per CCA layer keys and values, stacked: (n_cca, B, U, H, K*L, D) twice."""
         token_emb = self.wte(neighbour_ids)  # (B, U, K, L, d)
-        encoded = self.encoder(token_emb)
+        if self.cfg.query_prefix:
+            B, U, K, L = neighbour_ids.shape
+            prefix = self.wte(chunk_ids)[:, :, None].expand(B, U, K, chunk_ids.shape[-1], token_emb.shape[-1])
+            encoded = self.encoder(torch.cat([prefix, token_emb], dim=3))
+        else:
+            encoded = self.encoder(token_emb)
         previous = F.pad(token_emb[:, :, :, :-1], (0, 0, 1, 0))  # token before each position; zeros at 0
         ks, vs = zip(*[b.cca.project_neighbours(encoded, previous) for b in self.cca_blocks()])
         return torch.stack(ks), torch.stack(vs)
@@ -308,7 +319,13 @@ class Decoder(nn.Module):
     def retro_forward(self, input_ids, neighbour_ids):
         """Full-sequence RETRO forward for training and evaluation.
         neighbour_ids (B, U, K, L): neighbours of chunks 0..U-1 of input_ids."""
-        cca_k, cca_v = self.encode_neighbours(neighbour_ids)
+        B, U = neighbour_ids.shape[:2]
+        C = self.cfg.chunk
+        chunk_ids = None
+        if self.cfg.query_prefix:
+            padded = F.pad(input_ids, (0, max(0, U * C - input_ids.shape[1])), value=1)  # a partial last chunk: eot
+            chunk_ids = padded[:, :U * C].reshape(B, U, C)
+        cca_k, cca_v = self.encode_neighbours(neighbour_ids, chunk_ids)
         logits, _, _, _ = self.forward(input_ids, cca_k=cca_k, cca_v=cca_v, chunk_start=0,
                                        chunked_training_path=True)
         return logits

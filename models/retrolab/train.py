@@ -60,6 +60,7 @@ def parse_args():
     p.add_argument('--copy-prior', type=float, default=3.0,
                    help='initial relative-position bias towards the aligned continuation token in every CCA head')
     p.add_argument('--token-match', action='store_true', help='token-match features in CCA (see RetroConfig)')
+    p.add_argument('--query-prefix', action='store_true', help='the encoder reads the retrieving chunk before each neighbour (RetroConfig.query_prefix)')
     p.add_argument('--match-scale', type=float, default=19.0,
                    help='initial scale of the token-match projections (an exact match adds ~8 to the logit)')
     p.add_argument('--oracle-start', type=float, default=0.5,
@@ -113,7 +114,18 @@ def main():
                                       d_model=args.d_model, dropout=args.dropout))
     else:
         initial = load_model(args.init)
-        if initial.is_retro:
+        if initial.is_retro and args.query_prefix and not initial.cfg.query_prefix:
+            # Continue a RETRO, now reading its retrieving chunk: every weight carries over; the
+            # encoder's positions shift by C (the prefix's own positions start small and random).
+            cfg = RetroConfig(**{**initial.cfg.to_dict(), 'query_prefix': True})
+            model = Decoder(cfg)
+            state = initial.state_dict()
+            pos = model.encoder.pos.weight.detach().clone()
+            pos[cfg.chunk:] = state.pop('encoder.pos.weight')
+            state['encoder.pos.weight'] = pos
+            model.load_state_dict(state, strict=True)
+            log({'event': 'retro_continue', 'from': args.init, 'query_prefix': True})
+        elif initial.is_retro:
             # A second RETRO-fit phase: continue a RETRO (its own hyperparameters) on fresh batches.
             model = initial
             log({'event': 'retro_continue', 'from': args.init})
@@ -122,7 +134,8 @@ def main():
             cfg = RetroConfig(**{**gpt.cfg.to_dict(), 'chunk': args.chunk, 'neighbours': args.k,
                                  'neighbour_len': 2 * args.chunk,
                                  'cca_layers': [int(x) for x in args.cca_layers.split(',')],
-                                 'encoder_layers': args.encoder_layers, 'token_match': args.token_match})
+                                 'encoder_layers': args.encoder_layers, 'token_match': args.token_match,
+                                 'query_prefix': args.query_prefix})
             model = Decoder(cfg)
             missing, unexpected = model.load_state_dict(gpt.state_dict(), strict=False)
             assert not unexpected, unexpected

@@ -79,7 +79,19 @@ export interface ModelManifest {
   };
   quantization: { method: string; fp32_reference_max_abs_logit_diff?: number };
   training: Record<string, unknown>;
-  metrics: Partial<Record<'wt2_test' | 'wt2_valid' | 'wt2_test_random_neighbours' | 'wt2_test_leakage' | 'wt2_test_knnlm' | 'wt2_test_icralm', PerplexityMetric & Record<string, unknown>>>;
+  metrics: Partial<Record<'wt2_test' | 'wt2_valid' | 'wt2_test_random_neighbours' | 'wt2_test_leakage' | 'wt2_test_knnlm' | 'wt2_test_icralm', PerplexityMetric & Record<string, unknown>>> &
+    Partial<Record<`${'copy_test' | 'squad_cloze'}${'' | '_knnlm' | '_icralm'}`, ReadingMetric>>;
+}
+
+/** A reading test's hit rate (npm run eval:generate, docs/manifest.md). */
+export interface ReadingMetric {
+  rate: number;
+  n: number;
+  hits: number;
+  /** Wilson 95% interval */
+  ci95: [number, number];
+  decoding: string;
+  measured_by: string;
 }
 
 /** Whether a RETRO reads token-aligned neighbours from kNN-LM keys (manifest `retrieval`). */
