@@ -45,9 +45,11 @@ test.describe('compare view on WASM', () => {
     await app.page.keyboard.press('Escape');
     await app.waitForRuns();
     const state = await app.state();
-    const total = (state.runs.gpt?.generated.length ?? 0) + (state.runs.retro?.generated.length ?? 0);
-    expect(total).toBeLessThan(1024);
-    expect(Object.values(state.runs).some((r) => r?.status === 'stopped')).toBe(true);
+    // The column that was writing stops (at a token boundary, keeping its text); the next never starts.
+    expect(state.runs.gpt?.status).toBe('stopped');
+    expect(state.runs.gpt?.generated.length ?? 0).toBeGreaterThan(0);
+    expect(state.runs.gpt?.generated.length ?? 0).toBeLessThan(512);
+    expect(state.runs.retro?.generated.length ?? 0).toBe(0);
     await expect(app.generateButton).toBeEnabled();
   });
 });

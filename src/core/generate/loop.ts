@@ -3,6 +3,9 @@ import type { LanguageModel, StepOutput } from '../models/types';
 import { Rng } from './rng';
 import { processLogits, sample, validateSampling } from './sampler';
 
+/** How often the loop lets the event loop run (a Stop pressed mid-column is read within this, plus one token). */
+const YIELD_EVERY_MS = 25;
+
 export interface GenerateOptions {
   signal?: AbortSignal;
   /** Called for every token as it is produced (the UI's streaming hook). */
@@ -48,6 +51,7 @@ export async function* generateStream(
   if (options.signal?.aborted) return summary('abort', t0);
   let out: StepOutput = await model.start(promptIds.length > 0 ? promptIds : [model.manifest.tokenizer.eot_id]);
   const decodeStart = now();
+  let lastYield = decodeStart;
   const V = model.info.vocabSize;
   if (settings.maxNewTokens <= 0) {
     allRetrievals.push(...out.retrievals);
@@ -72,6 +76,12 @@ export async function* generateStream(
     };
     options.onToken?.(token);
     yield token;
+    // A model step can resolve without ever leaving the microtask queue (WASM), so a worker would not
+    // read its messages, "stop" among them, until the loop ended: hand the event loop a turn now and then.
+    if (now() - lastYield >= YIELD_EVERY_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      lastYield = now();
+    }
     if (index + 1 < settings.maxNewTokens && !options.signal?.aborted) out = await model.next(tokenId);
   }
   return summary(options.signal?.aborted ? 'abort' : 'length', decodeStart);
