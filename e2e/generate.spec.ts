@@ -42,6 +42,9 @@ test.describe('compare view on WASM', () => {
     await app.prompt.fill('The history of the city begins');
     await app.prompt.press('Enter');
     await app.page.waitForFunction(() => (window.__retrolab?.state().runs.gpt?.generated.length ?? 0) > 0);
+    // The datastore cannot change under a running column.
+    const radios = app.page.getByTestId('datastore-item').locator('input[type="radio"]');
+    await expect(radios.first()).toBeDisabled();
     await app.page.keyboard.press('Escape');
     await app.waitForRuns();
     const state = await app.state();
@@ -51,5 +54,6 @@ test.describe('compare view on WASM', () => {
     expect(state.runs.gpt?.generated.length ?? 0).toBeLessThan(512);
     expect(state.runs.retro?.generated.length ?? 0).toBe(0);
     await expect(app.generateButton).toBeEnabled();
+    await expect(radios.first()).toBeEnabled();
   });
 });

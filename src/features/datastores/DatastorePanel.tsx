@@ -63,6 +63,8 @@ export function DatastorePanel() {
   const client = useClient();
   const retrieval = useAppState((s) => s.retrieval);
   const busy = useAppState((s) => s.busy);
+  // The columns read the active datastore while they write: switching or deleting it then would pull it from under them.
+  const generating = useAppState((s) => s.generating);
   const lastQueryMs = useAppState((s) => s.lastQueryMs);
   const radioName = useId();
   const importRef = useRef<HTMLInputElement>(null);
@@ -109,7 +111,7 @@ export function DatastorePanel() {
                 key={ds.id}
                 ds={ds}
                 active={ds.id === shownActive}
-                busy={busy !== null}
+                busy={busy !== null || generating}
                 name={radioName}
                 onSelect={() => void chooseActive(ds.id)}
               />
