@@ -100,6 +100,11 @@ test.describe('custom datastores', () => {
     await expect(app.datastoreItems.filter({ hasText: 'Orchards' })).toHaveCount(1);
     await expect(app.datastoreItems.filter({ hasText: 'Orchards' })).toContainText('imported');
 
+    // The same file again: the app says it is already stored and keeps one copy.
+    await page.getByTestId('import-input').setInputFiles(file);
+    await expect(page.getByTestId('notice').last()).toContainText(/already stored as “Orchards”/);
+    await expect(app.datastoreItems.filter({ hasText: 'Orchards' })).toHaveCount(1);
+
     // An .rlds that is not a shard is refused before anything is stored.
     await page.getByTestId('import-input').setInputFiles({ name: 'fake.rlds', mimeType: 'application/octet-stream', buffer: Buffer.from('not a shard at all') });
     await expect(page.getByTestId('notice').last()).toContainText(/magic|shard|RLDS/i);

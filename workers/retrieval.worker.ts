@@ -6,6 +6,7 @@
  * and from the inference worker over a MessageChannel (RETRO's per-chunk retrievals).
  */
 import * as Comlink from 'comlink';
+import { fingerprint } from '../src/core/datastore/checksum';
 // eslint-disable-next-line no-restricted-imports -- a Vite asset URL, which only the bundled worker entry can resolve; src/core/retrieval/voy.ts takes it as an argument
 import voyWasmUrl from 'voy-search/voy_search_bg.wasm?url';
 import { chunkDatastoreGeometry, type ModelManifest } from '../src/protocol/manifest';
@@ -514,6 +515,12 @@ const api: RetrievalWorkerApi = {
     const summary = datastore.summary;
     datastore.dispose();
     const name = summary.name || file.name.replace(/\.rlds$/i, '');
+    // The same file twice would only be a second copy under the same name: say so and store nothing.
+    for (const r of await s.list()) {
+      if (r.bytes !== bytes.length || r.chunks !== summary.chunks || r.documents !== summary.documents) continue;
+      const stored = (await s.get(r.id)).bytes;
+      if (fingerprint(stored) === fingerprint(bytes)) throw new Error(`“${file.name}” is already stored as “${r.name}”: nothing was imported.`);
+    }
     const knnlm = knnRecordInfo(readShardHeader(bytes).meta);
     const record: DatastoreRecord = {
       id: await s.freshId(name),
