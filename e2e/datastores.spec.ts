@@ -1,4 +1,5 @@
 import { expect, test } from './fixtures';
+import { AppPage } from './pages/AppPage';
 import { HURRICANE, LIGHTHOUSE, ORCHARD, textFile } from './texts';
 
 test.describe('custom datastores', () => {
@@ -109,5 +110,19 @@ test.describe('custom datastores', () => {
     await page.getByTestId('import-input').setInputFiles({ name: 'fake.rlds', mimeType: 'application/octet-stream', buffer: Buffer.from('not a shard at all') });
     await expect(page.getByTestId('notice').last()).toContainText(/magic|shard|RLDS/i);
     await expect(app.datastoreItems.filter({ hasText: 'fake' })).toHaveCount(0);
+  });
+
+  test('tabs stay in step: a datastore deleted in one tab leaves the other tab’s list', async ({ app, context }) => {
+    await app.goto({ backend: 'wasm' });
+    await app.waitUntilReady();
+    const other = new AppPage(await context.newPage());
+    await other.goto({ backend: 'wasm' });
+    await other.waitUntilReady();
+    await expect(other.datastoreItems.filter({ hasText: 'SQuAD 2.0 paragraphs' })).toHaveCount(1);
+
+    app.page.once('dialog', (dialog) => void dialog.accept());
+    await app.datastoreItems.filter({ hasText: 'SQuAD 2.0 paragraphs' }).getByRole('button', { name: /^Delete / }).click();
+    await expect(app.datastoreItems.filter({ hasText: 'SQuAD 2.0 paragraphs' })).toHaveCount(0);
+    await expect(other.datastoreItems.filter({ hasText: 'SQuAD 2.0 paragraphs' })).toHaveCount(0);
   });
 });

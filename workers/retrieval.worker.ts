@@ -113,6 +113,12 @@ async function state(): Promise<RetrievalState> {
   const s = requireStore();
   const records = await s.list();
   const entries = (await fetchDefaults().catch(() => null)) ?? [];
+  if (active && !records.some((r) => r.id === active!.id)) {
+    // Deleted in another tab: this tab lets go of it too.
+    active.datastore.dispose();
+    active = null;
+    notices.push('The active datastore was deleted in another tab.');
+  }
   return {
     datastores: records.filter((r) => r.kind !== 'knnlm').map(info),
     activeId: active?.id ?? null,

@@ -125,10 +125,21 @@ export class RetroLabClient {
   private workers: WorkerPair | null = null;
   private noticeId = 0;
 
+  /** Tabs of this app tell each other when the stored datastores change, so every tab lists what is stored. */
+  private readonly tabs = typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel('retrolab-datastores');
+
   constructor(
     private readonly baseUrl: string,
     private readonly preferredBackend: Backend | 'auto',
-  ) {}
+  ) {
+    if (this.tabs) this.tabs.onmessage = () => {
+      if (this.state.phase === 'ready') void this.refreshStorage();
+    };
+  }
+
+  private tellOtherTabs(): void {
+    this.tabs?.postMessage('datastores-changed');
+  }
 
   // --- external store -------------------------------------------------------------------------
 
@@ -299,11 +310,12 @@ export class RetroLabClient {
   }
 
   async remove(id: string): Promise<void> {
-    await this.datastoreAction('Deleting…', () => this.api.retrieval.remove(id));
+    if (await this.datastoreAction('Deleting…', () => this.api.retrieval.remove(id))) this.tellOtherTabs();
   }
 
   async importFile(file: File): Promise<DatastoreInfo | null> {
     const result = await this.datastoreAction('Importing…', () => this.api.retrieval.importFile(file));
+    if (result) this.tellOtherTabs();
     return result?.imported ?? null;
   }
 
@@ -338,6 +350,7 @@ export class RetroLabClient {
       const result = await this.api.retrieval.build({ name, files, ...(knnKeys ? { knnKeys } : {}) }, onProgress);
       this.set({ build: { running: false, progress: null, error: null } });
       this.applyRetrieval(result);
+      this.tellOtherTabs();
       if (makeActive) await this.setActive(result.built.id);
       return result.built;
     } catch (error) {
