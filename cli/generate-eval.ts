@@ -12,10 +12,11 @@
  *       datastore = the built-in SQuAD paragraphs (public/datastores, npm run setup);
  *       hit = the normalised answer in the first 12 generated tokens.
  *   npm run eval:generate -- --task quality [--n 100]
- *       100 WikiText-2 valid prompts (32 tokens), 48 tokens per column, datastore = WikiText-2 train;
+ *       100 WikiText-2 valid prompts (32 tokens), 48 tokens per column, datastore = WikiText-2 train,
+ *       decoded as the app does by default (sampling, seed 0; --plain: bare greedy);
  *       repetition, distinct-n, Self-BLEU, Zipf and <unk> rate per column and for the human text.
  *   options: --columns gpt,retro,knnlm,icralm  --threads 1  --seed 0  --examples 5  --plain
- *            --temperature T --top-p P   (sampling; default greedy)
+ *            --temperature T --top-p P   (sampling; default greedy, except --task quality)
  *            --repetition-penalty R  --no-repeat-ngram N  --allow-unk   (override the defaults)
  *
  * Prints one JSON object on stdout; progress goes to stderr.
@@ -28,7 +29,7 @@ import { Datastore } from '../src/core/datastore/datastore';
 import { qualityMetrics, type QualityMetrics } from '../src/core/eval/quality';
 import { clozePrompt, containsAnswer, copiedExactly, copyPrompts, wilsonInterval, type ClozeQuestion } from '../src/core/eval/reading';
 import { concatenateArticles, tokenizeWikiTextArticles } from '../src/core/eval/stream';
-import { DEFAULT_PROCESSORS, GREEDY, generate } from '../src/core/generate';
+import { DEFAULT_PROCESSORS, DEFAULT_SAMPLING, GREEDY, generate } from '../src/core/generate';
 import { DEFAULT_ICRALM_SETTINGS, IcRalmModel, datastoreRetriever, separatorTokens } from '../src/core/icralm';
 import { DEFAULT_KNN_SETTINGS, KnnDatastore, KnnLmModel } from '../src/core/knnlm';
 import { alignedNeighbourSource } from '../src/core/knnlm/aligned';
@@ -77,8 +78,10 @@ function settings(maxNewTokens: number): GenerationSettings & { processors: stri
   const penalty = args['repetition-penalty'] !== undefined ? Number(args['repetition-penalty']) : args.plain ? 1 : DEFAULT_PROCESSORS.repetitionPenalty;
   const ngram = args['no-repeat-ngram'] !== undefined ? Number(args['no-repeat-ngram']) : args.plain ? 0 : DEFAULT_PROCESSORS.noRepeatNgramSize;
   const suppressUnk = !args.plain && !args['allow-unk'] && DEFAULT_PROCESSORS.suppressUnk;
-  const temperature = args.temperature !== undefined ? Number(args.temperature) : 0;
-  const topP = args['top-p'] !== undefined ? Number(args['top-p']) : 1;
+  // The quality task measures what the app writes (its default sampling); the reading tests decode greedily.
+  const sampled = args.task === 'quality' && !args.plain;
+  const temperature = args.temperature !== undefined ? Number(args.temperature) : sampled ? DEFAULT_SAMPLING.temperature : 0;
+  const topP = args['top-p'] !== undefined ? Number(args['top-p']) : sampled ? DEFAULT_SAMPLING.topP : 1;
   return {
     ...GREEDY,
     temperature,
