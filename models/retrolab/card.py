@@ -18,6 +18,13 @@ METRIC_LABELS = {
     'wt2_test_icralm': 'WikiText-2 test, In-Context RALM',
 }
 
+READING_LABELS = {
+    'copy_test': 'copy test', 'copy_test_knnlm': 'copy test, kNN-LM over this GPT',
+    'copy_test_icralm': 'copy test, In-Context RALM over this GPT',
+    'squad_cloze': 'SQuAD cloze', 'squad_cloze_knnlm': 'SQuAD cloze, kNN-LM over this GPT',
+    'squad_cloze_icralm': 'SQuAD cloze, In-Context RALM over this GPT',
+}
+
 
 def fmt(x, digits=2):
     return f'{x:,.{digits}f}' if isinstance(x, (int, float)) else str(x)
@@ -135,6 +142,18 @@ def card(m: dict, baseline: dict | None = None) -> str:
                       f"{verdict}.", '']
     else:
         lines += ['Not measured yet.', '']
+    reading = [(key, label) for key, label in READING_LABELS.items() if key in metrics]
+    if reading:
+        lines += ['## Reading tests (measured through the app\'s columns by `npm run eval:generate`, bare greedy)', '',
+                  'Copy test: SQuAD 2.0 passages no model trained on are the datastore; a prompt is a passage up to a '
+                  'seeded cut; a hit is the next 4 stored tokens written first. SQuAD cloze: the answer\'s sentence in '
+                  'its gold paragraph cut before the answer, closed-book, the built-in SQuAD paragraphs as the '
+                  'datastore; a hit is the normalised answer in the first 12 tokens. Intervals: Wilson 95%.', '',
+                  '| test | hits | rate | 95% interval |', '|---|---|---|---|']
+        for key, label in reading:
+            r = metrics[key]
+            lines.append(f"| {label} | {r['hits']} of {r['n']} | {r['rate']:.1%} | {r['ci95'][0]:.1%}–{r['ci95'][1]:.1%} |")
+        lines.append('')
     q = m['quantization']
     lines += ['## Quantization', '',
               f"- {q['method']}: every 2-D weight as int8 with one scale per output channel (DequantizeLinear); "
