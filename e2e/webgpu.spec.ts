@@ -3,9 +3,16 @@ import { expect, test } from './fixtures';
 // SwiftShader's WebGPU adapter runs about one decode step per second: a few tokens only.
 test.use({ webgpu: true });
 
-test('with a WebGPU adapter both models run on WebGPU after the self-check and generate', async ({ app }) => {
-  test.setTimeout(300_000);
+test('Auto does not pick a software WebGPU adapter (SwiftShader) and says why', async ({ app }) => {
   await app.goto();
+  await app.waitUntilReady();
+  await expect(app.backendStatus).toHaveAttribute('data-backend', 'wasm');
+  await expect(app.backendStatus).toContainText(/software/i);
+});
+
+test('with WebGPU chosen, both models run on WebGPU after the self-check and generate', async ({ app }) => {
+  test.setTimeout(300_000);
+  await app.goto({ backend: 'webgpu' });
   await app.waitUntilReady(240_000);
   await expect(app.backendStatus).toHaveAttribute('data-backend', 'webgpu');
   await expect(app.backendStatus).toContainText(/self-check passed/);
