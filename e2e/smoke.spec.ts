@@ -12,3 +12,12 @@ test('the page loads both models, says which backend runs and why, and stays on 
   expect(requests.some((u) => u.endsWith('/models/retro-wt2/encoder.int8.onnx'))).toBe(true);
   expect(app.consoleErrors).toEqual([]);
 });
+
+test('the first Tab reaches "Skip to the prompt", and Enter puts the caret in the prompt', async ({ app }) => {
+  await app.goto({ backend: 'wasm' });
+  await app.waitUntilReady();
+  await app.page.keyboard.press('Tab');
+  await expect(app.page.getByRole('link', { name: 'Skip to the prompt' })).toBeFocused();
+  await app.page.keyboard.press('Enter');
+  await expect(app.prompt).toBeFocused();
+});

@@ -17,7 +17,18 @@ export function App() {
   const [view, setView] = useState<View>('compare');
   return (
     <div className="app">
-      <a className="skip-link" href="#main">
+      <a
+        className="skip-link"
+        href="#main"
+        onClick={(event) => {
+          // The link's promise is the prompt: focus it, not just the region around it.
+          const prompt = document.querySelector<HTMLTextAreaElement>('[data-testid="prompt"]');
+          if (prompt) {
+            event.preventDefault();
+            prompt.focus();
+          }
+        }}
+      >
         Skip to the prompt
       </a>
       <header className="app-header">

@@ -258,7 +258,7 @@ export function CompareView() {
         />
       )}
       {icralmRun && icralmRun.chunks.length > 0 && !passagePanel && !generating && (
-        <p className="hint center">Click a ⧉ mark in the In-Context RALM column (or focus it and press Enter) to see the passage placed before the GPT's context from there on.</p>
+        <p className="hint center">Click a ¶ mark in the In-Context RALM column (or focus it and press Enter) to see the passage placed before the GPT's context from there on.</p>
       )}
       {passagePanel && (
         <NeighbourPanel

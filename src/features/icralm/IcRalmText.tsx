@@ -40,7 +40,7 @@ export function IcRalmText({ run, selected, onSelect }: { run: RunState; selecte
             onClick={() => onSelect(report.chunk)}
             onKeyDown={(e) => onKey(e, report.chunk)}
           >
-            ⧉{report.chunk + 1}
+            ¶{report.chunk + 1}
           </span>
         );
       })}
