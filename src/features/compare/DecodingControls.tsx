@@ -52,12 +52,14 @@ export function DecodingControls({
           title="No run of this many tokens is written twice (0 = off), as no_repeat_ngram_size in Hugging Face generate"
           onChange={(v) => set('noRepeatNgramSize', Math.round(v))}
         />
+        <div className="field-wide">
         <Switch
           label="Never write <unk>"
           checked={value.suppressUnk}
           onChange={(v) => set('suppressUnk', v)}
           hint="<unk> stands for a word outside the 8,192-token vocabulary. Perplexity still counts it."
         />
+        </div>
       </div>
     </fieldset>
   );
