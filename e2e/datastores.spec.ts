@@ -72,6 +72,9 @@ test.describe('custom datastores', () => {
     await app.buildDatastore([{ name: 'latin1.txt', mimeType: 'text/plain', buffer: latin1 }]);
     await app.waitForBuildToFinish();
     await expect(app.buildError).toContainText(/UTF-8/);
+    // Clearing the refused files clears their error too.
+    await page.getByRole('button', { name: 'Clear', exact: true }).click();
+    await expect(app.buildError).toHaveCount(0);
 
     await page.reload();
     await app.waitUntilReady();

@@ -115,7 +115,14 @@ export function CustomDatastore() {
               Build datastore
             </button>
             {!build.running && (
-              <button type="button" onClick={() => setFiles([])}>
+              <button
+                type="button"
+                onClick={() => {
+                  // The error belonged to the files being cleared.
+                  client.clearBuildError();
+                  setFiles([]);
+                }}
+              >
                 Clear
               </button>
             )}
