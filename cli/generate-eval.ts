@@ -65,6 +65,9 @@ const { values: args } = parseArgs({
   },
 });
 
+const SEED = Number(args.seed) || 0;
+const THREADS = Number(args.threads) || 1;
+const EXAMPLES = Number(args.examples);
 const CACHE_DIR = join(REPO_ROOT, '.cache', 'eval');
 const DATASTORES = join(REPO_ROOT, 'public', 'datastores');
 const progress = (line: string) => process.stderr.write(`${line}\n`);
@@ -86,13 +89,13 @@ function settings(maxNewTokens: number): GenerationSettings & { processors: stri
     ...GREEDY,
     temperature,
     topP,
-    seed: Number(args.seed) || 0,
+    seed: SEED,
     maxNewTokens,
     stopTokenId: null,
     repetitionPenalty: penalty,
     noRepeatNgramSize: ngram,
     suppressTokens: suppressUnk ? [0] : [],
-    processors: `${temperature > 0 ? `sampled (temperature ${temperature}, top-p ${topP}, seed ${Number(args.seed) || 0})` : 'greedy'}, repetition_penalty ${penalty}, no_repeat_ngram_size ${ngram}, <unk> ${suppressUnk ? 'suppressed' : 'allowed'}`,
+    processors: `${temperature > 0 ? `sampled (temperature ${temperature}, top-p ${topP}, seed ${SEED})` : 'greedy'}, repetition_penalty ${penalty}, no_repeat_ngram_size ${ngram}, <unk> ${suppressUnk ? 'suppressed' : 'allowed'}`,
   };
 }
 
@@ -104,7 +107,7 @@ interface Setup {
 
 /** The four columns of the compare view over one datastore file holding chunks and kNN-LM keys (or two files). */
 async function setUp(chunkFile: string, knnFile: string, wanted: readonly Column[]): Promise<Setup> {
-  const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: Number(args.threads) || 1 });
+  const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: THREADS });
   const gpt = await GptModel.load(runtime, nodeModelFiles(resolve(args.gpt!)));
   const retro = await RetroModel.load(runtime, nodeModelFiles(resolve(args.retro!)), { options: { leftPad: true } });
   if (retro.manifest.retrieval?.query_decoder_sha256 !== gpt.manifest.onnx.decoder.sha256) fail(`${args.retro} does not query with ${args.gpt}'s decoder`);
@@ -118,7 +121,7 @@ async function setUp(chunkFile: string, knnFile: string, wanted: readonly Column
   const C = retro.hp.chunk;
   // The query GPT is a session of its own: RETRO asks it for keys in the middle of its own sequence.
   const queryGpt = await GptModel.load(runtime, nodeModelFiles(resolve(args.gpt!)));
-  retro.setNeighbourSource(alignedNeighbourSource({ queryGpt, datastore: () => knn, chunk: () => C }));
+  retro.setNeighbourSource(alignedNeighbourSource({ queryGpt: () => queryGpt, datastore: () => knn, chunk: () => C }));
   const eot = gpt.manifest.tokenizer.eot_id;
   const column = async (c: Column): Promise<LanguageModel> => {
     if (c === 'gpt') return gpt;
@@ -154,7 +157,7 @@ async function passageDatastore(input: string, name: string): Promise<string> {
   mkdirSync(CACHE_DIR, { recursive: true });
   progress(`building the ${name} datastore (once; cached in ${CACHE_DIR}) ...`);
   await buildDatastoreFile({ inputs: [input], format: 'jsonl', name, description: `${name} (npm run eval:generate)`, index: 'flat', out: chunkFile, log: progress });
-  await buildKnnFile({ model: resolve(args.gpt!), inputs: [], base: chunkFile, out: knnFile, pca: 64, encoding: 'int8', threads: Number(args.threads) || 1, log: progress });
+  await buildKnnFile({ model: resolve(args.gpt!), inputs: [], base: chunkFile, out: knnFile, pca: 64, encoding: 'int8', threads: THREADS, log: progress });
   return knnFile;
 }
 
@@ -163,13 +166,13 @@ function rate(hits: number, n: number) {
   return { rate: n === 0 ? 0 : hits / n, n, hits, ci95: [lo, hi] };
 }
 
-async function runColumns<T>(setup: Setup, items: readonly T[], run: (model: LanguageModel, item: T, column: Column) => Promise<boolean>): Promise<Record<string, ReturnType<typeof rate>>> {
+async function runColumns<T>(setup: Setup, items: readonly T[], run: (model: LanguageModel, item: T, column: Column, index: number) => Promise<boolean>): Promise<Record<string, ReturnType<typeof rate>>> {
   const out: Record<string, ReturnType<typeof rate>> = {};
   for (const [column, model] of setup.columns) {
     const t0 = performance.now();
     let hits = 0;
     for (let i = 0; i < items.length; i++) {
-      if (await run(model, items[i]!, column)) hits++;
+      if (await run(model, items[i]!, column, i)) hits++;
       if ((i + 1) % 25 === 0 || i + 1 === items.length) progress(`  ${column}: ${i + 1}/${items.length}, ${hits} hits (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
     out[column] = rate(hits, items.length);
@@ -194,14 +197,13 @@ async function copyTask(wanted: readonly Column[]) {
   const setup = await setUp(file, file, wanted);
   const passages = readFileSync(input, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { text: string }).text);
   const ids = passages.map((p) => setup.tokenizer.encode(p));
-  const seed = Number(args.seed) || 0;
-  const prompts = sampleOf(copyPrompts(ids, { copyTokens: 4, minPrompt: 16, maxPrompt: 200, seed: seed + 1 }), Number(args.n ?? 300), seed);
+  const prompts = sampleOf(copyPrompts(ids, { copyTokens: 4, minPrompt: 16, maxPrompt: 200, seed: SEED + 1 }), Number(args.n ?? 300), SEED);
   const s = settings(16);
   const examples: unknown[] = [];
-  const results = await runColumns(setup, prompts, async (model, p, column) => {
+  const results = await runColumns(setup, prompts, async (model, p, column, index) => {
     const run = await generate(model, p.promptIds, s);
     const hit = copiedExactly(run.tokenIds, p.expected);
-    if (prompts.indexOf(p) < Number(args.examples)) {
+    if (index < EXAMPLES) {
       examples.push({ column, prompt_end: setup.tokenizer.decode(p.promptIds.slice(-12)), expected: setup.tokenizer.decode(p.expected), wrote: setup.tokenizer.decode(run.tokenIds), hit });
     }
     return hit;
@@ -224,14 +226,14 @@ async function clozeTask(wanted: readonly Column[]) {
   }
   const questions = readFileSync(join(dir, 'dev.qa_public.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ClozeQuestion);
   const all = questions.map((q) => clozePrompt(q, paragraphs.get(q.pid) ?? '')).filter((p) => p !== null);
-  const prompts = sampleOf(all, Number(args.n ?? 300), Number(args.seed) || 0);
+  const prompts = sampleOf(all, Number(args.n ?? 300), SEED);
   const s = settings(12);
   const examples: unknown[] = [];
-  const results = await runColumns(setup, prompts, async (model, p, column) => {
+  const results = await runColumns(setup, prompts, async (model, p, column, index) => {
     const run = await generate(model, setup.tokenizer.encode(p.prompt), s);
     const text = detokenizeWikiText(setup.tokenizer.decode(run.tokenIds));
     const hit = containsAnswer(text, p.answers);
-    if (prompts.indexOf(p) < Number(args.examples)) {
+    if (index < EXAMPLES) {
       examples.push({ id: p.id, column, prompt: p.prompt, answers: p.answers, wrote: text, hit });
     }
     return hit;
@@ -274,10 +276,10 @@ async function qualityTask(wanted: readonly Column[]) {
     for (const span of spans) runs.push((await generate(model, span.prompt, s)).tokenIds);
     progress(`  ${column}: ${runs.length} continuations (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     outputs.set(column, runs);
-    examples[column] = runs.slice(0, Number(args.examples)).map((r) => detokenizeWikiText(setup.tokenizer.decode(r)));
+    examples[column] = runs.slice(0, EXAMPLES).map((r) => detokenizeWikiText(setup.tokenizer.decode(r)));
   }
-  examples.prompt = spans.slice(0, Number(args.examples)).map((sp) => detokenizeWikiText(setup.tokenizer.decode(sp.prompt)));
-  examples.human = spans.slice(0, Number(args.examples)).map((sp) => detokenizeWikiText(setup.tokenizer.decode(sp.human)));
+  examples.prompt = spans.slice(0, EXAMPLES).map((sp) => detokenizeWikiText(setup.tokenizer.decode(sp.prompt)));
+  examples.human = spans.slice(0, EXAMPLES).map((sp) => detokenizeWikiText(setup.tokenizer.decode(sp.human)));
   const metrics: Record<string, QualityMetrics> = { human: qualityMetrics(spans.map((sp) => sp.human), 0) };
   for (const [column, runs] of outputs) metrics[column] = qualityMetrics(runs, 0);
   await setup.dispose();

@@ -102,7 +102,7 @@ const ALIGNED_NEEDS_KNN =
  * after it. The GPT session is free here: the columns generate one after another.
  */
 const alignedNeighbours = alignedNeighbourSource({
-  queryGpt: { get manifest() { return loadedGpt().manifest; }, get sequence() { return loadedGpt().sequence; }, start: (ids, o) => loadedGpt().start(ids, o), next: (id) => loadedGpt().next(id) },
+  queryGpt: loadedGpt,
   datastore: () => knn.datastore,
   chunk: () => models.get('retro')!.manifest.hyperparameters.chunk!,
   missing: ALIGNED_NEEDS_KNN,

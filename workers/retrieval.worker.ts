@@ -522,10 +522,11 @@ const api: RetrievalWorkerApi = {
     datastore.dispose();
     const name = summary.name || file.name.replace(/\.rlds$/i, '');
     // The same file twice would only be a second copy under the same name: say so and store nothing.
+    let incoming: string | null = null;
     for (const r of await s.list()) {
       if (r.bytes !== bytes.length || r.chunks !== summary.chunks || r.documents !== summary.documents) continue;
-      const stored = (await s.get(r.id)).bytes;
-      if (fingerprint(stored) === fingerprint(bytes)) throw new Error(`“${file.name}” is already stored as “${r.name}”: nothing was imported.`);
+      incoming ??= fingerprint(bytes);
+      if (fingerprint((await s.get(r.id)).bytes) === incoming) throw new Error(`“${file.name}” is already stored as “${r.name}”: nothing was imported.`);
     }
     const knnlm = knnRecordInfo(readShardHeader(bytes).meta);
     const record: DatastoreRecord = {

@@ -90,8 +90,8 @@ export interface AlignedNeighbour {
 }
 
 export interface AlignedSourceOptions {
-  /** the GPT whose knn_key is the query (the same weights the datastore was keyed with) */
-  queryGpt: QueryGpt;
+  /** the GPT whose knn_key is the query (the same weights the datastore was keyed with), read when a retrieval runs */
+  queryGpt: () => QueryGpt;
   /** the datastore searched, or null when none is loaded (the source then throws `missing`) */
   datastore: () => KnnDatastore | null;
   /** RETRO's chunk size (read when a retrieval runs: the worker learns it when the models load) */
@@ -113,7 +113,7 @@ export function alignedNeighbourSource(options: AlignedSourceOptions): Neighbour
     if (!datastore) throw new Error(options.missing ?? 'token-aligned RETRO needs a kNN-LM datastore');
     const t0 = performance.now();
     const context = query.context && query.context.length > 0 ? query.context : chunkTokenIds;
-    const key = await queryKey(options.queryGpt, context);
+    const key = await queryKey(options.queryGpt(), context);
     const excluded = new Set(query.excludeDocIds ?? []);
     const widest = Math.min(datastore.size, MAX_KNN_K);
     let kept: AlignedNeighbour[] = [];

@@ -41,7 +41,7 @@ describe('RETRO generation equals teacher-forced scoring', () => {
     const tokenizer = loadTokenizer(JSON.parse(readFileSync(join(MODELS_DIR, GPT_ID, 'tokenizer.json'), 'utf8')), { id: gpt.manifest.tokenizer.id });
     store = KnnDatastore.fromShard((await buildKnnShard([{ title: 'Zorbel', text: TEXT }], { name: 'zorbel', tokenizer, model: gpt })).shard);
     ids = tokenizer.encode(TEXT);
-    retro.setNeighbourSource(alignedNeighbourSource({ queryGpt, datastore: () => store, chunk: () => retro.hp.chunk }));
+    retro.setNeighbourSource(alignedNeighbourSource({ queryGpt: () => queryGpt, datastore: () => store, chunk: () => retro.hp.chunk }));
     retro.setOptions({ leftPad: false, retrieval: true });
   }, 120_000);
 
