@@ -4,6 +4,7 @@ Graphs and their names are the contract with the app (docs/manifest.md):
   GPT    decoder:  input_ids, past_key, past_value -> logits, present_key, present_value, knn_key
   RETRO  encoder:  neighbour_ids -> cca_key, cca_value            (once per completed chunk)
          decoder:  input_ids, past_key, past_value, cca_key, cca_value, chunk_start
+                   [, previous_ids when hyperparameters.match_ngram > 1]
                    -> logits, present_key, present_value
 """
 from __future__ import annotations
@@ -42,9 +43,9 @@ class RetroStep(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids, past_key, past_value, cca_key, cca_value, chunk_start):
+    def forward(self, input_ids, past_key, past_value, cca_key, cca_value, chunk_start, previous_ids=None):
         logits, present_key, present_value, _ = self.model(input_ids, past_key, past_value, cca_key, cca_value,
-                                                           chunk_start)
+                                                           chunk_start, previous_ids=previous_ids)
         return logits, present_key, present_value
 
 
@@ -58,7 +59,11 @@ def example_inputs(model: Decoder, T: int = 5, P: int = 3, U: int = 1):
     n_cca = len(cfg.cca_layers)
     KL = cfg.neighbours * cfg.neighbour_len
     cca = torch.zeros(n_cca, 1, U, H, KL, D)
-    return ids, past, past.clone(), cca, cca.clone(), torch.tensor(0, dtype=torch.int64)
+    inputs = (ids, past, past.clone(), cca, cca.clone(), torch.tensor(0, dtype=torch.int64))
+    lags = model.match_ngram() - 1
+    if lags > 0:  # the n-1 tokens before input position 0, oldest first; -1 where there is none
+        inputs += (torch.randint(-1, cfg.vocab_size, (1, lags)),)
+    return inputs
 
 
 def export_decoder(model: Decoder, path: str):
@@ -73,6 +78,9 @@ def export_decoder(model: Decoder, path: str):
         axes = {'input_ids': {0: 'batch', 1: 'tokens'}, 'past_key': past_axes, 'past_value': past_axes,
                 'cca_key': cca_axes, 'cca_value': cca_axes, 'logits': {0: 'batch', 1: 'tokens'},
                 'present_key': present_axes, 'present_value': present_axes}
+        if model.match_ngram() > 1:
+            inputs.append('previous_ids')
+            axes['previous_ids'] = {0: 'batch'}
     else:
         wrapper = GPTStep(model)
         inputs = ['input_ids', 'past_key', 'past_value']

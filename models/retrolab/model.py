@@ -44,6 +44,12 @@ class RetroConfig(GPTConfig):
     # them, both as unit-length embeddings, so "this neighbour continues my current token" is a
     # dot product from the first step (an induction head by construction).
     token_match: bool = False
+    # With token_match, match the last n tokens instead of the current one: queries also see the
+    # n-1 tokens before theirs, keys the n-1 before the neighbour's previous token, each lag through
+    # its own projection, so the score adds up over agreeing positions. A unigram match fires on any
+    # neighbour holding "the" and copies what followed it there; a trigram match fires where the
+    # neighbour really continues the context.
+    match_ngram: int = 1
     # The encoder reads the retrieving chunk's C tokens before each neighbour (RETRO conditions its
     # encoder on the retrieving chunk, through cross-attention to the chunk's activations; this reads
     # the chunk's tokens), so it can tell a neighbour that continues the chunk's context from one that
@@ -120,22 +126,32 @@ class ChunkedCrossAttention(nn.Module):
         self.null_bias = nn.Parameter(torch.zeros(cfg.n_head, cfg.chunk))
         self.q_match = nn.Linear(d, d, bias=False) if cfg.token_match else None
         self.k_match = nn.Linear(d, d, bias=False) if cfg.token_match else None
+        lags = cfg.match_ngram - 1 if cfg.token_match else 0
+        self.q_match_lags = nn.ModuleList([nn.Linear(d, d, bias=False) for _ in range(lags)])
+        self.k_match_lags = nn.ModuleList([nn.Linear(d, d, bias=False) for _ in range(lags)])
         self.drop = nn.Dropout(cfg.dropout)
 
     def queries(self, x, token_emb):
+        """token_emb: (B, T, d), or with match_ngram > 1 a list [current, 1 back, 2 back, ...]."""
         q = self.q(x)
         if self.q_match is not None:
-            q = q + self.q_match(F.normalize(token_emb, dim=-1))
+            lagged = token_emb if isinstance(token_emb, (list, tuple)) else [token_emb]
+            q = q + self.q_match(F.normalize(lagged[0], dim=-1))
+            for proj, emb in zip(self.q_match_lags, lagged[1:]):
+                q = q + proj(F.normalize(emb, dim=-1))
         return q
 
-    def project_neighbours(self, encoded, previous_token_emb=None):
+    def project_neighbours(self, encoded, previous_token_emb=None, earlier_token_emb=()):
         """encoded (B, U, K, L, d) -> keys, values (B, U, H, K*L, D). previous_token_emb (B, U, K, L, d):
-        embedding of the neighbour token before each position (zeros at position 0)."""
+        embedding of the neighbour token before each position (zeros at position 0); earlier_token_emb:
+        the tokens 2, 3, ... before it, for match_ngram > 1."""
         B, U, K, L, d = encoded.shape
         H = self.n_head
         k, v = self.kv(encoded).split(d, dim=-1)
         if self.k_match is not None:
             k = k + self.k_match(F.normalize(previous_token_emb, dim=-1))
+            for proj, emb in zip(self.k_match_lags, earlier_token_emb):
+                k = k + proj(F.normalize(emb, dim=-1))
         k = k.view(B, U, K * L, H, d // H).transpose(2, 3)
         v = v.view(B, U, K * L, H, d // H).transpose(2, 3)
         return k, v
@@ -174,17 +190,19 @@ class ChunkedCrossAttention(nn.Module):
         U = cca_k.shape[1]
         KL = cca_k.shape[3]
         shifted = x[:, C - 1:]
-        shifted_tok = token_emb[:, C - 1:] if token_emb is not None else None
+        lagged = None if token_emb is None else (
+            list(token_emb) if isinstance(token_emb, (list, tuple)) else [token_emb])
+        shifted_tok = None if lagged is None else [t[:, C - 1:] for t in lagged]
         n_windows = min(U, math.ceil(shifted.shape[1] / C))
         pad = n_windows * C - shifted.shape[1]
         if n_windows == 0:
             return torch.zeros_like(x)
         if pad > 0:
             shifted = F.pad(shifted, (0, 0, 0, pad))
-            shifted_tok = F.pad(shifted_tok, (0, 0, 0, pad)) if shifted_tok is not None else None
+            shifted_tok = None if shifted_tok is None else [F.pad(t, (0, 0, 0, pad)) for t in shifted_tok]
         else:
             shifted = shifted[:, : n_windows * C]
-            shifted_tok = shifted_tok[:, : n_windows * C] if shifted_tok is not None else None
+            shifted_tok = None if shifted_tok is None else [t[:, : n_windows * C] for t in shifted_tok]
         q = self.queries(shifted, shifted_tok).view(B, n_windows, C, H, d // H).transpose(2, 3)  # (B, W, H, C, D)
         k, v = cca_k[:, :n_windows], cca_v[:, :n_windows]  # (B, W, H, KL, D)
         scale = 1.0 / math.sqrt(d // H)
@@ -268,6 +286,24 @@ class Decoder(nn.Module):
     def cca_blocks(self):
         return [b for b in self.blocks if b.cca is not None]
 
+    def match_ngram(self) -> int:
+        return getattr(self.cfg, 'match_ngram', 1) if getattr(self.cfg, 'token_match', False) else 1
+
+    def lagged_embeddings(self, token_emb, previous_ids=None):
+        """[token_emb, 1 back, 2 back, ...] for the n-gram match. previous_ids (B, n-1), oldest first: the
+        tokens before input position 0 (-1 where there is none; zeros embed then)."""
+        n = self.match_ngram() - 1
+        if n == 0:
+            return token_emb
+        B, T, d = token_emb.shape
+        if previous_ids is None:
+            before = token_emb.new_zeros(B, n, d)
+        else:
+            present = (previous_ids >= 0).to(token_emb.dtype)[..., None]
+            before = self.wte(previous_ids.clamp(min=0)) * present
+        seq = torch.cat([before, token_emb], dim=1)
+        return [token_emb] + [seq[:, n - i: n - i + T] for i in range(1, n + 1)]
+
     def encode_neighbours(self, neighbour_ids, chunk_ids=None):
         """neighbour_ids (B, U, K, L), chunk_ids (B, U, C) the retrieving chunks (read when
         cfg.query_prefix) -> per CCA layer keys and values, stacked: (n_cca, B, U, H, K*L, D) twice."""
@@ -278,12 +314,14 @@ class Decoder(nn.Module):
             encoded = self.encoder(torch.cat([prefix, token_emb], dim=3))
         else:
             encoded = self.encoder(token_emb)
-        previous = F.pad(token_emb[:, :, :, :-1], (0, 0, 1, 0))  # token before each position; zeros at 0
-        ks, vs = zip(*[b.cca.project_neighbours(encoded, previous) for b in self.cca_blocks()])
+        L = token_emb.shape[3]
+        # the token i before each position (zeros where there is none): i = 1 for the unigram match
+        before = [F.pad(token_emb[:, :, :, :L - i], (0, 0, i, 0)) for i in range(1, self.match_ngram() + 1)]
+        ks, vs = zip(*[b.cca.project_neighbours(encoded, before[0], before[1:]) for b in self.cca_blocks()])
         return torch.stack(ks), torch.stack(vs)
 
     def forward(self, input_ids, past_k=None, past_v=None, cca_k=None, cca_v=None, chunk_start=None,
-                chunked_training_path=False):
+                chunked_training_path=False, previous_ids=None):
         """input_ids (B, T). past_k/past_v (n_layer, B, H, P, D) or None.
         Returns logits (B, T, V), present_k, present_v (n_layer, B, H, P+T, D), knn_key (B, T, d)."""
         B, T = input_ids.shape
@@ -291,6 +329,7 @@ class Decoder(nn.Module):
         pos = torch.arange(T, device=input_ids.device) + P
         token_emb = self.wte(input_ids)
         x = self.drop(token_emb + self.wpe(pos)[None])
+        match_emb = self.lagged_embeddings(token_emb, previous_ids) if self.is_retro else token_emb
         presents_k, presents_v = [], []
         cca_index = 0
         knn_key = None
@@ -305,9 +344,9 @@ class Decoder(nn.Module):
                 if cca_k is not None:
                     h = block.ln_cca(x)
                     if chunked_training_path:
-                        x = x + block.cca.forward_chunked(h, cca_k[cca_index], cca_v[cca_index], token_emb)
+                        x = x + block.cca.forward_chunked(h, cca_k[cca_index], cca_v[cca_index], match_emb)
                     else:
-                        x = x + block.cca(h, cca_k[cca_index], cca_v[cca_index], P, chunk_start, token_emb)
+                        x = x + block.cca(h, cca_k[cca_index], cca_v[cca_index], P, chunk_start, match_emb)
                 cca_index += 1
             h = block.ln2(x)
             if i == len(self.blocks) - 1:

@@ -26,6 +26,17 @@ from .checkpoint import load_embedder, load_model, save_model
 from .model import Decoder, GPTConfig, RetroConfig, count_parameters
 
 
+def init_match_lags(model: Decoder, scale: float):
+    """Each lag of the n-gram match gets its own random rotation, the same for its queries and keys, so an
+    agreeing token at that lag adds about as much to the score as the unigram match does."""
+    with torch.no_grad():
+        for block in model.cca_blocks():
+            for q, k in zip(block.cca.q_match_lags, block.cca.k_match_lags):
+                rotation, _ = torch.linalg.qr(torch.randn(model.cfg.d_model, model.cfg.d_model))
+                q.weight.copy_(rotation * scale)
+                k.weight.copy_(rotation * scale)
+
+
 def parse_args():
     p = argparse.ArgumentParser()
     p.add_argument('--stage', choices=['gpt', 'retro'], required=True)
@@ -61,6 +72,9 @@ def parse_args():
                    help='initial relative-position bias towards the aligned continuation token in every CCA head')
     p.add_argument('--token-match', action='store_true', help='token-match features in CCA (see RetroConfig)')
     p.add_argument('--query-prefix', action='store_true', help='the encoder reads the retrieving chunk before each neighbour (RetroConfig.query_prefix)')
+    p.add_argument('--match-ngram', type=int, default=1,
+                   help='with --token-match, match the last n tokens (RetroConfig.match_ngram); continuing a RETRO '
+                        'with a smaller n adds the new lags, initialised like the unigram match')
     p.add_argument('--match-scale', type=float, default=19.0,
                    help='initial scale of the token-match projections (an exact match adds ~8 to the logit)')
     p.add_argument('--oracle-start', type=float, default=0.5,
@@ -125,6 +139,18 @@ def main():
             state['encoder.pos.weight'] = pos
             model.load_state_dict(state, strict=True)
             log({'event': 'retro_continue', 'from': args.init, 'query_prefix': True})
+        elif initial.is_retro and args.match_ngram > getattr(initial.cfg, 'match_ngram', 1):
+            # Continue a RETRO, now matching the last n tokens: every weight carries over, the new lag
+            # projections start as random rotations like the unigram match's did.
+            cfg = RetroConfig(**{**initial.cfg.to_dict(), 'match_ngram': args.match_ngram,
+                                 'query_prefix': args.query_prefix or initial.cfg.query_prefix})
+            assert cfg.token_match, '--match-ngram needs a token-match RETRO'
+            model = Decoder(cfg)
+            missing, unexpected = model.load_state_dict(initial.state_dict(), strict=False)
+            assert not unexpected and all('_match_lags.' in m for m in missing), (missing, unexpected)
+            init_match_lags(model, args.match_scale)
+            log({'event': 'retro_continue', 'from': args.init, 'match_ngram': args.match_ngram,
+                 'new_parameters': len(missing)})
         elif initial.is_retro:
             # A second RETRO-fit phase: continue a RETRO (its own hyperparameters) on fresh batches.
             model = initial
@@ -135,7 +161,7 @@ def main():
                                  'neighbour_len': 2 * args.chunk,
                                  'cca_layers': [int(x) for x in args.cca_layers.split(',')],
                                  'encoder_layers': args.encoder_layers, 'token_match': args.token_match,
-                                 'query_prefix': args.query_prefix})
+                                 'query_prefix': args.query_prefix, 'match_ngram': args.match_ngram})
             model = Decoder(cfg)
             missing, unexpected = model.load_state_dict(gpt.state_dict(), strict=False)
             assert not unexpected, unexpected
@@ -157,6 +183,7 @@ def main():
                         rotation, _ = torch.linalg.qr(torch.randn(cfg.d_model, cfg.d_model))
                         block.cca.q_match.weight.copy_(rotation * args.match_scale)
                         block.cca.k_match.weight.copy_(rotation * args.match_scale)
+            init_match_lags(model, args.match_scale)
             log({'event': 'retro_init', 'new_parameters': len(missing), 'copy_prior': args.copy_prior})
 
     cfg = model.cfg

@@ -140,6 +140,40 @@ def test_retro_added_to_a_gpt_starts_as_that_gpt():
     assert (retro.retro_forward(ids, nb) - gpt(ids)[0]).abs().max() == 0
 
 
+@torch.no_grad()
+def test_ngram_match_decodes_step_by_step_as_it_trains():
+    """match_ngram > 1: one token at a time with previous_ids gives the full-sequence (training) logits,
+    and the lags matter: a neighbour that repeats the last three tokens gets more attention than one
+    that repeats only the last, so swapping the earlier tokens changes the output."""
+    from retrolab.train import init_match_lags
+    torch.manual_seed(0)
+    cfg = RetroConfig(vocab_size=64, context=48, n_layer=2, n_head=2, d_model=32, chunk=4, neighbours=2,
+                      neighbour_len=8, cca_layers=[1], encoder_layers=1, token_match=True, match_ngram=3)
+    model = Decoder(cfg).eval()
+    for block in model.cca_blocks():  # a trained-looking CCA: not the zero projection a fresh one starts with
+        torch.nn.init.normal_(block.cca.proj.weight, std=0.2)
+    init_match_lags(model, 4.0)
+    ids = torch.randint(2, cfg.vocab_size, (1, 21))
+    nb = torch.randint(2, cfg.vocab_size, (1, 5, cfg.neighbours, cfg.neighbour_len))
+    full = model.retro_forward(ids, nb)[0]
+    cca_k, cca_v = model.encode_neighbours(nb)
+    past_k = past_v = None
+    rows = []
+    for t in range(ids.shape[1]):
+        before = ids[:, max(0, t - 2):t]
+        previous = torch.cat([torch.full((1, 2 - before.shape[1]), -1), before], dim=1)
+        logits, past_k, past_v, _ = model(ids[:, t:t + 1], past_k, past_v, cca_k, cca_v, 0, previous_ids=previous)
+        rows.append(logits[0, 0])
+    assert (torch.stack(rows) - full).abs().max() < 1e-4
+    # previous_ids reaches the cross-attention: the same last token after other tokens scores differently.
+    t = 2 * cfg.chunk + 1
+    past = torch.zeros(cfg.n_layer, 1, cfg.n_head, t, cfg.d_model // cfg.n_head)  # puts the token at position t
+    logits_a = model(ids[:, t:t + 1], past, past, cca_k, cca_v, 0, previous_ids=ids[:, t - 2:t])[0]
+    logits_b = model(ids[:, t:t + 1], past, past, cca_k, cca_v, 0, previous_ids=torch.full((1, 2), 5))[0]
+    assert model.cca_blocks()[0].cca.q_match_lags[0].weight.abs().sum() > 0
+    assert (logits_a - logits_b).abs().max() > 1e-3
+
+
 def test_shipped_retro_decoder_is_the_shipped_gpt():
     """The fair pair: RETRO's decoder weights are the GPT's; only the encoder and CCA are RETRO's own."""
     gpt = torch.load(os.path.join(CHECKPOINTS, 'gpt-wt2.fp16.pt'), map_location='cpu')['model']

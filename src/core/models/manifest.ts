@@ -8,6 +8,8 @@ export interface RetroHyperparameters {
   neighbour_len: number;
   cca_layers: number[];
   encoder_layers: number;
+  /** The cross-attention's token match spans the last n tokens; n > 1 adds the decoder input previous_ids. */
+  match_ngram: number;
 }
 
 /** Reads and checks manifest.json: format version, architecture, the fields the runtime uses. */
@@ -63,6 +65,7 @@ export function retroHyperparameters(manifest: ModelManifest): RetroHyperparamet
     neighbour_len: hp.neighbour_len!,
     cca_layers: hp.cca_layers!,
     encoder_layers: hp.encoder_layers!,
+    match_ngram: hp.match_ngram ?? 1,
   };
 }
 

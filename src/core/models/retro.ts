@@ -8,6 +8,8 @@ import { neighbourRows, toNeighbourView, type NeighbourSource } from './neighbou
 import type { LanguageModel, StartOptions, StepOutput } from './types';
 
 export const RETRO_DECODER_INPUTS = ['input_ids', 'past_key', 'past_value', 'cca_key', 'cca_value', 'chunk_start'] as const;
+/** The extra decoder input of a RETRO whose token match spans several tokens (hyperparameters.match_ngram > 1). */
+export const RETRO_PREVIOUS_IDS = 'previous_ids';
 export const RETRO_DECODER_OUTPUTS = ['logits', 'present_key', 'present_value'] as const;
 export const RETRO_ENCODER_INPUTS = ['neighbour_ids'] as const;
 export const RETRO_ENCODER_OUTPUTS = ['cca_key', 'cca_value'] as const;
@@ -162,7 +164,7 @@ export class RetroModel implements LanguageModel {
       ...progress(manifest.onnx.encoder!.file),
     });
     const decoder = await loadGraph(runtime, files, manifest, manifest.onnx.decoder, {
-      inputs: RETRO_DECODER_INPUTS,
+      inputs: rhp.match_ngram > 1 ? [...RETRO_DECODER_INPUTS, RETRO_PREVIOUS_IDS] : RETRO_DECODER_INPUTS,
       outputs: RETRO_DECODER_OUTPUTS,
       deviceOutputs: ['present_key', 'present_value'],
       probe: {
@@ -179,6 +181,7 @@ export class RetroModel implements LanguageModel {
             cca_key: runtime.float32(cca, ccaDims),
             cca_value: runtime.float32(cca.map((v) => -v), ccaDims),
             chunk_start: runtime.scalarInt64(0),
+            ...previousIdsFeed(runtime, rhp, 1, () => -1),
           };
         },
       },
@@ -353,6 +356,8 @@ export class RetroModel implements LanguageModel {
         cca_key: cca.key,
         cca_value: cca.value,
         chunk_start: this.runtime.scalarInt64(chunkStart),
+        // Every sequence starts at position 0: nothing comes before it.
+        ...previousIdsFeed(this.runtime, this.hp, B, () => -1),
       });
       const logits = await out.logits!.float32();
       for (const t of [...Object.values(out), cca.key, cca.value]) t.dispose();
@@ -476,6 +481,12 @@ export class RetroModel implements LanguageModel {
       cca_key: cca.key,
       cca_value: cca.value,
       chunk_start: this.runtime.scalarInt64(segment.chunkStart),
+      // The tokens before this call's first position, as far as the cache reaches back: a restarted
+      // cache starts like a fresh window, which is how the model was trained and is scored.
+      ...previousIdsFeed(this.runtime, this.hp, 1, (back) => {
+        const position = segment.from - back;
+        return position >= this.cacheStart ? this.tokens[position]! : -1;
+      }),
     });
     disposeCache(cache);
     this.cache = { key: out.present_key!, value: out.present_value!, length: cache.length + ids.length };
@@ -545,6 +556,17 @@ export class RetroModel implements LanguageModel {
     await this.decoder.release();
     await this.encoder.release();
   }
+}
+
+/**
+ * The previous_ids feed of a RETRO with match_ngram n > 1 ([batch, n-1], oldest first; `tokenBack(i)` is the
+ * token i positions before the first input, -1 for none), or no feed at all for n = 1.
+ */
+function previousIdsFeed(runtime: Runtime, hp: RetroHyperparameters, batch: number, tokenBack: (back: number) => number): Record<string, RtTensor> {
+  const lags = hp.match_ngram - 1;
+  if (lags <= 0) return {};
+  const row = Array.from({ length: lags }, (_, i) => tokenBack(lags - i));
+  return { [RETRO_PREVIOUS_IDS]: runtime.int64(Array.from({ length: batch }, () => row).flat(), [batch, lags]) };
 }
 
 function validateOptions(options: RetroOptions, hp: RetroHyperparameters, context: number): RetroOptions {
