@@ -50,6 +50,14 @@ class RetroConfig(GPTConfig):
     # neighbour holding "the" and copies what followed it there; a trigram match fires where the
     # neighbour really continues the context.
     match_ngram: int = 1
+    # The encoder also reads the retrieving chunk's token ids (RETRO's encoder is conditioned on the
+    # retrieving chunk) and measures how many of the neighbour's first C tokens equal the chunk's,
+    # position by position (token-aligned neighbours line up with their query chunk). Each head scales
+    # that neighbour's values by exp(slope * (agreement - 1)): a neighbour that repeats the whole chunk
+    # (the document itself is in the datastore) keeps its full weight, one that shares only the last
+    # token is damped as much as the head learns. On WikiText-2 train the top neighbour's next token is
+    # right 16% of the time overall, 48% when half the chunk agrees, 77% when all of it does.
+    chunk_agreement: bool = False
     # The encoder reads the retrieving chunk's C tokens before each neighbour (RETRO conditions its
     # encoder on the retrieving chunk, through cross-attention to the chunk's activations; this reads
     # the chunk's tokens), so it can tell a neighbour that continues the chunk's context from one that
@@ -127,6 +135,8 @@ class ChunkedCrossAttention(nn.Module):
         self.q_match = nn.Linear(d, d, bias=False) if cfg.token_match else None
         self.k_match = nn.Linear(d, d, bias=False) if cfg.token_match else None
         lags = cfg.match_ngram - 1 if cfg.token_match else 0
+        # Starts at zero: the gate is 1 for every neighbour, the model computes what it did before.
+        self.agreement_slope = nn.Parameter(torch.zeros(cfg.n_head)) if cfg.chunk_agreement else None
         self.q_match_lags = nn.ModuleList([nn.Linear(d, d, bias=False) for _ in range(lags)])
         self.k_match_lags = nn.ModuleList([nn.Linear(d, d, bias=False) for _ in range(lags)])
         self.drop = nn.Dropout(cfg.dropout)
@@ -141,7 +151,7 @@ class ChunkedCrossAttention(nn.Module):
                 q = q + proj(F.normalize(emb, dim=-1))
         return q
 
-    def project_neighbours(self, encoded, previous_token_emb=None, earlier_token_emb=()):
+    def project_neighbours(self, encoded, previous_token_emb=None, earlier_token_emb=(), agreement=None):
         """encoded (B, U, K, L, d) -> keys, values (B, U, H, K*L, D). previous_token_emb (B, U, K, L, d):
         embedding of the neighbour token before each position (zeros at position 0); earlier_token_emb:
         the tokens 2, 3, ... before it, for match_ngram > 1."""
@@ -152,6 +162,12 @@ class ChunkedCrossAttention(nn.Module):
             k = k + self.k_match(F.normalize(previous_token_emb, dim=-1))
             for proj, emb in zip(self.k_match_lags, earlier_token_emb):
                 k = k + proj(F.normalize(emb, dim=-1))
+        if self.agreement_slope is not None:
+            # agreement (B, U, K) in [0, 1] -> one gate per neighbour and head on its values
+            # x10: Adam moves a parameter by about the learning rate per step; the slope needs to reach ~5.
+            slope = 10.0 * self.agreement_slope
+            gate = torch.exp(slope[None, None, None, :] * (agreement[..., None] - 1.0))  # (B, U, K, H)
+            v = (v.view(B, U, K, L, H, d // H) * gate[:, :, :, None, :, None].to(v.dtype)).view(B, U, K, L, d)
         k = k.view(B, U, K * L, H, d // H).transpose(2, 3)
         v = v.view(B, U, K * L, H, d // H).transpose(2, 3)
         return k, v
@@ -317,7 +333,11 @@ class Decoder(nn.Module):
         L = token_emb.shape[3]
         # the token i before each position (zeros where there is none): i = 1 for the unigram match
         before = [F.pad(token_emb[:, :, :, :L - i], (0, 0, i, 0)) for i in range(1, self.match_ngram() + 1)]
-        ks, vs = zip(*[b.cca.project_neighbours(encoded, before[0], before[1:]) for b in self.cca_blocks()])
+        agreement = None
+        if getattr(self.cfg, 'chunk_agreement', False):
+            C = chunk_ids.shape[-1]
+            agreement = (neighbour_ids[:, :, :, :C] == chunk_ids[:, :, None, :]).to(token_emb.dtype).mean(-1)
+        ks, vs = zip(*[b.cca.project_neighbours(encoded, before[0], before[1:], agreement) for b in self.cca_blocks()])
         return torch.stack(ks), torch.stack(vs)
 
     def forward(self, input_ids, past_k=None, past_v=None, cca_k=None, cca_v=None, chunk_start=None,
@@ -361,7 +381,7 @@ class Decoder(nn.Module):
         B, U = neighbour_ids.shape[:2]
         C = self.cfg.chunk
         chunk_ids = None
-        if self.cfg.query_prefix:
+        if self.cfg.query_prefix or getattr(self.cfg, 'chunk_agreement', False):
             padded = F.pad(input_ids, (0, max(0, U * C - input_ids.shape[1])), value=1)  # a partial last chunk: eot
             chunk_ids = padded[:, :U * C].reshape(B, U, C)
         cca_k, cca_v = self.encode_neighbours(neighbour_ids, chunk_ids)

@@ -75,6 +75,8 @@ def parse_args():
     p.add_argument('--match-ngram', type=int, default=1,
                    help='with --token-match, match the last n tokens (RetroConfig.match_ngram); continuing a RETRO '
                         'with a smaller n adds the new lags, initialised like the unigram match')
+    p.add_argument('--chunk-agreement', action='store_true',
+                   help='gate each neighbour by how much of it repeats the retrieving chunk (RetroConfig.chunk_agreement)')
     p.add_argument('--match-scale', type=float, default=19.0,
                    help='initial scale of the token-match projections (an exact match adds ~8 to the logit)')
     p.add_argument('--oracle-start', type=float, default=0.5,
@@ -139,18 +141,23 @@ def main():
             state['encoder.pos.weight'] = pos
             model.load_state_dict(state, strict=True)
             log({'event': 'retro_continue', 'from': args.init, 'query_prefix': True})
-        elif initial.is_retro and args.match_ngram > getattr(initial.cfg, 'match_ngram', 1):
-            # Continue a RETRO, now matching the last n tokens: every weight carries over, the new lag
-            # projections start as random rotations like the unigram match's did.
-            cfg = RetroConfig(**{**initial.cfg.to_dict(), 'match_ngram': args.match_ngram,
+        elif initial.is_retro and (args.match_ngram > getattr(initial.cfg, 'match_ngram', 1)
+                                   or args.chunk_agreement and not getattr(initial.cfg, 'chunk_agreement', False)):
+            # Continue a RETRO with a new cross-attention feature: every weight carries over. New n-gram
+            # lag projections start as random rotations like the unigram match's did; the agreement gate
+            # starts at 1 (slope 0).
+            cfg = RetroConfig(**{**initial.cfg.to_dict(),
+                                 'match_ngram': max(args.match_ngram, getattr(initial.cfg, 'match_ngram', 1)),
+                                 'chunk_agreement': args.chunk_agreement or getattr(initial.cfg, 'chunk_agreement', False),
                                  'query_prefix': args.query_prefix or initial.cfg.query_prefix})
-            assert cfg.token_match, '--match-ngram needs a token-match RETRO'
+            assert cfg.token_match or cfg.match_ngram == 1, '--match-ngram needs a token-match RETRO'
             model = Decoder(cfg)
             missing, unexpected = model.load_state_dict(initial.state_dict(), strict=False)
-            assert not unexpected and all('_match_lags.' in m for m in missing), (missing, unexpected)
-            init_match_lags(model, args.match_scale)
-            log({'event': 'retro_continue', 'from': args.init, 'match_ngram': args.match_ngram,
-                 'new_parameters': len(missing)})
+            assert not unexpected and all('_match_lags.' in m or 'agreement_slope' in m for m in missing), (missing, unexpected)
+            if any('_match_lags.' in m for m in missing):
+                init_match_lags(model, args.match_scale)
+            log({'event': 'retro_continue', 'from': args.init, 'match_ngram': cfg.match_ngram,
+                 'chunk_agreement': cfg.chunk_agreement, 'new_parameters': len(missing)})
         elif initial.is_retro:
             # A second RETRO-fit phase: continue a RETRO (its own hyperparameters) on fresh batches.
             model = initial
@@ -161,7 +168,8 @@ def main():
                                  'neighbour_len': 2 * args.chunk,
                                  'cca_layers': [int(x) for x in args.cca_layers.split(',')],
                                  'encoder_layers': args.encoder_layers, 'token_match': args.token_match,
-                                 'query_prefix': args.query_prefix, 'match_ngram': args.match_ngram})
+                                 'query_prefix': args.query_prefix, 'match_ngram': args.match_ngram,
+                                 'chunk_agreement': args.chunk_agreement})
             model = Decoder(cfg)
             missing, unexpected = model.load_state_dict(gpt.state_dict(), strict=False)
             assert not unexpected, unexpected
