@@ -166,13 +166,20 @@ function rate(hits: number, n: number) {
   return { rate: n === 0 ? 0 : hits / n, n, hits, ci95: [lo, hi] };
 }
 
+/** Which items each column got right (prompt indices in the sample), so demos can be picked from a run. */
+const hitItems: Record<string, number[]> = {};
+
 async function runColumns<T>(setup: Setup, items: readonly T[], run: (model: LanguageModel, item: T, column: Column, index: number) => Promise<boolean>): Promise<Record<string, ReturnType<typeof rate>>> {
   const out: Record<string, ReturnType<typeof rate>> = {};
   for (const [column, model] of setup.columns) {
     const t0 = performance.now();
     let hits = 0;
+    hitItems[column] = [];
     for (let i = 0; i < items.length; i++) {
-      if (await run(model, items[i]!, column, i)) hits++;
+      if (await run(model, items[i]!, column, i)) {
+        hits++;
+        hitItems[column]!.push(i);
+      }
       if ((i + 1) % 25 === 0 || i + 1 === items.length) progress(`  ${column}: ${i + 1}/${items.length}, ${hits} hits (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
     out[column] = rate(hits, items.length);
@@ -229,17 +236,22 @@ async function clozeTask(wanted: readonly Column[]) {
   const prompts = sampleOf(all, Number(args.n ?? 300), SEED);
   const s = settings(12);
   const examples: unknown[] = [];
+  const written = new Map<number, Record<string, string>>();
   const results = await runColumns(setup, prompts, async (model, p, column, index) => {
     const run = await generate(model, setup.tokenizer.encode(p.prompt), s);
     const text = detokenizeWikiText(setup.tokenizer.decode(run.tokenIds));
     const hit = containsAnswer(text, p.answers);
+    written.set(index, { ...written.get(index), [column]: text });
     if (index < EXAMPLES) {
       examples.push({ id: p.id, column, prompt: p.prompt, answers: p.answers, wrote: text, hit });
     }
     return hit;
   });
   await setup.dispose();
-  return { task: 'cloze', questions: questions.length, prompts_available: all.length, max_new_tokens: 12, decoding: s.processors, results, examples };
+  // Every prompt some column answered, with what each column wrote: where demos are picked from.
+  const answered = [...new Set(Object.values(hitItems).flat())].sort((a, b) => a - b);
+  const answered_items = answered.map((i) => ({ i, id: prompts[i]!.id, prompt: prompts[i]!.prompt, answers: prompts[i]!.answers, wrote: written.get(i) }));
+  return { task: 'cloze', questions: questions.length, prompts_available: all.length, max_new_tokens: 12, decoding: s.processors, results, examples, answered_items };
 }
 
 async function qualityTask(wanted: readonly Column[]) {
@@ -296,7 +308,7 @@ async function main(): Promise<void> {
   const task = args.task;
   const result =
     task === 'copy' ? await copyTask(wanted) : task === 'cloze' ? await clozeTask(wanted) : task === 'quality' ? await qualityTask(wanted) : fail('--task must be copy, cloze or quality');
-  const out: Record<string, unknown> = { ...result, seconds: (performance.now() - started) / 1000 };
+  const out: Record<string, unknown> = { ...result, hit_items: hitItems, seconds: (performance.now() - started) / 1000 };
   if (args['write-metrics'] && (task === 'copy' || task === 'cloze') && 'results' in result) {
     // The reading tests are defined on bare greedy decoding (docs/manifest.md), whatever the app's defaults.
     if (!args.plain || args['repetition-penalty'] || args['no-repeat-ngram'] || args['allow-unk'] || args.temperature) fail('--write-metrics records bare greedy runs only: add --plain');

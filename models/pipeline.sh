@@ -39,14 +39,25 @@ $PY -m retrolab.train --stage gpt $STAGE2 --init .work/gpt-base/model.pt --lr 3e
 $PY -m retrolab.train --stage retro $STAGE2 --init .work/gpt/model.pt --lr 6e-4 --out .work/retro-aligned-c8 \
     --retrieval .work/aligned-c8 --chunk 8 --threads 2 --freeze-decoder --token-match --oracle-start 0.15 \
     --oracle-end 0 --eval-windows 100 --eval-window-step 10
+# 3b. A RETRO that writes what it retrieves (docs/retro-training.md, "RETRO copies"): two more phases
+#     of RETRO-fitting from that RETRO, the decoder still frozen. E: the token match spans the last 3
+#     tokens, first 100 steps of a 2M-token schedule with 50% -> 30% own-document neighbours. G: each
+#     neighbour is gated by its agreement with the retrieving chunk, first 200 steps of a 1.6M-token
+#     schedule with 45% -> 30%. Both were stopped for time; --stop-at-step reproduces that.
+RETROFIT="--stage retro --data .work/data --eval-every 100 --lr 6e-4 --retrieval .work/aligned-c8 --chunk 8 \
+    --threads 1 --freeze-decoder --token-match --match-ngram 3 --eval-windows 48 --eval-window-step 20"
+$PY -m retrolab.train $RETROFIT --tokens 2e6 --warmup 50 --init .work/retro-aligned-c8/model.pt \
+    --out .work/retro-E --oracle-start 0.5 --oracle-end 0.3 --seed 4321 --stop-at-step 100
+$PY -m retrolab.train $RETROFIT --chunk-agreement --tokens 1.6e6 --warmup 30 --init .work/retro-E/model.pt \
+    --out .work/retro-G --oracle-start 0.45 --oracle-end 0.3 --seed 777 --stop-at-step 200
 # 4. Export, quantize, ship (the GPT first: RETRO's manifest names the GPT decoder its queries need).
 $PY -m retrolab.ship --model .work/gpt/model.pt --id gpt-wt2 --name GPT-WT2-7M --tokenizer .work/tokenizer.json \
     --embedder .work/retrieval/embedder.bin --data .work/data --public ../public/models --repo-models . \
     --work .work/export --training-json .work/gpt/training.json
-$PY -m retrolab.ship --model .work/retro-aligned-c8/model.pt --id retro-wt2 --name RETRO-WT2-9M \
+$PY -m retrolab.ship --model .work/retro-G/model.pt --id retro-wt2 --name RETRO-WT2-9M \
     --tokenizer .work/tokenizer.json --embedder .work/retrieval/embedder.bin --data .work/data \
     --public ../public/models --repo-models . --work .work/export \
-    --training-json .work/retro-aligned-c8/training.json --query-model gpt-wt2
+    --training-json .work/retro-G/training.json --query-model gpt-wt2
 cd ..
 # 5. Metrics measured on the shipped int8 files through the app's own TypeScript runtime. RETRO's
 #    evals search the GPT's kNN-LM keys of WikiText-2 train (npm run setup:knn, skipped when up to date).

@@ -2,7 +2,8 @@
 
 Graphs and their names are the contract with the app (docs/manifest.md):
   GPT    decoder:  input_ids, past_key, past_value -> logits, present_key, present_value, knn_key
-  RETRO  encoder:  neighbour_ids -> cca_key, cca_value            (once per completed chunk)
+  RETRO  encoder:  neighbour_ids [, chunk_ids when hyperparameters.chunk_agreement] -> cca_key, cca_value
+                   (once per completed chunk)
          decoder:  input_ids, past_key, past_value, cca_key, cca_value, chunk_start
                    [, previous_ids when hyperparameters.match_ngram > 1]
                    -> logits, present_key, present_value
@@ -34,8 +35,8 @@ class RetroEncoderGraph(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, neighbour_ids):
-        return self.model.encode_neighbours(neighbour_ids)
+    def forward(self, neighbour_ids, chunk_ids=None):
+        return self.model.encode_neighbours(neighbour_ids, chunk_ids)
 
 
 class RetroStep(torch.nn.Module):
@@ -99,7 +100,14 @@ def export_encoder(model: Decoder, path: str):
     ids = torch.randint(0, cfg.vocab_size, (1, 2, cfg.neighbours, cfg.neighbour_len))
     axes = {'neighbour_ids': {0: 'batch', 1: 'chunks'}, 'cca_key': {1: 'batch', 2: 'chunks'},
             'cca_value': {1: 'batch', 2: 'chunks'}}
-    torch.onnx.export(RetroEncoderGraph(model), (ids,), path, input_names=['neighbour_ids'],
+    inputs, names = (ids,), ['neighbour_ids']
+    if getattr(cfg, 'chunk_agreement', False) or cfg.query_prefix:
+        # the retrieving chunks; the first one agrees with its first neighbour, so the trace sees equality
+        chunk_ids = torch.randint(0, cfg.vocab_size, (1, 2, cfg.chunk))
+        chunk_ids[0, 0] = ids[0, 0, 0, :cfg.chunk]
+        inputs, names = (ids, chunk_ids), ['neighbour_ids', 'chunk_ids']
+        axes['chunk_ids'] = {0: 'batch', 1: 'chunks'}
+    torch.onnx.export(RetroEncoderGraph(model), inputs, path, input_names=names,
                       output_names=['cca_key', 'cca_value'], dynamic_axes=axes, opset_version=OPSET,
                       do_constant_folding=True)
     postprocess(path)

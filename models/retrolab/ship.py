@@ -81,6 +81,12 @@ def parity_fixture(model: Decoder, data_dir: str, n_tokens: int = 80) -> dict:
         # Neighbours taken from elsewhere in valid: real text, fixed, so the test is deterministic.
         rows = [valid.ids[5000 + 97 * j: 5000 + 97 * j + cfg.neighbour_len] for j in range(U * cfg.neighbours)]
         nb = torch.from_numpy(np.stack(rows)).long().view(1, U, cfg.neighbours, cfg.neighbour_len)
+        if getattr(cfg, 'match_ngram', 1) > 1 or getattr(cfg, 'chunk_agreement', False):
+            # Every other chunk retrieves its own text and continuation (first slot), so the n-gram
+            # match and the agreement gate are compared where they fire, not only where nothing agrees.
+            own = valid.ids[1000: 1000 + n_tokens + cfg.neighbour_len]
+            for u in range(0, U, 2):
+                nb[0, u, 0] = torch.from_numpy(own[u * cfg.chunk: u * cfg.chunk + cfg.neighbour_len].astype(np.int64))
         fixture['neighbour_ids'] = nb[0].tolist()
         fp32 = model.retro_forward(ids, nb)[0]
         int8 = sim.retro_forward(ids, nb)[0]

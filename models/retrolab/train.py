@@ -56,6 +56,9 @@ def parse_args():
     p.add_argument('--eval-window-step', type=int, default=1,
                    help='score every n-th valid window, so a small eval spreads over the whole split')
     p.add_argument('--checkpoint-every', type=int, default=100)
+    p.add_argument('--stop-at-step', type=int, default=0,
+                   help='finish (model.pt, training.json) after this step, keeping the schedule of --tokens: '
+                        'how a run stopped early for time is reproduced')
     # RETRO
     p.add_argument('--retrieval', help='directory with embedder.bin and neighbours.npy')
     p.add_argument('--chunk', type=int, default=32)
@@ -319,7 +322,8 @@ def main():
     model.train()
     run_start, elapsed_at_start = time.time(), elapsed
     t0, tokens_since, loss_sum, loss_n = time.time(), 0, 0.0, 0
-    while step < total_steps:
+    last_step = min(total_steps, args.stop_at_step) if args.stop_at_step > 0 else total_steps
+    while step < last_step:
         for group in opt.param_groups:
             group['lr'] = lr_at(step) * group.get('lr_mult', 1.0)
         x, y, neighbours, oracle_share = batch_at(step)
@@ -342,17 +346,18 @@ def main():
             log({'event': 'train', 'step': step, 'of': total_steps, 'loss': loss_sum / loss_n, 'lr': lr_at(step),
                  'tokens_per_s': tokens_since / dt, 'oracle_share': oracle_share})
             t0, tokens_since, loss_sum, loss_n = time.time(), 0, 0.0, 0
-        if step % args.checkpoint_every == 0 or step == total_steps:
+        if step % args.checkpoint_every == 0 or step == last_step:
             tmp = ckpt_path + '.tmp'
             elapsed = elapsed_at_start + time.time() - run_start
             torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(), 'step': step,
                         'elapsed': elapsed}, tmp)
             os.replace(tmp, ckpt_path)
-        if step % args.eval_every == 0 or step == total_steps:
+        if step % args.eval_every == 0 or step == last_step:
             evaluate(step)
     elapsed = elapsed_at_start + time.time() - run_start
     record = {'stage': args.stage, 'data': 'WikiText-2 train (wiki.train.tokens, 629 articles)',
-              'tokens': total_steps * tokens_per_step, 'steps': total_steps, 'batch': args.batch,
+              'tokens': last_step * tokens_per_step, 'steps': last_step, 'batch': args.batch,
+              **({'schedule_steps': total_steps} if last_step < total_steps else {}),
               'context': context, 'lr': args.lr, 'warmup': args.warmup, 'schedule': 'cosine to 10%',
               'precision': 'bf16 autocast on CPU', 'threads': args.threads, 'wall_seconds': round(elapsed),
               'seed': args.seed}

@@ -49,6 +49,8 @@ export interface ModelManifest {
     /** RETRO only, default 1: with n > 1 the decoder graph takes previous_ids [B, n-1], the n-1 tokens
      * before input position 0, oldest first, -1 where there is none (docs/manifest.md). */
     match_ngram?: number;
+    /** RETRO only, default false: the encoder graph takes chunk_ids [batch, chunks, chunk] (docs/manifest.md). */
+    chunk_agreement?: boolean;
   };
   tokenizer: { file: string; id: string; unk_id: number; eot_id: number; vocab_size: number };
   /** RETRO only. Retrieval embedder: L2-normalised mean of a frozen int8 token-embedding table over a chunk. */

@@ -96,7 +96,7 @@ export async function evaluatePerplexity(
     let logits: Float32Array;
     if (isRetro(model)) {
       const neighbours = options.neighbours ? await Promise.all(group.map((w, b) => options.neighbours!(inputs[b]!, w))) : null;
-      logits = neighbours ? await model.forwardBatch(sequences, await encoded.get(model, neighbours)) : await model.forwardBatch(sequences, null);
+      logits = neighbours ? await model.forwardBatch(sequences, await encoded.get(model, neighbours, inputs)) : await model.forwardBatch(sequences, null);
     } else {
       logits = await model.forwardBatch(sequences);
     }
@@ -131,27 +131,35 @@ function abortError(): Error {
 /**
  * Encoder outputs by neighbour content. Windows overlap by context - stride tokens, so with the
  * default stride half of each window's chunks were encoded for the window before; they are reused
- * instead of re-encoded. Entries not used by the latest batch are dropped.
+ * instead of re-encoded (a chunk_agreement RETRO's encoding also depends on the retrieving chunk, so
+ * its ids are part of the key). Entries not used by the latest batch are dropped.
  */
 class EncoderCache {
   private entries = new Map<string, EncodedChunks>();
 
-  async get(model: RetroModel, neighbours: readonly Int32Array[]): Promise<readonly Int32Array[] | EncodedChunks[][]> {
-    const { neighbours: K, neighbour_len: L } = model.hp;
+  async get(model: RetroModel, neighbours: readonly Int32Array[], inputs: readonly Int32Array[]): Promise<readonly Int32Array[] | EncodedChunks[][]> {
+    const { neighbours: K, neighbour_len: L, chunk: C, chunk_agreement: withChunk } = model.hp;
     const U = neighbours[0]!.length / (K * L);
     if (U === 0) return neighbours;
-    const keys = neighbours.map((rows) => Array.from({ length: U }, (_, u) => rows.subarray(u * K * L, (u + 1) * K * L).join(',')));
-    const missing = new Map<string, Int32Array>();
+    const chunkOf = (b: number, u: number) => inputs[b]!.subarray(u * C, (u + 1) * C);
+    const keys = neighbours.map((rows, b) =>
+      Array.from({ length: U }, (_, u) => rows.subarray(u * K * L, (u + 1) * K * L).join(',') + (withChunk ? `|${chunkOf(b, u).join(',')}` : '')),
+    );
+    const missing = new Map<string, { rows: Int32Array; chunk: Int32Array }>();
     keys.forEach((row, b) =>
       row.forEach((key, u) => {
-        if (!this.entries.has(key) && !missing.has(key)) missing.set(key, neighbours[b]!.subarray(u * K * L, (u + 1) * K * L));
+        if (!this.entries.has(key) && !missing.has(key)) missing.set(key, { rows: neighbours[b]!.subarray(u * K * L, (u + 1) * K * L), chunk: chunkOf(b, u) });
       }),
     );
     const used = new Map<string, EncodedChunks>();
     if (missing.size > 0) {
       const ids = new Int32Array(missing.size * K * L);
-      [...missing.values()].forEach((rows, i) => ids.set(rows, i * K * L));
-      const result = await model.encode(ids);
+      const chunkIds = new Int32Array(missing.size * C);
+      [...missing.values()].forEach((m, i) => {
+        ids.set(m.rows, i * K * L);
+        chunkIds.set(m.chunk, i * C);
+      });
+      const result = await model.encode(ids, withChunk ? chunkIds : undefined);
       [...missing.keys()].forEach((key, i) => used.set(key, model.chunkOf(result, i)));
     }
     const sets = keys.map((row) => row.map((key) => used.get(key) ?? this.entries.get(key)!));

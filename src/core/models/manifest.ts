@@ -10,6 +10,8 @@ export interface RetroHyperparameters {
   encoder_layers: number;
   /** The cross-attention's token match spans the last n tokens; n > 1 adds the decoder input previous_ids. */
   match_ngram: number;
+  /** The encoder also reads the retrieving chunks' ids (encoder input chunk_ids) to gate each neighbour by agreement. */
+  chunk_agreement: boolean;
 }
 
 /** Reads and checks manifest.json: format version, architecture, the fields the runtime uses. */
@@ -66,6 +68,7 @@ export function retroHyperparameters(manifest: ModelManifest): RetroHyperparamet
     cca_layers: hp.cca_layers!,
     encoder_layers: hp.encoder_layers!,
     match_ngram: hp.match_ngram ?? 1,
+    chunk_agreement: hp.chunk_agreement ?? false,
   };
 }
 

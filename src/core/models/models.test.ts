@@ -219,7 +219,9 @@ describe('RETRO', () => {
     const b = a.map((x) => (x * 3 + 1) % V);
     const ids = [0, 1].map((s) => Int32Array.from([...rows[s]!, ...rows[s + 1]!, ...rows[s + 2]!, ...rows[s]!].slice(0, 2 * K * L)));
     const direct = await retro.forwardBatch([a, b], ids);
-    const encoded = await retro.encode(Int32Array.from([...ids[0]!, ...ids[1]!]));
+    // The retrieving chunks (sequence s, chunk u: tokens u*C..u*C+C-1), which a chunk-agreement RETRO's encoder reads.
+    const chunkIds = [a, b].flatMap((seq) => seq.slice(0, 2 * C));
+    const encoded = await retro.encode(Int32Array.from([...ids[0]!, ...ids[1]!]), chunkIds);
     expect(encoded.chunks).toBe(4);
     const sets = [0, 1].map((s) => [0, 1].map((u) => retro.chunkOf(encoded, s * 2 + u)));
     const cached = await retro.forwardBatch([a, b], sets);

@@ -10,6 +10,8 @@ import type { LanguageModel, StartOptions, StepOutput } from './types';
 export const RETRO_DECODER_INPUTS = ['input_ids', 'past_key', 'past_value', 'cca_key', 'cca_value', 'chunk_start'] as const;
 /** The extra decoder input of a RETRO whose token match spans several tokens (hyperparameters.match_ngram > 1). */
 export const RETRO_PREVIOUS_IDS = 'previous_ids';
+/** The extra encoder input of a RETRO that gates neighbours by their agreement with the chunk (hyperparameters.chunk_agreement). */
+export const RETRO_CHUNK_IDS = 'chunk_ids';
 export const RETRO_DECODER_OUTPUTS = ['logits', 'present_key', 'present_value'] as const;
 export const RETRO_ENCODER_INPUTS = ['neighbour_ids'] as const;
 export const RETRO_ENCODER_OUTPUTS = ['cca_key', 'cca_value'] as const;
@@ -151,13 +153,17 @@ export class RetroModel implements LanguageModel {
     const verify = options.verify === undefined ? {} : { verify: options.verify };
     const ccaDims = [rhp.cca_layers.length, 1, 1, hp.n_head, rhp.neighbours * rhp.neighbour_len, hp.head_dim];
     const encoder = await loadGraph(runtime, files, manifest, manifest.onnx.encoder!, {
-      inputs: RETRO_ENCODER_INPUTS,
+      inputs: rhp.chunk_agreement ? [...RETRO_ENCODER_INPUTS, RETRO_CHUNK_IDS] : RETRO_ENCODER_INPUTS,
       outputs: RETRO_ENCODER_OUTPUTS,
       probe: {
         output: 'cca_key',
         feeds: () => {
           const ids = probeIds(hp.vocab_size, rhp.neighbours * rhp.neighbour_len);
-          return { neighbour_ids: runtime.int64(ids, [1, 1, rhp.neighbours, rhp.neighbour_len]) };
+          return {
+            neighbour_ids: runtime.int64(ids, [1, 1, rhp.neighbours, rhp.neighbour_len]),
+            // The probe's chunk repeats the first neighbour's opening, so the gate is exercised at agreement 1.
+            ...chunkIdsFeed(runtime, rhp, () => ids.slice(0, rhp.chunk), 1),
+          };
         },
       },
       ...verify,
@@ -276,16 +282,23 @@ export class RetroModel implements LanguageModel {
 
   /**
    * Runs the encoder on `chunks` sets of K neighbour rows (chunks*K*L ids): the cross-attention
-   * keys and values of each chunk, which depend only on its neighbours. The eval caches them,
-   * since overlapping windows share chunks.
+   * keys and values of each chunk, which depend only on its neighbours (and, for a model with
+   * chunk_agreement, on the retrieving chunks' ids: `chunkIds`, chunks*C of them). The eval caches
+   * them, since overlapping windows share chunks.
    */
-  encode(neighbourIds: Int32Array): Promise<EncodedChunks> {
+  encode(neighbourIds: Int32Array, chunkIds?: ArrayLike<number>): Promise<EncodedChunks> {
     return this.serial.run(async () => {
       const { neighbours: K, neighbour_len: L } = this.hp;
       const chunks = neighbourIds.length / (K * L);
       if (!Number.isInteger(chunks) || chunks < 1) throw new RangeError(`encode needs a multiple of ${K}x${L} ids`);
       checkTokenIds(Array.from(neighbourIds), this.vocab);
-      const out = await this.encoder.run({ neighbour_ids: this.runtime.int64(neighbourIds, [1, chunks, K, L]) });
+      const out = await this.encoder.run({
+        neighbour_ids: this.runtime.int64(neighbourIds, [1, chunks, K, L]),
+        ...this.chunkIds(chunks, () => {
+          if (!chunkIds || chunkIds.length !== chunks * this.hp.chunk) throw new RangeError(`encode needs the ${chunks}x${this.hp.chunk} retrieving-chunk ids of this RETRO`);
+          return Array.from(chunkIds);
+        }),
+      });
       const encoded = { key: await out.cca_key!.float32(), value: await out.cca_value!.float32(), chunks };
       out.cca_key!.dispose();
       out.cca_value!.dispose();
@@ -334,7 +347,11 @@ export class RetroModel implements LanguageModel {
         if (rows.some((n) => n.length !== U * K * L)) throw new RangeError(`forwardBatch: each sequence needs ${U}x${K}x${L} neighbour ids`);
         const ids = new Int32Array(B * U * K * L);
         rows.forEach((n, b) => ids.set(n, b * U * K * L));
-        const enc = await this.encoder.run({ neighbour_ids: this.runtime.int64(ids, [B, U, K, L]) });
+        const enc = await this.encoder.run({
+          neighbour_ids: this.runtime.int64(ids, [B, U, K, L]),
+          // Chunk u of each sequence retrieved its neighbours: tokens u*C .. u*C+C-1.
+          ...this.chunkIds(U, () => sequences.flatMap((s) => s.slice(0, U * C)), B),
+        });
         cca = { key: enc.cca_key!, value: enc.cca_value! };
       } else {
         const sets = neighbours as readonly (readonly EncodedChunks[])[];
@@ -410,7 +427,11 @@ export class RetroModel implements LanguageModel {
       ids.set(neighbourRows(neighbours, opts.k, K, L, this.manifest.tokenizer.eot_id), e * K * L);
       records.push({ purpose: 'chunk', chunkIndex: Math.floor((position + 1) / C) - 1, position, queryTokenIds: query, neighbours });
     }
-    const out = await this.encoder.run({ neighbour_ids: this.runtime.int64(ids, [1, todo.length, K, L]) });
+    const out = await this.encoder.run({
+      neighbour_ids: this.runtime.int64(ids, [1, todo.length, K, L]),
+      // Each retrieval's chunk: the C tokens ending at its position (padding included, as in scoring).
+      ...this.chunkIds(todo.length, () => todo.flatMap((j) => this.tokens.slice(this.eventPosition(j) - C + 1, this.eventPosition(j) + 1))),
+    });
     const [keys, values] = [await out.cca_key!.float32(), await out.cca_value!.float32()];
     out.cca_key!.dispose();
     out.cca_value!.dispose();
@@ -521,6 +542,11 @@ export class RetroModel implements LanguageModel {
     return this.ccaTensors;
   }
 
+  /** The encoder's chunk_ids feed for a chunk_agreement RETRO (ids() gives batch*chunks*C ids), else none. */
+  private chunkIds(chunks: number, ids: () => number[], batch = 1): Record<string, RtTensor> {
+    return chunkIdsFeed(this.runtime, this.hp, ids, chunks, batch);
+  }
+
   private ccaDims(batch: number, chunks: number): number[] {
     const hp = this.manifest.hyperparameters;
     return [this.hp.cca_layers.length, batch, chunks, hp.n_head, this.hp.neighbours * this.hp.neighbour_len, hp.head_dim];
@@ -567,6 +593,11 @@ function previousIdsFeed(runtime: Runtime, hp: RetroHyperparameters, batch: numb
   if (lags <= 0) return {};
   const row = Array.from({ length: lags }, (_, i) => tokenBack(lags - i));
   return { [RETRO_PREVIOUS_IDS]: runtime.int64(Array.from({ length: batch }, () => row).flat(), [batch, lags]) };
+}
+
+function chunkIdsFeed(runtime: Runtime, hp: RetroHyperparameters, ids: () => ArrayLike<number>, chunks: number, batch = 1): Record<string, RtTensor> {
+  if (!hp.chunk_agreement) return {};
+  return { [RETRO_CHUNK_IDS]: runtime.int64(ids(), [batch, chunks, hp.chunk]) };
 }
 
 function validateOptions(options: RetroOptions, hp: RetroHyperparameters, context: number): RetroOptions {
