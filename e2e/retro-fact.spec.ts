@@ -1,6 +1,3 @@
-// Not yet a spec (the name keeps Playwright from running it): the shipped RETRO does not copy this
-// fact (docs/retro-training.md, "Does RETRO read what it retrieves?"). Rename to retro-fact.spec.ts
-// when the RETRO that copies ships.
 import { expect, test } from './fixtures';
 
 /**
@@ -24,6 +21,9 @@ test('RETRO writes an invented fact it retrieved from a datastore built in the b
   await app.waitForBuildToFinish(150_000);
   await expect(app.buildError).toHaveCount(0);
   await expect.poll(() => app.activeDatastoreName()).toBe('Zorbel');
+  // Greedy: what each model finds most likely. With the default sampling RETRO writes the name for
+  // about half the seeds (11 of 20 measured, the GPT 0; docs/retro-training.md), too often not for a test.
+  await page.getByLabel('Strategy').selectOption('greedy');
   await app.generate(PROMPT, { maxTokens: 8, timeout: 150_000 });
   const retro = page.getByTestId('output-retro');
   await expect(retro).toHaveAttribute('data-status', 'done');
