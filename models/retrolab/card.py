@@ -74,8 +74,13 @@ def card(m: dict, baseline: dict | None = None) -> str:
               'models must not already know.', '']
     if t:
         frozen = retro and t.get('recipe', {}).get('decoder_frozen', False)
+        # A RETRO continued in phases keeps each phase's record in 'base', down to the first RETRO-fit.
+        phases = [t]
+        while retro and phases[-1].get('base', {}).get('stage') == 'retro':
+            phases.append(phases[-1]['base'])
+        first_fit = phases[-1]
         # A frozen-decoder RETRO's base is the finished GPT continuation, whose own base is the base GPT.
-        continuation = t.get('base', {}) if frozen else t
+        continuation = first_fit.get('base', {}) if frozen else t
         base = continuation.get('base', {})
         lines += ['## Training', '',
                   f"- Base GPT: {fmt(base.get('tokens', 0), 0)} tokens ({base.get('steps', '?')} steps of "
@@ -89,32 +94,53 @@ def card(m: dict, baseline: dict | None = None) -> str:
         if frozen:
             lines.append(f"- RETRO-fit: the decoder is that GPT, frozen (its weights are bit-identical to the GPT's; "
                          f"a test checks it). Only the neighbour encoder and the cross-attention train, on the GPT "
-                         f"continuation's {fmt(t.get('tokens', 0), 0)} tokens again, the same batches in the same order "
-                         f"({t.get('steps')} steps, {fmt(t.get('wall_seconds', 0) / 60, 0)} min on {t.get('threads', 1)} CPU thread(s)). RETRO saw no "
+                         f"continuation's {fmt(first_fit.get('tokens', 0), 0)} tokens again, the same batches in the same order "
+                         f"({first_fit.get('steps')} steps, {fmt(first_fit.get('wall_seconds', 0) / 60, 0)} min on {first_fit.get('threads', 1)} CPU thread(s)). RETRO saw no "
                          'training token the GPT did not; the extra compute is one pass for the retrieval parameters.')
+            for n, phase in enumerate(reversed(phases[:-1]), start=2):
+                r = phase.get('recipe', {})
+                wall = phase.get('wall_seconds')
+                lines.append(f"- RETRO-fit phase {n}: {r.get('change', '')}; {fmt(phase.get('tokens', 0), 0)} tokens "
+                             f"({phase.get('steps')} steps of a {phase.get('schedule_steps', phase.get('steps'))}-step schedule, "
+                             f"seed {phase.get('seed')}), own-document neighbours {r.get('oracle_share_start', 0):.0%} → "
+                             f"{r.get('oracle_share_end', 0):.0%}"
+                             + (f", {fmt(wall / 60, 0)} min on one core" if wall else '') + '; the decoder still frozen.')
         elif retro:
             lines.append('- RETRO: the same continuation (same batches in the same order), its decoder trained on the '
                          'same schedule.')
-        if retro and 'recipe' in t:
-            r = t['recipe']
-            lines += [f"- Recipe: {r['method']}.",
-                      f"- Oracle neighbours: in {r['oracle_share_start']:.0%} of chunks at the start, tapering to "
+        if retro and 'recipe' in first_fit:
+            r = first_fit['recipe']
+            phase1 = 'Phase 1 ' if len(phases) > 1 else ''
+            lines += [f"- {phase1}{'recipe' if phase1 else 'Recipe'}: {r['method']}.",
+                      f"- {phase1}{'oracle' if phase1 else 'Oracle'} neighbours: in {r['oracle_share_start']:.0%} of chunks at the start, tapering to "
                       f"{r['oracle_share_end']:.0%} at the end: {r['oracle_definition']}; "
                       f"{r['oracle_shifted_share']:.0%} of those were shifted. All other neighbours: "
                       f"{r['real_neighbours']}."]
             if 'cca_initialisation' in r:
-                lines.append(f"- Cross-attention: {r['cca_initialisation']}.")
+                lines.append(f"- {phase1}{'cross-attention' if phase1 else 'Cross-attention'}: {r['cca_initialisation']}.")
         lines.append('')
     metrics = m.get('metrics', {})
     lines += ['## Perplexity (measured on the shipped int8 ONNX files by `npm run eval`)', '']
+    full = [(key, label) for key, label in METRIC_LABELS.items() if key in metrics and 'word_ppl' in metrics[key]]
     if metrics:
-        lines += ['| setting | token-level | word-level |', '|---|---|---|']
-        for key, label in METRIC_LABELS.items():
-            if key in metrics:
-                lines.append(f"| {label} | {fmt(metrics[key]['token_ppl'])} | {fmt(metrics[key]['word_ppl'])} |")
+        if full:
+            lines += ['| setting | token-level | word-level |', '|---|---|---|']
+        for key, label in full:
+            lines.append(f"| {label} | {fmt(metrics[key]['token_ppl'])} | {fmt(metrics[key]['word_ppl'])} |")
         lines += ['', 'Word-level perplexity divides the total negative log-likelihood by the 245,569 WikiText words of '
                   'the test split (whitespace tokens plus one per line). For comparison: Pointer Sentinel-LSTM 80.8, '
                   'AWD-LSTM 65.8 (word-level, test). Protocol: docs/manifest.md.', '']
+        subset = {k: v for k, v in metrics.items() if k.startswith('wt2_test_first')}
+        if subset:
+            first = next(iter(subset.values()))
+            lines += [f"WikiText-2 test, {first.get('subset', 'a subset')}: token-level only (word-level perplexity "
+                      'is reported for full runs only).', '', '| setting | token-level | scored tokens |', '|---|---|---|']
+            for key, value in subset.items():
+                label = {'': 'neighbours from the train datastore' if retro else 'this model',
+                         '_random_neighbours': 'random neighbours', '_leakage': 'test articles in the datastore (leakage)'}
+                lines.append(f"| {label.get(key.split('first', 1)[1].lstrip('0123456789'), key)} | {fmt(value['token_ppl'])} | "
+                             f"{fmt(value.get('scored_tokens', 0), 0)} |")
+            lines.append('')
         if 'wt2_test_knnlm' in metrics:
             k = metrics['wt2_test_knnlm']
             ds = k.get('datastore', {})

@@ -36,6 +36,20 @@ def model_and_fixture(request):
         return load(request.param), json.load(f)
 
 
+def chunk_ids_of(ids, U, C):
+    """The retrieving chunks of ids (1, T) as the encoder reads them: a partial last chunk padded with eot."""
+    return torch.nn.functional.pad(ids, (0, max(0, U * C - ids.shape[1])), value=1)[:, :U * C].view(1, U, C)
+
+
+def previous_ids_of(model, ids, start):
+    """The match_ngram-1 tokens before position start, oldest first, -1 where there are none (None for n = 1)."""
+    lags = model.match_ngram() - 1
+    if lags == 0:
+        return None
+    before = ids[:, max(0, start - lags):start]
+    return torch.cat([torch.full((1, lags - before.shape[1]), -1), before], dim=1)
+
+
 def full_logits(model, ids, neighbours=None):
     if model.is_retro:
         return model.retro_forward(ids, neighbours)[0]
@@ -62,7 +76,7 @@ def test_kv_cache_decode_equals_full_recompute(model_and_fixture):
     full = full_logits(model, ids, nb)
     cca_k = cca_v = None
     if model.is_retro:
-        cca_k, cca_v = model.encode_neighbours(nb)
+        cca_k, cca_v = model.encode_neighbours(nb, chunk_ids_of(ids, nb.shape[1], model.cfg.chunk))
     past_k = past_v = None
     steps = []
     # A prefill of 7 tokens, then one token at a time, as the app decodes.
@@ -75,7 +89,8 @@ def test_kv_cache_decode_equals_full_recompute(model_and_fixture):
             args = (cca_k[:, :, first:last + 1], cca_v[:, :, first:last + 1], first)
         else:
             args = ()
-        logits, past_k, past_v, _ = model(ids[:, start:end], past_k, past_v, *args)
+        previous = previous_ids_of(model, ids, start) if model.is_retro else None
+        logits, past_k, past_v, _ = model(ids[:, start:end], past_k, past_v, *args, previous_ids=previous)
         steps.append(logits[0])
     assert (torch.cat(steps) - full).abs().max() < 1e-3
 
@@ -118,7 +133,7 @@ def test_retro_shorter_than_one_chunk():
     ids = torch.randint(2, cfg.vocab_size, (1, 5))
     nb = torch.randint(2, cfg.vocab_size, (1, 1, cfg.neighbours, cfg.neighbour_len))
     logits = model.retro_forward(ids, nb)
-    cca_k, cca_v = model.encode_neighbours(nb)
+    cca_k, cca_v = model.encode_neighbours(nb, chunk_ids_of(ids, 1, cfg.chunk))
     stepped, _, _, _ = model(ids, None, None, cca_k, cca_v, 0)
     gpt_path, _, _, _ = model(ids)  # no cross-attention at all
     assert logits.shape == (1, 5, cfg.vocab_size)
