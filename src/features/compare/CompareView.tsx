@@ -25,6 +25,13 @@ const EXAMPLES: { label: string; text: string; datastore?: string }[] = [
     label: 'Cyclone Graham',
     text: 'Cyclone Graham of the 2002 – 03 Australian region cyclone season was a weak tropical storm that affected Australia during late February and early March 2003 .',
   },
+  // A fact from the SQuAD paragraphs (never in training), picked by `npm run eval:generate -- --task cloze`:
+  // RETRO and the kNN-LM write "$12" from the datastore, the GPT does not (docs/classroom.md).
+  {
+    label: 'Oil embargo (SQuAD)',
+    text: 'By the end of the embargo in March 1974, the price of oil had risen from US$3 per barrel to nearly',
+    datastore: 'squad-v2-paragraphs',
+  },
   { label: 'Free text', text: 'The ship was launched in' },
 ];
 
