@@ -115,6 +115,7 @@ export function OutputColumn({
   selectedToken = null,
   onSelectToken,
   body,
+  chunkHintId,
 }: {
   modelKey: ModelKey;
   model: ModelInfo | undefined;
@@ -129,19 +130,14 @@ export function OutputColumn({
   onSelectToken?: (index: number) => void;
   /** Draws the run's text instead of the default (the In-Context RALM column's passage marks). */
   body?: ReactNode;
+  /** id of the text describing what a chunk's neighbour button does */
+  chunkHintId?: string;
 }) {
   const title = name ?? TITLES[modelKey] ?? modelKey;
   const headingId = `column-${modelKey}`;
   const tps = run?.tokensPerSecond;
   const reported = new Set(run?.chunks.map((c) => c.chunk) ?? []);
   const chunkSize = run?.chunk ?? null;
-
-  const onKey = (event: KeyboardEvent, chunk: number) => {
-    if (event.key === 'Enter' || event.key === ' ') {
-      event.preventDefault();
-      onSelectChunk(chunk);
-    }
-  };
 
   return (
     <section className={`column column-${modelKey}`} aria-labelledby={headingId} data-testid={`column-${modelKey}`}>
@@ -173,21 +169,25 @@ export function OutputColumn({
             const clickable = reported.has(c.index);
             const selected = selectedChunk === c.index;
             const className = `chunk chunk-${c.index % 2 ? 'odd' : 'even'}${clickable ? ' chunk-retrieved' : ''}${selected ? ' chunk-selected' : ''}`;
+            // The chunk reads as its words; the action is the number at its start, a real button
+            // (a label on the whole chunk would replace its words for a screen reader).
             return clickable ? (
-              <span
-                key={c.index}
-                className={className}
-                role="button"
-                tabIndex={0}
-                aria-pressed={selected}
-                aria-label={`Chunk ${c.index} (tokens ${c.start}–${c.end - 1}): show its neighbours`}
-                data-chunk={c.index}
-                onClick={() => onSelectChunk(c.index)}
-                onKeyDown={(e) => onKey(e, c.index)}
-              >
-                <span className="chunk-mark" aria-hidden="true">
+              <span key={c.index} className={className} data-chunk={c.index} onClick={() => onSelectChunk(c.index)}>
+                <button
+                  type="button"
+                  className="chunk-mark chunk-button"
+                  aria-pressed={selected}
+                  aria-label={`Neighbours of chunk ${c.index}`}
+                  aria-describedby={chunkHintId}
+                  data-testid="chunk-button"
+                  onClick={(event) => {
+                    // the chunk's own click handler would toggle it back
+                    event.stopPropagation();
+                    onSelectChunk(c.index);
+                  }}
+                >
                   {c.index}
-                </span>
+                </button>
                 <Segments segments={c.segments} />
               </span>
             ) : (
@@ -201,7 +201,7 @@ export function OutputColumn({
           })
         )}
       </div>
-      <footer className="column-footer" aria-live="polite">
+      <footer className="column-footer">
         {statusText(run, generating)}
         {run && run.status !== 'running' && run.generated.length >= 8 ? <TextQuality run={run} /> : null}
       </footer>
