@@ -69,6 +69,7 @@ export function App() {
           </h1>
           <p className="tagline">See what retrieval does to a language model, all in your browser.</p>
         </div>
+        {!presenter && <StatusBar />}
         <div className="toolbar">
           {!presenter && <BackendPicker />}
           {!presenter && (
@@ -88,7 +89,6 @@ export function App() {
           </button>
         </div>
       </header>
-      {!presenter && <StatusBar />}
       <Notices />
       <div className="layout">
         <main id="main" className="main">

@@ -79,6 +79,8 @@ export function CompareView({
   const [lesson, setLesson] = useState<{ lesson: Lesson; step: number } | null>(null);
   const [preparing, setPreparing] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
+  /** the lesson step ("id:step") the columns were last written for */
+  const [writtenStep, setWrittenStep] = useState<string | null>(null);
   const knnOn = useAppState((s) => client.knnEnabled(s));
   const knnModel = useAppState((s) => s.knn.model);
 
@@ -186,6 +188,7 @@ export function CompareView({
   const generate = () => {
     if (!ready || generating || preparing || prompt.trim() === '') return;
     setSelection(null);
+    setWrittenStep(lesson && `${lesson.lesson.id}:${lesson.step}`);
     const { exclusions, ...retroSettings } = settings.retro;
     const models: ModelKey[] = ['gpt', 'retro'];
     if (knnOn && knnModel) models.push('knnlm');
@@ -349,6 +352,7 @@ export function CompareView({
   // Announced once per column as it finishes (each line is added, so a screen reader reads only the new one).
   const finished = (Object.entries(runs) as [ModelKey, RunState | undefined][]).filter(([, r]) => r && r.status !== 'running' && r.status !== 'waiting');
   const lessonIndex = lesson ? LESSONS.indexOf(lesson.lesson) : -1;
+  const stepWritten = lesson !== null && writtenStep === `${lesson.lesson.id}:${lesson.step}`;
   const hasRuns = Object.keys(runs).length > 0 && !generating;
 
   const settingsBoxes = (
@@ -382,6 +386,7 @@ export function CompareView({
           count={LESSONS.length}
           preparing={preparing ?? (building ? 'Building a datastore…' : null)}
           busy={generating || preparing !== null}
+          written={stepWritten}
           onStep={(i) => void applyStep(lesson.lesson, i)}
           onClose={() => setLesson(null)}
         />

@@ -9,6 +9,7 @@ export function LessonBar({
   count,
   preparing,
   busy,
+  written,
   onStep,
   onClose,
 }: {
@@ -21,6 +22,8 @@ export function LessonBar({
   preparing: string | null;
   /** generating or preparing: a step must not change the settings under a running column */
   busy: boolean;
+  /** the columns hold this step's output: "what to notice" replaces "what to read" */
+  written: boolean;
   onStep: (step: number) => void;
   onClose: () => void;
 }) {
@@ -56,21 +59,29 @@ export function LessonBar({
           {preparing}
         </p>
       )}
+      {/* Before Generate the teacher reads; after it the class looks: one of the two at a time keeps the output on screen. */}
       <dl className="lesson-text">
-        <div>
-          <dt>Read</dt>
-          <dd data-testid="lesson-read">{current.read}</dd>
-        </div>
-        <div>
-          <dt>Notice</dt>
-          <dd data-testid="lesson-notice">{current.notice}</dd>
-        </div>
+        {written ? (
+          <div>
+            <dt>Notice</dt>
+            <dd data-testid="lesson-notice">{current.notice}</dd>
+          </div>
+        ) : (
+          <div>
+            <dt>Read</dt>
+            <dd data-testid="lesson-read">{current.read}</dd>
+          </div>
+        )}
         <div>
           <dt>Ask</dt>
           <dd data-testid="lesson-question">{current.question}</dd>
         </div>
       </dl>
-      <p className="lesson-source hint">Measured: {current.source}</p>
+      <details className="lesson-source hint">
+        <summary>{written ? 'What was read out, and where the numbers come from' : 'Where the numbers come from'}</summary>
+        {written && <p>{current.read}</p>}
+        <p data-testid="lesson-source">Measured: {current.source}</p>
+      </details>
     </section>
   );
 }
