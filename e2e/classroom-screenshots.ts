@@ -1,6 +1,6 @@
 /**
  * Takes the classroom screenshots in docs/ at a projector's 1280×720: the main view after Generate,
- * presenter mode with a RETRO chunk's neighbours open, and a lesson. Run after `npm run setup` and
+ * presenter mode with a RETRO chunk's neighbours open, a lesson, and the Chinese UI. Run after `npm run setup` and
  * `vite build`: `npx tsx e2e/classroom-screenshots.ts`.
  */
 import { spawn } from 'node:child_process';
@@ -61,6 +61,21 @@ try {
     await page.screenshot({ path: 'docs/classroom-presenter.png' });
   }
   await context.close();
+  if (!only || only === 'zh') {
+    const zh = await launchApp({ profileDir: `${profile}-zh`, locale: 'zh-CN' });
+    const zhPage = zh.pages()[0] ?? (await zh.newPage());
+    await zhPage.setViewportSize({ width: 1280, height: 720 });
+    const zhApp = new AppPage(zhPage);
+    await zhPage.goto(`http://127.0.0.1:${PORT}/?backend=wasm&lesson=what&step=1`);
+    await zhApp.waitUntilReady();
+    await zhApp.waitForLesson();
+    await zhApp.generateNow();
+    await zhApp.chunkButtons().nth(2).click();
+    await zhPage.mouse.move(0, 0);
+    await zhPage.screenshot({ path: 'docs/classroom-zh.png' });
+    await zh.close();
+    rmSync(`${profile}-zh`, { recursive: true, force: true });
+  }
   console.log('wrote the classroom screenshots in docs/');
 } finally {
   if (server.pid) process.kill(-server.pid);

@@ -52,7 +52,7 @@ test.describe('custom datastores', () => {
     expect(titles.join(' ')).not.toContain('lighthouse');
 
     // Persistence: a reload finds the datastore in IndexedDB, still active.
-    await page.reload();
+    await app.reload();
     await app.waitUntilReady();
     expect(await app.datastoreNames()).toContain('Harbour notes');
     expect(await app.activeDatastoreName()).toBe('Harbour notes');
@@ -83,7 +83,7 @@ test.describe('custom datastores', () => {
     await page.getByRole('button', { name: 'Clear', exact: true }).click();
     await expect(app.buildError).toHaveCount(0);
 
-    await page.reload();
+    await app.reload();
     await app.waitUntilReady();
     expect(await app.datastoreNames()).toEqual(before);
   });

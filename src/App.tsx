@@ -7,12 +7,11 @@ import { Notices } from './features/notices/Notices';
 import { StatusBar } from './features/status/StatusBar';
 import { BackendPicker } from './features/status/BackendPicker';
 import { decodeState } from './features/share/urlState';
+import { useTranslation } from 'react-i18next';
+import { LANGUAGES, currentLanguage } from './i18n';
+import { UpdatePrompt } from './features/offline/UpdatePrompt';
 
 type View = 'compare' | 'lens';
-const VIEWS: { key: View; label: string }[] = [
-  { key: 'compare', label: 'Compare' },
-  { key: 'lens', label: 'Perplexity lens' },
-];
 
 /** Typing in a field must not toggle presenter mode. */
 function isTyping(target: EventTarget | null): boolean {
@@ -20,6 +19,11 @@ function isTyping(target: EventTarget | null): boolean {
 }
 
 export function App() {
+  const { t, i18n } = useTranslation();
+  const VIEWS: { key: View; label: string }[] = [
+    { key: 'compare', label: t('app.compare') },
+    { key: 'lens', label: t('app.lens') },
+  ];
   const [view, setView] = useState<View>('compare');
   const [initial] = useState(() => decodeState(location.search));
   const [settingsOpen, setSettingsOpen] = useState(false);
@@ -60,14 +64,14 @@ export function App() {
           }
         }}
       >
-        Skip to the prompt
+        {t('app.skip')}
       </a>
       <header className="app-header">
         <div className="brand">
           <h1>
             Retro<span>Lab</span>
           </h1>
-          <p className="tagline">See what retrieval does to a language model, all in your browser.</p>
+          <p className="tagline">{t('app.tagline')}</p>
         </div>
         {!presenter && <StatusBar />}
         <div className="toolbar">
@@ -81,18 +85,29 @@ export function App() {
               data-testid="settings-toggle"
               onClick={() => openSettings(!settingsOpen)}
             >
-              Settings &amp; datastores
+              {t('app.settings')}
             </button>
           )}
+          <label className="language-picker">
+            <span className="visually-hidden">{t('app.language')}</span>
+            <select value={currentLanguage()} onChange={(e) => void i18n.changeLanguage(e.target.value)} data-testid="language">
+              {LANGUAGES.map((l) => (
+                <option key={l.code} value={l.code} lang={l.code === 'zh' ? 'zh-Hans' : 'en'}>
+                  {l.label}
+                </option>
+              ))}
+            </select>
+          </label>
           <button type="button" aria-pressed={presenter} aria-keyshortcuts="P" data-testid="presenter-toggle" onClick={() => setPresenter((on) => !on)}>
-            {presenter ? 'Exit presenter mode' : 'Presenter mode'} <kbd>P</kbd>
+            {presenter ? t('app.presenterOff') : t('app.presenterOn')} <kbd>P</kbd>
           </button>
         </div>
       </header>
       <Notices />
+      <UpdatePrompt />
       <div className="layout">
         <main id="main" className="main">
-          <Tabs id="view" label="Views" items={VIEWS} selected={presenter ? 'compare' : view} onSelect={setView} />
+          <Tabs id="view" label={t('app.views')} items={VIEWS} selected={presenter ? 'compare' : view} onSelect={setView} />
           {/* Both stay mounted: switching tabs keeps the prompt, the outputs and the lens result. */}
           <div {...tabPanelProps('view', 'compare', presenter ? 'compare' : view)}>
             <CompareView initial={initial} settingsSlot={settingsSlot} presenter={presenter} />
@@ -106,7 +121,7 @@ export function App() {
           id="settings-drawer"
           ref={drawerRef}
           className="drawer"
-          aria-label="Settings and datastores"
+          aria-label={t('app.settings')}
           tabIndex={-1}
           hidden={!settingsOpen || presenter}
           data-testid="settings-drawer"
@@ -118,8 +133,8 @@ export function App() {
           }}
         >
           <header className="drawer-header">
-            <h2>Settings</h2>
-            <button type="button" className="icon-button" aria-label="Close settings" onClick={() => openSettings(false)}>
+            <h2>{t('app.settingsTitle')}</h2>
+            <button type="button" className="icon-button" aria-label={t('app.closeSettings')} onClick={() => openSettings(false)}>
               ×
             </button>
           </header>
@@ -129,7 +144,7 @@ export function App() {
       </div>
       {!presenter && (
         <footer className="app-footer">
-          Models and datastores run locally in Web Workers; nothing you type or load leaves this machine.
+          {t('app.footer')}
         </footer>
       )}
     </div>

@@ -44,6 +44,13 @@ export class AppPage {
     if (options.settings ?? true) await this.openSettings();
   }
 
+  /** Reloads the page; the settings drawer (closed on a fresh page) is opened again if it was open. */
+  async reload(): Promise<void> {
+    const wasOpen = (await this.settingsToggle.getAttribute('aria-expanded')) === 'true';
+    await this.page.reload();
+    if (wasOpen) await this.openSettings();
+  }
+
   get settingsToggle(): Locator {
     return this.page.getByTestId('settings-toggle');
   }

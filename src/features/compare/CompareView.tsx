@@ -12,13 +12,16 @@ import { tokensInfluencedBy } from './chunks';
 import { DecodingControls } from './DecodingControls';
 import { OutputColumn } from './OutputColumn';
 import { RetroControls } from './RetroControls';
-import { loadSettings, mergeSettings, saveSettings, type CompareSettings } from './settings';
+import { loadSettings, saveSettings, type CompareSettings } from './settings';
 import { SidePanel } from '../../ui/SidePanel';
 import { LessonBar } from '../lessons/LessonBar';
 import { LESSONS, findLesson } from '../lessons/lessons';
-import type { Lesson, LessonDatastore, LessonStep } from '../lessons/types';
+import { useLocalized } from '../lessons/localized';
+import type { Lesson, LessonDatastore } from '../lessons/types';
+import { stepSettings } from '../lessons/preset';
 import { withState, type SharedState } from '../share/urlState';
 import { download, exportRun, runToMarkdown } from '../share/exportRun';
+import { Trans, useTranslation } from 'react-i18next';
 
 // WikiText-style prompts (spaces around punctuation, as the models were trained). The first two
 // open articles of the WikiText-2 datastore, so RETRO's neighbours visibly hold the continuation.
@@ -42,17 +45,6 @@ const COLUMN_TITLES: Record<ModelKey, string> = { gpt: 'GPT', retro: 'RETRO', kn
 /** The one panel open beside the columns: a RETRO chunk's neighbours, a kNN-LM token, an In-Context RALM passage. */
 type Selection = { kind: 'chunk' | 'token' | 'passage'; index: number } | null;
 
-/** A lesson step's settings, over the defaults (not over what was set before), with no exclusions. */
-export function stepSettings(step: LessonStep): CompareSettings {
-  const s = step.settings ?? {};
-  return mergeSettings({
-    decoding: s.decoding,
-    retro: { ...s.retro, exclusions: [] },
-    knn: s.knn,
-    icralm: { ...s.icralm, enabled: step.columns.icralm },
-  });
-}
-
 export function CompareView({
   initial,
   settingsSlot,
@@ -65,6 +57,8 @@ export function CompareView({
   presenter: boolean;
 }) {
   const client = useClient();
+  const { t } = useTranslation();
+  const localized = useLocalized();
   const promptId = useId();
   const chunkHintId = useId();
   const phase = useAppState((s) => s.phase);
@@ -107,7 +101,7 @@ export function CompareView({
   const prepareDatastore = async (d: LessonDatastore): Promise<string | null> => {
     const state = client.getState().retrieval;
     if (d.kind === 'builtin') {
-      if (!state?.datastores.some((x) => x.id === d.id)) return `The built-in datastore “${d.id}” is not in this browser: run npm run setup:datastores and reload.`;
+      if (!state?.datastores.some((x) => x.id === d.id)) return t('lesson.missingBuiltin', { id: d.id });
       if (state.activeId !== d.id) await client.setActive(d.id);
       return null;
     }
@@ -116,7 +110,7 @@ export function CompareView({
       if (state?.activeId !== existing.id) await client.setActive(existing.id);
       return null;
     }
-    setPreparing(`Building the lesson’s datastore “${d.name}” from ${d.files.length} short texts (a few seconds)…`);
+    setPreparing(t('lesson.building', { name: d.name, count: d.files.length }));
     const files = await Promise.all(
       d.files.map(async (name) => {
         const response = await fetch(new URL(`${import.meta.env.BASE_URL}lessons/${name}`, location.href));
@@ -136,14 +130,14 @@ export function CompareView({
     setSelection(null);
     setPrompt(fromLink?.prompt ?? step.prompt);
     setSettings(fromLink?.settings ?? stepSettings(step));
-    setPreparing('Preparing the lesson…');
+    setPreparing(t('lesson.preparing'));
     try {
       const failure = await prepareDatastore(step.datastore);
-      if (failure) client.notify(`The lesson’s datastore is not ready: ${failure}`);
+      if (failure) client.notify(t('lesson.notReady', { reason: failure }));
       // After the datastore: turning kNN-LM on first would load whichever keys were active before.
       if (client.knnEnabled() !== step.columns.knnlm) await client.setKnnEnabled(step.columns.knnlm);
     } catch (error) {
-      client.notify(`The lesson could not be prepared: ${error instanceof Error ? error.message : String(error)}`);
+      client.notify(t('lesson.failed', { reason: error instanceof Error ? error.message : String(error) }));
     } finally {
       setPreparing(null);
     }
@@ -226,7 +220,7 @@ export function CompareView({
       setCopied(true);
     } catch {
       // No clipboard (an insecure origin, a refused permission): the link itself, to copy by hand.
-      client.notify(`Copy this link: ${location.href}`, 'info');
+      client.notify(t('compare.copyByHand', { url: location.href }), 'info');
     }
   };
 
@@ -234,7 +228,7 @@ export function CompareView({
     const data = exportRun({
       prompt,
       datastore: active?.name ?? null,
-      lesson: lesson && { id: lesson.lesson.id, title: lesson.lesson.title, step: lesson.step },
+      lesson: lesson && { id: lesson.lesson.id, title: localized(lesson.lesson.title), step: lesson.step },
       settings,
       runs,
       titles: COLUMN_TITLES,
@@ -299,14 +293,14 @@ export function CompareView({
   let side: { label: string; content: ReactNode } | null = null;
   if (knnRun && selectedToken !== null && knnRun.generated[selectedToken]) {
     side = {
-      label: 'kNN-LM token',
+      label: t('compare.panelToken'),
       content: (
         <TokenDistribution position={explainPosition(knnRun.prefix.length, knnRun.prompt.length, selectedToken)} token={knnRun.generated[selectedToken]} onClose={close} />
       ),
     };
   } else if (passagePanel) {
     side = {
-      label: 'In-Context RALM passage',
+      label: t('compare.panelPassage'),
       content: (
         <NeighbourPanel
           report={passagePanel.report}
@@ -320,13 +314,13 @@ export function CompareView({
             id: 'icralm-passage',
             heading: (
               <>
-                In-Context RALM passage {passagePanel.report.chunk + 1}{' '}
+                {t('neighbours.passageHeading', { n: passagePanel.report.chunk + 1 })}{' '}
                 <span className="muted">
-                  (before the context from token {passagePanel.report.end}; query tokens {passagePanel.report.start}–{passagePanel.report.end - 1})
+                  {t('neighbours.passageDetail', { end: passagePanel.report.end, start: passagePanel.report.start, last: passagePanel.report.end - 1 })}
                 </span>
               </>
             ),
-            queryLabel: 'Query (last l tokens)',
+            queryLabel: t('neighbours.passageQuery'),
             modelName: 'In-Context RALM',
           }}
         />
@@ -334,7 +328,7 @@ export function CompareView({
     };
   } else if (panel) {
     side = {
-      label: 'RETRO neighbours',
+      label: t('compare.panelChunk'),
       content: (
         <NeighbourPanel
           report={panel.report}
@@ -376,7 +370,7 @@ export function CompareView({
   );
 
   return (
-    <section className="compare" aria-label="Compare GPT and RETRO">
+    <section className="compare" aria-label={t('compare.region')}>
       {settingsSlot && createPortal(settingsBoxes, settingsSlot)}
       {lesson && !presenter && (
         <LessonBar
@@ -384,7 +378,7 @@ export function CompareView({
           step={lesson.step}
           index={lessonIndex}
           count={LESSONS.length}
-          preparing={preparing ?? (building ? 'Building a datastore…' : null)}
+          preparing={preparing ?? (building ? t('lesson.buildingAny') : null)}
           busy={generating || preparing !== null}
           written={stepWritten}
           onStep={(i) => void applyStep(lesson.lesson, i)}
@@ -394,10 +388,10 @@ export function CompareView({
       <form className="prompt-form panel" onSubmit={onSubmit}>
         <div className="prompt-row">
           <label htmlFor={promptId} className="prompt-label">
-            Prompt
+            {t('compare.prompt')}
           </label>
           <label className="lesson-picker">
-            <span className="hint">Lesson</span>
+            <span className="hint">{t('compare.lesson')}</span>
             <select
               data-testid="lesson-picker"
               value={lesson?.lesson.id ?? ''}
@@ -408,10 +402,10 @@ export function CompareView({
                 else setLesson(null);
               }}
             >
-              <option value="">none (free play)</option>
+              <option value="">{t('compare.noLesson')}</option>
               {LESSONS.map((l, i) => (
                 <option key={l.id} value={l.id}>
-                  {i + 1}. {l.title}
+                  {i + 1}. {localized(l.title)}
                 </option>
               ))}
             </select>
@@ -420,29 +414,31 @@ export function CompareView({
         <textarea
           id={promptId}
           data-testid="prompt"
+          lang="en"
           value={prompt}
           rows={2}
           onChange={(e) => setPrompt(e.target.value)}
           onKeyDown={onPromptKey}
-          placeholder="Type the start of a text; both models continue it."
+          placeholder={t('compare.placeholder')}
           aria-describedby={`${promptId}-keys`}
         />
         <div className="prompt-actions">
           <button type="submit" className="primary" data-testid="generate" disabled={!ready || generating || preparing !== null || prompt.trim() === ''}>
-            Generate
+            {t('compare.generate')}
           </button>
           <button type="button" data-testid="stop" onClick={() => client.stop()} disabled={!generating}>
-            Stop
+            {t('compare.stop')}
           </button>
           <span id={`${promptId}-keys`} className="hint keys-hint">
-            <kbd>Enter</kbd> generates · <kbd>Shift</kbd>+<kbd>Enter</kbd> new line · <kbd>Esc</kbd> stops
+            <Trans i18nKey="compare.keys" components={[<kbd key="0" />, <kbd key="1" />, <kbd key="2" />, <kbd key="3" />]} />
           </span>
           <span className="examples">
-            <span className="hint">Try:</span>
+            <span className="hint">{t('compare.try')}</span>
             {EXAMPLES.map((e) => (
               <button
                 key={e.label}
                 type="button"
+                lang={e.label === 'Free text' ? undefined : 'en'}
                 className="link-button"
                 disabled={generating}
                 title={e.datastore ? `Also makes the ${e.datastore} datastore active` : undefined}
@@ -451,19 +447,19 @@ export function CompareView({
                   if (e.datastore && activeId !== e.datastore && retrieval?.datastores.some((d) => d.id === e.datastore)) void client.setActive(e.datastore);
                 }}
               >
-                {e.label}
+                {e.label === 'Free text' ? t('compare.freeText') : e.label}
               </button>
             ))}
           </span>
           <span className="share">
             <button type="button" className="link-button" data-testid="copy-link" onClick={() => void copyLink()}>
-              {copied ? 'Link copied' : 'Copy link'}
+              {copied ? t('compare.copied') : t('compare.copyLink')}
             </button>
             <button type="button" className="link-button" data-testid="export-md" disabled={!hasRuns} onClick={() => exportAs('md')}>
-              Export Markdown
+              {t('compare.exportMd')}
             </button>
             <button type="button" className="link-button" data-testid="export-json" disabled={!hasRuns} onClick={() => exportAs('json')}>
-              Export JSON
+              {t('compare.exportJson')}
             </button>
           </span>
         </div>
@@ -513,20 +509,24 @@ export function CompareView({
         )}
       </div>
       <span id={chunkHintId} hidden>
-        Shows the two passages RETRO retrieved after this chunk and read while writing the next one.
+        {t('compare.chunkHint')}
       </span>
       <div className="visually-hidden" aria-live="polite" data-testid="announcer">
         {finished.map(([key, run]) => (
           <p key={key}>
-            {COLUMN_TITLES[key]} {run!.status === 'done' ? 'finished' : run!.status}: {run!.generated.length} tokens.
+            {run!.status === 'done'
+              ? t('compare.finished', { column: COLUMN_TITLES[key], count: run!.generated.length })
+              : run!.status === 'stopped'
+                ? t('compare.stoppedAnnounce', { column: COLUMN_TITLES[key], count: run!.generated.length })
+                : t('compare.failedAnnounce', { column: COLUMN_TITLES[key] })}
           </p>
         ))}
       </div>
       {!side && !generating && !presenter && (
         <p className="hint center">
-          {retroRun && retroRun.chunks.length > 0 && 'Click a RETRO chunk number to see the neighbours it retrieved. '}
-          {knnRun && knnRun.generated.length > 0 && 'Click a kNN-LM word for p_LM, p_kNN and their mixture. '}
-          {icralmRun && icralmRun.chunks.length > 0 && 'Click a ¶ mark to see the passage In-Context RALM placed before the context.'}
+          {retroRun && retroRun.chunks.length > 0 && `${t('compare.hintChunk')} `}
+          {knnRun && knnRun.generated.length > 0 && `${t('compare.hintToken')} `}
+          {icralmRun && icralmRun.chunks.length > 0 && t('compare.hintPassage')}
         </p>
       )}
     </section>

@@ -1,4 +1,6 @@
 import { useId } from 'react';
+import { useTranslation } from 'react-i18next';
+import { useLocalized } from './localized';
 import type { Lesson } from './types';
 
 /** The lesson being taught: what to read out, what to point at, what to ask; and the way to the next step. */
@@ -28,28 +30,27 @@ export function LessonBar({
   onClose: () => void;
 }) {
   const id = useId();
+  const { t } = useTranslation();
+  const localized = useLocalized();
   const current = lesson.steps[step]!;
   const total = lesson.steps.length;
   return (
     <section className="lesson panel" aria-labelledby={`${id}-title`} data-testid="lesson" data-lesson={lesson.id} data-step={step}>
       <header className="lesson-header">
         <h2 id={`${id}-title`}>
-          <span className="muted">
-            Lesson {index + 1} of {count} ·
-          </span>{' '}
-          {lesson.title}
+          <span className="muted">{t('lesson.of', { n: index + 1, count })}</span> {localized(lesson.title)}
         </h2>
         <span className="lesson-step" data-testid="lesson-step">
-          Step {step + 1} of {total}: {current.title}
+          {t('lesson.step', { n: step + 1, count: total, title: localized(current.title) })}
         </span>
         <span className="lesson-nav">
           <button type="button" onClick={() => onStep(step - 1)} disabled={busy || step === 0} data-testid="lesson-previous">
-            Previous step
+            {t('lesson.previous')}
           </button>
           <button type="button" onClick={() => onStep(step + 1)} disabled={busy || step + 1 >= total} data-testid="lesson-next">
-            Next step
+            {t('lesson.next')}
           </button>
-          <button type="button" className="icon-button" aria-label="Close the lesson" onClick={onClose}>
+          <button type="button" className="icon-button" aria-label={t('lesson.close')} onClick={onClose}>
             ×
           </button>
         </span>
@@ -63,24 +64,24 @@ export function LessonBar({
       <dl className="lesson-text">
         {written ? (
           <div>
-            <dt>Notice</dt>
-            <dd data-testid="lesson-notice">{current.notice}</dd>
+            <dt>{t('lesson.notice')}</dt>
+            <dd data-testid="lesson-notice">{localized(current.notice)}</dd>
           </div>
         ) : (
           <div>
-            <dt>Read</dt>
-            <dd data-testid="lesson-read">{current.read}</dd>
+            <dt>{t('lesson.read')}</dt>
+            <dd data-testid="lesson-read">{localized(current.read)}</dd>
           </div>
         )}
         <div>
-          <dt>Ask</dt>
-          <dd data-testid="lesson-question">{current.question}</dd>
+          <dt>{t('lesson.ask')}</dt>
+          <dd data-testid="lesson-question">{localized(current.question)}</dd>
         </div>
       </dl>
       <details className="lesson-source hint">
-        <summary>{written ? 'What was read out, and where the numbers come from' : 'Where the numbers come from'}</summary>
-        {written && <p>{current.read}</p>}
-        <p data-testid="lesson-source">Measured: {current.source}</p>
+        <summary>{written ? t('lesson.sourcesAfter') : t('lesson.sources')}</summary>
+        {written && <p>{localized(current.read)}</p>}
+        <p data-testid="lesson-source">{t('lesson.measured', { source: localized(current.source) })}</p>
       </details>
     </section>
   );

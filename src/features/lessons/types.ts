@@ -1,6 +1,7 @@
 import type { DecodingSettings, KnnLmSettings } from '../../client';
 import type { IcRalmColumnSettings } from '../icralm/IcRalmControls';
 import type { CompareSettings } from '../compare/settings';
+import type { Localized } from './localized';
 
 /**
  * Where a lesson's retrieval reads from: a datastore that ships with the app, or small text files
@@ -12,7 +13,7 @@ export type LessonDatastore =
   | { kind: 'text'; name: string; files: string[]; knnKeys: boolean };
 
 export interface LessonStep {
-  title: string;
+  title: Localized;
   prompt: string;
   datastore: LessonDatastore;
   /** GPT and RETRO are always shown; these add the kNN-LM and In-Context RALM columns. */
@@ -25,17 +26,17 @@ export interface LessonStep {
     icralm?: Partial<Omit<IcRalmColumnSettings, 'enabled'>>;
   };
   /** Read out to the class (before pressing Generate). */
-  read: string;
+  read: Localized;
   /** What to point at once the columns are written. */
-  notice: string;
-  question: string;
+  notice: Localized;
+  question: Localized;
   /** The measurement behind the step's claims: a command, a doc, a manifest field. */
-  source: string;
+  source: Localized;
 }
 
 export interface Lesson {
   id: string;
-  title: string;
+  title: Localized;
   /** Where it sits in the map of retrieval-based LMs: what, how, when, … */
   topic: string;
   steps: LessonStep[];
