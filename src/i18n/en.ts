@@ -15,6 +15,7 @@ export const en = {
     footer: 'Models and datastores run locally in Web Workers; nothing you type or load leaves this machine.',
     updateReady: 'A new version of RetroLab is ready. It loads when you reload the page; nothing changes mid-lesson.',
     reload: 'Reload now',
+    dismiss: 'Dismiss',
     offlineReady: 'RetroLab is stored in this browser and works without the network.',
     backend: 'Backend',
     backendAuto: 'Auto (WebGPU if it works)',

@@ -17,6 +17,7 @@ export const zh: Messages = {
     footer: '模型和数据库都在本机的 Web Worker 中运行；你输入或载入的内容不会离开这台电脑。',
     updateReady: 'RetroLab 有新版本。重新载入页面后生效；课堂进行中不会自动切换。',
     reload: '现在重新载入',
+    dismiss: '关闭',
     offlineReady: 'RetroLab 已保存在此浏览器中，断网也能使用。',
     backend: '运行后端',
     backendAuto: '自动（能用 WebGPU 就用）',

@@ -1,3 +1,4 @@
+import { useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useRegisterSW } from 'virtual:pwa-register/react';
 
@@ -13,6 +14,12 @@ export function UpdatePrompt() {
     offlineReady: [offlineReady, setOfflineReady],
     updateServiceWorker,
   } = useRegisterSW();
+  // "Works offline" is news once; it goes by itself. An update waits for the teacher.
+  useEffect(() => {
+    if (!offlineReady) return;
+    const timer = setTimeout(() => setOfflineReady(false), 10_000);
+    return () => clearTimeout(timer);
+  }, [offlineReady, setOfflineReady]);
   if (!needRefresh && !offlineReady) return null;
   return (
     <div className="notice notice-info update-prompt" role="status" data-testid={needRefresh ? 'update-ready' : 'offline-ready'}>
@@ -25,7 +32,7 @@ export function UpdatePrompt() {
       <button
         type="button"
         className="icon-button"
-        aria-label="×"
+        aria-label={t('app.dismiss')}
         onClick={() => {
           setNeedRefresh(false);
           setOfflineReady(false);
