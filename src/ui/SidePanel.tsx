@@ -11,7 +11,13 @@ export function SidePanel({ onClose, children, label }: { onClose: () => void; c
   const [opener] = useState<Element | null>(() => document.activeElement);
   useEffect(() => {
     // A panel that focuses a control of its own (a slider, a heading) keeps that.
-    if (ref.current && !ref.current.contains(document.activeElement)) ref.current.focus();
+    const panel = ref.current;
+    if (panel && !panel.contains(document.activeElement)) {
+      // Beside the columns it is already in view: moving the page would shift what the class reads.
+      panel.focus({ preventScroll: true });
+      const box = panel.getBoundingClientRect();
+      if (box.top < 0 || box.top > window.innerHeight - 40) panel.scrollIntoView({ block: 'nearest' });
+    }
     // Closed by Esc or its × button, the panel leaves focus on nothing: back to what opened it.
     return () => {
       const lost = document.activeElement === null || document.activeElement === document.body;
