@@ -12,6 +12,7 @@ async function expectNoSeriousViolations(app: AppPage, view: string): Promise<vo
 }
 
 test('axe: no serious or critical violation on the main view, settings, a lesson with a panel open, presenter mode, the lens and the Chinese UI', async ({ app, page }) => {
+  test.setTimeout(420_000); // seven views, a lesson's datastore build and a four-column run
   await page.setViewportSize({ width: 1280, height: 720 });
   await app.goto({ backend: 'wasm', settings: false });
   await app.waitUntilReady();

@@ -26,6 +26,7 @@ async function uiText(app: AppPage, selector: string): Promise<string> {
 }
 
 test('with a Chinese browser the lesson views are in Chinese, with no English left; the language can be switched', async ({ baseURL }, testInfo) => {
+  test.setTimeout(300_000); // a lesson's datastore build and a four-column run
   const context = await launchApp({ profileDir: testInfo.outputPath('zh-profile'), locale: 'zh-CN' });
   try {
     const app = new AppPage(context.pages()[0] ?? (await context.newPage()));
