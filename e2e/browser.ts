@@ -24,9 +24,11 @@ export interface LaunchOptions {
   storagePoolBytes?: number | null;
   /** Storage quota override etc. need a fresh profile per test; this is its folder. */
   profileDir: string;
+  /** The browser's language (navigator.language and Accept-Language), e.g. 'zh-CN'. */
+  locale?: string;
 }
 
-export async function launchApp({ webgpu = false, storagePoolBytes = null, profileDir }: LaunchOptions): Promise<BrowserContext> {
+export async function launchApp({ webgpu = false, storagePoolBytes = null, profileDir, locale }: LaunchOptions): Promise<BrowserContext> {
   const args = [...BASE_ARGS];
   if (webgpu) args.push('--enable-unsafe-webgpu');
   if (storagePoolBytes !== null) args.push(`--enable-features=StorageQuotaSettings:PoolSizeBytes/${storagePoolBytes}`);
@@ -36,5 +38,6 @@ export async function launchApp({ webgpu = false, storagePoolBytes = null, profi
     args,
     viewport: { width: 1440, height: 1000 },
     acceptDownloads: true,
+    ...(locale ? { locale } : {}),
   });
 }

@@ -24,8 +24,15 @@ test.describe('custom datastores', () => {
     await app.generate(LIGHTHOUSE.slice(0, 180), { maxTokens: 4 });
     const chunks = app.retrievedChunks();
     await expect(chunks.first()).toBeVisible();
-    // Keyboard: focus the chunk and press Enter to open its neighbours.
-    await chunks.first().focus();
+    // Keyboard: focus the chunk's button and press Enter; focus moves into the panel, Esc closes it and returns.
+    const button = app.chunkButtons().first();
+    await button.focus();
+    await page.keyboard.press('Enter');
+    await expect(app.neighbourPanel).toBeVisible();
+    await expect(page.getByTestId('side-panel')).toBeFocused();
+    await page.keyboard.press('Escape');
+    await expect(app.neighbourPanel).toHaveCount(0);
+    await expect(button).toBeFocused();
     await page.keyboard.press('Enter');
     await expect(app.neighbourPanel).toBeVisible();
     const neighbours = app.neighbours();
@@ -45,7 +52,7 @@ test.describe('custom datastores', () => {
     expect(titles.join(' ')).not.toContain('lighthouse');
 
     // Persistence: a reload finds the datastore in IndexedDB, still active.
-    await page.reload();
+    await app.reload();
     await app.waitUntilReady();
     expect(await app.datastoreNames()).toContain('Harbour notes');
     expect(await app.activeDatastoreName()).toBe('Harbour notes');
@@ -76,7 +83,7 @@ test.describe('custom datastores', () => {
     await page.getByRole('button', { name: 'Clear', exact: true }).click();
     await expect(app.buildError).toHaveCount(0);
 
-    await page.reload();
+    await app.reload();
     await app.waitUntilReady();
     expect(await app.datastoreNames()).toEqual(before);
   });

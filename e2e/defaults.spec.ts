@@ -50,7 +50,7 @@ test('first launch copies the built-in datastores into IndexedDB and RETRO retri
   page.once('dialog', (dialog) => void dialog.accept());
   await app.datastoreItems.filter({ hasText: names[0]! }).getByRole('button', { name: `Delete ${names[0]}` }).click();
   await expect(app.datastoreItems).toHaveCount(names.length - 1);
-  await page.reload();
+  await app.reload();
   await app.waitUntilReady();
   expect(await app.activeDatastoreName()).toBe(names[1]);
   expect(await app.datastoreNames()).toEqual(names.slice(1));

@@ -145,7 +145,7 @@ test.describe('kNN-LM', () => {
     // The GPT is free again: a generation runs.
     await app.generate('The ship was launched in', { maxTokens: 2 });
     expect((await app.state()).runs.gpt?.status).toBe('done');
-    await page.reload();
+    await app.reload();
     await app.waitUntilReady();
     expect(await app.datastoreNames()).toEqual(before);
   });
@@ -173,7 +173,7 @@ test.describe('kNN-LM', () => {
     // A reload reads it from IndexedDB: on at once, nothing downloaded again.
     const downloads = () => requests.filter((u) => u.includes('.knn-pca64.rlds')).length;
     expect(downloads()).toBe(1);
-    await page.reload();
+    await app.reload();
     await app.waitUntilReady();
     await expect(app.knnSwitch).toBeChecked();
     await app.waitForKnnModel(300_000);

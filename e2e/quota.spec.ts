@@ -39,7 +39,7 @@ test('what does not fit the storage quota is not stored, and the message says ho
   expect(await app.datastoreNames()).toEqual(stored);
 
   // Nothing half-written: after a reload the list is the same and the active one still opens.
-  await page.reload();
+  await app.reload();
   await app.waitUntilReady();
   expect(await app.datastoreNames()).toEqual(stored);
 });

@@ -14,7 +14,7 @@ test('the page loads both models, says which backend runs and why, and stays on 
 });
 
 test('the first Tab reaches "Skip to the prompt", and Enter puts the caret in the prompt', async ({ app }) => {
-  await app.goto({ backend: 'wasm' });
+  await app.goto({ backend: 'wasm', settings: false });
   await app.waitUntilReady();
   await app.page.keyboard.press('Tab');
   await expect(app.page.getByRole('link', { name: 'Skip to the prompt' })).toBeFocused();

@@ -32,9 +32,80 @@ export class AppPage {
     this.page.on('pageerror', (error) => this.consoleErrors.push(error.message));
   }
 
-  async goto(options: { backend?: 'wasm' | 'webgpu' | 'auto' } = {}): Promise<void> {
-    const query = options.backend && options.backend !== 'auto' ? `?backend=${options.backend}` : '';
-    await this.page.goto(`/${query}`);
+  /**
+   * Opens the app. `settings` (default true) also opens the settings drawer, where most specs set
+   * things up; `query` adds link state (`lesson=…&step=…`, `prompt=…`).
+   */
+  async goto(options: { backend?: 'wasm' | 'webgpu' | 'auto'; settings?: boolean; query?: string } = {}): Promise<void> {
+    const params = new URLSearchParams(options.query ?? '');
+    if (options.backend && options.backend !== 'auto') params.set('backend', options.backend);
+    const query = params.toString();
+    await this.page.goto(`/${query ? `?${query}` : ''}`);
+    if (options.settings ?? true) await this.openSettings();
+  }
+
+  /** Reloads the page; the settings drawer (closed on a fresh page) is opened again if it was open. */
+  async reload(): Promise<void> {
+    const wasOpen = (await this.settingsToggle.getAttribute('aria-expanded')) === 'true';
+    await this.page.reload();
+    if (wasOpen) await this.openSettings();
+  }
+
+  get settingsToggle(): Locator {
+    return this.page.getByTestId('settings-toggle');
+  }
+
+  async openSettings(): Promise<void> {
+    if ((await this.settingsToggle.getAttribute('aria-expanded')) !== 'true') await this.settingsToggle.click();
+    await expect(this.page.getByTestId('settings-drawer')).toBeVisible();
+  }
+
+  async closeSettings(): Promise<void> {
+    if ((await this.settingsToggle.getAttribute('aria-expanded')) === 'true') await this.settingsToggle.click();
+    await expect(this.page.getByTestId('settings-drawer')).toBeHidden();
+  }
+
+  // --- lessons --------------------------------------------------------------------------------
+
+  get lesson(): Locator {
+    return this.page.getByTestId('lesson');
+  }
+
+  /** Picks a lesson from the list (step 1 loads) and waits until its datastore and columns are ready. */
+  async openLesson(id: string): Promise<void> {
+    await this.page.getByTestId('lesson-picker').selectOption(id);
+    await this.waitForLesson();
+  }
+
+  async nextStep(): Promise<void> {
+    await this.page.getByTestId('lesson-next').click();
+    await this.waitForLesson();
+  }
+
+  /** The lesson bar is shown and nothing is being prepared (its datastore built, its kNN-LM keys loaded). */
+  async waitForLesson(timeout = 150_000): Promise<void> {
+    await expect(this.lesson).toBeVisible();
+    await expect(this.page.getByTestId('lesson-preparing')).toHaveCount(0, { timeout });
+    await this.page.waitForFunction(
+      () => {
+        const s = (window as unknown as { __retrolab: RetroLabTestHook }).__retrolab.state();
+        return s.busy === null && !s.build.running && !s.knn.loading;
+      },
+      undefined,
+      { timeout },
+    );
+    await expect(this.generateButton).toBeEnabled();
+  }
+
+  /** Generates with the prompt and settings as they are (a lesson's) and waits for every column. */
+  async generateNow(timeout = 150_000): Promise<void> {
+    await this.generateButton.click();
+    await this.waitForRuns(timeout);
+  }
+
+  /** RETRO's chunk buttons (the number at the start of each chunk that has neighbours). */
+  chunkButtons(): Locator {
+    return this.output('retro').getByTestId('chunk-button');
   }
 
   /** A snapshot of the client state through `window.__retrolab`. */
@@ -70,8 +141,12 @@ export class AppPage {
     return this.page.getByLabel(label, { exact: true });
   }
 
+  /** Sets Max tokens in the settings drawer, leaving the drawer as it was. */
   async setMaxTokens(n: number): Promise<void> {
+    const wasOpen = (await this.settingsToggle.getAttribute('aria-expanded')) === 'true';
+    await this.openSettings();
     await this.field('Max tokens').fill(String(n));
+    if (!wasOpen) await this.closeSettings();
   }
 
   /** Types a prompt, presses Enter and waits until both columns finished. */

@@ -1,5 +1,6 @@
-import { useEffect, useId, useMemo, useState, type CSSProperties, type FormEvent, type KeyboardEvent } from 'react';
-import { useAppState, useClient, type ModelInfo, type ModelKey, type NeighbourView } from '../../client';
+import { useEffect, useId, useMemo, useRef, useState, type CSSProperties, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
+import { createPortal } from 'react-dom';
+import { useAppState, useClient, type ModelInfo, type ModelKey, type NeighbourView, type RunState } from '../../client';
 import { NeighbourPanel } from '../neighbours/NeighbourPanel';
 import { KnnControls } from '../knnlm/KnnControls';
 import { TokenDistribution } from '../knnlm/TokenDistribution';
@@ -12,6 +13,15 @@ import { DecodingControls } from './DecodingControls';
 import { OutputColumn } from './OutputColumn';
 import { RetroControls } from './RetroControls';
 import { loadSettings, saveSettings, type CompareSettings } from './settings';
+import { SidePanel } from '../../ui/SidePanel';
+import { LessonBar } from '../lessons/LessonBar';
+import { LESSONS, findLesson } from '../lessons/lessons';
+import { useLocalized } from '../lessons/localized';
+import type { Lesson, LessonDatastore } from '../lessons/types';
+import { stepSettings } from '../lessons/preset';
+import { withState, type SharedState } from '../share/urlState';
+import { download, exportRun, runToMarkdown } from '../share/exportRun';
+import { Trans, useTranslation } from 'react-i18next';
 
 // WikiText-style prompts (spaces around punctuation, as the models were trained). The first two
 // open articles of the WikiText-2 datastore, so RETRO's neighbours visibly hold the continuation.
@@ -35,19 +45,43 @@ const EXAMPLES: { label: string; text: string; datastore?: string }[] = [
   { label: 'Free text', text: 'The ship was launched in' },
 ];
 
-export function CompareView() {
+
+/** Column titles, for the export and the announcement of a finished column. */
+const COLUMN_TITLES: Record<ModelKey, string> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM' };
+
+/** The one panel open beside the columns: a RETRO chunk's neighbours, a kNN-LM token, an In-Context RALM passage. */
+type Selection = { kind: 'chunk' | 'token' | 'passage'; index: number } | null;
+
+export function CompareView({
+  initial,
+  settingsSlot,
+  presenter,
+}: {
+  /** state from the link the page was opened with */
+  initial: SharedState;
+  /** where the settings boxes go (the drawer App owns); null while it is not mounted */
+  settingsSlot: HTMLElement | null;
+  presenter: boolean;
+}) {
   const client = useClient();
+  const { t } = useTranslation();
+  const localized = useLocalized();
   const promptId = useId();
+  const chunkHintId = useId();
   const phase = useAppState((s) => s.phase);
   const models = useAppState((s) => s.models);
   const runs = useAppState((s) => s.runs);
   const generating = useAppState((s) => s.generating);
   const retrieval = useAppState((s) => s.retrieval);
-  const [prompt, setPrompt] = useState(EXAMPLES[0]!.text);
-  const [settings, setSettings] = useState<CompareSettings>(loadSettings);
-  const [selectedChunk, setSelectedChunk] = useState<number | null>(null);
-  const [selectedToken, setSelectedToken] = useState<number | null>(null);
-  const [selectedPassage, setSelectedPassage] = useState<number | null>(null);
+  const building = useAppState((s) => s.build.running);
+  const [prompt, setPrompt] = useState(initial.prompt ?? EXAMPLES[0]!.text);
+  const [settings, setSettings] = useState<CompareSettings>(() => initial.settings ?? loadSettings());
+  const [selection, setSelection] = useState<Selection>(null);
+  const [lesson, setLesson] = useState<{ lesson: Lesson; step: number } | null>(null);
+  const [preparing, setPreparing] = useState<string | null>(null);
+  const [copied, setCopied] = useState(false);
+  /** the lesson step ("id:step") the columns were last written for */
+  const [writtenStep, setWrittenStep] = useState<string | null>(null);
   const knnOn = useAppState((s) => client.knnEnabled(s));
   const knnModel = useAppState((s) => s.knn.model);
 
@@ -65,15 +99,97 @@ export function CompareView() {
   const gpt = models.find((m) => m.key === 'gpt');
   const retro = models.find((m) => m.key === 'retro');
   const activeId = retrieval?.activeId ?? null;
+  const active = retrieval?.datastores.find((d) => d.id === activeId) ?? null;
   // In-Context RALM reads the active datastore; without one the column would have nothing to show.
   const icralmOn = settings.icralm.enabled && activeId !== null;
-  const ready = phase === 'ready' && models.length > 0;
+  const ready = phase === 'ready' && models.length > 0 && retrieval !== null;
+
+  /** Makes a lesson's datastore active, building it from its text files the first time; an error message or null. */
+  const prepareDatastore = async (d: LessonDatastore): Promise<string | null> => {
+    const state = client.getState().retrieval;
+    if (d.kind === 'builtin') {
+      if (!state?.datastores.some((x) => x.id === d.id)) return t('lesson.missingBuiltin', { id: d.id });
+      if (state.activeId !== d.id) await client.setActive(d.id);
+      return null;
+    }
+    const existing = state?.datastores.find((x) => x.name === d.name && (!d.knnKeys || x.knnlm));
+    if (existing) {
+      if (state?.activeId !== existing.id) await client.setActive(existing.id);
+      return null;
+    }
+    setPreparing(t('lesson.building', { name: d.name, count: d.files.length }));
+    const files = await Promise.all(
+      d.files.map(async (name) => {
+        const response = await fetch(new URL(`${import.meta.env.BASE_URL}lessons/${name}`, location.href));
+        if (!response.ok) throw new Error(`lessons/${name}: HTTP ${response.status}`);
+        return new File([await response.blob()], name, { type: 'text/plain' });
+      }),
+    );
+    const built = await client.build(d.name, files, true, d.knnKeys);
+    return built ? null : (client.getState().build.error ?? 'the build did not finish');
+  };
+
+  const applyStep = async (next: Lesson, index: number, fromLink?: SharedState) => {
+    const step = next.steps[index];
+    if (!step) return;
+    client.stop();
+    setLesson({ lesson: next, step: index });
+    setSelection(null);
+    setPrompt(fromLink?.prompt ?? step.prompt);
+    setSettings(fromLink?.settings ?? stepSettings(step));
+    setPreparing(t('lesson.preparing'));
+    try {
+      const failure = await prepareDatastore(step.datastore);
+      if (failure) client.notify(t('lesson.notReady', { reason: failure }));
+      // After the datastore: turning kNN-LM on first would load whichever keys were active before.
+      if (client.knnEnabled() !== step.columns.knnlm) await client.setKnnEnabled(step.columns.knnlm);
+    } catch (error) {
+      client.notify(t('lesson.failed', { reason: error instanceof Error ? error.message : String(error) }));
+    } finally {
+      setPreparing(null);
+    }
+  };
+
+  // A link's state applies once the datastores are known: its lesson (with its datastore), else its datastore and columns.
+  const restored = useRef(false);
+  useEffect(() => {
+    if (!ready || restored.current) return;
+    restored.current = true;
+    const linked = initial.lesson ? findLesson(initial.lesson) : undefined;
+    if (linked) {
+      void applyStep(linked, Math.min(initial.step ?? 0, linked.steps.length - 1), initial);
+      return;
+    }
+    void (async () => {
+      if (initial.datastore && initial.datastore !== client.getState().retrieval?.activeId && client.getState().retrieval?.datastores.some((d) => d.id === initial.datastore)) {
+        await client.setActive(initial.datastore);
+      }
+      if (initial.knn !== undefined && initial.knn !== client.knnEnabled()) await client.setKnnEnabled(initial.knn);
+    })();
+    // Runs once, when ready; applyStep only reads the latest state through the client.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [ready]);
+
+  // The address bar always holds the current state, so "Copy link" (or the browser's own share) gives it.
+  const builtinActive = active?.origin === 'default' ? active.id : undefined;
+  useEffect(() => {
+    if (!restored.current) return;
+    const search = withState(location.search, {
+      prompt,
+      settings,
+      knn: knnOn,
+      datastore: lesson ? undefined : builtinActive,
+      lesson: lesson?.lesson.id,
+      step: lesson?.step,
+    });
+    if (search !== location.search) history.replaceState(history.state, '', `${location.pathname}${search}${location.hash}`);
+    setCopied(false);
+  }, [prompt, settings, knnOn, builtinActive, lesson, ready]);
 
   const generate = () => {
-    if (!ready || generating || prompt.trim() === '') return;
-    setSelectedChunk(null);
-    setSelectedToken(null);
-    setSelectedPassage(null);
+    if (!ready || generating || preparing || prompt.trim() === '') return;
+    setSelection(null);
+    setWrittenStep(lesson && `${lesson.lesson.id}:${lesson.step}`);
     const { exclusions, ...retroSettings } = settings.retro;
     const models: ModelKey[] = ['gpt', 'retro'];
     if (knnOn && knnModel) models.push('knnlm');
@@ -105,9 +221,40 @@ export function CompareView() {
     }
   };
 
+  const copyLink = async () => {
+    try {
+      await navigator.clipboard.writeText(location.href);
+      setCopied(true);
+    } catch {
+      // No clipboard (an insecure origin, a refused permission): the link itself, to copy by hand.
+      client.notify(t('compare.copyByHand', { url: location.href }), 'info');
+    }
+  };
+
+  const exportAs = (format: 'md' | 'json') => {
+    const data = exportRun({
+      prompt,
+      datastore: active?.name ?? null,
+      lesson: lesson && { id: lesson.lesson.id, title: localized(lesson.lesson.title), step: lesson.step },
+      settings,
+      runs,
+      titles: COLUMN_TITLES,
+    });
+    const stamp = data.exportedAt.slice(0, 16).replace(/[:T]/g, '-');
+    if (format === 'md') download(`retrolab-${stamp}.md`, 'text/markdown', runToMarkdown(data));
+    else download(`retrolab-${stamp}.json`, 'application/json', `${JSON.stringify(data, null, 2)}\n`);
+  };
+
   const columnCount = 2 + (knnOn ? 1 : 0) + (settings.icralm.enabled ? 1 : 0);
   const retroRun = runs.retro;
   const knnRun = runs.knnlm;
+  const icralmRun = runs.icralm;
+  const selectedChunk = selection?.kind === 'chunk' ? selection.index : null;
+  const selectedToken = selection?.kind === 'token' ? selection.index : null;
+  const selectedPassage = selection?.kind === 'passage' ? selection.index : null;
+  const toggle = (kind: NonNullable<Selection>['kind']) => (index: number) =>
+    setSelection((current) => (current?.kind === kind && current.index === index ? null : { kind, index }));
+
   const panel = useMemo(() => {
     if (selectedChunk === null || !retroRun) return null;
     const report = retroRun.chunks.find((c) => c.chunk === selectedChunk);
@@ -123,7 +270,6 @@ export function CompareView() {
     return { report, queryText, influenced };
   }, [selectedChunk, retroRun]);
 
-  const icralmRun = runs.icralm;
   // The same GPT; the perplexity shown is In-Context RALM's own (cli/eval.ts --icralm), once measured.
   const icralmMetric = gpt?.metrics.wt2_test_icralm;
   const icralmModel: ModelInfo | undefined = gpt && { ...gpt, metrics: icralmMetric ? { wt2_test: icralmMetric } : {} };
@@ -149,39 +295,157 @@ export function CompareView() {
     }));
   };
   const isExcluded = (docId: number) => settings.retro.exclusions.some((e) => e.datastoreId === activeId && e.docId === docId);
+  const close = () => setSelection(null);
+
+  let side: { label: string; content: ReactNode } | null = null;
+  if (knnRun && selectedToken !== null && knnRun.generated[selectedToken]) {
+    side = {
+      label: t('compare.panelToken'),
+      content: (
+        <TokenDistribution position={explainPosition(knnRun.prefix.length, knnRun.prompt.length, selectedToken)} token={knnRun.generated[selectedToken]} onClose={close} />
+      ),
+    };
+  } else if (passagePanel) {
+    side = {
+      label: t('compare.panelPassage'),
+      content: (
+        <NeighbourPanel
+          report={passagePanel.report}
+          queryText={passagePanel.queryText}
+          written={passagePanel.served}
+          writtenIsGenerated={passagePanel.report.end >= (icralmRun?.prefix.length ?? 0) + (icralmRun?.prompt.length ?? 0)}
+          onClose={close}
+          onExclude={exclude}
+          excluded={isExcluded}
+          labels={{
+            id: 'icralm-passage',
+            heading: (
+              <>
+                {t('neighbours.passageHeading', { n: passagePanel.report.chunk + 1 })}{' '}
+                <span className="muted">
+                  {t('neighbours.passageDetail', { end: passagePanel.report.end, start: passagePanel.report.start, last: passagePanel.report.end - 1 })}
+                </span>
+              </>
+            ),
+            queryLabel: t('neighbours.passageQuery'),
+            modelName: 'In-Context RALM',
+          }}
+        />
+      ),
+    };
+  } else if (panel) {
+    side = {
+      label: t('compare.panelChunk'),
+      content: (
+        <NeighbourPanel
+          report={panel.report}
+          queryText={panel.queryText}
+          written={panel.influenced.tokens}
+          writtenIsGenerated={panel.influenced.generated}
+          onClose={close}
+          onExclude={exclude}
+          excluded={isExcluded}
+        />
+      ),
+    };
+  }
+
+  // Announced once per column as it finishes (each line is added, so a screen reader reads only the new one).
+  const finished = (Object.entries(runs) as [ModelKey, RunState | undefined][]).filter(([, r]) => r && r.status !== 'running' && r.status !== 'waiting');
+  const lessonIndex = lesson ? LESSONS.indexOf(lesson.lesson) : -1;
+  const stepWritten = lesson !== null && writtenStep === `${lesson.lesson.id}:${lesson.step}`;
+  const hasRuns = Object.keys(runs).length > 0 && !generating;
+
+  const settingsBoxes = (
+    <div className="settings-grid">
+      <DecodingControls value={settings.decoding} onChange={(decoding) => setSettings((s) => ({ ...s, decoding }))} disabled={generating} />
+      <RetroControls
+        value={settings.retro}
+        onChange={(r) => setSettings((s) => ({ ...s, retro: r }))}
+        model={retro}
+        activeDatastoreId={activeId}
+        disabled={generating}
+      />
+      <KnnControls value={settings.knn} onChange={(knn) => setSettings((s) => ({ ...s, knn }))} disabled={generating} />
+      <IcRalmControls
+        value={settings.icralm}
+        onChange={(icralm) => setSettings((s) => ({ ...s, icralm }))}
+        activeDatastoreName={active?.name ?? null}
+        disabled={generating}
+      />
+    </div>
+  );
 
   return (
-    <section className="compare" aria-label="Compare GPT and RETRO">
+    <section className="compare" aria-label={t('compare.region')}>
+      {settingsSlot && createPortal(settingsBoxes, settingsSlot)}
+      {lesson && !presenter && (
+        <LessonBar
+          lesson={lesson.lesson}
+          step={lesson.step}
+          index={lessonIndex}
+          count={LESSONS.length}
+          preparing={preparing ?? (building ? t('lesson.buildingAny') : null)}
+          busy={generating || preparing !== null}
+          written={stepWritten}
+          onStep={(i) => void applyStep(lesson.lesson, i)}
+          onClose={() => setLesson(null)}
+        />
+      )}
       <form className="prompt-form panel" onSubmit={onSubmit}>
-        <label htmlFor={promptId} className="prompt-label">
-          Prompt
-        </label>
+        <div className="prompt-row">
+          <label htmlFor={promptId} className="prompt-label">
+            {t('compare.prompt')}
+          </label>
+          <label className="lesson-picker">
+            <span className="hint">{t('compare.lesson')}</span>
+            <select
+              data-testid="lesson-picker"
+              value={lesson?.lesson.id ?? ''}
+              disabled={generating || preparing !== null || !ready}
+              onChange={(e) => {
+                const picked = findLesson(e.target.value);
+                if (picked) void applyStep(picked, 0);
+                else setLesson(null);
+              }}
+            >
+              <option value="">{t('compare.noLesson')}</option>
+              {LESSONS.map((l, i) => (
+                <option key={l.id} value={l.id}>
+                  {i + 1}. {localized(l.title)}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
         <textarea
           id={promptId}
           data-testid="prompt"
+          lang="en"
           value={prompt}
-          rows={3}
+          rows={2}
           onChange={(e) => setPrompt(e.target.value)}
           onKeyDown={onPromptKey}
-          placeholder="Type the start of a text; both models continue it."
+          placeholder={t('compare.placeholder')}
           aria-describedby={`${promptId}-keys`}
         />
         <div className="prompt-actions">
-          <button type="submit" className="primary" data-testid="generate" disabled={!ready || generating || prompt.trim() === ''}>
-            Generate
+          <button type="submit" className="primary" data-testid="generate" disabled={!ready || generating || preparing !== null || prompt.trim() === ''}>
+            {t('compare.generate')}
           </button>
           <button type="button" data-testid="stop" onClick={() => client.stop()} disabled={!generating}>
-            Stop
+            {t('compare.stop')}
           </button>
-          <span id={`${promptId}-keys`} className="hint">
-            <kbd>Enter</kbd> generates · <kbd>Shift</kbd>+<kbd>Enter</kbd> new line · <kbd>Esc</kbd> stops
+          <span id={`${promptId}-keys`} className="hint keys-hint">
+            <Trans i18nKey="compare.keys" components={[<kbd key="0" />, <kbd key="1" />, <kbd key="2" />, <kbd key="3" />]} />
           </span>
           <span className="examples">
-            <span className="hint">Try:</span>
+            <span className="hint">{t('compare.try')}</span>
             {EXAMPLES.map((e) => (
               <button
                 key={e.label}
                 type="button"
+                lang={e.label === 'Free text' ? undefined : 'en'}
                 className="link-button"
                 disabled={generating}
                 title={e.datastore ? `Also makes the ${e.datastore} datastore active` : undefined}
@@ -190,120 +454,87 @@ export function CompareView() {
                   if (e.datastore && activeId !== e.datastore && retrieval?.datastores.some((d) => d.id === e.datastore)) void client.setActive(e.datastore);
                 }}
               >
-                {e.label}
+                {e.label === 'Free text' ? t('compare.freeText') : e.label}
               </button>
             ))}
+          </span>
+          <span className="share">
+            <button type="button" className="link-button" data-testid="copy-link" onClick={() => void copyLink()}>
+              {copied ? t('compare.copied') : t('compare.copyLink')}
+            </button>
+            <button type="button" className="link-button" data-testid="export-md" disabled={!hasRuns} onClick={() => exportAs('md')}>
+              {t('compare.exportMd')}
+            </button>
+            <button type="button" className="link-button" data-testid="export-json" disabled={!hasRuns} onClick={() => exportAs('json')}>
+              {t('compare.exportJson')}
+            </button>
           </span>
         </div>
       </form>
 
-      <div className="settings-grid">
-        <DecodingControls value={settings.decoding} onChange={(decoding) => setSettings((s) => ({ ...s, decoding }))} disabled={generating} />
-        <RetroControls
-          value={settings.retro}
-          onChange={(r) => setSettings((s) => ({ ...s, retro: r }))}
-          model={retro}
-          activeDatastoreId={activeId}
-          disabled={generating}
-        />
-        <KnnControls value={settings.knn} onChange={(knn) => setSettings((s) => ({ ...s, knn }))} disabled={generating} />
-        <IcRalmControls
-          value={settings.icralm}
-          onChange={(icralm) => setSettings((s) => ({ ...s, icralm }))}
-          activeDatastoreName={retrieval?.datastores.find((d) => d.id === activeId)?.name ?? null}
-          disabled={generating}
-        />
-      </div>
-
-      <div className={`columns${columnCount > 2 ? ' columns-many' : ''}`} style={{ '--columns': columnCount } as CSSProperties}>
-        <OutputColumn modelKey="gpt" model={gpt} run={runs.gpt} generating={generating} selectedChunk={null} onSelectChunk={() => undefined} />
-        <OutputColumn
-          modelKey="retro"
-          model={retro}
-          run={retroRun}
-          generating={generating}
-          selectedChunk={selectedChunk}
-          onSelectChunk={(c) => setSelectedChunk((current) => (current === c ? null : c))}
-        />
-        {knnOn && (
+      <div className={`stage${side ? ' stage-with-panel' : ''}`}>
+        <div className={`columns${columnCount > 2 ? ' columns-many' : ''}`} style={{ '--columns': columnCount } as CSSProperties} data-testid="columns">
+          <OutputColumn modelKey="gpt" model={gpt} run={runs.gpt} generating={generating} selectedChunk={null} onSelectChunk={() => undefined} />
           <OutputColumn
-            modelKey="knnlm"
-            model={gpt && knnModel ? { ...gpt, name: `${gpt.name} + “${knnModel.name}”`, metrics: {} } : gpt}
-            run={knnRun}
+            modelKey="retro"
+            model={retro}
+            run={retroRun}
             generating={generating}
-            selectedChunk={null}
-            onSelectChunk={() => undefined}
-            selectedToken={selectedToken}
-            onSelectToken={(i) => setSelectedToken((current) => (current === i ? null : i))}
+            selectedChunk={selectedChunk}
+            onSelectChunk={toggle('chunk')}
+            chunkHintId={chunkHintId}
           />
-        )}
-        {settings.icralm.enabled && (
-          <OutputColumn
-            modelKey="icralm"
-            name="In-Context RALM"
-            model={icralmModel}
-            run={icralmRun}
-            generating={generating}
-            selectedChunk={null}
-            onSelectChunk={() => undefined}
-            body={
-              icralmRun && (
-                <IcRalmText run={icralmRun} selected={selectedPassage} onSelect={(b) => setSelectedPassage((current) => (current === b ? null : b))} />
-              )
-            }
-          />
+          {knnOn && (
+            <OutputColumn
+              modelKey="knnlm"
+              model={gpt && knnModel ? { ...gpt, name: `${gpt.name} + “${knnModel.name}”`, metrics: {} } : gpt}
+              run={knnRun}
+              generating={generating}
+              selectedChunk={null}
+              onSelectChunk={() => undefined}
+              selectedToken={selectedToken}
+              onSelectToken={toggle('token')}
+            />
+          )}
+          {settings.icralm.enabled && (
+            <OutputColumn
+              modelKey="icralm"
+              name="In-Context RALM"
+              model={icralmModel}
+              run={icralmRun}
+              generating={generating}
+              selectedChunk={null}
+              onSelectChunk={() => undefined}
+              body={icralmRun && <IcRalmText run={icralmRun} selected={selectedPassage} onSelect={toggle('passage')} />}
+            />
+          )}
+        </div>
+        {side && (
+          <SidePanel label={side.label} onClose={close}>
+            {side.content}
+          </SidePanel>
         )}
       </div>
-      {knnOn && knnRun && knnRun.generated.length > 0 && selectedToken === null && !generating && (
-        <p className="hint center">Click a kNN-LM token (or focus it and press Enter) to see p_LM, p_kNN and their mixture, and the stored contexts that voted.</p>
-      )}
-      {knnRun && selectedToken !== null && knnRun.generated[selectedToken] && (
-        <TokenDistribution
-          position={explainPosition(knnRun.prefix.length, knnRun.prompt.length, selectedToken)}
-          token={knnRun.generated[selectedToken]}
-          onClose={() => setSelectedToken(null)}
-        />
-      )}
-      {icralmRun && icralmRun.chunks.length > 0 && !passagePanel && !generating && (
-        <p className="hint center">Click a ¶ mark in the In-Context RALM column (or focus it and press Enter) to see the passage placed before the GPT's context from there on.</p>
-      )}
-      {passagePanel && (
-        <NeighbourPanel
-          report={passagePanel.report}
-          queryText={passagePanel.queryText}
-          written={passagePanel.served}
-          writtenIsGenerated={passagePanel.report.end >= (icralmRun?.prefix.length ?? 0) + (icralmRun?.prompt.length ?? 0)}
-          onClose={() => setSelectedPassage(null)}
-          onExclude={exclude}
-          excluded={isExcluded}
-          labels={{
-            id: 'icralm-passage',
-            heading: (
-              <>
-                In-Context RALM passage {passagePanel.report.chunk + 1}{' '}
-                <span className="muted">
-                  (before the context from token {passagePanel.report.end}; query tokens {passagePanel.report.start}–{passagePanel.report.end - 1})
-                </span>
-              </>
-            ),
-            queryLabel: 'Query (last l tokens)',
-            modelName: 'In-Context RALM',
-          }}
-        />
-      )}
-      {retroRun && retroRun.chunks.length > 0 && !panel && (
-        <p className="hint center">Click a highlighted RETRO chunk (or focus it and press Enter) to see the neighbours it retrieved.</p>
-      )}
-      {panel && (
-        <NeighbourPanel
-          report={panel.report}
-          queryText={panel.queryText}
-          written={panel.influenced.tokens}
-          writtenIsGenerated={panel.influenced.generated}
-          onClose={() => setSelectedChunk(null)}
-          onExclude={exclude}
-          excluded={isExcluded}
-        />
+      <span id={chunkHintId} hidden>
+        {t('compare.chunkHint')}
+      </span>
+      <div className="visually-hidden" aria-live="polite" data-testid="announcer">
+        {finished.map(([key, run]) => (
+          <p key={key}>
+            {run!.status === 'done'
+              ? t('compare.finished', { column: COLUMN_TITLES[key], count: run!.generated.length })
+              : run!.status === 'stopped'
+                ? t('compare.stoppedAnnounce', { column: COLUMN_TITLES[key], count: run!.generated.length })
+                : t('compare.failedAnnounce', { column: COLUMN_TITLES[key] })}
+          </p>
+        ))}
+      </div>
+      {!side && !generating && !presenter && (
+        <p className="hint center">
+          {retroRun && retroRun.chunks.length > 0 && `${t('compare.hintChunk')} `}
+          {knnRun && knnRun.generated.length > 0 && `${t('compare.hintToken')} `}
+          {icralmRun && icralmRun.chunks.length > 0 && t('compare.hintPassage')}
+        </p>
       )}
     </section>
   );

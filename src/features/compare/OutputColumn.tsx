@@ -1,17 +1,20 @@
 import type { KeyboardEvent, ReactNode } from 'react';
+import type { TFunction } from 'i18next';
+import { useTranslation } from 'react-i18next';
 import { qualityMetrics, type ModelInfo, type ModelKey, type RunState } from '../../client';
 import { chunkSequence, detokenizeTokens, plainSegments, type Segment } from './chunks';
 
 function Segments({ segments }: { segments: Segment[] }) {
+  const { t } = useTranslation();
   return (
     <>
       {segments.map((s, i) =>
         s.kind === 'padding' ? (
-          <span key={i} className="seg seg-padding" title="End-of-text tokens padding the prompt to a whole chunk">
-            {s.count} × padding
+          <span key={i} className="seg seg-padding" title={t('column.paddingTitle')}>
+            {t('column.padding', { count: s.count })}
           </span>
         ) : (
-          <span key={i} className={`seg seg-${s.kind}`} title={s.kind === 'prefix' ? 'RETRO++ context: the top neighbour, read before the prompt' : undefined}>
+          <span key={i} className={`seg seg-${s.kind}`} title={s.kind === 'prefix' ? t('column.prefixTitle') : undefined}>
             {s.text}
           </span>
         ),
@@ -20,9 +23,15 @@ function Segments({ segments }: { segments: Segment[] }) {
   );
 }
 
-function testPerplexity(model: ModelInfo): string {
+/** The manifest says "6.9M params"; only the number is data, the word is UI. */
+function parameters(text: string, t: TFunction): string {
+  const match = /^(\S+) params$/.exec(text);
+  return match ? t('column.params', { value: match[1] }) : text;
+}
+
+function testPerplexity(model: ModelInfo, t: TFunction): string {
   const m = model.metrics.wt2_test;
-  return m ? ` · test perplexity ${m.word_ppl.toFixed(1)}` : '';
+  return m ? ` · ${t('column.testPerplexity', { value: m.word_ppl.toFixed(1) })}` : '';
 }
 
 function metricsTitle(model: ModelInfo): string {
@@ -30,13 +39,13 @@ function metricsTitle(model: ModelInfo): string {
   return lines.length ? `Perplexity (lower is better)\n${lines.join('\n')}` : 'No measured perplexity in the manifest yet';
 }
 
-function statusText(run: RunState | undefined, generating: boolean): string {
-  if (!run) return generating ? 'waiting' : '';
-  if (run.status === 'waiting') return 'waiting for its turn…';
-  if (run.status === 'running') return 'writing…';
-  if (run.status === 'stopped') return 'stopped';
-  if (run.status === 'error') return 'failed';
-  return `${run.generated.length} tokens${run.ms !== null ? ` in ${(run.ms / 1000).toFixed(2)} s` : ''}`;
+function statusText(run: RunState | undefined, generating: boolean, t: TFunction): string {
+  if (!run) return generating ? t('column.waiting') : '';
+  if (run.status === 'waiting') return t('column.waitingTurn');
+  if (run.status === 'running') return t('column.writing');
+  if (run.status === 'stopped') return t('column.stopped');
+  if (run.status === 'error') return t('column.failed');
+  return run.ms !== null ? t('column.tokensIn', { count: run.generated.length, seconds: (run.ms / 1000).toFixed(2) }) : t('column.tokens', { count: run.generated.length });
 }
 
 /**
@@ -44,17 +53,18 @@ function statusText(run: RunState | undefined, generating: boolean): string {
  * retrieval and the decoding options do to repetition, diversity and <unk>.
  */
 function TextQuality({ run }: { run: RunState }) {
+  const { t } = useTranslation();
   const ids = run.generated.map((t) => t.id);
   const m = qualityMetrics([ids], 0);
   const pct = (x: number) => `${Math.round(x * 100)}%`;
   return (
     <span className="text-quality" data-testid="text-quality">
       {' · '}
-      <abbr title="Share of 4-token runs that repeat an earlier one in this text (lower reads better)">4-gram repeats</abbr> {pct(m.repetition4)}
+      <abbr title={t('column.repeatsTitle')}>{t('column.repeats')}</abbr> {pct(m.repetition4)}
       {' · '}
-      <abbr title="Distinct token pairs / all token pairs (higher is more varied)">distinct-2</abbr> {m.distinct2.toFixed(2)}
+      <abbr title={t('column.distinctTitle')}>{t('column.distinct')}</abbr> {m.distinct2.toFixed(2)}
       {' · '}
-      <abbr title="Share of tokens that are <unk>, a word outside the vocabulary">&lt;unk&gt;</abbr> {pct(m.unkRate)}
+      <abbr title={t('column.unkTitle')}>&lt;unk&gt;</abbr> {pct(m.unkRate)}
     </span>
   );
 }
@@ -80,6 +90,7 @@ function TokenButtons({
       onSelectToken(index);
     }
   };
+  const { t } = useTranslation();
   const shown = detokenizeTokens(run.generated);
   return (
     <>
@@ -91,7 +102,7 @@ function TokenButtons({
           role="button"
           tabIndex={0}
           aria-pressed={selectedToken === i}
-          aria-label={`Generated token ${i + 1} “${token.text}”: show ${label}'s distribution`}
+          aria-label={t('column.tokenButton', { index: i + 1, text: token.text, title: label })}
           data-token-index={i}
           data-testid="generated-token"
           onClick={() => onSelectToken(i)}
@@ -115,6 +126,7 @@ export function OutputColumn({
   selectedToken = null,
   onSelectToken,
   body,
+  chunkHintId,
 }: {
   modelKey: ModelKey;
   model: ModelInfo | undefined;
@@ -129,39 +141,37 @@ export function OutputColumn({
   onSelectToken?: (index: number) => void;
   /** Draws the run's text instead of the default (the In-Context RALM column's passage marks). */
   body?: ReactNode;
+  /** id of the text describing what a chunk's neighbour button does */
+  chunkHintId?: string;
 }) {
+  const { t } = useTranslation();
   const title = name ?? TITLES[modelKey] ?? modelKey;
   const headingId = `column-${modelKey}`;
   const tps = run?.tokensPerSecond;
   const reported = new Set(run?.chunks.map((c) => c.chunk) ?? []);
   const chunkSize = run?.chunk ?? null;
 
-  const onKey = (event: KeyboardEvent, chunk: number) => {
-    if (event.key === 'Enter' || event.key === ' ') {
-      event.preventDefault();
-      onSelectChunk(chunk);
-    }
-  };
-
   return (
     <section className={`column column-${modelKey}`} aria-labelledby={headingId} data-testid={`column-${modelKey}`}>
       <header className="column-header">
         <h2 id={headingId}>{title}</h2>
         <span className="model-meta" title={model ? metricsTitle(model) : undefined}>
-          {model ? `${model.name} · ${model.parameters}${testPerplexity(model)}` : 'loading…'}
+          {model ? `${model.name} · ${parameters(model.parameters, t)}${testPerplexity(model, t)}` : t('column.loading')}
         </span>
-        <span className="tps" data-testid={`tps-${modelKey}`} aria-label={`${title} tokens per second`}>
-          {tps != null ? `${tps.toFixed(tps < 10 ? 1 : 0)} tok/s` : '– tok/s'}
+        <span className="tps" data-testid={`tps-${modelKey}`} aria-label={t('column.tps', { title })}>
+          {t('column.tpsValue', { value: tps != null ? tps.toFixed(tps < 10 ? 1 : 0) : '–' })}
         </span>
       </header>
+      {/* The models write English whatever the UI language: screen readers need to know. */}
       <div
+        lang="en"
         className={`output${run?.status === 'running' ? ' output-running' : ''}`}
         data-testid={`output-${modelKey}`}
         data-status={run?.status ?? 'idle'}
         data-generated={run?.generated.length ?? 0}
       >
         {!run || (run.prompt.length === 0 && run.generated.length === 0) ? (
-          <p className="placeholder">{run ? statusText(run, generating) : `${title}'s continuation appears here.`}</p>
+          <p className="placeholder">{run ? statusText(run, generating, t) : t('column.placeholder', { title })}</p>
         ) : body ? (
           body
         ) : onSelectToken && run.status !== 'running' ? (
@@ -173,21 +183,25 @@ export function OutputColumn({
             const clickable = reported.has(c.index);
             const selected = selectedChunk === c.index;
             const className = `chunk chunk-${c.index % 2 ? 'odd' : 'even'}${clickable ? ' chunk-retrieved' : ''}${selected ? ' chunk-selected' : ''}`;
+            // The chunk reads as its words; the action is the number at its start, a real button
+            // (a label on the whole chunk would replace its words for a screen reader).
             return clickable ? (
-              <span
-                key={c.index}
-                className={className}
-                role="button"
-                tabIndex={0}
-                aria-pressed={selected}
-                aria-label={`Chunk ${c.index} (tokens ${c.start}–${c.end - 1}): show its neighbours`}
-                data-chunk={c.index}
-                onClick={() => onSelectChunk(c.index)}
-                onKeyDown={(e) => onKey(e, c.index)}
-              >
-                <span className="chunk-mark" aria-hidden="true">
+              <span key={c.index} className={className} data-chunk={c.index} onClick={() => onSelectChunk(c.index)}>
+                <button
+                  type="button"
+                  className="chunk-mark chunk-button"
+                  aria-pressed={selected}
+                  aria-label={t('column.chunkButton', { index: c.index })}
+                  aria-describedby={chunkHintId}
+                  data-testid="chunk-button"
+                  onClick={(event) => {
+                    // the chunk's own click handler would toggle it back
+                    event.stopPropagation();
+                    onSelectChunk(c.index);
+                  }}
+                >
                   {c.index}
-                </span>
+                </button>
                 <Segments segments={c.segments} />
               </span>
             ) : (
@@ -201,8 +215,8 @@ export function OutputColumn({
           })
         )}
       </div>
-      <footer className="column-footer" aria-live="polite">
-        {statusText(run, generating)}
+      <footer className="column-footer">
+        {statusText(run, generating, t)}
         {run && run.status !== 'running' && run.generated.length >= 8 ? <TextQuality run={run} /> : null}
       </footer>
     </section>

@@ -1,3 +1,4 @@
+import { useTranslation } from 'react-i18next';
 import type { ModelInfo } from '../../client';
 import { NumberField } from '../../ui/NumberField';
 import { Switch } from '../../ui/Switch';
@@ -18,6 +19,7 @@ export function RetroControls({
   activeDatastoreId: string | null;
   disabled: boolean;
 }) {
+  const { t } = useTranslation();
   const set = <K extends keyof Retro>(key: K, v: Retro[K]) => onChange({ ...value, [key]: v });
   const chunk = model?.chunk ?? 32;
   const maxK = model?.neighbours ?? 2;
@@ -25,12 +27,12 @@ export function RetroControls({
   const remove = (e: Exclusion) => set('exclusions', value.exclusions.filter((x) => x !== e));
   return (
     <fieldset className="controls" disabled={disabled}>
-      <legend>RETRO retrieval</legend>
+      <legend>{t('settings.retro')}</legend>
       <div className="controls-body">
         <div className="controls-row">
-          <Switch label="Retrieval" checked={value.retrieval} onChange={(v) => set('retrieval', v)} />
+          <Switch label={t('settings.retrieval')} checked={value.retrieval} onChange={(v) => set('retrieval', v)} />
           <NumberField
-            label="Neighbours k"
+            label={t('settings.k')}
             value={Math.min(value.k, maxK)}
             min={1}
             max={maxK}
@@ -38,41 +40,41 @@ export function RetroControls({
             onChange={(v) => set('k', Math.round(v))}
           />
           <NumberField
-            label="Retrieval step"
+            label={t('settings.step')}
             value={value.retrievalStep ?? chunk}
             min={1}
             max={chunk * 4}
             disabled={!value.retrieval}
-            title={`Retrieve again every this many tokens (chunk size ${chunk})`}
+            title={t('settings.stepTitle', { chunk })}
             onChange={(v) => set('retrievalStep', Math.round(v))}
           />
         </div>
         <div className="controls-row">
           <Switch
-            label="Left-pad short prompts"
+            label={t('settings.leftPad')}
             checked={value.leftPad}
             disabled={!value.retrieval}
             onChange={(v) => set('leftPad', v)}
-            hint={`so the first ${chunk}-token chunk is complete and retrieval starts at once`}
+            hint={t('settings.leftPadHint', { chunk })}
           />
           <Switch
-            label="RETRO++"
+            label={t('settings.retroPlusPlus')}
             checked={value.retroPlusPlus}
             disabled={!value.retrieval}
             onChange={(v) => set('retroPlusPlus', v)}
-            hint="the top neighbour's text also goes into the context"
+            hint={t('settings.retroPlusPlusHint')}
           />
         </div>
         <div className="exclusions" aria-live="polite">
-          <span className="field-label">Excluded documents</span>
+          <span className="field-label">{t('settings.excluded')}</span>
           {exclusions.length === 0 ? (
-            <span className="hint">none — exclude one from the neighbour panel to test for leakage</span>
+            <span className="hint">{t('settings.noneExcluded')}</span>
           ) : (
             <ul className="chips">
               {exclusions.map((e) => (
                 <li key={`${e.datastoreId}:${e.docId}`} className="chip">
                   {e.title || `document ${e.docId}`}
-                  <button type="button" className="icon-button" aria-label={`Stop excluding ${e.title}`} onClick={() => remove(e)}>
+                  <button type="button" className="icon-button" aria-label={t('settings.stopExcluding', { title: e.title })} onClick={() => remove(e)}>
                     ×
                   </button>
                 </li>

@@ -34,15 +34,20 @@ export function loadSettings(): CompareSettings {
     const raw = localStorage.getItem(STORAGE_KEY);
     if (!raw) return DEFAULT_SETTINGS;
     const parsed = JSON.parse(raw) as Partial<CompareSettings>;
-    return {
-      decoding: { ...DEFAULT_SETTINGS.decoding, ...parsed.decoding },
-      retro: { ...DEFAULT_SETTINGS.retro, ...parsed.retro, retrievalStep: storedRetrievalStep(parsed.retro?.retrievalStep) },
-      knn: { ...DEFAULT_SETTINGS.knn, ...parsed.knn },
-      icralm: { ...DEFAULT_SETTINGS.icralm, ...parsed.icralm },
-    };
+    return mergeSettings({ ...parsed, retro: parsed.retro && { ...parsed.retro, retrievalStep: storedRetrievalStep(parsed.retro.retrievalStep) } });
   } catch {
     return DEFAULT_SETTINGS;
   }
+}
+
+/** Partial settings (stored, from a link, a lesson) over the defaults, section by section. */
+export function mergeSettings(partial: { [K in keyof CompareSettings]?: Partial<CompareSettings[K]> | undefined }): CompareSettings {
+  return {
+    decoding: { ...DEFAULT_SETTINGS.decoding, ...partial.decoding },
+    retro: { ...DEFAULT_SETTINGS.retro, ...partial.retro },
+    knn: { ...DEFAULT_SETTINGS.knn, ...partial.knn },
+    icralm: { ...DEFAULT_SETTINGS.icralm, ...partial.icralm },
+  };
 }
 
 /**

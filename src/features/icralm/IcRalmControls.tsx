@@ -1,3 +1,4 @@
+import { useTranslation } from 'react-i18next';
 import type { IcRalmSettings } from '../../client';
 import { NumberField } from '../../ui/NumberField';
 import { Switch } from '../../ui/Switch';
@@ -21,6 +22,7 @@ export function IcRalmControls({
   activeDatastoreName: string | null;
   disabled: boolean;
 }) {
+  const { t } = useTranslation();
   const set = <K extends keyof IcRalmColumnSettings>(key: K, v: IcRalmColumnSettings[K]) => onChange({ ...value, [key]: v });
   return (
     <fieldset className="controls" disabled={disabled} data-testid="icralm-controls">
@@ -28,36 +30,36 @@ export function IcRalmControls({
       <div className="controls-body">
         <div className="controls-row">
           <Switch
-            label="In-Context RALM column"
+            label={t('settings.icralmColumn')}
             checked={value.enabled}
             onChange={(on) => set('enabled', on)}
-            hint="The same GPT with the nearest datastore chunk placed before its context (Ram et al. 2023)"
+            hint={t('settings.icralmHint')}
           />
         </div>
         {value.enabled && (
           <p className={activeDatastoreName ? 'hint' : 'error'} role={activeDatastoreName ? undefined : 'alert'} data-testid="icralm-status">
             {activeDatastoreName
-              ? `Passages from “${activeDatastoreName}”, the datastore RETRO reads.`
-              : 'No datastore is active: pick or add one to see In-Context RALM.'}
+              ? t('settings.icralmFrom', { name: activeDatastoreName })
+              : t('settings.icralmNone')}
           </p>
         )}
         <div className="controls-row">
           <NumberField
-            label="Stride s"
+            label={t('settings.stride')}
             value={value.stride}
             min={1}
             max={MAX_ICRALM_STRIDE}
             disabled={!value.enabled}
-            title="Retrieve a new passage every s generated tokens"
+            title={t('settings.strideTitle')}
             onChange={(v) => set('stride', Math.round(v))}
           />
           <NumberField
-            label="Query length l"
+            label={t('settings.queryLength')}
             value={value.queryLength}
             min={1}
             max={MAX_ICRALM_QUERY}
             disabled={!value.enabled}
-            title="The query is the last l tokens of the text so far"
+            title={t('settings.queryLengthTitle')}
             onChange={(v) => set('queryLength', Math.round(v))}
           />
         </div>

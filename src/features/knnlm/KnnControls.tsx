@@ -1,3 +1,4 @@
+import { useTranslation } from 'react-i18next';
 import { formatBytes, knnSource, MAX_KNN_K, useAppState, useClient, type KnnLmSettings } from '../../client';
 import { NumberField } from '../../ui/NumberField';
 import { ProgressBar } from '../../ui/ProgressBar';
@@ -14,6 +15,7 @@ export function KnnControls({
   disabled: boolean;
 }) {
   const client = useClient();
+  const { t } = useTranslation();
   const knn = useAppState((s) => s.knn);
   const retrieval = useAppState((s) => s.retrieval);
   const enabled = useAppState((s) => client.knnEnabled(s));
@@ -33,11 +35,11 @@ export function KnnControls({
       <div className="controls-body">
         <div className="controls-row">
           <Switch
-            label="kNN-LM column"
+            label={t('settings.knnColumn')}
             checked={enabled}
             disabled={!ready || knn.loading}
             onChange={(on) => void client.setKnnEnabled(on)}
-            hint="The GPT mixed with the next tokens of its nearest stored contexts"
+            hint={t('settings.knnHint')}
           />
         </div>
         <p className="hint" data-testid="knn-status">
@@ -65,7 +67,7 @@ export function KnnControls({
         )}
         <div className="controls-row">
           <NumberField
-            label="λ (kNN weight)"
+            label={t('settings.lambda')}
             value={value.lambda}
             min={0}
             max={1}
@@ -74,15 +76,15 @@ export function KnnControls({
             title="p = λ·p_kNN + (1 − λ)·p_LM"
             onChange={(v) => set('lambda', v)}
           />
-          <NumberField label="k (neighbours)" value={value.k} min={1} max={MAX_KNN_K} disabled={!enabled} onChange={(v) => set('k', Math.round(v))} />
+          <NumberField label={t('settings.knnK')} value={value.k} min={1} max={MAX_KNN_K} disabled={!enabled} onChange={(v) => set('k', Math.round(v))} />
           <NumberField
-            label="T (distance temperature)"
+            label={t('settings.knnT')}
             value={value.temperature}
             min={0.1}
             max={1000}
             step={0.5}
             disabled={!enabled}
-            title="p_kNN ∝ exp(−distance / T): higher T spreads the weight over more neighbours"
+            title={t('settings.knnTTitle')}
             onChange={(v) => set('temperature', v)}
           />
         </div>

@@ -1,8 +1,10 @@
 import type { ReactNode } from 'react';
+import { useTranslation } from 'react-i18next';
 import { detokenizeWikiText, type ChunkReport, type NeighbourView, type TokenView } from '../../client';
 import { detokenizeTokens, sharedTokenMask } from '../compare/chunks';
 
 function NeighbourText({ neighbour, written }: { neighbour: NeighbourView; written: TokenView[] }) {
+  const { t } = useTranslation();
   const mask = sharedTokenMask(neighbour.tokens, written);
   const display = detokenizeTokens(neighbour.tokens);
   const parts = (from: number, to: number) =>
@@ -16,11 +18,11 @@ function NeighbourText({ neighbour, written }: { neighbour: NeighbourView; writt
       ),
     );
   return (
-    <p className="neighbour-text">
+    <p className="neighbour-text" lang="en">
       <span className="neighbour-chunk">{parts(0, neighbour.chunkLength)}</span>
       {neighbour.tokens.length > neighbour.chunkLength && (
-        <span className="continuation" title="Continuation: the text that followed the retrieved chunk in its document">
-          <span className="continuation-tag">continuation</span>
+        <span className="continuation" title={t('neighbours.continuationTitle')}>
+          <span className="continuation-tag">{t('neighbours.continuation')}</span>
           {parts(neighbour.chunkLength, neighbour.tokens.length)}
         </span>
       )}
@@ -57,6 +59,7 @@ export function NeighbourPanel({
   excluded: (docId: number) => boolean;
   labels?: NeighbourPanelLabels;
 }) {
+  const { t } = useTranslation();
   const headingId = `${labels?.id ?? 'neighbours'}-${report.chunk}`;
   const modelName = labels?.modelName ?? 'RETRO';
   const preview = detokenizeWikiText(written.map((t) => t.text).join('')).trim().slice(0, 80);
@@ -66,41 +69,42 @@ export function NeighbourPanel({
         <h2 id={headingId}>
           {labels?.heading ?? (
             <>
-              Neighbours of chunk {report.chunk} <span className="muted">(tokens {report.start}–{report.end - 1})</span>
+              {t('neighbours.heading', { chunk: report.chunk })} <span className="muted">{t('neighbours.tokens', { start: report.start, end: report.end - 1 })}</span>
             </>
           )}
         </h2>
         <span className="muted" data-testid="neighbour-latency">
-          retrieved in {report.latencyMs.toFixed(1)} ms
+          {t('neighbours.latency', { ms: report.latencyMs.toFixed(1) })}
         </span>
-        <button type="button" className="icon-button" aria-label="Close neighbours" onClick={onClose}>
+        <button type="button" className="icon-button" aria-label={t('neighbours.close')} onClick={onClose}>
           ×
         </button>
       </header>
       <p className="query">
-        <span className="field-label">{labels?.queryLabel ?? 'Query chunk'}</span> {detokenizeWikiText(queryText)}
+        <span className="field-label">{labels?.queryLabel ?? t('neighbours.query')}</span> <span lang="en">{detokenizeWikiText(queryText)}</span>
       </p>
       <p className="hint">
         {preview ? (
           <>
-            <mark className="shared">Highlighted</mark> tokens also appear in what {modelName} {writtenIsGenerated ? 'wrote' : 'read'} next (“{preview}…”).
+            <mark className="shared">{t('neighbours.highlighted')}</mark>{' '}
+            {t(writtenIsGenerated ? 'neighbours.highlightWrote' : 'neighbours.highlightRead', { model: modelName })} <q lang="en">{preview}…</q>
           </>
         ) : (
-          `${modelName} wrote no words after this ${labels ? 'retrieval' : 'chunk'} yet, so nothing is highlighted.`
+          t('neighbours.nothingYet', { model: modelName })
         )}
       </p>
       {report.neighbours.length === 0 ? (
-        <p className="placeholder">No neighbours: retrieval was off or every candidate was excluded.</p>
+        <p className="placeholder">{t('neighbours.none')}</p>
       ) : (
         <ol className="neighbour-list">
           {report.neighbours.map((n, i) => (
             <li key={`${n.docId}:${n.chunkIndex}:${i}`} className="neighbour" data-testid="neighbour">
               <div className="neighbour-head">
                 <span className="neighbour-title" data-testid="neighbour-title">
-                  {detokenizeWikiText(n.title) || `document ${n.docId}`}
+                  {detokenizeWikiText(n.title) || t('neighbours.document', { id: n.docId })}
                 </span>
-                <span className="distance" title="Distance between the query and this neighbour, smaller is nearer (RETRO: squared L2 between the GPT's keys; In-Context RALM: cosine between chunk embeddings)">
-                  distance {n.distance.toFixed(3)}
+                <span className="distance" title={t('neighbours.distanceTitle')}>
+                  {t('neighbours.distance', { value: n.distance.toFixed(3) })}
                 </span>
                 <button
                   type="button"
@@ -108,7 +112,7 @@ export function NeighbourPanel({
                   disabled={excluded(n.docId)}
                   onClick={() => onExclude(n)}
                 >
-                  {excluded(n.docId) ? 'excluded' : 'Exclude this document'}
+                  {excluded(n.docId) ? t('neighbours.excluded') : t('neighbours.exclude')}
                 </button>
               </div>
               <NeighbourText neighbour={n} written={written} />

@@ -1,12 +1,14 @@
 import { useId } from 'react';
+import { useTranslation } from 'react-i18next';
 
 /** Switching the backend reloads the page: sessions are created once per worker. */
 export function BackendPicker() {
   const id = useId();
+  const { t } = useTranslation();
   const current = new URLSearchParams(location.search).get('backend') ?? 'auto';
   return (
     <div className="field backend-picker">
-      <label htmlFor={id}>Backend</label>
+      <label htmlFor={id}>{t('app.backend')}</label>
       <select
         id={id}
         value={current}
@@ -17,7 +19,7 @@ export function BackendPicker() {
           location.assign(url);
         }}
       >
-        <option value="auto">Auto (WebGPU if it works)</option>
+        <option value="auto">{t('app.backendAuto')}</option>
         <option value="webgpu">WebGPU</option>
         <option value="wasm">WASM</option>
       </select>
