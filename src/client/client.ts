@@ -12,7 +12,7 @@ import type {
   GenerateRequest,
   GenerationEvent,
   IndexKind,
-  ModelInfo,
+  ModelDescription,
   ModelKey,
   Progress,
   RetrievalState,
@@ -24,7 +24,7 @@ import type {
   KnnExplanationView,
   KnnLmSettings,
   KnnModelState,
-} from '../../workers/protocol';
+} from '../protocol/api';
 import { startWorkers, type WorkerPair } from './workers';
 
 export interface RunState {
@@ -50,7 +50,7 @@ export interface AppState {
   phase: 'starting' | 'ready' | 'error';
   fatal: string | null;
   backend: BackendInfo | null;
-  models: ModelInfo[];
+  models: ModelDescription[];
   progress: Record<string, Progress>;
   retrieval: RetrievalState | null;
   /** null when the worker is still starting */

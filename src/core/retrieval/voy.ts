@@ -45,7 +45,7 @@ function isResponse(x: unknown): x is Response {
 
 /**
  * Loads voy's WASM once. Node: `initVoy(readFileSync(require.resolve('voy-search/voy_search_bg.wasm')))`
- * (cli/datastore-node.ts `loadVoyForNode`). Vite worker:
+ * (src/core/datastore/node.ts `loadVoyForNode`). Vite worker:
  * `import url from 'voy-search/voy_search_bg.wasm?url'; await initVoy(fetch(url))`.
  */
 export function initVoy(source: VoyWasmSource): Promise<void> {
