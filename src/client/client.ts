@@ -492,7 +492,7 @@ export class RetroLabClient {
 
   // --- perplexity lens -------------------------------------------------------------------------
 
-  /** Scores a text under each model (workers/score.ts); the previous result stays until the new one is in. */
+  /** Scores a text under each model (src/core/engine/score.ts); the previous result stays until the new one is in. */
   async score(request: ScoreRequest): Promise<ScoreResult | null> {
     if (this.state.lens.running) return null;
     if (this.state.generating) {

@@ -139,7 +139,7 @@ export interface NeighbourDisplay {
 
 export interface RetrieveResult {
   neighbours: NeighbourDisplay[];
-  /** Embedding + index query time in the retrieval worker */
+  /** Embedding + index query time in the retrieval engine */
   latencyMs: number;
 }
 
@@ -147,14 +147,14 @@ export interface BuildRequest {
   name: string;
   /** `File` is a global in browsers and in Node 20 alike. */
   files: File[];
-  /** Also run the GPT over the text for kNN-LM keys (in the inference worker), stored in the same shard. */
+  /** Also run the GPT over the text for kNN-LM keys (in the inference engine), stored in the same shard. */
   knnKeys?: boolean;
 }
 
 /**
  * The retrieval engine (src/core/engine/retrieval.ts). The worker adds the MessagePort links
- * (workers/wire.ts): `connect` serves `neighbourServer` to the inference worker, and
- * `connectKeyBuilder` reaches the inference worker's `keyBuilder`.
+ * (workers/wire.ts): `neighbourPort` serves `neighbourServer` to the inference worker, and
+ * `keyBuilderPort` reaches the inference worker's `keyBuilder`. In one thread: RetrievalLinks.
  */
 export interface RetrievalApi {
   /** Opens IndexedDB, copies the default datastores in on first launch, loads the active one. */
@@ -173,7 +173,7 @@ export interface RetrievalApi {
   remove(id: string): Promise<RetrievalState>;
 }
 
-/** What the retrieval worker serves to the inference worker over the MessageChannel. */
+/** What the retrieval engine serves to the inference engine (over a MessageChannel between the workers). */
 export interface NeighbourServer {
   retrieve(chunkTokenIds: number[], k: number, excludeDocIds: number[]): Promise<RetrievedForModel>;
   /**
@@ -189,7 +189,7 @@ export interface KnnShardBytes {
   bytes: Uint8Array;
 }
 
-/** Served by the inference worker (it has the GPT) to the retrieval worker (it stores the result). */
+/** Served by the inference engine (it has the GPT) to the retrieval engine (it stores the result). */
 export interface KnnKeyBuilder {
   /** Attaches kNN-LM sections to an encoded chunk shard; resolves to the new shard bytes. Rejects with name 'AbortError' on cancel. */
   attachKeys(shardBytes: Uint8Array, onProgress: ProgressCallback): Promise<Uint8Array>;
@@ -253,7 +253,7 @@ export interface GenerateRequest {
   icralm: IcRalmSettings;
 }
 
-/** The kNN-LM model the inference worker holds (the GPT wrapped with one kNN-LM datastore). */
+/** The kNN-LM model the inference engine holds (the GPT wrapped with one kNN-LM datastore). */
 export interface KnnModelState {
   datastoreId: string;
   name: string;
@@ -363,8 +363,8 @@ export type ScoreCallback = (event: ScoreEvent) => void;
 
 /**
  * The inference engine (src/core/engine/inference.ts). The worker adds the MessagePort links
- * (workers/wire.ts): `connect` reaches the retrieval worker's NeighbourServer, and
- * `connectKeyBuilder` serves `keyBuilder` to it.
+ * (workers/wire.ts): `neighbourPort` reaches the retrieval worker's NeighbourServer, and
+ * `keyBuilderPort` serves `keyBuilder` to it. In one thread: InferenceLinks.
  */
 export interface InferenceApi {
   init(baseUrl: string, preferredBackend: Backend | 'auto', onProgress: ProgressCallback): Promise<InferenceReady>;
@@ -374,7 +374,7 @@ export interface InferenceApi {
   encode(text: string): Promise<number[]>;
   /** Inverse of `encode`: special tokens kept, no clean-up of spaces; rejects before `init` finished. */
   decode(ids: number[]): Promise<string>;
-  /** Fetches a kNN-LM datastore from the retrieval worker and wraps the GPT with it (KnnDatastore.checkModel refuses other weights). */
+  /** Fetches a kNN-LM datastore from the retrieval engine and wraps the GPT with it (KnnDatastore.checkModel refuses other weights). */
   loadKnn(datastoreId: string, onProgress: ProgressCallback): Promise<KnnModelState>;
   unloadKnn(): Promise<void>;
   /**

@@ -3,7 +3,7 @@
  * the kNN-LM and In-Context RALM columns on the same GPT, and scores texts for the perplexity lens.
  * RETRO's neighbours and In-Context RALM's passages come from the retrieval engine's NeighbourServer
  * (`connect`), so the datastore lives in one place. The browser runs it in a worker
- * (workers/inference.worker.ts); Node tools and tests run it in their own thread.
+ * (workers/inference.worker.ts); Node tests run it in their own thread.
  *
  * The GPT has one ONNX session and one KV cache: every column, the lens, the kNN-LM key pass and the
  * key-rate measurement run on it one at a time, which `gptHolder` decides.
@@ -343,7 +343,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   }
 
   private connectedServer(): NeighbourServer {
-    if (!this.server) throw new Error('The retrieval worker is not connected.');
+    if (!this.server) throw new Error('The retrieval engine is not connected.');
     return this.server;
   }
 
@@ -490,7 +490,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     }
     if (key === 'icralm') {
       if (!gpt || !(gpt.model instanceof GptModel)) return 'In-Context RALM needs the GPT, which is not loaded yet.';
-      if (!this.server) return 'In-Context RALM needs the retrieval worker, which is not connected.';
+      if (!this.server) return 'In-Context RALM needs the retrieval engine, which is not connected.';
       const tk = this.loadedTokenizer();
       const eotId = gpt.manifest.tokenizer.eot_id;
       const separator = separatorTokens('newline', (t) => tk.encode(t), eotId);

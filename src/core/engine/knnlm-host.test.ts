@@ -1,5 +1,5 @@
 /**
- * The inference worker's kNN-LM glue on the shipped GPT (WASM, Node): kNN-LM keys attached to a
+ * The inference engine's kNN-LM host on the shipped GPT (WASM, Node): kNN-LM keys attached to a
  * chunk datastore built from real text, the datastore loaded back from those bytes, a generation,
  * and explanations that survive the GPT session being used by another column afterwards.
  */
@@ -51,7 +51,7 @@ describe('KnnHost', () => {
     texts = new TokenTexts(new TokenBytes(tokenizerJson));
     host = new KnnHost({ gpt: () => gpt, tokenizer: () => tokenizer, texts: () => texts, server: () => server, busy: () => busy, transfer: inThread });
 
-    // A few paragraphs of WikiText-2 valid as a "dropped file": a chunk datastore first, as the retrieval worker builds it.
+    // A few paragraphs of WikiText-2 valid as a "dropped file": a chunk datastore first, as the retrieval engine builds it.
     text = readFileSync(join(dataDir(), 'wikitext-2', 'wiki.valid.tokens'), 'utf8').slice(0, 3000);
     const documents = parseDocuments(new TextEncoder().encode(text), 'lobster.txt', 'txt');
     const files = loadModelFiles({});

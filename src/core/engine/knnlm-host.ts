@@ -212,7 +212,7 @@ export class KnnHost {
     return this.measuredRate;
   }
 
-  /** What the retrieval worker calls to add kNN-LM sections to a chunk datastore it is building. */
+  /** What the retrieval engine calls to add kNN-LM sections to a chunk datastore it is building. */
   readonly keyBuilder: KnnKeyBuilder = {
     attachKeys: async (shardBytes, onProgress) => {
       if (this.keyController) throw new Error('kNN-LM keys are already being built.');

@@ -72,7 +72,7 @@ describe('scoreText on the shipped models', () => {
     await retro?.dispose();
   });
 
-  // The retrieval worker's NeighbourServer, served from the same datastore the Node eval reads.
+  // The retrieval engine's NeighbourServer, served from the same datastore the Node eval reads.
   const server: Pick<NeighbourServer, 'retrieve'> = {
     async retrieve(ids, k) {
       const found = datastore.retrieve(ids, k);

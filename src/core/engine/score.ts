@@ -53,7 +53,7 @@ export interface LensModel {
     eotId: number;
     /**
      * Token-aligned RETRO: the query GPT and the loaded kNN-LM datastore it searches, or why there is
-     * none. Absent for chunk retrieval (the retrieval worker's active datastore).
+     * none. Absent for chunk retrieval (the retrieval engine's active datastore).
      */
     aligned?: { queryModel: KeyModel; store: KnnDatastore; datastoreId: string } | { missing: string };
   };
@@ -65,7 +65,7 @@ export interface ScoreContext {
   tokenViews: (ids: readonly number[]) => TokenView[];
   /** The models the request names, or a reason one is not available. */
   model: (key: ModelKey) => LensModel | string;
-  /** The retrieval worker's active datastore; null when none is active or the worker is not connected. */
+  /** The retrieval engine's active datastore; null when none is active or the engine is not connected. */
   neighbours: { store: EvalStore; datastoreId: () => string | null } | null;
 }
 
@@ -83,7 +83,7 @@ export function checkLensText(text: string): void {
   }
 }
 
-/** An EvalStore over the retrieval worker's NeighbourServer (no document excluded, as in the eval). */
+/** An EvalStore over the retrieval engine's NeighbourServer (no document excluded, as in the eval). */
 export function serverEvalStore(server: Pick<NeighbourServer, 'retrieve'>): { store: EvalStore; datastoreId: () => string | null } {
   let datastoreId: string | null = null;
   const store: EvalStore = {
@@ -208,7 +208,7 @@ export async function scoreText(request: ScoreRequest, context: ScoreContext, on
   return { tokens, words, windows, scores };
 }
 
-/** RETRO's neighbours for the lens windows: token-aligned from the loaded kNN-LM keys, else chunks from the retrieval worker. */
+/** RETRO's neighbours for the lens windows: token-aligned from the loaded kNN-LM keys, else chunks from the retrieval engine. */
 function lensNeighbours(
   retro: NonNullable<LensModel['retro']>,
   k: number,

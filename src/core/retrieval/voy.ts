@@ -1,7 +1,6 @@
 /**
  * voy-search 0.6.3 (a k-d tree compiled to WASM) behind VectorIndex; the only importer of
- * voy-search. What it cannot do, and how this adapter copes (measured in
- * ../shared/notes/vector-indexes.md and docs/datastore-format.md):
+ * voy-search. What it cannot do, and how this adapter copes (measured in docs/datastore-format.md):
  * - it returns ids without distances: distances are computed here from the exact vectors;
  * - it pads or truncates every vector to 768 dims: dims above 768 are refused;
  * - it serializes to one JSON string of ~7 KB per vector (768 floats as text), which passes V8's
