@@ -26,6 +26,7 @@ import type {
   RetrievedForModel,
 } from '../../protocol/api';
 import { fingerprint } from '../datastore/checksum';
+import { InputTooLargeError } from '../datastore/errors';
 import { Datastore, buildShard, detectFormat, parseDocuments, readShardHeader } from '../datastore';
 import { DatastoreStore, knnRecordInfo, type DatastoreRecord } from '../datastore/store';
 import { formatBytes } from '../io';
@@ -68,6 +69,16 @@ export interface RetrievalEngineOptions {
   /** Default: nothing crosses a thread. The worker passes Comlink's `transfer`. */
   transfer?: Transfer;
 }
+
+/**
+ * The most tokens a datastore built in the browser may hold. The build's arrays grow by roughly
+ * 250 bytes per token at chunk 8 and 256 dims (float vectors while embedding, the encoded shard, its
+ * copy into IndexedDB, the index on activation), so 4M tokens (about 18 MB of English text, 1.5x
+ * WikiText-2 train) keeps the tab near 1 GB.
+ */
+export const BROWSER_MAX_BUILD_TOKENS = 4_000_000;
+/** Files over this many bytes per allowed token are refused before they are read: no text averages more. */
+const MAX_BYTES_PER_TOKEN = 12;
 
 const KNN_NOT_BUILT = 'kNN-LM datastore not built: run `npm run setup:knn`, or build one from your own text.';
 
@@ -210,6 +221,13 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     try {
       const { tokenizer, embedder, manifest } = await this.loadAssets();
       if (request.files.length === 0) throw new Error('Choose at least one .txt, .md or .jsonl file.');
+      const inputBytes = request.files.reduce((n, f) => n + f.size, 0);
+      if (inputBytes > BROWSER_MAX_BUILD_TOKENS * MAX_BYTES_PER_TOKEN) {
+        throw new InputTooLargeError(
+          `${request.files.map((f) => f.name).join(', ')}: ${formatBytes(inputBytes)} of text is more than a datastore built here can hold (${BROWSER_MAX_BUILD_TOKENS.toLocaleString('en')} tokens, about ${formatBytes(BROWSER_MAX_BUILD_TOKENS * 4.5)}). Build it with \`npm run datastore -- build\` and import the file.`,
+          request.files[0]!.name,
+        );
+      }
       const documents: DocumentInput[] = [];
       const sources: { name: string; bytes: number; format: string }[] = [];
       for (const [i, file] of request.files.entries()) {
@@ -233,6 +251,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
         neighbourLen: geometry.neighbourLen,
         indexKind: 'flat',
         sources,
+        maxTokens: BROWSER_MAX_BUILD_TOKENS,
         signal: controller.signal,
         onProgress: (p) => onProgress(buildProgress(p, startedAt)),
       });
