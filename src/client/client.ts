@@ -44,6 +44,11 @@ export interface Notice {
   id: number;
   kind: 'error' | 'info';
   message: string;
+  /**
+   * What the notice is about, when its cause can go away: a new notice with the same owner replaces
+   * it, and the client removes it when the cause is gone (see `clearResolvedNotices`).
+   */
+  owner?: string;
 }
 
 export interface AppState {
@@ -77,6 +82,13 @@ export interface KnnState {
   /** GPT tokens per second for building keys here (measured once on request) */
   keyRate: number | null;
 }
+
+/** Owners of notices whose cause can go away (Notice.owner is `cause` or `cause:datastoreId`). */
+const NOTICE = {
+  noActive: 'no-active-datastore',
+  noKeys: 'no-knn-keys',
+  keysFailed: 'knn-keys-failed',
+} as const;
 
 export const KNN_NOT_BUILT_MESSAGE = 'kNN-LM datastore not built: run `npm run setup:knn`, or build one from your own text (tick “Also build kNN-LM keys”).';
 const KNN_CHOICE_KEY = 'retrolab.knn-enabled.v1';
@@ -160,9 +172,31 @@ export class RetroLabClient {
     this.set((s) => ({ progress: { ...s.progress, [progress.target]: progress } }));
   };
 
-  notify(message: string, kind: Notice['kind'] = 'error'): void {
+  notify(message: string, kind: Notice['kind'] = 'error', owner?: string): void {
     const id = ++this.noticeId;
-    this.set((s) => ({ notices: [...s.notices, { id, kind, message }] }));
+    this.set((s) => ({ notices: [...s.notices.filter((n) => owner === undefined || n.owner !== owner), { id, kind, message, ...(owner ? { owner } : {}) }] }));
+  }
+
+  /** Removes owned notices whose cause is gone: `stale` says which owners no longer hold. */
+  private clearNotices(stale: (owner: string) => boolean): void {
+    if (!this.state.notices.some((n) => n.owner !== undefined && stale(n.owner))) return;
+    this.set((s) => ({ notices: s.notices.filter((n) => n.owner === undefined || !stale(n.owner)) }));
+  }
+
+  /**
+   * Notices about the datastores clear when the datastores change under them: "no datastore is
+   * active" once one is, "this datastore has no kNN-LM keys" once another is active or its keys load.
+   */
+  private clearResolvedNotices(): void {
+    const activeId = this.state.retrieval?.activeId ?? null;
+    const keysId = this.state.knn.model?.datastoreId ?? null;
+    this.clearNotices((owner) => {
+      const [cause, id] = owner.split(':', 2);
+      if (cause === NOTICE.noActive) return activeId !== null;
+      if (cause === NOTICE.noKeys) return id !== activeId;
+      if (cause === NOTICE.keysFailed) return id !== activeId || (keysId !== null && keysId === alignedKeySource(this.state.retrieval)?.id);
+      return false;
+    });
   }
 
   dismiss(id: number): void {
@@ -216,7 +250,7 @@ export class RetroLabClient {
   async generate(request: GenerateRequest): Promise<void> {
     if (this.state.generating) return;
     if (request.retro.retrieval && request.models.includes('retro') && !this.state.retrieval?.activeId) {
-      this.notify('No datastore is active, so RETRO runs without retrieval. Pick or add a datastore to see neighbours.', 'info');
+      this.notify('No datastore is active, so RETRO runs without retrieval. Pick or add a datastore to see neighbours.', 'info', NOTICE.noActive);
       request = { ...request, retro: { ...request.retro, retrieval: false } };
     }
     if (request.retro.retrieval && request.models.includes('retro') && !(await this.prepareAlignedRetrieval('runs'))) {
@@ -277,6 +311,7 @@ export class RetroLabClient {
   /** Takes a new retrieval state; the worker's notices (drained on each call) become toasts. */
   private applyRetrieval(state: RetrievalState): void {
     this.set({ retrieval: stripExtras(state) });
+    this.clearResolvedNotices();
     for (const notice of state.notices) this.notify(notice, 'info');
     void this.syncKnn();
   }
@@ -433,12 +468,12 @@ export class RetroLabClient {
     if (!this.state.models.some((m) => m.architecture === 'retro' && m.tokenAligned) || !this.state.retrieval?.activeId) return true;
     const source = alignedKeySource(this.state.retrieval);
     if (!source) {
-      this.notify(`RETRO retrieves with the GPT’s kNN-LM keys, which “${activeName(this.state.retrieval)}” does not have, so it ${verb} without retrieval. Use WikiText-2 train, or rebuild your datastore with “Also build kNN-LM keys” ticked.`, 'info');
+      this.notify(`RETRO retrieves with the GPT’s kNN-LM keys, which “${activeName(this.state.retrieval)}” does not have, so it ${verb} without retrieval. Use WikiText-2 train, or rebuild your datastore with “Also build kNN-LM keys” ticked.`, 'info', `${NOTICE.noKeys}:${this.state.retrieval.activeId}`);
       return false;
     }
     if (this.state.knn.model?.datastoreId === source.id) return true;
     const failure = await this.loadKnnKeys(source);
-    if (failure) this.notify(`RETRO could not load the kNN-LM keys it retrieves with, so it ${verb} without retrieval: ${failure}`);
+    if (failure) this.notify(`RETRO could not load the kNN-LM keys it retrieves with, so it ${verb} without retrieval: ${failure}`, 'error', `${NOTICE.keysFailed}:${this.state.retrieval.activeId}`);
     return failure === null;
   }
 
@@ -452,6 +487,7 @@ export class RetroLabClient {
     try {
       const model = await this.api.inference.loadKnn(source.id, onProgress);
       this.set((s) => ({ knn: { ...s.knn, loading: false, progress: null, model } }));
+      this.clearResolvedNotices();
       if (!source.stored) await this.refreshStorage();
       return null;
     } catch (error) {
@@ -500,7 +536,7 @@ export class RetroLabClient {
       return null;
     }
     if (request.retro.retrieval && request.models.includes('retro') && !this.state.retrieval?.activeId) {
-      this.notify('No datastore is active, so RETRO is scored without retrieval. Pick or add a datastore to score it with neighbours.', 'info');
+      this.notify('No datastore is active, so RETRO is scored without retrieval. Pick or add a datastore to score it with neighbours.', 'info', NOTICE.noActive);
       request = { ...request, retro: { ...request.retro, retrieval: false } };
     }
     if (request.retro.retrieval && request.models.includes('retro') && !(await this.prepareAlignedRetrieval('is scored'))) {

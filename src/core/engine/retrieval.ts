@@ -167,7 +167,9 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     return {
       datastores: records.filter((r) => r.kind !== 'knnlm').map(info),
       activeId: this.active?.id ?? null,
-      indexKind: this.indexKind,
+      // What the active datastore really uses: after a fall-back to flat (voy's size limit) the
+      // choice shown is flat, not the voy that was asked for.
+      indexKind: this.active?.datastore.index.kind ?? this.indexKind,
       storage: await DatastoreStore.estimate(),
       missingDefaults: missingDefaults(entries, records),
       notices: this.notices.splice(0),
