@@ -25,7 +25,10 @@ import type {
   KnnLmSettings,
   KnnModelState,
 } from '../protocol/api';
+import { alignedKeySource, knnSource } from '../core/engine/knn-sources';
 import { startWorkers, type WorkerPair } from './workers';
+
+export { alignedKeySource, knnSource };
 
 export interface RunState {
   prefix: TokenView[];
@@ -612,28 +615,6 @@ function markUnfinished(runs: Partial<Record<ModelKey, RunState>>, status: 'stop
 function stripExtras(state: RetrievalState): RetrievalState {
   const { datastores, activeId, indexKind, storage, missingDefaults, knnDefault } = state;
   return { datastores, activeId, indexKind, storage, missingDefaults, notices: [], knnDefault };
-}
-
-/** The kNN-LM datastore for the active one: its own keys, else the built-in WikiText-2 one (stored or offered). */
-export function knnSource(retrieval: RetrievalState | null): { id: string; stored: boolean; bytes: number; name: string } | null {
-  if (!retrieval) return null;
-  const active = retrieval.datastores.find((d) => d.id === retrieval.activeId);
-  if (active?.knnlm) return { id: active.id, stored: true, bytes: active.bytes, name: active.name };
-  const d = retrieval.knnDefault;
-  return d ? { id: d.id, stored: d.stored, bytes: d.bytes, name: d.name } : null;
-}
-
-/**
- * The kNN-LM keys of the active datastore itself, for token-aligned RETRO: its own, or for the built-in
- * WikiText-2 train datastore the built-in kNN-LM datastore made from the same articles. Unlike
- * knnSource, never another text's keys: RETRO's neighbours must come from the datastore the user picked.
- */
-export function alignedKeySource(retrieval: RetrievalState | null): { id: string; stored: boolean; bytes: number; name: string } | null {
-  if (!retrieval) return null;
-  const active = retrieval.datastores.find((d) => d.id === retrieval.activeId);
-  if (active?.knnlm) return { id: active.id, stored: true, bytes: active.bytes, name: active.name };
-  const d = retrieval.knnDefault;
-  return d && active && d.baseId === active.id ? { id: d.id, stored: d.stored, bytes: d.bytes, name: d.name } : null;
 }
 
 function activeName(retrieval: RetrievalState): string {
