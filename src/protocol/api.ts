@@ -6,11 +6,12 @@
  */
 import type { IcRalmSettings } from './icralm';
 import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from './knnlm';
-import type { Backend, BackendInfo, RetroSettings, SerializedError } from './model';
+import type { Backend, BackendInfo, RetroSettings } from './model';
 import type { IndexKind } from './retrieval';
 
 export type { IcRalmSettings } from './icralm';
 export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, TokenProbability } from './knnlm';
+// Rejections cross as SerializedError {name, message, code} (workers/wire.ts).
 export type { Backend, BackendInfo, RetroSettings, SerializedError } from './model';
 export type { IndexKind } from './retrieval';
 
@@ -52,9 +53,6 @@ export type Progress =
   | (ProgressFields & { kind: 'knn-open'; datastoreId: string });
 
 export type ProgressCallback = (progress: Progress) => void;
-
-/** Rejections cross as errors with these fields (workers/wire.ts); `code` where the error has one. */
-export type EngineError = SerializedError;
 
 // ---------------------------------------------------------------------------------------------
 // Retrieval worker
