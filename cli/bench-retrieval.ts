@@ -600,7 +600,7 @@ async function parent(): Promise<void> {
               ...tags,
               backend: 'voy-direct',
               status: 'skipped',
-              reason: `above --voy-direct-max ${voyDirectMax}: voy-search's build already fails at 100k x 256 here, and panicked ("capacity overflow") at 500k (../shared/notes/vector-indexes.md)`,
+              reason: `above --voy-direct-max ${voyDirectMax}: voy-search's build already fails at 100k x 256 here, and panicked ("capacity overflow") at 500k`,
             },
           });
         }

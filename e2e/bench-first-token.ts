@@ -29,7 +29,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import type { GenerateRequest, ModelKey } from '../workers/protocol';
+import type { GenerateRequest, ModelKey } from '../src/protocol/api';
 import type { AppState } from '../src/client/client';
 import { DEFAULT_SETTINGS } from '../src/features/compare/settings';
 
@@ -235,6 +235,8 @@ async function measure(page: Page, url: string, m: Measure, errors: string[]): P
     decoding: { ...DEFAULT_SETTINGS.decoding, maxTokens: m.maxTokens },
     // retrievalStep null in the settings means the model's chunk: the shipped RETRO's is 8.
     retro: { ...(({ exclusions: _, ...rest }) => rest)(DEFAULT_SETTINGS.retro), retrievalStep: 8, excludeDocIds: [] },
+    knn: DEFAULT_SETTINGS.knn,
+    icralm: { stride: DEFAULT_SETTINGS.icralm.stride, queryLength: DEFAULT_SETTINGS.icralm.queryLength },
   };
   const requestedAt = await page.evaluate((r) => {
     const w = window as unknown as BenchWindow & { __retrolab: { client: { generate(r: GenerateRequest): Promise<void> } } };

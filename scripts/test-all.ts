@@ -1,9 +1,9 @@
 /**
  * `npm test`: every check the project has, in order, with one closing line the CI reads:
  *   N passed, N failed, N skipped
- * Typecheck and lint count as one check each; vitest, the Python parity tests and the Playwright
+ * Typecheck, lint and the import-cycle check count as one check each; vitest, the Python parity tests and the Playwright
  * specs count their tests. A step that cannot report counts (crashed, missing tool) is one failure.
- * Options: --skip <step> (repeatable): typecheck, lint, unit, python, e2e.
+ * Options: --skip <step> (repeatable): typecheck, lint, cycles, unit, python, e2e.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -101,8 +101,11 @@ function e2e(): Outcome {
 
 mkdirSync(results, { recursive: true });
 const steps: [string, () => Outcome][] = [
-  ['typecheck', () => check('typecheck', 'npx', ['tsc', '-b'])],
+  // The app's tsconfig, then core and protocol without the DOM's types (tsconfig.core.json).
+  ['typecheck', () => check('typecheck', 'npm', ['run', 'typecheck'])],
   ['lint', () => check('lint', 'npx', ['eslint', '.'])],
+  // No import cycle in the TypeScript (dependency-cruiser); the Python's is models/tests/test_imports.py.
+  ['cycles', () => check('cycles', 'npm', ['run', 'check:cycles'])],
   ['unit', unit],
   ['python', python],
   ['e2e', e2e],

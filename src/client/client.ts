@@ -12,7 +12,7 @@ import type {
   GenerateRequest,
   GenerationEvent,
   IndexKind,
-  ModelInfo,
+  ModelDescription,
   ModelKey,
   Progress,
   RetrievalState,
@@ -24,8 +24,11 @@ import type {
   KnnExplanationView,
   KnnLmSettings,
   KnnModelState,
-} from '../../workers/protocol';
+} from '../protocol/api';
+import { alignedKeySource, knnSource } from '../core/engine/knn-sources';
 import { startWorkers, type WorkerPair } from './workers';
+
+export { alignedKeySource, knnSource };
 
 export interface RunState {
   prefix: TokenView[];
@@ -44,13 +47,18 @@ export interface Notice {
   id: number;
   kind: 'error' | 'info';
   message: string;
+  /**
+   * What the notice is about, when its cause can go away: a new notice with the same owner replaces
+   * it, and the client removes it when the cause is gone (see `clearResolvedNotices`).
+   */
+  owner?: string;
 }
 
 export interface AppState {
   phase: 'starting' | 'ready' | 'error';
   fatal: string | null;
   backend: BackendInfo | null;
-  models: ModelInfo[];
+  models: ModelDescription[];
   progress: Record<string, Progress>;
   retrieval: RetrievalState | null;
   /** null when the worker is still starting */
@@ -77,6 +85,13 @@ export interface KnnState {
   /** GPT tokens per second for building keys here (measured once on request) */
   keyRate: number | null;
 }
+
+/** Owners of notices whose cause can go away (Notice.owner is `cause` or `cause:datastoreId`). */
+const NOTICE = {
+  noActive: 'no-active-datastore',
+  noKeys: 'no-knn-keys',
+  keysFailed: 'knn-keys-failed',
+} as const;
 
 export const KNN_NOT_BUILT_MESSAGE = 'kNN-LM datastore not built: run `npm run setup:knn`, or build one from your own text (tick “Also build kNN-LM keys”).';
 const KNN_CHOICE_KEY = 'retrolab.knn-enabled.v1';
@@ -160,9 +175,31 @@ export class RetroLabClient {
     this.set((s) => ({ progress: { ...s.progress, [progress.target]: progress } }));
   };
 
-  notify(message: string, kind: Notice['kind'] = 'error'): void {
+  notify(message: string, kind: Notice['kind'] = 'error', owner?: string): void {
     const id = ++this.noticeId;
-    this.set((s) => ({ notices: [...s.notices, { id, kind, message }] }));
+    this.set((s) => ({ notices: [...s.notices.filter((n) => owner === undefined || n.owner !== owner), { id, kind, message, ...(owner ? { owner } : {}) }] }));
+  }
+
+  /** Removes owned notices whose cause is gone: `stale` says which owners no longer hold. */
+  private clearNotices(stale: (owner: string) => boolean): void {
+    if (!this.state.notices.some((n) => n.owner !== undefined && stale(n.owner))) return;
+    this.set((s) => ({ notices: s.notices.filter((n) => n.owner === undefined || !stale(n.owner)) }));
+  }
+
+  /**
+   * Notices about the datastores clear when the datastores change under them: "no datastore is
+   * active" once one is, "this datastore has no kNN-LM keys" once another is active or its keys load.
+   */
+  private clearResolvedNotices(): void {
+    const activeId = this.state.retrieval?.activeId ?? null;
+    const keysId = this.state.knn.model?.datastoreId ?? null;
+    this.clearNotices((owner) => {
+      const [cause, id] = owner.split(':', 2);
+      if (cause === NOTICE.noActive) return activeId !== null;
+      if (cause === NOTICE.noKeys) return id !== activeId;
+      if (cause === NOTICE.keysFailed) return id !== activeId || (keysId !== null && keysId === alignedKeySource(this.state.retrieval)?.id);
+      return false;
+    });
   }
 
   dismiss(id: number): void {
@@ -216,7 +253,7 @@ export class RetroLabClient {
   async generate(request: GenerateRequest): Promise<void> {
     if (this.state.generating) return;
     if (request.retro.retrieval && request.models.includes('retro') && !this.state.retrieval?.activeId) {
-      this.notify('No datastore is active, so RETRO runs without retrieval. Pick or add a datastore to see neighbours.', 'info');
+      this.notify('No datastore is active, so RETRO runs without retrieval. Pick or add a datastore to see neighbours.', 'info', NOTICE.noActive);
       request = { ...request, retro: { ...request.retro, retrieval: false } };
     }
     if (request.retro.retrieval && request.models.includes('retro') && !(await this.prepareAlignedRetrieval('runs'))) {
@@ -277,6 +314,7 @@ export class RetroLabClient {
   /** Takes a new retrieval state; the worker's notices (drained on each call) become toasts. */
   private applyRetrieval(state: RetrievalState): void {
     this.set({ retrieval: stripExtras(state) });
+    this.clearResolvedNotices();
     for (const notice of state.notices) this.notify(notice, 'info');
     void this.syncKnn();
   }
@@ -433,12 +471,12 @@ export class RetroLabClient {
     if (!this.state.models.some((m) => m.architecture === 'retro' && m.tokenAligned) || !this.state.retrieval?.activeId) return true;
     const source = alignedKeySource(this.state.retrieval);
     if (!source) {
-      this.notify(`RETRO retrieves with the GPT’s kNN-LM keys, which “${activeName(this.state.retrieval)}” does not have, so it ${verb} without retrieval. Use WikiText-2 train, or rebuild your datastore with “Also build kNN-LM keys” ticked.`, 'info');
+      this.notify(`RETRO retrieves with the GPT’s kNN-LM keys, which “${activeName(this.state.retrieval)}” does not have, so it ${verb} without retrieval. Use WikiText-2 train, or rebuild your datastore with “Also build kNN-LM keys” ticked.`, 'info', `${NOTICE.noKeys}:${this.state.retrieval.activeId}`);
       return false;
     }
     if (this.state.knn.model?.datastoreId === source.id) return true;
     const failure = await this.loadKnnKeys(source);
-    if (failure) this.notify(`RETRO could not load the kNN-LM keys it retrieves with, so it ${verb} without retrieval: ${failure}`);
+    if (failure) this.notify(`RETRO could not load the kNN-LM keys it retrieves with, so it ${verb} without retrieval: ${failure}`, 'error', `${NOTICE.keysFailed}:${this.state.retrieval.activeId}`);
     return failure === null;
   }
 
@@ -452,6 +490,7 @@ export class RetroLabClient {
     try {
       const model = await this.api.inference.loadKnn(source.id, onProgress);
       this.set((s) => ({ knn: { ...s.knn, loading: false, progress: null, model } }));
+      this.clearResolvedNotices();
       if (!source.stored) await this.refreshStorage();
       return null;
     } catch (error) {
@@ -492,7 +531,7 @@ export class RetroLabClient {
 
   // --- perplexity lens -------------------------------------------------------------------------
 
-  /** Scores a text under each model (workers/score.ts); the previous result stays until the new one is in. */
+  /** Scores a text under each model (src/core/engine/score.ts); the previous result stays until the new one is in. */
   async score(request: ScoreRequest): Promise<ScoreResult | null> {
     if (this.state.lens.running) return null;
     if (this.state.generating) {
@@ -500,7 +539,7 @@ export class RetroLabClient {
       return null;
     }
     if (request.retro.retrieval && request.models.includes('retro') && !this.state.retrieval?.activeId) {
-      this.notify('No datastore is active, so RETRO is scored without retrieval. Pick or add a datastore to score it with neighbours.', 'info');
+      this.notify('No datastore is active, so RETRO is scored without retrieval. Pick or add a datastore to score it with neighbours.', 'info', NOTICE.noActive);
       request = { ...request, retro: { ...request.retro, retrieval: false } };
     }
     if (request.retro.retrieval && request.models.includes('retro') && !(await this.prepareAlignedRetrieval('is scored'))) {
@@ -576,28 +615,6 @@ function markUnfinished(runs: Partial<Record<ModelKey, RunState>>, status: 'stop
 function stripExtras(state: RetrievalState): RetrievalState {
   const { datastores, activeId, indexKind, storage, missingDefaults, knnDefault } = state;
   return { datastores, activeId, indexKind, storage, missingDefaults, notices: [], knnDefault };
-}
-
-/** The kNN-LM datastore for the active one: its own keys, else the built-in WikiText-2 one (stored or offered). */
-export function knnSource(retrieval: RetrievalState | null): { id: string; stored: boolean; bytes: number; name: string } | null {
-  if (!retrieval) return null;
-  const active = retrieval.datastores.find((d) => d.id === retrieval.activeId);
-  if (active?.knnlm) return { id: active.id, stored: true, bytes: active.bytes, name: active.name };
-  const d = retrieval.knnDefault;
-  return d ? { id: d.id, stored: d.stored, bytes: d.bytes, name: d.name } : null;
-}
-
-/**
- * The kNN-LM keys of the active datastore itself, for token-aligned RETRO: its own, or for the built-in
- * WikiText-2 train datastore the built-in kNN-LM datastore made from the same articles. Unlike
- * knnSource, never another text's keys: RETRO's neighbours must come from the datastore the user picked.
- */
-export function alignedKeySource(retrieval: RetrievalState | null): { id: string; stored: boolean; bytes: number; name: string } | null {
-  if (!retrieval) return null;
-  const active = retrieval.datastores.find((d) => d.id === retrieval.activeId);
-  if (active?.knnlm) return { id: active.id, stored: true, bytes: active.bytes, name: active.name };
-  const d = retrieval.knnDefault;
-  return d && active && d.baseId === active.id ? { id: d.id, stored: d.stored, bytes: d.bytes, name: d.name } : null;
 }
 
 function activeName(retrieval: RetrievalState): string {

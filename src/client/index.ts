@@ -1,9 +1,11 @@
 export { RetroLabClient, knnSource, KNN_NOT_BUILT_MESSAGE } from './client';
 export type { AppState, RunState, Notice, LensState, KnnState } from './client';
-export { LENS_MAX_CHARS, LENS_MAX_TOKENS } from '../../workers/protocol';
+export { LENS_MAX_CHARS, LENS_MAX_TOKENS } from '../protocol/api';
 export { ClientContext, useClient, useAppState } from './hooks';
 export { formatBytes, formatDuration } from './format';
-export type * from '../../workers/protocol';
+export type * from '../protocol/api';
+// The names the features use (src/protocol/model.ts has a ModelInfo and a NeighbourView of the core's own).
+export type { ModelDescription as ModelInfo, NeighbourDisplay as NeighbourView } from '../protocol/api';
 // Plain constants of the kNN-LM engine (no code runs): the controls' defaults and bounds.
 export { DEFAULT_KNN_SETTINGS, MAX_KNN_K } from '../core/knnlm/types';
 export { DEFAULT_PROCESSORS, DEFAULT_SAMPLING } from '../core/generate/defaults';

@@ -1,5 +1,5 @@
 import * as Comlink from 'comlink';
-import type { InferenceWorkerApi, RetrievalWorkerApi } from '../../workers/protocol';
+import { installErrorTransfer, type InferenceWorkerApi, type RetrievalWorkerApi } from '../../workers/wire';
 
 export interface WorkerPair {
   inference: Comlink.Remote<InferenceWorkerApi>;
@@ -12,6 +12,7 @@ export interface WorkerPair {
  * RETRO's per-chunk retrievals never pass through the UI thread.
  */
 export function startWorkers(): WorkerPair {
+  installErrorTransfer();
   const inferenceWorker = new Worker(new URL('../../workers/inference.worker.ts', import.meta.url), {
     type: 'module',
     name: 'retrolab-inference',
@@ -23,12 +24,12 @@ export function startWorkers(): WorkerPair {
   const inference = Comlink.wrap<InferenceWorkerApi>(inferenceWorker);
   const retrieval = Comlink.wrap<RetrievalWorkerApi>(retrievalWorker);
   const channel = new MessageChannel();
-  void retrieval.connect(Comlink.transfer(channel.port1, [channel.port1]));
-  void inference.connect(Comlink.transfer(channel.port2, [channel.port2]));
+  void retrieval.neighbourPort(Comlink.transfer(channel.port1, [channel.port1]));
+  void inference.neighbourPort(Comlink.transfer(channel.port2, [channel.port2]));
   // The other direction: the retrieval worker asks the GPT for kNN-LM keys of a datastore it builds.
   const keys = new MessageChannel();
-  void inference.connectKeyBuilder(Comlink.transfer(keys.port1, [keys.port1]));
-  void retrieval.connectKeyBuilder(Comlink.transfer(keys.port2, [keys.port2]));
+  void inference.keyBuilderPort(Comlink.transfer(keys.port1, [keys.port1]));
+  void retrieval.keyBuilderPort(Comlink.transfer(keys.port2, [keys.port2]));
   return {
     inference,
     retrieval,

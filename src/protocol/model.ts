@@ -31,14 +31,17 @@ export type ModelLoadErrorCode =
   | 'bad-onnx'
   | 'contract-mismatch';
 
-/** An error as it crosses a worker boundary: name + message, plus the load-error code if any. */
+/**
+ * An error as it crosses a worker boundary: its class name (e.g. 'AbortError', 'ModelLoadError',
+ * 'ShardMismatchError'), its message, and a code where the error has one (ModelLoadErrorCode).
+ */
 export interface SerializedError {
   name: string;
   message: string;
-  code?: ModelLoadErrorCode;
+  code?: string;
 }
 
-/** A retrieved neighbour as the UI shows it. */
+/** A neighbour as the model received it (the display form is api.ts's NeighbourDisplay). */
 export interface NeighbourView {
   /** chunk + continuation, 2C ids (neighbour_len), as fed to the encoder before padding. */
   tokenIds: number[];
@@ -64,8 +67,8 @@ export interface ChunkRetrieval {
   neighbours: NeighbourView[];
 }
 
-/** RETRO controls (docs in src/core/models/retro.ts). */
-export interface RetroOptions {
+/** RETRO controls (docs in src/core/models/retro.ts): what a generation request carries and what RetroModel runs with. */
+export interface RetroSettings {
   /** false: no cross-attention at all (every position masked, as before the first chunk). */
   retrieval: boolean;
   /** Neighbours used, 1..manifest neighbours. Fewer than the graph's K are repeated cyclically. */
@@ -79,6 +82,9 @@ export interface RetroOptions {
   /** Passed to the neighbour source: documents that must not be retrieved. */
   excludeDocIds: number[];
 }
+
+/** The name src/core/models/retro.ts imports; the same type. */
+export type RetroOptions = RetroSettings;
 
 export interface SamplingSettings {
   /** 0 = greedy (argmax). */
@@ -128,7 +134,7 @@ export interface GenerationSummary {
   retrievals: ChunkRetrieval[];
 }
 
-/** What a loaded model reports about itself. */
+/** What a loaded model reports about itself (the UI's summary is api.ts's ModelDescription). */
 export interface ModelInfo {
   id: string;
   name: string;

@@ -1,6 +1,6 @@
 /**
  * Retrieval types shared by src/core/retrieval, src/core/datastore, the models' RETRO and eval
- * code, and the retrieval worker. Types only (plus a few constants): everything here is plain data
+ * code, and the retrieval engine. Types only (plus a few constants): everything here is plain data
  * that survives structured clone.
  */
 

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { BuildProgress } from '../../protocol/shard';
 import { VoyLimitError } from '../retrieval/voy';
-import { buildShard } from './builder';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { buildShard, sliceEnd, tokenizeInSlices } from './builder';
+import { InputTooLargeError } from './errors';
+import { dataDir, findTokenizerPath, readTokenizer } from './node';
 import { Datastore } from './datastore';
 import { byteTokenizer, testEmbedder, TOY_DOCUMENTS } from './test-helpers';
 
@@ -93,5 +97,57 @@ describe('buildShard', () => {
   it('refuses an embedder smaller than the tokenizer and input without text', async () => {
     await expect(buildShard(TOY_DOCUMENTS, { name: 'x', tokenizer, embedder: testEmbedder(100), chunkSize: 8 })).rejects.toThrow(/embedder only 100 rows/);
     await expect(buildShard([{ title: 'e', text: '' }], { name: 'x', tokenizer, embedder, chunkSize: 8 })).rejects.toMatchObject({ name: 'EmptyInputError' });
+  });
+});
+
+/** Tokenizing 300 KB twice takes 2 s on an idle machine; a loaded 2-core one has taken 85 s. */
+const SLOW = 300_000;
+
+describe('streamed tokenization', () => {
+  const real = readTokenizer(findTokenizerPath()!);
+  const text = readFileSync(join(dataDir(), 'wikitext-2', 'wiki.valid.tokens'), 'utf8').slice(0, 300_000) + ' Café Zürich 東京 😀 end';
+
+  it('encodes slice by slice to exactly the ids and bytes of the whole text', async () => {
+    let slices = 0;
+    const { ids, bytes } = await tokenizeInSlices(real, text, async () => void slices++, 4096);
+    expect(slices).toBeGreaterThan(70);
+    expect(Array.from(ids)).toEqual(real.encode(text));
+    expect(bytes).toEqual(new TextEncoder().encode(text));
+  }, SLOW);
+
+  it('ends slices before a space between two words, and never inside a surrogate pair', () => {
+    expect(sliceEnd('alpha beta gamma', 0, 8)).toBe(5);
+    expect(sliceEnd('short', 0, 100)).toBe(5);
+    const emoji = 'x'.repeat(7) + '😀' + 'y'.repeat(10);
+    expect(sliceEnd(emoji, 0, 8)).toBe(7);
+  });
+
+  it('reports tokenizing progress in bytes as it goes, and Cancel stops it between slices', async () => {
+    const big = text.repeat(3);
+    const events: BuildProgress[] = [];
+    const controller = new AbortController();
+    const build = buildShard([{ title: 'big.txt', text: big }], {
+      name: 'big',
+      tokenizer: real,
+      embedder: testEmbedder(real.vocabSize),
+      chunkSize: 8,
+      yieldEveryMs: 0,
+      signal: controller.signal,
+      onProgress: (p) => {
+        events.push(p);
+        if (p.phase === 'tokenize' && p.done > 0) controller.abort();
+      },
+    });
+    await expect(build).rejects.toMatchObject({ name: 'AbortError' });
+    const tokenizing = events.filter((e) => e.phase === 'tokenize');
+    expect(tokenizing[0]).toMatchObject({ unit: 'bytes', done: 0, total: new TextEncoder().encode(big).length });
+    // Stopped in the first part of the text, not after tokenizing all of it.
+    expect(tokenizing.at(-1)!.done).toBeLessThan(tokenizing[0]!.total / 4);
+  });
+
+  it('refuses text past maxTokens while tokenizing, with a message that names the limit', async () => {
+    const build = buildShard([{ title: 'big.txt', text }], { name: 'big', tokenizer: real, embedder: testEmbedder(real.vocabSize), chunkSize: 8, maxTokens: 20_000 });
+    await expect(build).rejects.toThrow(InputTooLargeError);
+    await expect(build).rejects.toThrow(/big\.txt: more than 20,000 tokens .*npm run datastore -- build/);
   });
 });

@@ -11,8 +11,9 @@ import { quantizeVectors } from '../retrieval/flat';
 import { ArrayVectorSource } from '../retrieval/vector-index';
 import { VOY_MAX_VECTORS, VoyIndex, VoyLimitError } from '../retrieval/voy';
 import type { RetroTokenizer } from '../tokenizer/index';
+import { formatBytes } from '../io';
 import { buildCheckpoint, clock } from './checkpoint';
-import { EmptyInputError } from './errors';
+import { EmptyInputError, InputTooLargeError } from './errors';
 import { decodeShard, encodeShard } from './shard';
 
 export interface BuildOptions {
@@ -31,6 +32,11 @@ export interface BuildOptions {
   signal?: AbortSignal;
   /** Yield to the event loop at least this often (ms); default 50. */
   yieldEveryMs?: number;
+  /**
+   * Refuse the documents (InputTooLargeError) as soon as they pass this many tokens, before the
+   * chunk, embedding and shard arrays that grow with them are made: the browser's memory bound.
+   */
+  maxTokens?: number;
   /** Clock for `createdAt` (tests). */
   now?: () => Date;
 }
@@ -73,23 +79,32 @@ export async function buildShard(documents: readonly DocumentInput[], options: B
     onProgress?.({ phase, done, total, unit, chunksPerSecond: embedRate, elapsedMs: clock() - t0 });
   const checkpoint = buildCheckpoint(signal, options.yieldEveryMs ?? 50);
 
-  // Tokenize; keep each document's UTF-8 text and token byte offsets for the chunk text spans.
+  // Tokenize in slices (tokenizeInSlices), so a 100 MB text shows progress and sees Cancel between
+  // slices; keep each document's UTF-8 text and token byte offsets for the chunk text spans.
   let phaseStart = clock();
-  report('tokenize', 0, docs.length, 'documents');
-  const encoder = new TextEncoder();
-  const ids: number[][] = [];
+  const totalBytes = docs.reduce((n, d) => n + utf8Length(d.text), 0);
+  if (totalBytes > 0xffffffff) throw new RangeError('documents over 4 GiB of text do not fit one shard');
+  report('tokenize', 0, totalBytes, 'bytes');
+  const ids: Int32Array[] = [];
   const texts: Uint8Array[] = [];
   let textBytes = 0;
-  for (let d = 0; d < docs.length; d++) {
-    const doc = docs[d]!;
-    ids.push(tokenizer.encode(doc.text));
-    const bytes = encoder.encode(doc.text);
+  let tokenCount = 0;
+  for (const doc of docs) {
+    const { ids: docIds, bytes } = await tokenizeInSlices(tokenizer, doc.text, async (sliceIds, sliceBytes) => {
+      tokenCount += sliceIds;
+      textBytes += sliceBytes;
+      if (options.maxTokens !== undefined && tokenCount > options.maxTokens) {
+        throw new InputTooLargeError(
+          `${doc.title || options.name}: more than ${options.maxTokens.toLocaleString('en')} tokens (after ${formatBytes(textBytes)} of ${formatBytes(totalBytes)} of text); a datastore built here holds at most that many. Build a larger one with \`npm run datastore -- build\` and import it.`,
+          doc.title,
+        );
+      }
+      if (await checkpoint()) report('tokenize', textBytes, totalBytes, 'bytes');
+    });
+    ids.push(docIds);
     texts.push(bytes);
-    textBytes += bytes.length;
-    if (textBytes > 0xffffffff) throw new RangeError('documents over 4 GiB of text do not fit one shard');
-    if (await checkpoint()) report('tokenize', d + 1, docs.length, 'documents');
   }
-  report('tokenize', docs.length, docs.length, 'documents');
+  report('tokenize', totalBytes, totalBytes, 'bytes');
   seconds.tokenize = (clock() - phaseStart) / 1000;
 
   phaseStart = clock();
@@ -207,4 +222,82 @@ export async function buildShard(documents: readonly DocumentInput[], options: B
   };
   report('done', n, n, 'chunks');
   return { shard, bytes, stats };
+}
+
+/** Characters per tokenizer call: one call takes milliseconds, so progress and Cancel get through. */
+export const TOKENIZE_SLICE_CHARS = 64 * 1024;
+
+/**
+ * Where a slice of `text` starting at `from` may end, near `from + size`: before a space that sits
+ * between two non-spaces. The ByteLevel pre-tokenizer (GPT-2's regex) starts a piece at such a
+ * space (" word"), so encoding the slices one by one gives exactly the ids of the whole text. With
+ * no such space in the second half of the slice it cuts at the size (never inside a surrogate pair):
+ * still lossless, only the tokens at that cut may differ.
+ */
+export function sliceEnd(text: string, from: number, size: number): number {
+  const target = from + size;
+  if (target >= text.length) return text.length;
+  const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
+  for (let i = target; i > from + size / 2; i--) {
+    if (text.charCodeAt(i) === 0x20 && !isSpace(text.charCodeAt(i - 1)) && i + 1 < text.length && !isSpace(text.charCodeAt(i + 1))) return i;
+  }
+  const high = text.charCodeAt(target - 1);
+  return high >= 0xd800 && high <= 0xdbff ? target - 1 : target;
+}
+
+/**
+ * Encodes `text` slice by slice (sliceEnd), calling `afterSlice` with each slice's token and byte
+ * counts (it may yield, report progress or throw to stop). Returns the ids and the UTF-8 bytes.
+ */
+export async function tokenizeInSlices(
+  tokenizer: Pick<RetroTokenizer, 'encode'>,
+  text: string,
+  afterSlice: (ids: number, bytes: number) => Promise<void>,
+  sliceChars = TOKENIZE_SLICE_CHARS,
+): Promise<{ ids: Int32Array; bytes: Uint8Array }> {
+  const encoder = new TextEncoder();
+  const idParts: Int32Array[] = [];
+  const byteParts: Uint8Array[] = [];
+  let idCount = 0;
+  let byteCount = 0;
+  for (let from = 0; from < text.length; ) {
+    const to = sliceEnd(text, from, sliceChars);
+    const slice = text.slice(from, to);
+    const sliceIds = tokenizer.encode(slice);
+    const sliceBytes = encoder.encode(slice);
+    idParts.push(Int32Array.from(sliceIds));
+    byteParts.push(sliceBytes);
+    idCount += sliceIds.length;
+    byteCount += sliceBytes.length;
+    from = to;
+    await afterSlice(sliceIds.length, sliceBytes.length);
+  }
+  const ids = new Int32Array(idCount);
+  let at = 0;
+  for (const part of idParts) {
+    ids.set(part, at);
+    at += part.length;
+  }
+  const bytes = new Uint8Array(byteCount);
+  at = 0;
+  for (const part of byteParts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return { ids, bytes };
+}
+
+/** UTF-8 length without encoding (lone surrogates count 3, as TextEncoder writes U+FFFD). */
+function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { dataDir, findTokenizerPath, loadVoyForNode, readTokenizer, REPO_ROOT, syntheticEmbedderBytes } from '../../../cli/datastore-node';
+import { dataDir, findTokenizerPath, loadVoyForNode, readTokenizer, REPO_ROOT, syntheticEmbedderBytes } from './node';
 import { MeanEmbedder } from '../retrieval/embedder';
 import { parseDocuments } from './parse';
 import { buildShard } from './builder';

@@ -9,7 +9,7 @@ import { MeanEmbedder } from '../retrieval/embedder';
 import { Runtime } from '../runtime';
 import { nodeModelFiles } from '../runtime/node-files';
 import type { RetroTokenizer } from '../tokenizer';
-import { readEmbedder, readTokenizer } from '../../../cli/datastore-node';
+import { readEmbedder, readTokenizer } from '../datastore/node';
 import { datastoreEvalStore, windowNeighbours, withLeakedStream } from './neighbours';
 import { evaluatePerplexity, streamWindows } from './perplexity';
 

@@ -27,12 +27,9 @@
  *   valid or test, which share no article; `excludeDocIds` removes documents otherwise.
  */
 
-export interface IcRalmSettings {
-  /** s: retrieve every `stride` predicted tokens (paper default 4). */
-  stride: number;
-  /** l: the query is the last `queryLength` tokens (paper default 32). */
-  queryLength: number;
-}
+import type { IcRalmSettings } from '../../protocol/icralm';
+
+export type { IcRalmSettings } from '../../protocol/icralm';
 
 export const DEFAULT_ICRALM_SETTINGS: Readonly<IcRalmSettings> = { stride: 4, queryLength: 32 };
 

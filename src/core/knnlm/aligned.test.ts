@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataDir } from '../../../cli/datastore-node';
+import { dataDir } from '../datastore/node';
 import { parseDocuments } from '../datastore/parse';
 import { alignedWindowNeighbours } from '../eval/neighbours';
 import { evaluatePerplexity } from '../eval/perplexity';

@@ -1,17 +1,7 @@
-/**
- * kNN-LM types shared with the (later) UI: plain data, safe to structured-clone across a worker
- * boundary. TODO(protocol owner): move to src/protocol/ when the inference worker exposes kNN-LM.
- */
+/** kNN-LM constants and core-only types; what crosses the worker boundary is in src/protocol/knnlm.ts. */
+import type { KnnLmSettings } from '../../protocol/knnlm';
 
-/** The three controls of the interpolation (docs/knnlm.md). */
-export interface KnnLmSettings {
-  /** weight of p_kNN in the mixture, 0..1 */
-  lambda: number;
-  /** neighbours retrieved per token */
-  k: number;
-  /** p_kNN = softmax(−d / temperature) over the neighbours; d is the squared L2 distance */
-  temperature: number;
-}
+export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, TokenProbability } from '../../protocol/knnlm';
 
 /**
  * Tuned on WikiText-2 valid with the default datastore (WikiText-2 train, PCA-64 int8 keys; the sweep
@@ -34,52 +24,3 @@ export interface KnnSearchResult {
   distances: Float32Array;
 }
 
-export interface TokenProbability {
-  tokenId: number;
-  probability: number;
-}
-
-/** A datastore entry shown in the explanation: where in the datastore text it comes from. */
-export interface KnnEntryView {
-  /** entry index: the key of datastore stream position `entry`, the value is the token after it */
-  entry: number;
-  distance: number;
-  /** the value: the token that followed this context in the datastore */
-  tokenId: number;
-  /** this entry's share of p_kNN (softmax of −d/T over the k neighbours) */
-  weight: number;
-  docId: number;
-  title: string;
-  /** datastore text just before the value token (the context the key encodes, its tail) */
-  textBefore: string;
-  /** the value token's own text */
-  tokenText: string;
-  textAfter: string;
-}
-
-/** Why the kNN-LM predicted what it did at one position. */
-export interface KnnTokenExplanation {
-  /** index in `model.sequence` of the last token read: this is the distribution of the token after it */
-  position: number;
-  settings: KnnLmSettings;
-  /** most likely next tokens under each distribution, most likely first */
-  lm: TokenProbability[];
-  knn: TokenProbability[];
-  mix: TokenProbability[];
-  /** the token that actually came next in the sequence, when known, and its probability under each */
-  next?: { tokenId: number; lm: number; knn: number; mix: number };
-  /** nearest entries first */
-  neighbours: KnnEntryView[];
-}
-
-export interface ExplainOptions {
-  /** tokens listed per distribution (default 10) */
-  topTokens?: number;
-  /** neighbours listed (default 16) */
-  topNeighbours?: number;
-  /** bytes of datastore text before / after the value token (defaults 240 / 60) */
-  textBefore?: number;
-  textAfter?: number;
-  /** Re-mix with other λ / T / k (k up to the k that was retrieved) without running the model again. */
-  settings?: Partial<KnnLmSettings>;
-}

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT, syntheticEmbedderBytes } from '../../../cli/datastore-node';
+import { REPO_ROOT, syntheticEmbedderBytes } from '../datastore/node';
 import { EmbedderFormatError, MeanEmbedder } from './embedder';
 
 /** A 3-token, 2-d embedder small enough to compute by hand. */

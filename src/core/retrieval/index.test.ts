@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadVoyForNode } from '../../../cli/datastore-node';
+import { loadVoyForNode } from '../datastore/node';
 import { SimdInt8Scanner } from './simd-scan';
 import { ArrayVectorSource, exactSearch, FlatIndex, quantizeVectors, TopK, VOY_MAX_VECTORS, VoyIndex, VoyLimitError } from './index';
 

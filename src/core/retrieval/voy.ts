@@ -1,7 +1,6 @@
 /**
  * voy-search 0.6.3 (a k-d tree compiled to WASM) behind VectorIndex; the only importer of
- * voy-search. What it cannot do, and how this adapter copes (measured in
- * ../shared/notes/vector-indexes.md and docs/datastore-format.md):
+ * voy-search. What it cannot do, and how this adapter copes (measured in docs/datastore-format.md):
  * - it returns ids without distances: distances are computed here from the exact vectors;
  * - it pads or truncates every vector to 768 dims: dims above 768 are refused;
  * - it serializes to one JSON string of ~7 KB per vector (768 floats as text), which passes V8's
@@ -45,7 +44,7 @@ function isResponse(x: unknown): x is Response {
 
 /**
  * Loads voy's WASM once. Node: `initVoy(readFileSync(require.resolve('voy-search/voy_search_bg.wasm')))`
- * (cli/datastore-node.ts `loadVoyForNode`). Vite worker:
+ * (src/core/datastore/node.ts `loadVoyForNode`). Vite worker:
  * `import url from 'voy-search/voy_search_bg.wasm?url'; await initVoy(fetch(url))`.
  */
 export function initVoy(source: VoyWasmSource): Promise<void> {

@@ -21,9 +21,10 @@ export class InferenceError extends Error {
 
 /** Errors cross worker boundaries as plain objects (name, message, code), never as bare strings. */
 export function serializeError(error: unknown): SerializedError {
-  if (error instanceof ModelLoadError) return { name: error.name, message: error.message, code: error.code };
-  if (error instanceof Error) return { name: error.name, message: error.message };
-  return { name: 'Error', message: String(error) };
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
+  // ModelLoadError's code, or any other error's string code (DOMException's are numbers: left out).
+  const code = (error as { code?: unknown }).code;
+  return { name: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}) };
 }
 
 export function errorMessage(error: unknown): string {

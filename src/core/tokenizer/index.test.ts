@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tokenizers from 'tokenizers';
 import { describe, expect, it } from 'vitest';
-import { dataDir, findTokenizerPath } from '../../../cli/datastore-node';
+import { dataDir, findTokenizerPath } from '../datastore/node';
 import { idsDigest, loadTokenizer, splitWikiTextArticles, tokenDigest, TokenizerFormatError } from './index';
 
 const tokenizerPath = findTokenizerPath();

@@ -1,5 +1,5 @@
 import { useEffect, useId, useMemo, useState, type ChangeEvent, type FormEvent } from 'react';
-import { LENS_MAX_CHARS, LENS_MAX_TOKENS, formatDuration, splitWikiTextArticles, useAppState, useClient, type ModelKey, type ModelScore } from '../../client';
+import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, LENS_MAX_CHARS, LENS_MAX_TOKENS, formatDuration, splitWikiTextArticles, useAppState, useClient, type ModelKey, type ModelScore } from '../../client';
 import { differenceLegend, lossLegend, type LegendEntry } from './colour';
 import { compareLosses, pages } from './summary';
 import { MODEL_LABELS } from './labels';
@@ -127,7 +127,8 @@ export function LensView({ active }: { active: boolean }) {
     if (!canRun) return;
     setPage(0);
     const retro = models.find((m) => m.key === 'retro');
-    void client.score({ text, models: selected, retro: { retrieval, k: retro?.neighbours ?? 2 } });
+    // The lens scores kNN-LM and In-Context RALM with their tuned defaults (docs/knnlm.md), not the Compare view's controls.
+    void client.score({ text, models: selected, retro: { retrieval, k: retro?.neighbours ?? 2 }, knn: DEFAULT_KNN_SETTINGS, icralm: DEFAULT_ICRALM_SETTINGS });
   };
 
   const onFile = async (event: ChangeEvent<HTMLInputElement>) => {

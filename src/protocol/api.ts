@@ -1,31 +1,26 @@
 /**
- * The two worker APIs as the UI sees them (types only). Both workers `expose()` an object of this
- * shape with Comlink; src/client wraps them. Payloads are plain data (structured-cloneable), already
- * decoded for display, so the UI thread never tokenizes, retrieves or runs a model.
+ * The engines' APIs (src/core/engine) and everything that crosses them: requests that carry all
+ * their settings, progress as one union tagged by `kind`, and display-ready payloads. The workers
+ * expose the engines unchanged with Comlink (workers/wire.ts adds the two MessagePort links), so
+ * the UI, the Node tools and the tests call the same methods. Plain data only (structured clone).
  */
+import type { IcRalmSettings } from './icralm';
+import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from './knnlm';
+import type { Backend, BackendInfo, RetroSettings } from './model';
+import type { IndexKind } from './retrieval';
 
-import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from '../src/core/knnlm/types';
-
-export type { KnnLmSettings } from '../src/core/knnlm/types';
-
-import type { IcRalmSettings } from '../src/core/icralm/types';
-
-export type { IcRalmSettings } from '../src/core/icralm/types';
+export type { IcRalmSettings } from './icralm';
+export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, TokenProbability } from './knnlm';
+// Rejections cross as SerializedError {name, message, code} (workers/wire.ts).
+export type { Backend, BackendInfo, RetroSettings, SerializedError } from './model';
+export type { IndexKind } from './retrieval';
 
 /** 'icralm': In-Context RALM, the GPT with a retrieved chunk before its context (src/core/icralm). */
 export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm';
-export type Backend = 'webgpu' | 'wasm';
-export type IndexKind = 'flat' | 'voy';
 
-export interface BackendInfo {
-  backend: Backend;
-  /** Why this backend: adapter found and self-check passed, no adapter, forced by the user... */
-  reason: string;
-}
-
-/** One progress event shape for everything that loads or builds. */
-export interface Progress {
-  /** Stable key of the thing in progress, e.g. 'model:gpt', 'datastore:wikitext-2-train', 'build'. */
+/** What every progress event has, whatever it reports on. */
+export interface ProgressFields {
+  /** Stable key of the thing in progress, e.g. 'model:gpt:decoder.onnx', 'datastore:wikitext-2-train', 'build'. */
   target: string;
   label: string;
   done: number;
@@ -39,6 +34,23 @@ export interface Progress {
   phase?: string;
   finished: boolean;
 }
+
+/**
+ * One union for everything that loads or builds, tagged by `kind`:
+ * - 'model': a model's graph file downloading, then compiling (`phase: 'compiling'`);
+ * - 'datastore-copy': a built-in datastore copied from the server into this browser;
+ * - 'datastore-open': a stored datastore decoded and indexed to become the active one;
+ * - 'index': the active datastore's index rebuilt for another index kind;
+ * - 'build': a datastore built from the user's files (chunks, then kNN-LM keys);
+ * - 'knn-open': a kNN-LM datastore decoded for the GPT.
+ */
+export type Progress =
+  | (ProgressFields & { kind: 'model'; model: ModelKey; file: string })
+  | (ProgressFields & { kind: 'datastore-copy'; datastoreId: string })
+  | (ProgressFields & { kind: 'datastore-open'; datastoreId: string })
+  | (ProgressFields & { kind: 'index'; indexKind: IndexKind })
+  | (ProgressFields & { kind: 'build' })
+  | (ProgressFields & { kind: 'knn-open'; datastoreId: string });
 
 export type ProgressCallback = (progress: Progress) => void;
 
@@ -107,7 +119,8 @@ export interface TokenView {
   text: string;
 }
 
-export interface NeighbourView {
+/** A retrieved chunk as the UI shows it (what the model itself read is model.ts's NeighbourView). */
+export interface NeighbourDisplay {
   docId: number;
   title: string;
   chunkIndex: number;
@@ -123,19 +136,25 @@ export interface NeighbourView {
 }
 
 export interface RetrieveResult {
-  neighbours: NeighbourView[];
-  /** Embedding + index query time in the retrieval worker */
+  neighbours: NeighbourDisplay[];
+  /** Embedding + index query time in the retrieval engine */
   latencyMs: number;
 }
 
 export interface BuildRequest {
   name: string;
+  /** `File` is a global in browsers and in Node 20 alike. */
   files: File[];
-  /** Also run the GPT over the text for kNN-LM keys (in the inference worker), stored in the same shard. */
+  /** Also run the GPT over the text for kNN-LM keys (in the inference engine), stored in the same shard. */
   knnKeys?: boolean;
 }
 
-export interface RetrievalWorkerApi {
+/**
+ * The retrieval engine (src/core/engine/retrieval.ts). The worker adds the MessagePort links
+ * (workers/wire.ts): `neighbourPort` serves `neighbourServer` to the inference worker, and
+ * `keyBuilderPort` reaches the inference worker's `keyBuilder`. In one thread: RetrievalLinks.
+ */
+export interface RetrievalApi {
   /** Opens IndexedDB, copies the default datastores in on first launch, loads the active one. */
   init(baseUrl: string, onProgress: ProgressCallback): Promise<RetrievalState>;
   state(): Promise<RetrievalState>;
@@ -150,13 +169,9 @@ export interface RetrievalWorkerApi {
   importFile(file: File): Promise<RetrievalState & { imported: DatastoreInfo }>;
   exportFile(id: string): Promise<File>;
   remove(id: string): Promise<RetrievalState>;
-  /** Serves `retrieve` to the inference worker over this port (Comlink on both ends). */
-  connect(port: MessagePort): void;
-  /** The inference worker's KnnKeyBuilder on this port: builds kNN-LM keys for `build` with `knnKeys`. */
-  connectKeyBuilder(port: MessagePort): void;
 }
 
-/** What the retrieval worker serves to the inference worker over the MessageChannel. */
+/** What the retrieval engine serves to the inference engine (over a MessageChannel between the workers). */
 export interface NeighbourServer {
   retrieve(chunkTokenIds: number[], k: number, excludeDocIds: number[]): Promise<RetrievedForModel>;
   /**
@@ -172,7 +187,7 @@ export interface KnnShardBytes {
   bytes: Uint8Array;
 }
 
-/** Served by the inference worker (it has the GPT) to the retrieval worker (it stores the result). */
+/** Served by the inference engine (it has the GPT) to the retrieval engine (it stores the result). */
 export interface KnnKeyBuilder {
   /** Attaches kNN-LM sections to an encoded chunk shard; resolves to the new shard bytes. Rejects with name 'AbortError' on cancel. */
   attachKeys(shardBytes: Uint8Array, onProgress: ProgressCallback): Promise<Uint8Array>;
@@ -182,7 +197,7 @@ export interface KnnKeyBuilder {
 export interface RetrievedForModel {
   /** Per neighbour: chunk + continuation ids, padded by the datastore to 2C with eot */
   tokenIds: number[][];
-  views: NeighbourView[];
+  views: NeighbourDisplay[];
   latencyMs: number;
   datastoreId: string;
 }
@@ -190,7 +205,8 @@ export interface RetrievedForModel {
 // ---------------------------------------------------------------------------------------------
 // Inference worker
 
-export interface ModelInfo {
+/** A loaded model as the UI describes it (what the model reports about itself is model.ts's ModelInfo). */
+export interface ModelDescription {
   key: ModelKey;
   id: string;
   name: string;
@@ -206,7 +222,7 @@ export interface ModelInfo {
 
 export interface InferenceReady {
   backend: BackendInfo;
-  models: ModelInfo[];
+  models: ModelDescription[];
 }
 
 export interface DecodingSettings {
@@ -224,30 +240,18 @@ export interface DecodingSettings {
   noRepeatNgramSize: number;
 }
 
-export interface RetroSettings {
-  retrieval: boolean;
-  k: number;
-  /** Re-retrieve every `retrievalStep` tokens (the chunk size by default) */
-  retrievalStep: number;
-  /** Pad short prompts on the left so the first chunk completes and retrieval starts at once */
-  leftPad: boolean;
-  /** RETRO++: put the top neighbour's text into the decoder context before the prompt */
-  retroPlusPlus: boolean;
-  excludeDocIds: number[];
-}
-
 export interface GenerateRequest {
   prompt: string;
   models: ModelKey[];
   decoding: DecodingSettings;
   retro: RetroSettings;
-  /** λ, k, T of the 'knnlm' column (defaults: DEFAULT_KNN_SETTINGS) */
-  knn?: KnnLmSettings;
-  /** s and l of the 'icralm' column (defaults: DEFAULT_ICRALM_SETTINGS); its passages come from the active datastore */
-  icralm?: IcRalmSettings;
+  /** λ, k, T of the 'knnlm' column */
+  knn: KnnLmSettings;
+  /** s and l of the 'icralm' column; its passages come from the active datastore */
+  icralm: IcRalmSettings;
 }
 
-/** The kNN-LM model the inference worker holds (the GPT wrapped with one kNN-LM datastore). */
+/** The kNN-LM model the inference engine holds (the GPT wrapped with one kNN-LM datastore). */
 export interface KnnModelState {
   datastoreId: string;
   name: string;
@@ -269,7 +273,7 @@ export interface ChunkReport {
   /** Token positions [start, end) of the query chunk in the model's sequence */
   start: number;
   end: number;
-  neighbours: NeighbourView[];
+  neighbours: NeighbourDisplay[];
   latencyMs: number;
 }
 
@@ -311,6 +315,10 @@ export interface ScoreRequest {
   models: ModelKey[];
   /** RETRO's neighbours per chunk (<= the model's K); retrieval off when false or no datastore is active. */
   retro: { retrieval: boolean; k: number };
+  /** λ, k, T of the 'knnlm' row: the row's result depends on nothing a Compare run left behind. */
+  knn: KnnLmSettings;
+  /** s and l of the 'icralm' row */
+  icralm: IcRalmSettings;
 }
 
 export interface ModelScore {
@@ -351,17 +359,20 @@ export type ScoreEvent =
 
 export type ScoreCallback = (event: ScoreEvent) => void;
 
-export interface InferenceWorkerApi {
+/**
+ * The inference engine (src/core/engine/inference.ts). The worker adds the MessagePort links
+ * (workers/wire.ts): `neighbourPort` reaches the retrieval worker's NeighbourServer, and
+ * `keyBuilderPort` serves `keyBuilder` to it. In one thread: InferenceLinks.
+ */
+export interface InferenceApi {
   init(baseUrl: string, preferredBackend: Backend | 'auto', onProgress: ProgressCallback): Promise<InferenceReady>;
-  /** The retrieval worker's NeighbourServer, for RETRO */
-  connect(port: MessagePort): void;
   generate(request: GenerateRequest, onEvent: GenerationCallback): Promise<void>;
   stop(): void;
   /** Token ids of `text` with the loaded models' tokenizer (no special tokens added); rejects before `init` finished. */
   encode(text: string): Promise<number[]>;
   /** Inverse of `encode`: special tokens kept, no clean-up of spaces; rejects before `init` finished. */
   decode(ids: number[]): Promise<string>;
-  /** Fetches a kNN-LM datastore from the retrieval worker and wraps the GPT with it (KnnDatastore.checkModel refuses other weights). */
+  /** Fetches a kNN-LM datastore from the retrieval engine and wraps the GPT with it (KnnDatastore.checkModel refuses other weights). */
   loadKnn(datastoreId: string, onProgress: ProgressCallback): Promise<KnnModelState>;
   unloadKnn(): Promise<void>;
   /**
@@ -372,8 +383,6 @@ export interface InferenceWorkerApi {
   explainKnn(position: number, options?: ExplainOptions, chosenTokenId?: number): Promise<KnnExplanationView>;
   /** GPT tokens per second for building kNN-LM keys here (one timed window, cached). */
   keyRate(): Promise<number>;
-  /** Serves KnnKeyBuilder to the retrieval worker over this port. */
-  connectKeyBuilder(port: MessagePort): void;
   /**
    * Perplexity lens: per-token log-probabilities of `text` under each model by the eval protocol
    * (src/core/eval). Rejects empty or too long text, and while a generation runs; `stopScore`
@@ -381,4 +390,20 @@ export interface InferenceWorkerApi {
    */
   score(request: ScoreRequest, onEvent: ScoreCallback): Promise<ScoreResult>;
   stopScore(): void;
+}
+
+/**
+ * How the two engines reach each other in one thread (tests, CLIs). The workers make the same two
+ * links over MessagePorts (workers/wire.ts), so the engines never know which it is.
+ */
+export interface InferenceLinks {
+  /** The retrieval engine's NeighbourServer: RETRO's neighbours, In-Context RALM's passages, kNN-LM shards. */
+  connect(server: NeighbourServer): void;
+  /** What the retrieval engine calls to add kNN-LM keys to a datastore it builds. */
+  readonly keyBuilder: KnnKeyBuilder;
+}
+
+export interface RetrievalLinks {
+  readonly neighbourServer: NeighbourServer;
+  useKeyBuilder(builder: KnnKeyBuilder): void;
 }

@@ -1,24 +1,24 @@
 /**
- * The inference worker's kNN-LM glue on the shipped GPT (WASM, Node): kNN-LM keys attached to a
+ * The inference engine's kNN-LM host on the shipped GPT (WASM, Node): kNN-LM keys attached to a
  * chunk datastore built from real text, the datastore loaded back from those bytes, a generation,
  * and explanations that survive the GPT session being used by another column afterwards.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type * as Comlink from 'comlink';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataDir, loadModelFiles } from '../cli/datastore-node';
-import { buildShard } from '../src/core/datastore/builder';
-import { parseDocuments } from '../src/core/datastore/parse';
-import { decodeShard, encodeShard } from '../src/core/datastore/shard';
-import { generate } from '../src/core/generate/loop';
-import { GptModel } from '../src/core/models/gpt';
-import { GPT_ID, MODELS_DIR } from '../src/core/models/test-support';
-import { Runtime } from '../src/core/runtime';
-import { nodeModelFiles } from '../src/core/runtime/node-files';
-import { loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
+import { dataDir, loadModelFiles } from '../datastore/node';
+import { buildShard } from '../datastore/builder';
+import { parseDocuments } from '../datastore/parse';
+import { decodeShard, encodeShard } from '../datastore/shard';
+import { generate } from '../generate/loop';
+import { GptModel } from '../models/gpt';
+import { GPT_ID, MODELS_DIR } from '../models/test-support';
+import { Runtime } from '../runtime';
+import { nodeModelFiles } from '../runtime/node-files';
+import { loadTokenizer, type RetroTokenizer } from '../tokenizer';
 import { KnnHost } from './knnlm-host';
-import type { KnnShardBytes, NeighbourServer, Progress } from './protocol';
+import { inThread } from './transfer';
+import type { KnnShardBytes, NeighbourServer, Progress } from '../../protocol/api';
 import { TokenBytes, TokenTexts } from './token-text';
 
 const LONG = 180_000;
@@ -38,7 +38,7 @@ describe('KnnHost', () => {
       // The worker transfers the buffer; hand over a copy so the test keeps its own.
       return { id, name: `store ${id}`, bytes: bytes.slice() };
     },
-  } as unknown as Comlink.Remote<NeighbourServer>;
+  } as unknown as NeighbourServer;
   let busy = false;
   let host: KnnHost;
 
@@ -49,9 +49,9 @@ describe('KnnHost', () => {
     const tokenizerJson: unknown = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
     tokenizer = loadTokenizer(tokenizerJson, { id: gpt.manifest.tokenizer.id });
     texts = new TokenTexts(new TokenBytes(tokenizerJson));
-    host = new KnnHost({ gpt: () => gpt, tokenizer: () => tokenizer, texts: () => texts, server: () => server, busy: () => busy });
+    host = new KnnHost({ gpt: () => gpt, tokenizer: () => tokenizer, texts: () => texts, server: () => server, busy: () => busy, transfer: inThread });
 
-    // A few paragraphs of WikiText-2 valid as a "dropped file": a chunk datastore first, as the retrieval worker builds it.
+    // A few paragraphs of WikiText-2 valid as a "dropped file": a chunk datastore first, as the retrieval engine builds it.
     text = readFileSync(join(dataDir(), 'wikitext-2', 'wiki.valid.tokens'), 'utf8').slice(0, 3000);
     const documents = parseDocuments(new TextEncoder().encode(text), 'lobster.txt', 'txt');
     const files = loadModelFiles({});
@@ -127,7 +127,7 @@ describe('KnnHost', () => {
 
   it('measures the key-building speed once; never while the GPT is busy', async () => {
     busy = true;
-    const fresh = new KnnHost({ gpt: () => gpt, tokenizer: () => tokenizer, texts: () => texts, server: () => server, busy: () => busy });
+    const fresh = new KnnHost({ gpt: () => gpt, tokenizer: () => tokenizer, texts: () => texts, server: () => server, busy: () => busy, transfer: inThread });
     expect(await fresh.keyRate()).toBe(0);
     busy = false;
     const rate = await fresh.keyRate();

@@ -1,19 +1,20 @@
 /**
- * The perplexity lens's scoring, run by the inference worker: the text becomes the eval's token
+ * The perplexity lens's scoring, run by the inference engine: the text becomes the eval's token
  * stream and every model goes through `evaluatePerplexity` (src/core/eval), so the lens's numbers
  * are `npm run eval`'s numbers for the same text; the eval only hands back each token's
- * log-probability as well. RETRO's neighbours come from the retrieval worker's active datastore,
+ * log-probability as well. RETRO's neighbours come from the retrieval engine's active datastore,
  * per chunk of each window, exactly as `windowNeighbours` feeds them from a datastore in Node.
  */
-import { evaluatePerplexity, streamWindows, type BatchScorer, type Window, type WindowNeighbours } from '../src/core/eval/perplexity';
-import { alignedWindowNeighbours, windowNeighbours, type EvalStore, type ScoredRow } from '../src/core/eval/neighbours';
-import type { KeyModel } from '../src/core/knnlm/build';
-import type { KnnDatastore } from '../src/core/knnlm/datastore';
-import { tokenizeWikiTextStream } from '../src/core/eval/stream';
-import type { RetroModel } from '../src/core/models/retro';
-import { DEFAULT_ICRALM_SETTINGS, evaluateIcRalm, trimPadding, type BatchForwardModel, type PassageRetriever } from '../src/core/icralm';
-import { countWikiTextWords, type RetroTokenizer } from '../src/core/tokenizer';
+import { evaluatePerplexity, streamWindows, type BatchScorer, type Window, type WindowNeighbours } from '../eval/perplexity';
+import { alignedWindowNeighbours, windowNeighbours, type EvalStore, type ScoredRow } from '../eval/neighbours';
+import type { KeyModel } from '../knnlm/build';
+import type { KnnDatastore } from '../knnlm/datastore';
+import { tokenizeWikiTextStream } from '../eval/stream';
+import type { RetroModel } from '../models/retro';
+import { evaluateIcRalm, trimPadding, type BatchForwardModel, type PassageRetriever } from '../icralm';
+import { countWikiTextWords, type RetroTokenizer } from '../tokenizer';
 import {
+  type IcRalmSettings,
   LENS_MAX_CHARS,
   LENS_MAX_TOKENS,
   type ModelKey,
@@ -23,7 +24,7 @@ import {
   type ScoreRequest,
   type ScoreResult,
   type TokenView,
-} from './protocol';
+} from '../../protocol/api';
 
 /** Same as `npm run eval`'s default stride. */
 export const LENS_STRIDE = 128;
@@ -52,7 +53,7 @@ export interface LensModel {
     eotId: number;
     /**
      * Token-aligned RETRO: the query GPT and the loaded kNN-LM datastore it searches, or why there is
-     * none. Absent for chunk retrieval (the retrieval worker's active datastore).
+     * none. Absent for chunk retrieval (the retrieval engine's active datastore).
      */
     aligned?: { queryModel: KeyModel; store: KnnDatastore; datastoreId: string } | { missing: string };
   };
@@ -64,7 +65,7 @@ export interface ScoreContext {
   tokenViews: (ids: readonly number[]) => TokenView[];
   /** The models the request names, or a reason one is not available. */
   model: (key: ModelKey) => LensModel | string;
-  /** The retrieval worker's active datastore; null when none is active or the worker is not connected. */
+  /** The retrieval engine's active datastore; null when none is active or the engine is not connected. */
   neighbours: { store: EvalStore; datastoreId: () => string | null } | null;
 }
 
@@ -82,7 +83,7 @@ export function checkLensText(text: string): void {
   }
 }
 
-/** An EvalStore over the retrieval worker's NeighbourServer (no document excluded, as in the eval). */
+/** An EvalStore over the retrieval engine's NeighbourServer (no document excluded, as in the eval). */
 export function serverEvalStore(server: Pick<NeighbourServer, 'retrieve'>): { store: EvalStore; datastoreId: () => string | null } {
   let datastoreId: string | null = null;
   const store: EvalStore = {
@@ -100,9 +101,9 @@ export function serverEvalStore(server: Pick<NeighbourServer, 'retrieve'>): { st
 
 /**
  * In-Context RALM scored by its own eval (src/core/icralm/eval.ts: a passage before every block of
- * `stride` tokens), with the compare column's defaults and passages from the active datastore.
+ * `stride` tokens), with the request's s and l and passages from the active datastore.
  */
-export function icRalmScorer(gpt: BatchForwardModel, server: Pick<NeighbourServer, 'retrieve'>, eotId: number, separator: readonly number[]): OwnScorer {
+export function icRalmScorer(gpt: BatchForwardModel, server: Pick<NeighbourServer, 'retrieve'>, eotId: number, separator: readonly number[], settings: IcRalmSettings): OwnScorer {
   const retrieve: PassageRetriever = async (queries) => {
     const passages = [];
     for (const query of queries) {
@@ -112,7 +113,7 @@ export function icRalmScorer(gpt: BatchForwardModel, server: Pick<NeighbourServe
     return passages;
   };
   return async (ids, { signal, onProgress }) => {
-    const result = await evaluateIcRalm(gpt, ids, { settings: DEFAULT_ICRALM_SETTINGS, separator, retrieve, signal, onProgress: (scored) => onProgress(scored) });
+    const result = await evaluateIcRalm(gpt, ids, { settings, separator, retrieve, signal, onProgress: (scored) => onProgress(scored) });
     return { nll: result.nll, scoredTokens: result.scored_tokens, logProbs: result.logProbs };
   };
 }
@@ -207,7 +208,7 @@ export async function scoreText(request: ScoreRequest, context: ScoreContext, on
   return { tokens, words, windows, scores };
 }
 
-/** RETRO's neighbours for the lens windows: token-aligned from the loaded kNN-LM keys, else chunks from the retrieval worker. */
+/** RETRO's neighbours for the lens windows: token-aligned from the loaded kNN-LM keys, else chunks from the retrieval engine. */
 function lensNeighbours(
   retro: NonNullable<LensModel['retro']>,
   k: number,

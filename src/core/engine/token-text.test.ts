@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadTokenizer } from '../src/core/tokenizer';
+import { loadTokenizer } from '../tokenizer';
 import { TokenBytes, TokenTexts } from './token-text';
 
-const json: unknown = JSON.parse(readFileSync(new URL('../public/models/retro-wt2/tokenizer.json', import.meta.url), 'utf8'));
+const json: unknown = JSON.parse(readFileSync(new URL('../../../public/models/retro-wt2/tokenizer.json', import.meta.url), 'utf8'));
 const tokenizer = loadTokenizer(json);
 const texts = new TokenTexts(new TokenBytes(json));
 

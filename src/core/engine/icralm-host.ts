@@ -1,24 +1,23 @@
 /**
- * The inference worker's In-Context RALM side: an IcRalmModel over the worker's GPT whose passages
- * come from the retrieval worker's active datastore (NeighbourServer, like RETRO's neighbours),
+ * The inference engine's In-Context RALM side: an IcRalmModel over the engine's GPT whose passages
+ * come from the retrieval engine's active datastore (NeighbourServer, like RETRO's neighbours),
  * and the column's retrieval reports.
  */
-import type * as Comlink from 'comlink';
-import { DEFAULT_ICRALM_SETTINGS, IcRalmModel, separatorTokens, trimPadding, type PassageRetriever } from '../src/core/icralm';
-import type { GptModel } from '../src/core/models';
-import type { RetroTokenizer } from '../src/core/tokenizer';
-import type { ChunkReport, GenerateRequest, NeighbourServer, NeighbourView } from './protocol';
+import { DEFAULT_ICRALM_SETTINGS, IcRalmModel, separatorTokens, trimPadding, type PassageRetriever } from '../icralm';
+import type { GptModel } from '../models';
+import type { RetroTokenizer } from '../tokenizer';
+import type { ChunkReport, GenerateRequest, NeighbourServer, NeighbourDisplay } from '../../protocol/api';
 
 export interface IcRalmHostDeps {
   gpt(): GptModel;
   tokenizer(): RetroTokenizer;
-  server(): Comlink.Remote<NeighbourServer>;
+  server(): NeighbourServer;
 }
 
 export class IcRalmHost {
   private model: IcRalmModel | null = null;
   /** The display view of each retrieval of the current run, in the model's retrieval order. */
-  private views: (NeighbourView | null)[] = [];
+  private views: (NeighbourDisplay | null)[] = [];
   private reported = 0;
 
   constructor(private readonly deps: IcRalmHostDeps) {}
@@ -29,7 +28,7 @@ export class IcRalmHost {
     const eotId = gpt.manifest.tokenizer.eot_id;
     const tokenizer = this.deps.tokenizer();
     if (!this.model || this.model.lm !== gpt) {
-      // The GPT session is the 'gpt' column's too: the worker runs the columns one after another.
+      // The GPT session is the 'gpt' column's too: the engine runs the columns one after another.
       this.model = new IcRalmModel(gpt, this.retriever([], eotId), { ownsModel: false });
     }
     const exclude = [...request.retro.excludeDocIds];

@@ -3,7 +3,7 @@
  * decoding tokens one by one would show U+FFFD; here each token's bytes go through a streaming
  * TextDecoder, and a character appears with the token that completes it.
  */
-import type { TokenView } from './protocol';
+import type { TokenView } from '../../protocol/api';
 
 interface TokenizerJsonLike {
   added_tokens?: { id: number; content: string }[];

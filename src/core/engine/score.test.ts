@@ -1,23 +1,27 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildShard } from '../src/core/datastore/builder';
-import { Datastore } from '../src/core/datastore/datastore';
-import { datastoreEvalStore, windowNeighbours } from '../src/core/eval/neighbours';
-import { evaluatePerplexity, streamWindows } from '../src/core/eval/perplexity';
-import { tokenizeWikiTextStream } from '../src/core/eval/stream';
-import { GptModel } from '../src/core/models/gpt';
-import { RetroModel } from '../src/core/models/retro';
-import { evaluateIcRalm } from '../src/core/icralm';
-import { buildKnnShard } from '../src/core/knnlm/build';
-import { KnnDatastore } from '../src/core/knnlm/datastore';
-import { KnnLmModel } from '../src/core/knnlm/model';
-import { GPT_ID, MODELS_DIR, RETRO_ID } from '../src/core/models/test-support';
-import { Runtime } from '../src/core/runtime';
-import { nodeModelFiles } from '../src/core/runtime/node-files';
-import { countWikiTextWords, type RetroTokenizer } from '../src/core/tokenizer';
-import { readEmbedder, readTokenizer } from '../cli/datastore-node';
-import type { NeighbourServer, ScoreEvent } from './protocol';
+import { buildShard } from '../datastore/builder';
+import { Datastore } from '../datastore/datastore';
+import { datastoreEvalStore, windowNeighbours } from '../eval/neighbours';
+import { evaluatePerplexity, streamWindows } from '../eval/perplexity';
+import { tokenizeWikiTextStream } from '../eval/stream';
+import { GptModel } from '../models/gpt';
+import { RetroModel } from '../models/retro';
+import { DEFAULT_ICRALM_SETTINGS, evaluateIcRalm } from '../icralm';
+import { DEFAULT_KNN_SETTINGS } from '../knnlm/types';
+import { buildKnnShard } from '../knnlm/build';
+import { KnnDatastore } from '../knnlm/datastore';
+import { KnnLmModel } from '../knnlm/model';
+import { GPT_ID, MODELS_DIR, RETRO_ID } from '../models/test-support';
+import { Runtime } from '../runtime';
+import { nodeModelFiles } from '../runtime/node-files';
+import { countWikiTextWords, type RetroTokenizer } from '../tokenizer';
+import { readEmbedder, readTokenizer } from '../datastore/node';
+import type { NeighbourServer, ScoreEvent } from '../../protocol/api';
 import { LensInputError, checkLensText, icRalmScorer, scoreText, scoredTokensByWindow, serverEvalStore, type LensModel, type ScoreContext } from './score';
+
+/** The lens request's kNN-LM and In-Context RALM settings (the rows here build their own models). */
+const SETTINGS = { knn: DEFAULT_KNN_SETTINGS, icralm: DEFAULT_ICRALM_SETTINGS };
 
 const ARTICLES = [
   ' = Alpha River = \n The Alpha River flows north through the valley for 120 miles before it joins the sea near the old harbour town . \n',
@@ -68,7 +72,7 @@ describe('scoreText on the shipped models', () => {
     await retro?.dispose();
   });
 
-  // The retrieval worker's NeighbourServer, served from the same datastore the Node eval reads.
+  // The retrieval engine's NeighbourServer, served from the same datastore the Node eval reads.
   const server: Pick<NeighbourServer, 'retrieve'> = {
     async retrieve(ids, k) {
       const found = datastore.retrieve(ids, k);
@@ -98,7 +102,7 @@ describe('scoreText on the shipped models', () => {
 
   it('gives the eval totals for each model, and per-token scores that add up to them', async () => {
     const events: ScoreEvent[] = [];
-    const result = await scoreText({ text: TEXT, models: ['gpt', 'retro'], retro: { retrieval: true, k: 2 } }, context(), (e) => void events.push(e), new AbortController().signal);
+    const result = await scoreText({ text: TEXT, models: ['gpt', 'retro'], retro: { retrieval: true, k: 2 }, ...SETTINGS }, context(), (e) => void events.push(e), new AbortController().signal);
 
     const ids = tokenizeWikiTextStream(tokenizer, TEXT);
     const words = countWikiTextWords(TEXT);
@@ -148,12 +152,12 @@ describe('scoreText on the shipped models', () => {
     const built = await buildKnnShard([{ title: 'text', text }], { name: 'leak', tokenizer, model: gpt });
     const knn = new KnnLmModel(gpt, KnnDatastore.fromShard(built.shard), { settings: { lambda: 0.25, k: 16, temperature: 1 }, ownsModel: false });
     const separator = tokenizer.encode('\n');
-    const icralm = icRalmScorer(gpt, server, retro.manifest.tokenizer.eot_id, separator);
+    const icralm = icRalmScorer(gpt, server, retro.manifest.tokenizer.eot_id, separator, DEFAULT_ICRALM_SETTINGS);
     const extra: Record<string, LensModel> = {
       knnlm: { key: 'knnlm', name: 'kNN-LM', model: knn, context: 256 },
       icralm: { key: 'icralm', name: 'In-Context RALM', model: gpt, context: 256, ownScorer: icralm },
     };
-    const result = await scoreText({ text, models: ['gpt', 'knnlm', 'icralm'], retro: { retrieval: true, k: 2 } }, context(extra), () => {}, new AbortController().signal);
+    const result = await scoreText({ text, models: ['gpt', 'knnlm', 'icralm'], retro: { retrieval: true, k: 2 }, ...SETTINGS }, context(extra), () => {}, new AbortController().signal);
     const [plain, knnRow, icRow] = result.scores;
     const viaEval = await evaluatePerplexity(knn, ids, { context: 256, stride: 128, batch: 1 });
     expect(knnRow!.nll).toBe(viaEval.nll);
@@ -173,12 +177,12 @@ describe('scoreText on the shipped models', () => {
 
   it('stops with an AbortError, and refuses text it cannot score', async () => {
     const controller = new AbortController();
-    const run = scoreText({ text: TEXT, models: ['gpt'], retro: { retrieval: false, k: 2 } }, context(), (e) => {
+    const run = scoreText({ text: TEXT, models: ['gpt'], retro: { retrieval: false, k: 2 }, ...SETTINGS }, context(), (e) => {
       if (e.type === 'progress') controller.abort();
     }, controller.signal);
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
     const signal = new AbortController().signal;
-    await expect(scoreText({ text: '', models: ['gpt'], retro: { retrieval: false, k: 2 } }, context(), () => {}, signal)).rejects.toThrow(/no text/);
-    await expect(scoreText({ text: TEXT, models: ['knnlm'], retro: { retrieval: false, k: 2 } }, context(), () => {}, signal)).rejects.toThrow(/not loaded/);
+    await expect(scoreText({ text: '', models: ['gpt'], retro: { retrieval: false, k: 2 }, ...SETTINGS }, context(), () => {}, signal)).rejects.toThrow(/no text/);
+    await expect(scoreText({ text: TEXT, models: ['knnlm'], retro: { retrieval: false, k: 2 }, ...SETTINGS }, context(), () => {}, signal)).rejects.toThrow(/not loaded/);
   });
 });

@@ -1,16 +1,16 @@
 /**
- * The inference worker's kNN-LM side: the KnnLmModel wrapping the worker's GPT with one kNN-LM
- * datastore (its bytes come from the retrieval worker, which owns storage), the token
+ * The inference engine's kNN-LM side: the KnnLmModel wrapping the engine's GPT with one kNN-LM
+ * datastore (its bytes come from the retrieval engine, which owns storage), the token
  * explanations, and the kNN-LM key pass for datastores built in the browser.
  */
-import * as Comlink from 'comlink';
-import { decodeShard } from '../src/core/datastore/shard';
-import { buildKnnShard, KnnDatastore, KnnLmModel } from '../src/core/knnlm';
-import type { ExplainOptions } from '../src/core/knnlm/types';
-import type { GptModel, LanguageModel, StartOptions, StepOutput } from '../src/core/models';
-import type { RetroTokenizer } from '../src/core/tokenizer';
-import type { KnnBuildProgress } from '../src/protocol/shard';
-import type { KnnExplanationView, KnnKeyBuilder, KnnModelState, NeighbourServer, Progress, ProgressCallback } from './protocol';
+import { decodeShard } from '../datastore/shard';
+import { buildKnnShard, KnnDatastore, KnnLmModel } from '../knnlm';
+import type { ExplainOptions } from '../knnlm/types';
+import type { GptModel, LanguageModel, StartOptions, StepOutput } from '../models';
+import type { RetroTokenizer } from '../tokenizer';
+import type { KnnBuildProgress } from '../../protocol/shard';
+import type { KnnExplanationView, KnnKeyBuilder, KnnModelState, NeighbourServer, Progress, ProgressCallback } from '../../protocol/api';
+import type { Transfer } from './transfer';
 import type { TokenTexts } from './token-text';
 
 /**
@@ -61,7 +61,7 @@ class OwnSequenceGpt implements LanguageModel {
     this.ids = [...this.ids, tokenId];
   }
 
-  /** The worker owns the GPT. */
+  /** The engine owns the GPT. */
   async dispose(): Promise<void> {}
 }
 
@@ -69,9 +69,11 @@ export interface KnnHostDeps {
   gpt(): GptModel;
   tokenizer(): RetroTokenizer;
   texts(): TokenTexts;
-  server(): Comlink.Remote<NeighbourServer>;
+  server(): NeighbourServer;
   /** true while a generation (or another GPT job) runs: the GPT session must not be shared then */
   busy(): boolean;
+  /** Marks the key pass's result bytes to be moved, not copied, when they cross to a worker. */
+  transfer: Transfer;
 }
 
 /** Which datastore a custom build's keys use: PCA 64 like the default, so the same T suits both. */
@@ -127,11 +129,10 @@ export class KnnHost {
 
   private async open(datastoreId: string, onProgress: ProgressCallback): Promise<KnnModelState> {
     const gpt = this.deps.gpt();
-    const relay = Comlink.proxy((p: Progress) => void onProgress(p));
-    const { id, name, bytes } = await this.deps.server().knnShard(datastoreId, relay);
+    const { id, name, bytes } = await this.deps.server().knnShard(datastoreId, onProgress);
     const target = `knn-open:${id}`;
     const label = `Opening the kNN-LM datastore “${name}”`;
-    onProgress({ target, label, done: 0, total: null, unit: 'steps', finished: false });
+    onProgress({ kind: 'knn-open', datastoreId: id, target, label, done: 0, total: null, unit: 'steps', finished: false });
     const t0 = performance.now();
     try {
       const datastore = KnnDatastore.open(bytes);
@@ -144,7 +145,7 @@ export class KnnHost {
       this.loaded = { datastoreId: id, name, entries: datastore.size, dim: datastore.section.dim, openMs: performance.now() - t0 };
       return this.loaded;
     } finally {
-      onProgress({ target, label, done: 1, total: 1, unit: 'steps', finished: true });
+      onProgress({ kind: 'knn-open', datastoreId: id, target, label, done: 1, total: 1, unit: 'steps', finished: true });
     }
   }
 
@@ -211,7 +212,7 @@ export class KnnHost {
     return this.measuredRate;
   }
 
-  /** What the retrieval worker calls to add kNN-LM sections to a chunk datastore it is building. */
+  /** What the retrieval engine calls to add kNN-LM sections to a chunk datastore it is building. */
   readonly keyBuilder: KnnKeyBuilder = {
     attachKeys: async (shardBytes, onProgress) => {
       if (this.keyController) throw new Error('kNN-LM keys are already being built.');
@@ -237,7 +238,7 @@ export class KnnHost {
             void onProgress(keyProgress(p, startedAt));
           },
         });
-        return Comlink.transfer(result.bytes, [result.bytes.buffer as ArrayBuffer]);
+        return this.deps.transfer(result.bytes, [result.bytes.buffer as ArrayBuffer]);
       } catch (error) {
         if (controller.signal.aborted) throw abortError();
         throw error;
@@ -259,6 +260,7 @@ const PHASES: Record<KnnBuildProgress['phase'], string> = {
 
 function keyProgress(p: KnnBuildProgress, startedAt: number): Progress {
   const progress: Progress = {
+    kind: 'build',
     target: 'build',
     label: 'Building kNN-LM keys',
     phase: PHASES[p.phase],

@@ -1,0 +1,554 @@
+/**
+ * The inference engine: loads GPT and RETRO with the runtime and streams their generations, hosts
+ * the kNN-LM and In-Context RALM columns on the same GPT, and scores texts for the perplexity lens.
+ * RETRO's neighbours and In-Context RALM's passages come from the retrieval engine's NeighbourServer
+ * (`connect`), so the datastore lives in one place. The browser runs it in a worker
+ * (workers/inference.worker.ts); Node tests run it in their own thread.
+ *
+ * The GPT has one ONNX session and one KV cache: every column, the lens, the kNN-LM key pass and the
+ * key-rate measurement run on it one at a time, which `gptHolder` decides.
+ */
+import { isTokenAligned, type ModelManifest } from '../../protocol/manifest';
+import type { ChunkRetrieval, GeneratedToken } from '../../protocol/model';
+import type {
+  Backend,
+  BackendInfo,
+  ChunkReport,
+  ExplainOptions,
+  GenerateRequest,
+  GenerationCallback,
+  InferenceApi,
+  InferenceLinks,
+  InferenceReady,
+  KnnExplanationView,
+  KnnKeyBuilder,
+  KnnModelState,
+  ModelDescription,
+  ModelKey,
+  NeighbourDisplay,
+  NeighbourServer,
+  ProgressCallback,
+  ScoreCallback,
+  ScoreRequest,
+  ScoreResult,
+  TokenView,
+} from '../../protocol/api';
+import { alignedNeighbourSource } from '../knnlm/aligned';
+import { Runtime, type ModelFiles } from '../runtime';
+import { GptModel, RetroModel, readManifest, type LanguageModel, type NeighbourSource, type RetrievedNeighbour } from '../models';
+import { generate as runGeneration } from '../generate';
+import { detokenizeWikiText, loadTokenizer, type RetroTokenizer } from '../tokenizer';
+import { separatorTokens } from '../icralm';
+import { TokenBytes, TokenTexts } from './token-text';
+import { KnnHost } from './knnlm-host';
+import { IcRalmHost } from './icralm-host';
+import { icRalmScorer, scoreText, serverEvalStore, type LensModel } from './score';
+import { inThread, type Transfer } from './transfer';
+import { fetchFolder, type FolderOpener } from './folder';
+
+interface Loaded {
+  key: ModelKey;
+  model: LanguageModel;
+  manifest: ModelManifest;
+}
+
+export interface InferenceEngineOptions {
+  /** Default: fetch from `baseUrl` (the browser). Node passes its public/ folder (nodeFolder). */
+  folder?: FolderOpener;
+  /** Default: nothing crosses a thread. The worker passes Comlink's `transfer`. */
+  transfer?: Transfer;
+}
+
+const ALIGNED_NEEDS_KNN =
+  'This RETRO retrieves with the GPT’s kNN-LM keys: the active datastore needs them. Use WikiText-2 train, or rebuild your datastore with “Also build kNN-LM keys” ticked.';
+
+/** How often streamed tokens are flushed to the UI: fewer messages, still smooth to the eye. */
+const FLUSH_MS = 40;
+
+/** What may hold the GPT session, and what a request that finds it held is told. */
+type GptJob = 'generation' | 'lens' | 'keys';
+
+export class InferenceEngine implements InferenceApi, InferenceLinks {
+  private runtime: Runtime | null = null;
+  private tokenizer: RetroTokenizer | null = null;
+  private texts: TokenTexts | null = null;
+  private readonly models = new Map<ModelKey, Loaded>();
+  private server: NeighbourServer | null = null;
+  private controller: AbortController | null = null;
+  private scoreController: AbortController | null = null;
+  /** Set at init from the RETRO manifest: its neighbours come from kNN-LM keys, not the chunk datastore. */
+  private retroIsTokenAligned = false;
+  /** Full neighbour views of the retrievals RETRO made, matched to its reports by query ids. */
+  private pendingViews: { query: number[]; views: NeighbourDisplay[]; latencyMs: number }[] = [];
+  private readonly folder: FolderOpener;
+  private readonly transfer: Transfer;
+  private readonly knn: KnnHost;
+  /** The 'icralm' column: the GPT with the active datastore's top chunk before its context. */
+  private readonly icralm: IcRalmHost;
+  private readonly alignedNeighbours: NeighbourSource;
+
+  constructor(options: InferenceEngineOptions = {}) {
+    this.folder = options.folder ?? fetchFolder;
+    this.transfer = options.transfer ?? inThread;
+    this.icralm = new IcRalmHost({ gpt: () => this.loadedGpt(), tokenizer: () => this.loadedTokenizer(), server: () => this.connectedServer() });
+    this.knn = new KnnHost({
+      gpt: () => this.loadedGpt(),
+      tokenizer: () => this.loadedTokenizer(),
+      texts: () => this.loadedTexts(),
+      server: () => this.connectedServer(),
+      busy: () => this.controller !== null || this.scoreController !== null,
+      transfer: this.transfer,
+    });
+    /**
+     * Token-aligned RETRO (src/core/knnlm/aligned.ts): the GPT's knn_key at the chunk's last token,
+     * searched in the loaded kNN-LM datastore; a match at p gives the chunk ending at p and the chunk
+     * after it. The GPT session is free here: the columns generate one after another.
+     */
+    this.alignedNeighbours = alignedNeighbourSource({
+      queryGpt: () => this.loadedGpt(),
+      datastore: () => this.knn.datastore,
+      chunk: () => this.models.get('retro')!.manifest.hyperparameters.chunk!,
+      missing: ALIGNED_NEEDS_KNN,
+      onRetrieved: (query, kept, latencyMs) => {
+        const tt = this.loadedTexts();
+        const tk = this.loadedTokenizer();
+        const C = this.models.get('retro')!.manifest.hyperparameters.chunk!;
+        const views: NeighbourDisplay[] = kept.map(({ match: m, place, tokenIds }) => {
+          const chunkLength = Math.min(C, tokenIds.length);
+          const text = detokenizeWikiText(tk.decode(tokenIds.slice(0, chunkLength)));
+          const continuationText = detokenizeWikiText(tk.decode(tokenIds.slice(chunkLength)));
+          return { docId: place.docId, title: place.title, chunkIndex: m.entry, distance: m.distance, text, continuationText, tokens: tt.standalone(tokenIds), chunkLength };
+        });
+        this.pendingViews.push({ query: [...query], views, latencyMs });
+      },
+    });
+  }
+
+  /** RETRO's neighbours: token-aligned from the kNN-LM keys, else chunks from the retrieval engine. */
+  private readonly neighbourSource: NeighbourSource = async (chunkTokenIds, k, options) => {
+    if (this.retroIsTokenAligned) return this.alignedNeighbours(chunkTokenIds, k, options);
+    const result = await this.connectedServer().retrieve(chunkTokenIds, k, [...(options.excludeDocIds ?? [])]);
+    this.pendingViews.push({ query: [...chunkTokenIds], views: result.views, latencyMs: result.latencyMs });
+    return result.tokenIds.map((tokenIds, i): RetrievedNeighbour => {
+      const view = result.views[i];
+      return view ? { tokenIds, distance: view.distance, title: view.title, text: view.text, docId: view.docId } : { tokenIds };
+    });
+  };
+
+  /** What holds the GPT session now, if anything. */
+  private gptHolder(): GptJob | null {
+    if (this.controller) return 'generation';
+    if (this.scoreController) return 'lens';
+    if (this.knn.building) return 'keys';
+    return null;
+  }
+
+  // --- InferenceLinks ---------------------------------------------------------------------------
+
+  connect(server: NeighbourServer): void {
+    this.server = server;
+  }
+
+  get keyBuilder(): KnnKeyBuilder {
+    return this.knn.keyBuilder;
+  }
+
+  // --- InferenceApi -----------------------------------------------------------------------------
+
+  async init(baseUrl: string, preferred: Backend | 'auto', onProgress: ProgressCallback): Promise<InferenceReady> {
+    const runtime = await Runtime.create({ prefer: preferred });
+    this.runtime = runtime;
+    const ids = await this.readIndex(baseUrl);
+    const manifests: { files: ModelFiles; manifest: ModelManifest }[] = [];
+    for (const id of ids) {
+      const files = this.folder(baseUrl, `models/${id}/`);
+      manifests.push({ files, manifest: await readManifest(files) });
+    }
+    const gptEntry = manifests.find((m) => m.manifest.architecture === 'gpt');
+    const retroEntry = manifests.find((m) => m.manifest.architecture === 'retro');
+    if (!gptEntry || !retroEntry) throw new Error('models/index.json must list one GPT and one RETRO model.');
+    this.retroIsTokenAligned = isTokenAligned(retroEntry.manifest);
+    if (this.retroIsTokenAligned && retroEntry.manifest.retrieval!.query_decoder_sha256 !== gptEntry.manifest.onnx.decoder.sha256) {
+      throw new Error(`${retroEntry.manifest.id} queries with the knn_key of ${retroEntry.manifest.retrieval!.query_model} decoder ${retroEntry.manifest.retrieval!.query_decoder_sha256.slice(0, 12)}…, but the shipped GPT is ${gptEntry.manifest.onnx.decoder.sha256.slice(0, 12)}…: re-ship the pair.`);
+    }
+
+    const tokenizerFile = retroEntry.manifest.tokenizer.file;
+    const tokenizerJson: unknown = JSON.parse(await retroEntry.files.text(tokenizerFile));
+    this.tokenizer = loadTokenizer(tokenizerJson, { id: retroEntry.manifest.tokenizer.id });
+    this.texts = new TokenTexts(new TokenBytes(tokenizerJson));
+
+    // Sizes come from the manifest: a compressed or chunked response has no content-length.
+    const reporter = (key: ModelKey, manifest: ModelManifest) => {
+      const sizes = new Map<string, number>();
+      for (const graph of [manifest.onnx.decoder, manifest.onnx.encoder]) if (graph) sizes.set(graph.file, graph.bytes);
+      const report = (file: string, loaded: number, finished: boolean) => {
+        const total = sizes.get(file) ?? null;
+        onProgress({
+          kind: 'model',
+          model: key,
+          file,
+          target: `model:${key}:${file}`,
+          label: `${manifest.name}: ${file}`,
+          done: loaded,
+          total,
+          unit: 'bytes',
+          phase: !finished && total !== null && loaded >= total ? 'compiling' : undefined,
+          finished,
+        });
+      };
+      return {
+        onProgress: (file: string, loaded: number) => report(file, loaded, false),
+        finish: () => sizes.forEach((bytes, file) => report(file, bytes, true)),
+      };
+    };
+    // One after the other: two graphs compiling at once only slows both on a small machine.
+    const gptProgress = reporter('gpt', gptEntry.manifest);
+    const gpt = await GptModel.fromManifest(runtime, gptEntry.files, gptEntry.manifest, { onProgress: gptProgress.onProgress });
+    gptProgress.finish();
+    this.models.set('gpt', { key: 'gpt', model: gpt, manifest: gptEntry.manifest });
+    const retroProgress = reporter('retro', retroEntry.manifest);
+    const retro = await RetroModel.fromManifest(runtime, retroEntry.files, retroEntry.manifest, {
+      onProgress: retroProgress.onProgress,
+      neighbourSource: this.neighbourSource,
+    });
+    retroProgress.finish();
+    this.models.set('retro', { key: 'retro', model: retro, manifest: retroEntry.manifest });
+    const loaded = [...this.models.values()];
+    return { backend: summarizeBackend(loaded), models: loaded.map((l) => describeModel(l.key, l.manifest)) };
+  }
+
+  async generate(request: GenerateRequest, onEvent: GenerationCallback): Promise<void> {
+    const tokenizer = this.tokenizer;
+    if (!tokenizer || !this.texts) throw new Error('The models are still loading.');
+    // A speed measurement for the custom-datastore form may hold the GPT for a fraction of a second.
+    await this.knn.idle();
+    const holder = this.gptHolder();
+    if (holder === 'generation') throw new Error('A generation is already running.');
+    if (holder === 'keys') throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
+    if (holder === 'lens') throw new Error('The perplexity lens is scoring a text: stop it (or wait) before generating.');
+    const controller = new AbortController();
+    this.controller = controller;
+    const signal = controller.signal;
+    try {
+      const promptIds = tokenizer.encode(request.prompt);
+      if (promptIds.length === 0) throw new RangeError('The prompt is empty after tokenization.');
+      for (const key of request.models) {
+        const loaded = key === 'knnlm' ? this.knnLoaded(request) : key === 'icralm' ? this.icralmLoaded(request) : this.models.get(key);
+        if (!loaded) throw new Error(`Model ${key} is not loaded.`);
+        if (signal.aborted) {
+          await onEvent({ type: 'done', model: key, generated: 0, tokensPerSecond: 0, stopped: true, ms: 0 });
+          continue;
+        }
+        await this.generateOne(loaded, promptIds, request, onEvent, signal);
+      }
+    } finally {
+      this.controller = null;
+      this.pendingViews = [];
+    }
+  }
+
+  stop(): void {
+    this.controller?.abort();
+  }
+
+  async encode(text: string): Promise<number[]> {
+    return this.loadedTokenizer().encode(text);
+  }
+
+  async decode(ids: number[]): Promise<string> {
+    return this.loadedTokenizer().decode(ids);
+  }
+
+  async score(request: ScoreRequest, onEvent: ScoreCallback): Promise<ScoreResult> {
+    const tk = this.loadedTokenizer();
+    const holder = this.gptHolder();
+    if (holder === 'generation') throw new Error('A generation is running: stop it (or wait) before scoring.');
+    if (holder === 'keys') throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
+    if (holder === 'lens') throw new Error('The lens is already scoring a text.');
+    const controller = new AbortController();
+    this.scoreController = controller;
+    try {
+      const server = this.server;
+      const result = await scoreText(
+        request,
+        {
+          tokenizer: tk,
+          tokenViews: (ids) => {
+            const tt = this.loadedTexts();
+            tt.start();
+            return tt.views(ids);
+          },
+          model: (key) => this.lensModel(key, request),
+          neighbours: server ? serverEvalStore(server) : null,
+        },
+        onEvent,
+        controller.signal,
+      );
+      return this.transfer(result, result.scores.map((s) => s.logProbs.buffer as ArrayBuffer));
+    } finally {
+      this.scoreController = null;
+    }
+  }
+
+  stopScore(): void {
+    this.scoreController?.abort();
+  }
+
+  loadKnn(datastoreId: string, onProgress: ProgressCallback): Promise<KnnModelState> {
+    if (this.controller) return Promise.reject(new Error('A generation is running: wait for it to finish.'));
+    return this.knn.load(datastoreId, onProgress);
+  }
+
+  unloadKnn(): Promise<void> {
+    return this.knn.unload();
+  }
+
+  async explainKnn(position: number, options?: ExplainOptions, chosenTokenId?: number): Promise<KnnExplanationView> {
+    return this.knn.explain(position, options, chosenTokenId);
+  }
+
+  keyRate(): Promise<number> {
+    return this.knn.keyRate();
+  }
+
+  /** Releases the ONNX sessions (Node tools and tests; a worker just ends). */
+  async dispose(): Promise<void> {
+    await this.knn.unload();
+    for (const { model } of this.models.values()) await model.dispose();
+    this.models.clear();
+  }
+
+  // --- columns ----------------------------------------------------------------------------------
+
+  /** The 'knnlm' column's model with this request's λ, k, T. */
+  private knnLoaded(request: GenerateRequest): Loaded | undefined {
+    const model = this.knn.active;
+    if (!model) throw new Error('kNN-LM is on but no kNN-LM datastore is loaded.');
+    const gpt = this.models.get('gpt');
+    if (!gpt) return undefined;
+    model.setSettings(request.knn);
+    return { key: 'knnlm', model, manifest: gpt.manifest };
+  }
+
+  /** The 'icralm' column's model with this request's s, l and excluded documents. */
+  private icralmLoaded(request: GenerateRequest): Loaded | undefined {
+    const gpt = this.models.get('gpt');
+    return gpt ? { key: 'icralm', model: this.icralm.prepare(request), manifest: gpt.manifest } : undefined;
+  }
+
+  private loadedGpt(): GptModel {
+    const gpt = this.models.get('gpt')?.model;
+    if (!(gpt instanceof GptModel)) throw new Error('The GPT is still loading.');
+    return gpt;
+  }
+
+  private connectedServer(): NeighbourServer {
+    if (!this.server) throw new Error('The retrieval engine is not connected.');
+    return this.server;
+  }
+
+  private loadedTokenizer(): RetroTokenizer {
+    if (!this.tokenizer) throw new Error('The tokenizer is not loaded yet: wait until the models have loaded.');
+    return this.tokenizer;
+  }
+
+  private loadedTexts(): TokenTexts {
+    if (!this.texts) throw new Error('The models are still loading.');
+    return this.texts;
+  }
+
+  private takeViews(query: readonly number[]): { views: NeighbourDisplay[]; latencyMs: number } {
+    const i = this.pendingViews.findIndex((p) => sameIds(p.query, query));
+    if (i < 0) return { views: [], latencyMs: 0 };
+    const [match] = this.pendingViews.splice(i, 1);
+    return match!;
+  }
+
+  private async readIndex(baseUrl: string): Promise<string[]> {
+    const folder = this.folder(baseUrl, 'models/');
+    let json: { models?: unknown };
+    try {
+      json = JSON.parse(await folder.text('index.json')) as { models?: unknown };
+    } catch (error) {
+      throw new Error(`${folder.location}index.json: ${error instanceof Error ? error.message : String(error)}. The app ships its models in public/models/.`, { cause: error });
+    }
+    if (!Array.isArray(json.models)) throw new Error(`${folder.location}index.json: expected {"models": [ids]}`);
+    return json.models.filter((m): m is string => typeof m === 'string');
+  }
+
+  private async generateOne({ key, model }: Loaded, promptIds: number[], request: GenerateRequest, onEvent: GenerationCallback, signal: AbortSignal): Promise<void> {
+    const tt = this.loadedTexts();
+    const started = performance.now();
+    const isRetro = model instanceof RetroModel;
+    if (isRetro) {
+      const r = request.retro;
+      model.setOptions({
+        retrieval: r.retrieval,
+        k: r.k,
+        retrievalStep: r.retrievalStep,
+        leftPad: r.leftPad,
+        retroPlusPlus: r.retroPlusPlus,
+        excludeDocIds: r.excludeDocIds,
+      });
+    }
+    this.pendingViews = [];
+    let announced = false;
+    let buffer: TokenView[] = [];
+    let lastFlush = performance.now();
+    let tokensPerSecond = 0;
+
+    const announce = () => {
+      if (announced) return;
+      announced = true;
+      const sequence = model.sequence;
+      const prefixLength = model.prefixLength;
+      tt.start();
+      const prefix = tt.views(sequence.slice(0, prefixLength));
+      const prompt = tt.views(promptIds);
+      const chunk = isRetro ? (model.manifest.hyperparameters.chunk ?? null) : null;
+      void onEvent({ type: 'start', model: key, prefix, prompt, chunk, paddingId: model.manifest.tokenizer.eot_id });
+    };
+
+    const report = (retrievals: readonly ChunkRetrieval[]) => {
+      for (const r of retrievals) {
+        const { views, latencyMs } = this.takeViews(r.queryTokenIds);
+        if (r.chunkIndex < 0) continue; // RETRO++'s context retrieval: shown as the grey prefix.
+        const end = r.position + 1;
+        const chunkReport: ChunkReport = { chunk: r.chunkIndex, start: end - r.queryTokenIds.length, end, neighbours: views, latencyMs };
+        void onEvent({ type: 'chunk', model: key, report: chunkReport });
+      }
+    };
+
+    // In-Context RALM's retrievals: one per block, shown like RETRO's chunks (icralm-host.ts).
+    const reportPassages = () => {
+      if (key !== 'icralm') return;
+      for (const chunkReport of this.icralm.takeReports()) void onEvent({ type: 'chunk', model: key, report: chunkReport });
+    };
+
+    const flush = () => {
+      if (buffer.length === 0) return;
+      void onEvent({ type: 'tokens', model: key, tokens: buffer, tokensPerSecond });
+      buffer = [];
+      lastFlush = performance.now();
+    };
+
+    const d = request.decoding;
+    let reportedCount = 0;
+    const summary = await runGeneration(
+      model,
+      promptIds,
+      {
+        maxNewTokens: d.maxTokens,
+        temperature: d.strategy === 'greedy' ? 0 : d.temperature,
+        topK: d.strategy === 'greedy' ? 0 : d.topK,
+        topP: d.strategy === 'greedy' ? 1 : d.topP,
+        seed: d.seed,
+        suppressTokens: d.suppressUnk ? [model.manifest.tokenizer.unk_id] : [],
+        repetitionPenalty: d.repetitionPenalty,
+        noRepeatNgramSize: d.noRepeatNgramSize,
+      },
+      {
+        signal,
+        onToken: (token: GeneratedToken) => {
+          announce();
+          report(token.retrievals);
+          reportPassages();
+          reportedCount += token.retrievals.length;
+          tokensPerSecond = token.tokensPerSecond;
+          buffer.push(tt.next(token.tokenId));
+          if (performance.now() - lastFlush >= FLUSH_MS) flush();
+        },
+      },
+    );
+    announce();
+    // Retrievals of a run that produced no token (stopped at once) arrive only in the summary.
+    report(summary.retrievals.slice(reportedCount));
+    reportPassages();
+    flush();
+    // Awaited: the UI must have every token and chunk before `generate` resolves.
+    await onEvent({
+      type: 'done',
+      model: key,
+      generated: summary.tokenIds.length,
+      tokensPerSecond: summary.tokensPerSecond,
+      stopped: summary.stoppedBy === 'abort',
+      ms: performance.now() - started,
+    });
+  }
+
+  // --- perplexity lens (score.ts) ----------------------------------------------------------------
+
+  /** The lens's row for `key`, set up from this request alone (λ, k, T; s and l), or why there is none. */
+  private lensModel(key: ModelKey, request: ScoreRequest): LensModel | string {
+    const gpt = this.models.get('gpt');
+    if (key === 'knnlm') {
+      const knnModel = this.knn.active;
+      if (!knnModel || !gpt) return 'kNN-LM is off: turn it on in the compare view (it loads a kNN-LM datastore) to score with it.';
+      knnModel.setSettings(request.knn);
+      // Its forwardBatch returns the mixture's log-probabilities, which the eval's log-softmax keeps.
+      return { key, name: 'kNN-LM', model: knnModel, context: gpt.manifest.hyperparameters.context };
+    }
+    if (key === 'icralm') {
+      if (!gpt || !(gpt.model instanceof GptModel)) return 'In-Context RALM needs the GPT, which is not loaded yet.';
+      if (!this.server) return 'In-Context RALM needs the retrieval engine, which is not connected.';
+      const tk = this.loadedTokenizer();
+      const eotId = gpt.manifest.tokenizer.eot_id;
+      const separator = separatorTokens('newline', (t) => tk.encode(t), eotId);
+      return { key, name: 'In-Context RALM', model: gpt.model, context: gpt.manifest.hyperparameters.context, ownScorer: icRalmScorer(gpt.model, this.server, eotId, separator, request.icralm) };
+    }
+    const loaded = this.models.get(key);
+    if (!loaded) return `Model ${key} is not loaded yet.`;
+    const hp = loaded.manifest.hyperparameters;
+    const lens: LensModel = { key, name: loaded.manifest.name, model: loaded.model as GptModel | RetroModel, context: hp.context };
+    if (loaded.model instanceof RetroModel) {
+      const { chunk, neighbours, neighbour_len } = loaded.model.hp;
+      lens.retro = { chunk, K: neighbours, neighbourLen: neighbour_len, eotId: loaded.manifest.tokenizer.eot_id };
+      if (this.retroIsTokenAligned) {
+        const store = this.knn.datastore;
+        const datastoreId = this.knn.state?.datastoreId;
+        lens.retro.aligned = store && datastoreId && gpt ? { queryModel: gpt.model as GptModel, store, datastoreId } : { missing: ALIGNED_NEEDS_KNN };
+      }
+    }
+    return lens;
+  }
+}
+
+function sameIds(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function parameterCount(manifest: ModelManifest): string {
+  const n = (manifest as ModelManifest & { parameters?: number }).parameters;
+  if (typeof n !== 'number') return `${manifest.hyperparameters.n_layer} layers`;
+  return `${(n / 1e6).toFixed(1)}M params`;
+}
+
+function describeModel(key: ModelKey, manifest: ModelManifest): ModelDescription {
+  const hp = manifest.hyperparameters;
+  const metrics: ModelDescription['metrics'] = {};
+  for (const [name, m] of Object.entries(manifest.metrics ?? {})) {
+    if (m && 'token_ppl' in m && typeof m.token_ppl === 'number' && typeof m.word_ppl === 'number') metrics[name] = { token_ppl: m.token_ppl, word_ppl: m.word_ppl };
+  }
+  return {
+    key,
+    id: manifest.id,
+    name: manifest.name,
+    architecture: manifest.architecture,
+    parameters: parameterCount(manifest),
+    context: hp.context,
+    chunk: hp.chunk ?? null,
+    neighbours: hp.neighbours ?? null,
+    tokenAligned: isTokenAligned(manifest),
+    metrics,
+  };
+}
+
+/** One line for the status bar from the backends the loaded graphs actually run on. */
+function summarizeBackend(loaded: Loaded[]): BackendInfo {
+  const infos = loaded.map((l) => l.model.info.backend);
+  const gpu = infos.filter((b) => b.backend === 'webgpu');
+  if (gpu.length === infos.length && gpu[0]) return { backend: 'webgpu', reason: gpu[0].reason };
+  const wasm = infos.find((b) => b.backend === 'wasm') ?? infos[0];
+  const reason = wasm?.reason ?? 'WASM';
+  return { backend: 'wasm', reason: gpu.length ? `${reason} (some graphs on WebGPU)` : reason };
+}
