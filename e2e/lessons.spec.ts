@@ -127,7 +127,7 @@ test.describe('lessons', () => {
     expect(Math.min(...after.chunks.map((c) => c.neighbours[0]!.distance))).toBeGreaterThan(closest);
   });
 
-  test('own text: the Brannock texts change what is retrieved; the GPT writes the same words as before', async ({ app, page }) => {
+  test('own text: the Brannock texts change what is retrieved; RETRO writes the ferry time from them; the GPT writes the same words as before', async ({ app, page }) => {
     await open(app, 'own-text');
     await generate(app);
     const before = await app.state();
@@ -141,6 +141,10 @@ test.describe('lessons', () => {
     const after = await app.state();
     expect(after.runs.gpt!.generated.map((t) => t.id)).toEqual(before.runs.gpt!.generated.map((t) => t.id));
     expect(after.runs.icralm!.chunks[0]!.neighbours[0]!.title).toContain('brannock-ferry');
+    // What the notice tells the class: RETRO read the afternoon sailing from the ferry text; the GPT cannot know it.
+    const written = (key: 'gpt' | 'retro') => after.runs[key]!.generated.map((t) => t.text).join('');
+    expect(written('retro')).toContain('four in the afternoon');
+    expect(written('gpt')).not.toContain('four in the afternoon');
     await app.output('icralm').getByTestId('icralm-passage').first().click();
     await expect(page.getByTestId('icralm-passage-panel')).toContainText('Sound of Orm');
   });

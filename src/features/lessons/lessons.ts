@@ -73,8 +73,8 @@ export const LESSONS: Lesson[] = [
           zh: '这三种方法里，哪些完全不需要额外训练？你觉得哪一种最常照抄检索到的事实？',
         },
         source: {
-          en: 'WikiText-2 test perplexity against the GPT: kNN-LM 25.9% lower (docs/knnlm.md); RETRO 3.1% lower (docs/retro-training.md); In-Context RALM 0.8–1.8% higher (docs/icralm.md). RETRO cross-attention layers: manifest cca_layers [2, 5].',
-          zh: 'WikiText-2 测试集困惑度（与 GPT 相比）：kNN-LM 低 25.9%（docs/knnlm.md）；RETRO 低 3.1%（docs/retro-training.md）；In-Context RALM 高 0.8–1.8%（docs/icralm.md）。RETRO 的交叉注意力层：manifest 中的 cca_layers [2, 5]。',
+          en: 'WikiText-2 test perplexity against the GPT: kNN-LM 25.9% lower (docs/knnlm.md); RETRO 1.3% lower on the first 600 test windows (docs/retro-training.md); In-Context RALM 0.8–1.8% higher (docs/icralm.md). RETRO cross-attention layers: manifest cca_layers [2, 5].',
+          zh: 'WikiText-2 测试集困惑度（与 GPT 相比）：kNN-LM 低 25.9%（docs/knnlm.md）；RETRO 在测试集前 600 个窗口上低 1.3%（docs/retro-training.md）；In-Context RALM 高 0.8–1.8%（docs/icralm.md）。RETRO 的交叉注意力层：manifest 中的 cca_layers [2, 5]。',
         },
       },
     ],
@@ -209,16 +209,16 @@ export const LESSONS: Lesson[] = [
           zh: '三篇关于布兰诺克的短文在浏览器里几秒钟就变成了一个数据库。GPT 没有重新训练：它的权重不变，所以它自己那一栏也和之前一模一样。',
         },
         notice: {
-          en: 'The GPT column writes the same words as in the previous step; the ¶ passage now comes from brannock-ferry.txt.',
-          zh: 'GPT 栏写出的词和上一步完全相同；¶ 段落现在来自 brannock-ferry.txt。',
+          en: 'The GPT column writes the same words as in the previous step; the ¶ passage now comes from brannock-ferry.txt. RETRO writes when the ferry leaves again, “at four in the afternoon”, read from brannock-ferry.txt through its cross-attention.',
+          zh: 'GPT 栏写出的词和上一步完全相同；¶ 段落现在来自 brannock-ferry.txt。RETRO 写出了渡轮第二次开船的时间——“at four in the afternoon”（下午四点）——这是它通过交叉注意力从 brannock-ferry.txt 读到的。',
         },
         question: {
           en: 'Did the model learn anything? What would you have to do to remove a fact again?',
           zh: '模型学到东西了吗？如果要再删掉一个事实，需要做什么？',
         },
         source: {
-          en: 'Copy test over 300 SQuAD passages (`npm run eval:generate -- --task copy`, docs/retro-training.md): the kNN-LM wrote the next four words of the retrieved passage 36 times, this RETRO never.',
-          zh: '在 300 段 SQuAD 文字上的照抄测试（`npm run eval:generate -- --task copy`，docs/retro-training.md）：kNN-LM 有 36 次写出了检索段落接下来的四个词，这个 RETRO 一次也没有。',
+          en: 'With the default decoding (seed 42) RETRO writes “at four in the afternoon”; over seeds 0-19 it does 9 times in 20, the GPT never (docs/retro-training.md). Copy test over 300 SQuAD passages, greedy (`npm run eval:generate -- --task copy --plain`): RETRO wrote the next four tokens of the retrieved passage 175 times, the kNN-LM 46, the GPT 0.',
+          zh: '使用默认解码（种子 42）时，RETRO 写出“at four in the afternoon”；换用种子 0-19，它 20 次中有 9 次写出，GPT 一次也没有（docs/retro-training.md）。在 300 段 SQuAD 文字上的贪心照抄测试（`npm run eval:generate -- --task copy --plain`）：RETRO 有 175 次写出了检索段落接下来的四个词元，kNN-LM 46 次，GPT 0 次。',
         },
       },
     ],
