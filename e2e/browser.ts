@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { chromium, type BrowserContext } from '@playwright/test';
 
 /**
@@ -40,4 +41,26 @@ export async function launchApp({ webgpu = false, storagePoolBytes = null, profi
     acceptDownloads: true,
     ...(locale ? { locale } : {}),
   });
+}
+
+/**
+ * Serves the production build with `vite preview` for a script outside the test runner (the
+ * screenshot scripts) and resolves once it answers; `stop()` ends the server and its children.
+ */
+export async function startPreview(port: number): Promise<{ url: string; stop: () => void }> {
+  const server = spawn('npx', ['vite', 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort'], { stdio: 'ignore', detached: true });
+  const url = `http://127.0.0.1:${port}/`;
+  const stop = () => {
+    if (server.pid) process.kill(-server.pid);
+  };
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(url)).ok) return { url, stop };
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  stop();
+  throw new Error(`${url} did not come up`);
 }

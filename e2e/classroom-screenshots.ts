@@ -3,12 +3,11 @@
  * presenter mode with a RETRO chunk's neighbours open, a lesson, and the Chinese UI. Run after `npm run setup` and
  * `vite build`: `npx tsx e2e/classroom-screenshots.ts`.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
-import { launchApp } from './browser';
+import { launchApp, startPreview } from './browser';
 import { AppPage } from './pages/AppPage';
 
 const PORT = 4198;
@@ -16,17 +15,6 @@ const only = process.argv[2];
 
 // (Outside the test runner `expect` waits 5 s: a link's lesson keeps Generate disabled while its
 // datastore is prepared, so the shots wait for the lesson bar instead of waitUntilReady.)
-async function waitForServer(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not come up`);
-}
 
 /** The first visit's "works offline" toast would cover a corner of the shot. */
 async function dismissToast(page: Page): Promise<void> {
@@ -34,10 +22,9 @@ async function dismissToast(page: Page): Promise<void> {
   if (await toast.isVisible()) await toast.getByRole('button').click();
 }
 
-const server = spawn('npx', ['vite', 'preview', '--host', '127.0.0.1', '--port', String(PORT), '--strictPort'], { stdio: 'ignore', detached: true });
+const preview = await startPreview(PORT);
 const profile = mkdtempSync(join(tmpdir(), 'retrolab-classroom-'));
 try {
-  await waitForServer(`http://127.0.0.1:${PORT}/`);
   const context = await launchApp({ profileDir: profile });
   const page = context.pages()[0] ?? (await context.newPage());
   await page.setViewportSize({ width: 1280, height: 720 });
@@ -91,6 +78,6 @@ try {
   }
   console.log('wrote the classroom screenshots in docs/');
 } finally {
-  if (server.pid) process.kill(-server.pid);
+  preview.stop();
   rmSync(profile, { recursive: true, force: true });
 }

@@ -3,33 +3,19 @@
  * a WikiText-2 prompt, both columns written, and the neighbours of one RETRO chunk open.
  * Run: `npm run docs:screenshot` (after `npm run setup`).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launchApp } from './browser';
+import { launchApp, startPreview } from './browser';
 import { AppPage } from './pages/AppPage';
 
 const PORT = 4199;
 const PROMPT =
   'Simon Bradstreet ( baptized March 18 , 1603 / 4 – March 27 , 1697 ) was a colonial magistrate , businessman , diplomat , and the last governor of the Massachusetts Bay Colony .';
 
-async function waitForServer(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
-const server = spawn('npx', ['vite', 'preview', '--host', '127.0.0.1', '--port', String(PORT), '--strictPort'], { stdio: 'ignore', detached: true });
+const preview = await startPreview(PORT);
 const profile = mkdtempSync(join(tmpdir(), 'retrolab-shot-'));
 try {
-  await waitForServer(`http://127.0.0.1:${PORT}/`);
   const context = await launchApp({ profileDir: profile });
   const page = context.pages()[0] ?? (await context.newPage());
   await page.setViewportSize({ width: 1440, height: 1000 });
@@ -44,6 +30,6 @@ try {
   await context.close();
   console.log('wrote docs/screenshot.png');
 } finally {
-  if (server.pid) process.kill(-server.pid);
+  preview.stop();
   rmSync(profile, { recursive: true, force: true });
 }
