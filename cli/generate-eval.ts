@@ -166,11 +166,18 @@ function rate(hits: number, n: number) {
   return { rate: n === 0 ? 0 : hits / n, n, hits, ci95: [lo, hi] };
 }
 
-/** Which items each column got right (prompt indices in the sample), so demos can be picked from a run. */
-const hitItems: Record<string, number[]> = {};
 
-async function runColumns<T>(setup: Setup, items: readonly T[], run: (model: LanguageModel, item: T, column: Column, index: number) => Promise<boolean>): Promise<Record<string, ReturnType<typeof rate>>> {
-  const out: Record<string, ReturnType<typeof rate>> = {};
+/**
+ * Runs every column over the items: the hit rate per column, and which items each column got right
+ * (indices in the sample), so demos can be picked from a run.
+ */
+async function runColumns<T>(
+  setup: Setup,
+  items: readonly T[],
+  run: (model: LanguageModel, item: T, column: Column, index: number) => Promise<boolean>,
+): Promise<{ results: Record<string, ReturnType<typeof rate>>; hit_items: Record<string, number[]> }> {
+  const results: Record<string, ReturnType<typeof rate>> = {};
+  const hitItems: Record<string, number[]> = {};
   for (const [column, model] of setup.columns) {
     const t0 = performance.now();
     let hits = 0;
@@ -182,9 +189,9 @@ async function runColumns<T>(setup: Setup, items: readonly T[], run: (model: Lan
       }
       if ((i + 1) % 25 === 0 || i + 1 === items.length) progress(`  ${column}: ${i + 1}/${items.length}, ${hits} hits (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
-    out[column] = rate(hits, items.length);
+    results[column] = rate(hits, items.length);
   }
-  return out;
+  return { results, hit_items: hitItems };
 }
 
 /** A seeded sample of `n` items (all when n is larger), kept in their original order. */
@@ -207,7 +214,7 @@ async function copyTask(wanted: readonly Column[]) {
   const prompts = sampleOf(copyPrompts(ids, { copyTokens: 4, minPrompt: 16, maxPrompt: 200, seed: SEED + 1 }), Number(args.n ?? 300), SEED);
   const s = settings(16);
   const examples: unknown[] = [];
-  const results = await runColumns(setup, prompts, async (model, p, column, index) => {
+  const { results, hit_items } = await runColumns(setup, prompts, async (model, p, column, index) => {
     const run = await generate(model, p.promptIds, s);
     const hit = copiedExactly(run.tokenIds, p.expected);
     if (index < EXAMPLES) {
@@ -216,7 +223,7 @@ async function copyTask(wanted: readonly Column[]) {
     return hit;
   });
   await setup.dispose();
-  return { task: 'copy', datastore: 'squad-v2/test.passages.jsonl (570 passages, not in any training text)', copy_tokens: 4, max_new_tokens: 16, decoding: s.processors, results, examples };
+  return { task: 'copy', datastore: 'squad-v2/test.passages.jsonl (570 passages, not in any training text)', copy_tokens: 4, max_new_tokens: 16, decoding: s.processors, results, hit_items, examples };
 }
 
 async function clozeTask(wanted: readonly Column[]) {
@@ -237,7 +244,7 @@ async function clozeTask(wanted: readonly Column[]) {
   const s = settings(12);
   const examples: unknown[] = [];
   const written = new Map<number, Record<string, string>>();
-  const results = await runColumns(setup, prompts, async (model, p, column, index) => {
+  const { results, hit_items } = await runColumns(setup, prompts, async (model, p, column, index) => {
     const run = await generate(model, setup.tokenizer.encode(p.prompt), s);
     const text = detokenizeWikiText(setup.tokenizer.decode(run.tokenIds));
     const hit = containsAnswer(text, p.answers);
@@ -249,9 +256,9 @@ async function clozeTask(wanted: readonly Column[]) {
   });
   await setup.dispose();
   // Every prompt some column answered, with what each column wrote: where demos are picked from.
-  const answered = [...new Set(Object.values(hitItems).flat())].sort((a, b) => a - b);
+  const answered = [...new Set(Object.values(hit_items).flat())].sort((a, b) => a - b);
   const answered_items = answered.map((i) => ({ i, id: prompts[i]!.id, prompt: prompts[i]!.prompt, answers: prompts[i]!.answers, wrote: written.get(i) }));
-  return { task: 'cloze', questions: questions.length, prompts_available: all.length, max_new_tokens: 12, decoding: s.processors, results, examples, answered_items };
+  return { task: 'cloze', questions: questions.length, prompts_available: all.length, max_new_tokens: 12, decoding: s.processors, results, hit_items, examples, answered_items };
 }
 
 async function qualityTask(wanted: readonly Column[]) {
@@ -308,7 +315,7 @@ async function main(): Promise<void> {
   const task = args.task;
   const result =
     task === 'copy' ? await copyTask(wanted) : task === 'cloze' ? await clozeTask(wanted) : task === 'quality' ? await qualityTask(wanted) : fail('--task must be copy, cloze or quality');
-  const out: Record<string, unknown> = { ...result, hit_items: hitItems, seconds: (performance.now() - started) / 1000 };
+  const out: Record<string, unknown> = { ...result, seconds: (performance.now() - started) / 1000 };
   if (args['write-metrics'] && (task === 'copy' || task === 'cloze') && 'results' in result) {
     // The reading tests are defined on bare greedy decoding (docs/manifest.md), whatever the app's defaults.
     if (!args.plain || args['repetition-penalty'] || args['no-repeat-ngram'] || args['allow-unk'] || args.temperature) fail('--write-metrics records bare greedy runs only: add --plain');
