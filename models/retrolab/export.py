@@ -101,7 +101,7 @@ def export_encoder(model: Decoder, path: str):
     axes = {'neighbour_ids': {0: 'batch', 1: 'chunks'}, 'cca_key': {1: 'batch', 2: 'chunks'},
             'cca_value': {1: 'batch', 2: 'chunks'}}
     inputs, names = (ids,), ['neighbour_ids']
-    if getattr(cfg, 'chunk_agreement', False) or cfg.query_prefix:
+    if cfg.chunk_agreement or cfg.query_prefix:
         # the retrieving chunks; the first one agrees with its first neighbour, so the trace sees equality
         chunk_ids = torch.randint(0, cfg.vocab_size, (1, 2, cfg.chunk))
         chunk_ids[0, 0] = ids[0, 0, 0, :cfg.chunk]

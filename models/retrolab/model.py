@@ -303,7 +303,7 @@ class Decoder(nn.Module):
         return [b for b in self.blocks if b.cca is not None]
 
     def match_ngram(self) -> int:
-        return getattr(self.cfg, 'match_ngram', 1) if getattr(self.cfg, 'token_match', False) else 1
+        return self.cfg.match_ngram if self.is_retro and self.cfg.token_match else 1
 
     def lagged_embeddings(self, token_emb, previous_ids=None):
         """[token_emb, 1 back, 2 back, ...] for the n-gram match. previous_ids (B, n-1), oldest first: the
@@ -334,7 +334,7 @@ class Decoder(nn.Module):
         # the token i before each position (zeros where there is none): i = 1 for the unigram match
         before = [F.pad(token_emb[:, :, :, :L - i], (0, 0, i, 0)) for i in range(1, self.match_ngram() + 1)]
         agreement = None
-        if getattr(self.cfg, 'chunk_agreement', False):
+        if self.cfg.chunk_agreement:
             C = chunk_ids.shape[-1]
             agreement = (neighbour_ids[:, :, :, :C] == chunk_ids[:, :, None, :]).to(token_emb.dtype).mean(-1)
         ks, vs = zip(*[b.cca.project_neighbours(encoded, before[0], before[1:], agreement) for b in self.cca_blocks()])
@@ -381,7 +381,7 @@ class Decoder(nn.Module):
         B, U = neighbour_ids.shape[:2]
         C = self.cfg.chunk
         chunk_ids = None
-        if self.cfg.query_prefix or getattr(self.cfg, 'chunk_agreement', False):
+        if self.cfg.query_prefix or self.cfg.chunk_agreement:
             padded = F.pad(input_ids, (0, max(0, U * C - input_ids.shape[1])), value=1)  # a partial last chunk: eot
             chunk_ids = padded[:, :U * C].reshape(B, U, C)
         cca_k, cca_v = self.encode_neighbours(neighbour_ids, chunk_ids)

@@ -81,7 +81,7 @@ def parity_fixture(model: Decoder, data_dir: str, n_tokens: int = 80) -> dict:
         # Neighbours taken from elsewhere in valid: real text, fixed, so the test is deterministic.
         rows = [valid.ids[5000 + 97 * j: 5000 + 97 * j + cfg.neighbour_len] for j in range(U * cfg.neighbours)]
         nb = torch.from_numpy(np.stack(rows)).long().view(1, U, cfg.neighbours, cfg.neighbour_len)
-        if getattr(cfg, 'match_ngram', 1) > 1 or getattr(cfg, 'chunk_agreement', False):
+        if model.match_ngram() > 1 or cfg.chunk_agreement:
             # Every other chunk retrieves its own text and continuation (first slot), so the n-gram
             # match and the agreement gate are compared where they fire, not only where nothing agrees.
             own = valid.ids[1000: 1000 + n_tokens + cfg.neighbour_len]

@@ -144,14 +144,14 @@ def main():
             state['encoder.pos.weight'] = pos
             model.load_state_dict(state, strict=True)
             log({'event': 'retro_continue', 'from': args.init, 'query_prefix': True})
-        elif initial.is_retro and (args.match_ngram > getattr(initial.cfg, 'match_ngram', 1)
-                                   or args.chunk_agreement and not getattr(initial.cfg, 'chunk_agreement', False)):
+        elif initial.is_retro and (args.match_ngram > initial.cfg.match_ngram
+                                   or args.chunk_agreement and not initial.cfg.chunk_agreement):
             # Continue a RETRO with a new cross-attention feature: every weight carries over. New n-gram
             # lag projections start as random rotations like the unigram match's did; the agreement gate
             # starts at 1 (slope 0).
             cfg = RetroConfig(**{**initial.cfg.to_dict(),
-                                 'match_ngram': max(args.match_ngram, getattr(initial.cfg, 'match_ngram', 1)),
-                                 'chunk_agreement': args.chunk_agreement or getattr(initial.cfg, 'chunk_agreement', False),
+                                 'match_ngram': max(args.match_ngram, initial.cfg.match_ngram),
+                                 'chunk_agreement': args.chunk_agreement or initial.cfg.chunk_agreement,
                                  'query_prefix': args.query_prefix or initial.cfg.query_prefix})
             assert cfg.token_match or cfg.match_ngram == 1, '--match-ngram needs a token-match RETRO'
             model = Decoder(cfg)
