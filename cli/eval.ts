@@ -12,7 +12,7 @@
  *        [--sweep-k 64,1024]   (kNN-LM, docs/knnlm.md: GPT and kNN-LM perplexity from one pass)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
  *        [--max-windows N | --max-tokens N]   (In-Context RALM, cli/eval-icralm.ts)
- *   options: --max-windows N  --batch B (4)  --threads T (1)  --k K  --seed S  --stride S (128)
+ *   options: --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)  --k K  --seed S  --stride S (128)
  *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
  *            --token-logprobs <file.f32>  (each target's log-probability, for npm run eval:paired)
  *
@@ -28,7 +28,7 @@ import { Datastore } from '../src/core/datastore/datastore';
 import { buildShard } from '../src/core/datastore/builder';
 import { bytesOf, fingerprint } from '../src/core/datastore/checksum';
 import { parseText } from '../src/core/datastore/parse';
-import { evaluatePerplexity, type WindowNeighbours } from '../src/core/eval/perplexity';
+import { evaluatePerplexity, type WindowNeighbours, type WindowRange } from '../src/core/eval/perplexity';
 import { alignedWindowNeighbours, datastoreEvalStore, windowNeighbours, withLeakedStream, type NeighbourMode } from '../src/core/eval/neighbours';
 import { buildKnnShard } from '../src/core/knnlm/build';
 import { GptModel, loadModel, RetroModel } from '../src/core/models';
@@ -96,6 +96,14 @@ function int(name: string, value: string | undefined): number | undefined {
 
 const progress = (message: string) => process.stderr.write(`${message}\n`);
 
+/** --windows start:end (window indices, end excluded): one part of a run split across processes. */
+function windowRangeArgument(): WindowRange | undefined {
+  if (!args.windows) return undefined;
+  const m = /^(\d+):(\d+)$/.exec(args.windows);
+  if (!m) fail(`--windows takes start:end (window indices, end excluded), got ${args.windows}`);
+  return { start: Number(m[1]), end: Number(m[2]) };
+}
+
 /** A windows-done progress line on stderr at most every `everyMs`, and at the end. */
 function windowProgress(started: number, everyMs: number): (done: number, total: number) => void {
   let lastReport = 0;
@@ -148,6 +156,7 @@ async function main(): Promise<void> {
   const stride = int('stride', args.stride)!;
   const seed = int('seed', args.seed)!;
   if (args['write-metrics'] && maxWindows !== undefined) fail('--write-metrics needs a full run (no --max-windows)');
+  if (args['write-metrics'] && args.windows) fail('--write-metrics needs the whole split: merge the parts with npm run eval:merge');
 
   const started = performance.now();
   const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: threads });
@@ -223,11 +232,13 @@ async function main(): Promise<void> {
   }
 
   const tokenLogProbs = args['token-logprobs'] ? new Float32Array(stream.length - 1).fill(NaN) : undefined;
+  const windowRange = windowRangeArgument();
   const evalStart = performance.now();
   const totals = await evaluatePerplexity(model, stream, {
     context: hp.context,
     stride,
     batch,
+    ...(windowRange ? { windowRange } : {}),
     ...(tokenLogProbs ? { tokenLogProbs } : {}),
     ...(maxWindows !== undefined ? { maxWindows } : {}),
     ...(neighbours ? { neighbours } : {}),
@@ -243,6 +254,7 @@ async function main(): Promise<void> {
     split: args.split!,
     ...(isRetro ? { neighbours: mode } : {}),
     windows: totals.windows,
+    ...(windowRange ? { window_range: windowRange, total_windows: totals.total_windows, split_tokens: stream.length, split_words: words } : {}),
     scored_tokens: totals.scored_tokens,
     words: Math.round(scoredWords),
     nll: totals.nll,
@@ -378,12 +390,7 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
     }
   }
   const hp = manifest.hyperparameters;
-  let windowRange: { start: number; end: number } | undefined;
-  if (args.windows) {
-    const m = /^(\d+):(\d+)$/.exec(args.windows);
-    if (!m) fail(`--windows takes start:end (window indices, end excluded), got ${args.windows}`);
-    windowRange = { start: Number(m[1]), end: Number(m[2]) };
-  }
+  const windowRange = windowRangeArgument();
   const evalStart = performance.now();
   const totals = await evaluateKnnLm(model, datastore, stream, {
     context: hp.context,

@@ -11,7 +11,7 @@ import { nodeModelFiles } from '../runtime/node-files';
 import type { RetroTokenizer } from '../tokenizer';
 import { readEmbedder, readTokenizer } from '../datastore/node';
 import { datastoreEvalStore, windowNeighbours, withLeakedStream } from './neighbours';
-import { evaluatePerplexity, streamWindows } from './perplexity';
+import { evaluatePerplexity, selectWindows, streamWindows } from './perplexity';
 
 describe('streamWindows', () => {
   it('scores every token but the first exactly once', () => {
@@ -25,6 +25,15 @@ describe('streamWindows', () => {
     }
     expect(streamWindows(1000, 256, 128).map((w) => w.start)).toEqual([0, 128, 256, 384, 512, 640, 768]);
     expect(streamWindows(1000, 256, 128, 2)).toHaveLength(2);
+  });
+
+  it('splits into window ranges that together are the whole protocol, and refuses bad ranges', () => {
+    const all = streamWindows(1000, 256, 128);
+    const parts = [selectWindows(all, { start: 0, end: 3 }), selectWindows(all, { start: 3, end: 7 })];
+    expect(parts.flat()).toEqual(all);
+    expect(selectWindows(all, undefined)).toBe(all);
+    expect(() => selectWindows(all, { start: 3, end: 3 })).toThrow(RangeError);
+    expect(() => selectWindows(all, { start: -1, end: 2 })).toThrow(RangeError);
   });
 });
 

@@ -26,6 +26,21 @@ export function streamWindows(streamLength: number, context: number, stride: num
   return windows;
 }
 
+/** A slice of a protocol's windows, so one evaluation can run as several processes (one per core). */
+export interface WindowRange {
+  start: number;
+  /** excluded */
+  end: number;
+}
+
+export function selectWindows(windows: Window[], range: WindowRange | undefined): Window[] {
+  if (!range) return windows;
+  if (!(Number.isInteger(range.start) && Number.isInteger(range.end) && range.start >= 0 && range.start < range.end)) {
+    throw new RangeError(`windowRange must be integers 0 <= start < end, got ${range.start}:${range.end}`);
+  }
+  return windows.slice(range.start, range.end);
+}
+
 /** Neighbour ids for a window's complete chunks: U*K*L ids for chunks 0..U-1 of `inputs`. */
 export type WindowNeighbours = (inputs: Int32Array, window: Window) => Promise<Int32Array>;
 
@@ -35,6 +50,8 @@ export interface PerplexityOptions {
   /** Windows per forward (batch dimension). */
   batch?: number;
   maxWindows?: number;
+  /** Only these windows of the protocol (the totals then cover a part of the split). */
+  windowRange?: WindowRange;
   /** RETRO only: neighbours for each window; omitted = no retrieval (all positions masked). */
   neighbours?: WindowNeighbours;
   /** WikiText words of the split, for word-level perplexity. */
@@ -57,6 +74,8 @@ export interface BatchScorer {
 
 export interface PerplexityTotals {
   windows: number;
+  /** windows of the whole protocol (more than `windows` when a windowRange was given) */
+  total_windows: number;
   scored_tokens: number;
   nll: number;
   token_ppl: number;
@@ -70,7 +89,8 @@ export async function evaluatePerplexity(
   ids: ArrayLike<number>,
   options: PerplexityOptions,
 ): Promise<PerplexityTotals> {
-  const windows = streamWindows(ids.length, options.context, options.stride, options.maxWindows);
+  const allWindows = streamWindows(ids.length, options.context, options.stride, options.maxWindows);
+  const windows = selectWindows(allWindows, options.windowRange);
   const batch = Math.max(1, options.batch ?? 1);
   const V = model.info.vocabSize;
   const encoded = new EncoderCache();
@@ -112,7 +132,7 @@ export async function evaluatePerplexity(
     done += group.length;
     options.onProgress?.(done, windows.length);
   }
-  const totals: PerplexityTotals = { windows: windows.length, scored_tokens: scored, nll, token_ppl: Math.exp(nll / Math.max(1, scored)) };
+  const totals: PerplexityTotals = { windows: windows.length, total_windows: allWindows.length, scored_tokens: scored, nll, token_ppl: Math.exp(nll / Math.max(1, scored)) };
   if (options.words) {
     totals.words = options.words;
     totals.word_ppl = Math.exp(nll / options.words);

@@ -7,7 +7,7 @@
  * `evaluatePerplexity(new KnnLmModel(...))` gives the same kNN-LM numbers (a test checks it) but
  * searches every position of every window.
  */
-import { streamWindows } from '../eval/perplexity';
+import { selectWindows, streamWindows } from '../eval/perplexity';
 import type { KnnDatastore } from './datastore';
 import { logSoftmaxAt } from '../generate/sampler';
 import { knnLogProbOf, mixLogProb, validateKnnSettings } from './interpolate';
@@ -55,11 +55,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
   const keyDim = model.manifest.hyperparameters.d_model;
   const kMax = Math.max(...options.settings.map((s) => s.k));
   const allWindows = streamWindows(ids.length, options.context, options.stride, options.maxWindows);
-  const range = options.windowRange;
-  if (range && !(Number.isInteger(range.start) && Number.isInteger(range.end) && range.start >= 0 && range.start < range.end)) {
-    throw new RangeError(`windowRange must be integers 0 <= start < end, got ${range.start}:${range.end}`);
-  }
-  const windows = range ? allWindows.slice(range.start, range.end) : allWindows;
+  const windows = selectWindows(allWindows, options.windowRange);
   const values = datastore.section.values;
   const nll = new Float64Array(options.settings.length);
   let lmNll = 0;
