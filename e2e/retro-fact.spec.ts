@@ -33,4 +33,33 @@ test('RETRO writes an invented fact it retrieved from a datastore built in the b
   expect(written('gpt')).not.toMatch(FACT);
   // The chunk that ends at the prompt retrieved the stored sentence.
   expect(state.runs.retro!.chunks.length).toBeGreaterThan(0);
+
+  // Click the first token of the name in RETRO's column: the panel shows what RETRO predicted there
+  // and the neighbour it read, with that token marked where the stored sentence holds it.
+  const retroTokens = state.runs.retro!.generated;
+  const nameAt = retroTokens.findIndex((t, i) => FACT.test(retroTokens.slice(0, i + 1).map((x) => x.text).join('')));
+  const nameToken = retro.getByTestId('generated-token').nth(nameAt);
+  await nameToken.click();
+  const panel = page.getByTestId('token-panel');
+  await expect(panel).toBeVisible();
+  await expect(panel).toBeFocused();
+  // Greedy: the written token is the model's first choice, and its probability is that row's.
+  const rows = panel.getByTestId('alternative');
+  await expect(rows).toHaveCount(5);
+  await expect(rows.first()).toHaveAttribute('data-chosen', 'true');
+  const probabilities = await rows.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-probability'))));
+  expect([...probabilities].sort((a, b) => b - a)).toEqual(probabilities);
+  expect(Number(await panel.getByTestId('token-probability').getAttribute('data-probability'))).toBeCloseTo(probabilities[0]!, 6);
+  const neighbours = panel.getByTestId('token-neighbour');
+  expect(await neighbours.count()).toBeGreaterThan(0);
+  await expect(neighbours.filter({ hasText: 'Orlaith' }).locator('mark.shared').first()).toBeVisible();
+  // Esc closes the panel and gives focus back to the token.
+  await page.keyboard.press('Escape');
+  await expect(panel).toHaveCount(0);
+  await expect(nameToken).toBeFocused();
+
+  // The GPT's column explains itself the same way, without a retrieval section.
+  await page.getByTestId('output-gpt').getByTestId('generated-token').first().click();
+  await expect(panel.getByTestId('alternative')).toHaveCount(5);
+  await expect(panel.getByTestId('token-retrieval')).toHaveCount(0);
 });

@@ -117,6 +117,10 @@ export interface RetrievalState {
 export interface TokenView {
   id: number;
   text: string;
+  /** Generated tokens: the probability the column's model gave this token (before the decoding rules). */
+  probability?: number;
+  /** Generated tokens: the model's most likely tokens at this step, most likely first. */
+  alternatives?: { id: number; text: string; probability: number }[];
 }
 
 /** A retrieved chunk as the UI shows it (what the model itself read is model.ts's NeighbourView). */

@@ -118,6 +118,10 @@ export interface GeneratedToken {
   index: number;
   /** Probability of the chosen token under the sampling distribution. */
   probability: number;
+  /** Probability the model itself gave the chosen token (softmax of its logits, before the decoding rules). */
+  modelProbability: number;
+  /** The model's most likely next tokens at this step, most likely first (before the decoding rules). */
+  alternatives: { tokenId: number; probability: number }[];
   /** Generated tokens per second so far (prefill excluded). */
   tokensPerSecond: number;
   elapsedMs: number;

@@ -455,7 +455,11 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
           reportPassages();
           reportedCount += token.retrievals.length;
           tokensPerSecond = token.tokensPerSecond;
-          buffer.push(tt.next(token.tokenId));
+          buffer.push({
+            ...tt.next(token.tokenId),
+            probability: token.modelProbability,
+            alternatives: token.alternatives.map((a) => ({ id: a.tokenId, text: tt.standalone([a.tokenId])[0]!.text, probability: a.probability })),
+          });
           if (performance.now() - lastFlush >= FLUSH_MS) flush();
         },
       },

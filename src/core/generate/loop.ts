@@ -1,7 +1,10 @@
 import type { ChunkRetrieval, GeneratedToken, GenerationSettings, GenerationSummary } from '../../protocol/model';
 import type { LanguageModel, StepOutput } from '../models/types';
 import { Rng } from './rng';
-import { processLogits, sample, validateSampling } from './sampler';
+import { processLogits, sample, topAlternatives, validateSampling } from './sampler';
+
+/** How many of the model's most likely next tokens each generated token carries for the UI. */
+export const ALTERNATIVES_SHOWN = 5;
 
 /** How often the loop lets the event loop run (a Stop pressed mid-column is read within this, plus one token). */
 const YIELD_EVERY_MS = 25;
@@ -60,16 +63,20 @@ export async function* generateStream(
   for (let index = 0; index < settings.maxNewTokens; index++) {
     allRetrievals.push(...out.retrievals);
     if (options.signal?.aborted) return summary('abort', decodeStart);
-    const logits = processLogits(out.logits.subarray((out.rows - 1) * V), context, settings);
+    const modelLogits = out.logits.subarray((out.rows - 1) * V, out.rows * V);
+    const logits = processLogits(modelLogits, context, settings);
     const { tokenId, probability } = sample(logits, settings, rng);
     if (stopTokenId !== null && tokenId === stopTokenId) return summary('stop-token', decodeStart);
     tokenIds.push(tokenId);
     context.push(tokenId);
     const elapsedMs = now() - decodeStart;
+    const { alternatives, chosenProbability } = topAlternatives(modelLogits, ALTERNATIVES_SHOWN, tokenId);
     const token: GeneratedToken = {
       tokenId,
       index,
       probability,
+      modelProbability: chosenProbability,
+      alternatives,
       tokensPerSecond: elapsedMs > 0 ? ((index + 1) * 1000) / elapsedMs : 0,
       elapsedMs,
       retrievals: out.retrievals,

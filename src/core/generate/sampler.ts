@@ -117,6 +117,28 @@ function orderedCandidates(logits: Float32Array, count: number): number[] {
   return best;
 }
 
+/** A token and its probability under the model's own next-token distribution. */
+export interface TokenProbability {
+  tokenId: number;
+  probability: number;
+}
+
+/**
+ * The model's `count` most likely next tokens (softmax of the raw logits, before the decoding
+ * rules), and the probability it gave `chosen`: what a column shows when a class asks "why this word?".
+ */
+export function topAlternatives(logits: Float32Array, count: number, chosen: number): { alternatives: TokenProbability[]; chosenProbability: number } {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  const p = (id: number) => Math.exp(logits[id]! - max) / sum;
+  return {
+    alternatives: orderedCandidates(logits, count).map((tokenId) => ({ tokenId, probability: p(tokenId) })),
+    chosenProbability: p(chosen),
+  };
+}
+
 /** log-softmax value of one entry (for scoring and probabilities shown in the UI). */
 export function logSoftmaxAt(logits: Float32Array, index: number, offset = 0, length = logits.length - offset): number {
   let max = -Infinity;

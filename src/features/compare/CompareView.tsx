@@ -11,6 +11,7 @@ import { tokensServedBy } from '../icralm/blocks';
 import { tokensInfluencedBy } from './chunks';
 import { DecodingControls } from './DecodingControls';
 import { OutputColumn } from './OutputColumn';
+import { TokenPanel } from './TokenPanel';
 import { RetroControls } from './RetroControls';
 import { loadSettings, saveSettings, type CompareSettings } from './settings';
 import { SidePanel } from '../../ui/SidePanel';
@@ -49,8 +50,8 @@ const EXAMPLES: { label: string; text: string; datastore?: string }[] = [
 /** Column titles, for the export and the announcement of a finished column. */
 const COLUMN_TITLES: Record<ModelKey, string> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM' };
 
-/** The one panel open beside the columns: a RETRO chunk's neighbours, a kNN-LM token, an In-Context RALM passage. */
-type Selection = { kind: 'chunk' | 'token' | 'passage'; index: number } | null;
+/** The one panel open beside the columns: a RETRO chunk's neighbours, an In-Context RALM passage, a column's token. */
+type Selection = { kind: 'chunk' | 'passage'; index: number } | { kind: 'token'; model: ModelKey; index: number } | null;
 
 export function CompareView({
   initial,
@@ -250,10 +251,12 @@ export function CompareView({
   const knnRun = runs.knnlm;
   const icralmRun = runs.icralm;
   const selectedChunk = selection?.kind === 'chunk' ? selection.index : null;
-  const selectedToken = selection?.kind === 'token' ? selection.index : null;
+  const selectedToken = (model: ModelKey) => (selection?.kind === 'token' && selection.model === model ? selection.index : null);
   const selectedPassage = selection?.kind === 'passage' ? selection.index : null;
-  const toggle = (kind: NonNullable<Selection>['kind']) => (index: number) =>
+  const toggle = (kind: 'chunk' | 'passage') => (index: number) =>
     setSelection((current) => (current?.kind === kind && current.index === index ? null : { kind, index }));
+  const toggleToken = (model: ModelKey) => (index: number) =>
+    setSelection((current) => (current?.kind === 'token' && current.model === model && current.index === index ? null : { kind: 'token', model, index }));
 
   const panel = useMemo(() => {
     if (selectedChunk === null || !retroRun) return null;
@@ -298,11 +301,26 @@ export function CompareView({
   const close = () => setSelection(null);
 
   let side: { label: string; content: ReactNode } | null = null;
-  if (knnRun && selectedToken !== null && knnRun.generated[selectedToken]) {
+  const tokenRun = selection?.kind === 'token' ? runs[selection.model] : undefined;
+  if (selection?.kind === 'token' && selection.model === 'knnlm' && knnRun?.generated[selection.index]) {
     side = {
       label: t('compare.panelToken'),
       content: (
-        <TokenDistribution position={explainPosition(knnRun.prefix.length, knnRun.prompt.length, selectedToken)} token={knnRun.generated[selectedToken]} onClose={close} />
+        <TokenDistribution position={explainPosition(knnRun.prefix.length, knnRun.prompt.length, selection.index)} token={knnRun.generated[selection.index]!} onClose={close} />
+      ),
+    };
+  } else if (selection?.kind === 'token' && tokenRun?.generated[selection.index]) {
+    const column = COLUMN_TITLES[selection.model];
+    side = {
+      label: t('token.panel', { column }),
+      content: (
+        <TokenPanel
+          run={tokenRun}
+          index={selection.index}
+          column={column}
+          retrieval={selection.model === 'retro' ? 'neighbours' : selection.model === 'icralm' ? 'passage' : null}
+          onClose={close}
+        />
       ),
     };
   } else if (passagePanel) {
@@ -474,7 +492,16 @@ export function CompareView({
 
       <div className={`stage${side ? ' stage-with-panel' : ''}`}>
         <div className={`columns${columnCount > 2 ? ' columns-many' : ''}`} style={{ '--columns': columnCount } as CSSProperties} data-testid="columns">
-          <OutputColumn modelKey="gpt" model={gpt} run={runs.gpt} generating={generating} selectedChunk={null} onSelectChunk={() => undefined} />
+          <OutputColumn
+            modelKey="gpt"
+            model={gpt}
+            run={runs.gpt}
+            generating={generating}
+            selectedChunk={null}
+            onSelectChunk={() => undefined}
+            selectedToken={selectedToken('gpt')}
+            onSelectToken={toggleToken('gpt')}
+          />
           <OutputColumn
             modelKey="retro"
             model={retro}
@@ -483,6 +510,8 @@ export function CompareView({
             selectedChunk={selectedChunk}
             onSelectChunk={toggle('chunk')}
             chunkHintId={chunkHintId}
+            selectedToken={selectedToken('retro')}
+            onSelectToken={toggleToken('retro')}
           />
           {knnOn && (
             <OutputColumn
@@ -492,8 +521,8 @@ export function CompareView({
               generating={generating}
               selectedChunk={null}
               onSelectChunk={() => undefined}
-              selectedToken={selectedToken}
-              onSelectToken={toggle('token')}
+              selectedToken={selectedToken('knnlm')}
+              onSelectToken={toggleToken('knnlm')}
             />
           )}
           {settings.icralm.enabled && (
@@ -505,7 +534,9 @@ export function CompareView({
               generating={generating}
               selectedChunk={null}
               onSelectChunk={() => undefined}
-              body={icralmRun && <IcRalmText run={icralmRun} selected={selectedPassage} onSelect={toggle('passage')} />}
+              selectedToken={selectedToken('icralm')}
+              onSelectToken={toggleToken('icralm')}
+              body={icralmRun && ((picker) => <IcRalmText run={icralmRun} selected={selectedPassage} onSelect={toggle('passage')} picker={picker} />)}
             />
           )}
         </div>
@@ -532,7 +563,7 @@ export function CompareView({
       {!side && !generating && !presenter && (
         <p className="hint center">
           {retroRun && retroRun.chunks.length > 0 && `${t('compare.hintChunk')} `}
-          {knnRun && knnRun.generated.length > 0 && `${t('compare.hintToken')} `}
+          {Object.values(runs).some((r) => r && r.generated.length > 0) && `${t('compare.hintToken')} `}
           {icralmRun && icralmRun.chunks.length > 0 && t('compare.hintPassage')}
         </p>
       )}

@@ -1,27 +1,9 @@
-import type { KeyboardEvent, ReactNode } from 'react';
+import { useMemo, type ReactNode } from 'react';
 import type { TFunction } from 'i18next';
 import { useTranslation } from 'react-i18next';
 import { qualityMetrics, type ModelInfo, type ModelKey, type RunState } from '../../client';
-import { chunkSequence, detokenizeTokens, plainSegments, type Segment } from './chunks';
-
-function Segments({ segments }: { segments: Segment[] }) {
-  const { t } = useTranslation();
-  return (
-    <>
-      {segments.map((s, i) =>
-        s.kind === 'padding' ? (
-          <span key={i} className="seg seg-padding" title={t('column.paddingTitle')}>
-            {t('column.padding', { count: s.count })}
-          </span>
-        ) : (
-          <span key={i} className={`seg seg-${s.kind}`} title={s.kind === 'prefix' ? t('column.prefixTitle') : undefined}>
-            {s.text}
-          </span>
-        ),
-      )}
-    </>
-  );
-}
+import { chunkSequence, detokenizeTokens, plainSegments } from './chunks';
+import { Segments, type TokenPicker } from './Segments';
 
 /** The manifest says "6.9M params"; only the number is data, the word is UI. */
 function parameters(text: string, t: TFunction): string {
@@ -72,49 +54,6 @@ function TextQuality({ run }: { run: RunState }) {
 /** Column titles; a model kind without one shows its `name` prop or its key. */
 const TITLES: Partial<Record<ModelKey, string>> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM' };
 
-/** Generated tokens as buttons: click or Enter opens what the model saw when it wrote each one. */
-function TokenButtons({
-  run,
-  selectedToken,
-  onSelectToken,
-  label,
-}: {
-  run: RunState;
-  selectedToken: number | null;
-  onSelectToken: (index: number) => void;
-  label: string;
-}) {
-  const onKey = (event: KeyboardEvent, index: number) => {
-    if (event.key === 'Enter' || event.key === ' ') {
-      event.preventDefault();
-      onSelectToken(index);
-    }
-  };
-  const { t } = useTranslation();
-  const shown = detokenizeTokens(run.generated);
-  return (
-    <>
-      <Segments segments={plainSegments({ ...run, generated: [] })} />
-      {shown.map((token, i) => (
-        <span
-          key={i}
-          className={`seg seg-generated token-button${selectedToken === i ? ' token-selected' : ''}`}
-          role="button"
-          tabIndex={0}
-          aria-pressed={selectedToken === i}
-          aria-label={t('column.tokenButton', { index: i + 1, text: token.text, title: label })}
-          data-token-index={i}
-          data-testid="generated-token"
-          onClick={() => onSelectToken(i)}
-          onKeyDown={(e) => onKey(e, i)}
-        >
-          {token.text}
-        </span>
-      ))}
-    </>
-  );
-}
-
 export function OutputColumn({
   modelKey,
   model,
@@ -137,10 +76,10 @@ export function OutputColumn({
   /** column title (default: the model kind's name) */
   name?: string;
   selectedToken?: number | null;
-  /** Makes generated tokens clickable (the kNN-LM column's token distributions). */
+  /** Makes generated tokens clickable once the column has finished (what the model predicted there). */
   onSelectToken?: (index: number) => void;
-  /** Draws the run's text instead of the default (the In-Context RALM column's passage marks). */
-  body?: ReactNode;
+  /** Draws the run's text instead of the default (the In-Context RALM column's passage marks); gets the token picker. */
+  body?: (picker: TokenPicker | undefined) => ReactNode;
   /** id of the text describing what a chunk's neighbour button does */
   chunkHintId?: string;
 }) {
@@ -150,6 +89,10 @@ export function OutputColumn({
   const tps = run?.tokensPerSecond;
   const reported = new Set(run?.chunks.map((c) => c.chunk) ?? []);
   const chunkSize = run?.chunk ?? null;
+  const generated = run?.generated;
+  const shown = useMemo(() => (generated ? detokenizeTokens(generated) : []), [generated]);
+  const picker: TokenPicker | undefined =
+    onSelectToken && run && run.status !== 'running' && run.status !== 'waiting' ? { shown, selected: selectedToken, onSelect: onSelectToken, column: title } : undefined;
 
   return (
     <section className={`column column-${modelKey}`} aria-labelledby={headingId} data-testid={`column-${modelKey}`}>
@@ -173,11 +116,9 @@ export function OutputColumn({
         {!run || (run.prompt.length === 0 && run.generated.length === 0) ? (
           <p className="placeholder">{run ? statusText(run, generating, t) : t('column.placeholder', { title })}</p>
         ) : body ? (
-          body
-        ) : onSelectToken && run.status !== 'running' ? (
-          <TokenButtons run={run} selectedToken={selectedToken} onSelectToken={onSelectToken} label={title} />
+          body(picker)
         ) : chunkSize === null ? (
-          <Segments segments={plainSegments(run)} />
+          <Segments segments={plainSegments(run)} picker={picker} />
         ) : (
           chunkSequence(run, chunkSize).map((c) => {
             const clickable = reported.has(c.index);
@@ -202,14 +143,14 @@ export function OutputColumn({
                 >
                   {c.index}
                 </button>
-                <Segments segments={c.segments} />
+                <Segments segments={c.segments} picker={picker} />
               </span>
             ) : (
               <span key={c.index} className={className} data-chunk={c.index}>
                 <span className="chunk-mark" aria-hidden="true">
                   {c.index}
                 </span>
-                <Segments segments={c.segments} />
+                <Segments segments={c.segments} picker={picker} />
               </span>
             );
           })

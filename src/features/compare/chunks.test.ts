@@ -21,8 +21,14 @@ describe('chunkSequence', () => {
     ]);
     expect(chunks[1]!.segments).toEqual([
       { kind: 'prompt', text: ' was', count: 1 },
-      { kind: 'generated', text: ' launched in 1911', count: 3 },
+      { kind: 'generated', text: ' launched in 1911', count: 3, from: 0 },
     ]);
+  });
+
+  it('numbers generated segments by their first generated token, across chunks', () => {
+    const chunks = chunkSequence({ prefix: [], prompt: words('a b c'), generated: words(' d e f g h', 200), paddingId: null }, 4);
+    expect(chunks.map((c) => c.segments.filter((s) => s.kind === 'generated').map((s) => [s.from, s.count]))).toEqual([[[0, 1]], [[1, 4]]]);
+    expect(plainSegments({ prefix: [], prompt: [], generated: words(' x y', 300), paddingId: null }, 7)).toEqual([{ kind: 'generated', text: ' x y', count: 2, from: 7 }]);
   });
 
   it('marks a trailing partial chunk incomplete', () => {

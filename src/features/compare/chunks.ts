@@ -12,6 +12,8 @@ export interface Segment {
   /** for padding: how many padding tokens the segment stands for */
   text: string;
   count: number;
+  /** generated segments: the index, among the generated tokens, of the segment's first token */
+  from?: number;
 }
 
 export interface ChunkView {
@@ -26,13 +28,15 @@ export interface ChunkView {
 interface Tagged {
   kind: SegmentKind;
   token: TokenView;
+  /** generated tokens: index among the run's generated tokens */
+  generatedIndex?: number;
 }
 
-function tag(prefix: TokenView[], prompt: TokenView[], generated: TokenView[], paddingId: number | null): Tagged[] {
+function tag(prefix: TokenView[], prompt: TokenView[], generated: TokenView[], paddingId: number | null, generatedFrom = 0): Tagged[] {
   return [
     ...prefix.map((token) => ({ kind: token.id === paddingId ? ('padding' as const) : ('prefix' as const), token })),
     ...prompt.map((token) => ({ kind: 'prompt' as const, token })),
-    ...generated.map((token) => ({ kind: 'generated' as const, token })),
+    ...generated.map((token, i) => ({ kind: 'generated' as const, token, generatedIndex: generatedFrom + i })),
   ];
 }
 
@@ -50,8 +54,9 @@ function segmentsOf(tokens: Tagged[]): Segment[] {
   let kind: SegmentKind | null = null;
   let text = '';
   let count = 0;
+  let from: number | undefined;
   const close = () => {
-    if (kind !== null) segments.push({ kind, text: kind === 'padding' ? '' : displayText(text), count });
+    if (kind !== null) segments.push({ kind, text: kind === 'padding' ? '' : displayText(text), count, ...(from !== undefined ? { from } : {}) });
   };
   for (const t of tokens) {
     if (t.kind !== kind) {
@@ -59,6 +64,7 @@ function segmentsOf(tokens: Tagged[]): Segment[] {
       kind = t.kind;
       text = '';
       count = 0;
+      from = t.generatedIndex;
     }
     text += t.token.text;
     count += 1;
@@ -74,8 +80,9 @@ export interface Sequence {
   paddingId: number | null;
 }
 
-export function plainSegments({ prefix, prompt, generated, paddingId }: Sequence): Segment[] {
-  return segmentsOf(tag(prefix, prompt, generated, paddingId));
+/** `generatedFrom`: the index of `generated[0]` among the run's generated tokens (a slice of a run). */
+export function plainSegments({ prefix, prompt, generated, paddingId }: Sequence, generatedFrom = 0): Segment[] {
+  return segmentsOf(tag(prefix, prompt, generated, paddingId, generatedFrom));
 }
 
 export function chunkSequence({ prefix, prompt, generated, paddingId }: Sequence, chunk: number): ChunkView[] {

@@ -1,12 +1,13 @@
 import type { KeyboardEvent } from 'react';
 import type { RunState } from '../../client';
 import { passageItems } from './blocks';
+import { Segments, type TokenPicker } from '../compare/Segments';
 
 /**
  * The In-Context RALM column's output: the text with a mark wherever a passage was placed before
  * the context; a mark opens that passage (click, Enter or Space).
  */
-export function IcRalmText({ run, selected, onSelect }: { run: RunState; selected: number | null; onSelect: (block: number) => void }) {
+export function IcRalmText({ run, selected, onSelect, picker }: { run: RunState; selected: number | null; onSelect: (block: number) => void; picker?: TokenPicker | undefined }) {
   const onKey = (event: KeyboardEvent, block: number) => {
     if (event.key === 'Enter' || event.key === ' ') {
       event.preventDefault();
@@ -16,13 +17,7 @@ export function IcRalmText({ run, selected, onSelect }: { run: RunState; selecte
   return (
     <>
       {passageItems(run).map((item, i) => {
-        if (item.kind === 'text') {
-          return item.segments.map((s, j) => (
-            <span key={`${i}:${j}`} className={`seg seg-${s.kind}`}>
-              {s.text}
-            </span>
-          ));
-        }
+        if (item.kind === 'text') return <Segments key={i} segments={item.segments} picker={picker} />;
         const { report } = item;
         const passage = report.neighbours[0];
         const isSelected = selected === report.chunk;

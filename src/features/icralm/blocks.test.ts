@@ -17,6 +17,8 @@ describe('In-Context RALM column text', () => {
       '[1]',
       'generated: 1900 and sank',
     ]);
+    // Each generated piece knows which generated token it starts at (the token buttons' indices).
+    expect(items.flatMap((i) => (i.kind === 'text' ? i.segments.filter((s) => s.kind === 'generated').map((s) => s.from) : []))).toEqual([0, 2]);
   });
 
   it('keeps a retrieval made for a token that was never written (stopped) as a final mark', () => {

@@ -13,6 +13,7 @@ export function passageItems(run: Pick<RunState, 'prefix' | 'prompt' | 'generate
     ...run.prompt.map((token) => ({ token, generated: false })),
     ...run.generated.map((token) => ({ token, generated: true })),
   ];
+  const firstGenerated = run.prefix.length + run.prompt.length;
   const reports = [...run.chunks].sort((a, b) => a.end - b.end || a.chunk - b.chunk);
   const items: PassageItem[] = [];
   const text = (from: number, to: number) => {
@@ -20,7 +21,8 @@ export function passageItems(run: Pick<RunState, 'prefix' | 'prompt' | 'generate
     const slice = sequence.slice(from, to);
     const prompt = slice.filter((t) => !t.generated).map((t) => t.token);
     const generated = slice.filter((t) => t.generated).map((t) => t.token);
-    items.push({ kind: 'text', segments: plainSegments({ prefix: [], prompt, generated, paddingId: run.paddingId }) });
+    const generatedFrom = Math.max(0, from - firstGenerated);
+    items.push({ kind: 'text', segments: plainSegments({ prefix: [], prompt, generated, paddingId: run.paddingId }, generatedFrom) });
   };
   let at = 0;
   for (const report of reports) {

@@ -3,9 +3,10 @@ import { useTranslation } from 'react-i18next';
 import { detokenizeWikiText, type ChunkReport, type NeighbourView, type TokenView } from '../../client';
 import { detokenizeTokens, sharedTokenMask } from '../compare/chunks';
 
-function NeighbourText({ neighbour, written }: { neighbour: NeighbourView; written: TokenView[] }) {
+/** A neighbour's chunk and continuation; marks the tokens shared with `written`, or exactly the tokens in `markIds`. */
+export function NeighbourText({ neighbour, written = [], markIds }: { neighbour: NeighbourView; written?: TokenView[]; markIds?: ReadonlySet<number> }) {
   const { t } = useTranslation();
-  const mask = sharedTokenMask(neighbour.tokens, written);
+  const mask = markIds ? neighbour.tokens.map((token) => markIds.has(token.id)) : sharedTokenMask(neighbour.tokens, written);
   const display = detokenizeTokens(neighbour.tokens);
   const parts = (from: number, to: number) =>
     display.slice(from, to).map((t, i) =>
