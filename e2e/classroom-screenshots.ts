@@ -1,6 +1,7 @@
 /**
  * Takes the classroom screenshots in docs/ at a projector's 1280×720: the main view after Generate,
- * presenter mode with a RETRO chunk's neighbours open, a lesson, and the Chinese UI. Run after `npm run setup` and
+ * presenter mode with a RETRO chunk's neighbours open, a lesson, the Chinese UI, and the panel of a
+ * token RETRO copied from its neighbour. Run after `npm run setup` and
  * `vite build`: `npx tsx e2e/classroom-screenshots.ts`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -58,6 +59,24 @@ try {
     await dismissToast(page);
     await page.mouse.move(0, 0);
     await page.screenshot({ path: 'docs/classroom-presenter.png' });
+  }
+  if (!only || only === 'token') {
+    // The SQuAD Try example, greedy: RETRO writes the price it read; its token panel shows where.
+    await page.goto(base);
+    await app.waitUntilReady();
+    await page.getByRole('button', { name: 'Oil embargo (SQuAD)' }).click();
+    for (let i = 0; i < 300 && !/SQuAD/.test((await app.activeDatastoreName()) ?? ''); i++) await page.waitForTimeout(200);
+    await app.openSettings();
+    await page.getByLabel('Strategy').selectOption('greedy');
+    await app.closeSettings();
+    await app.generateNow();
+    const tokens = page.getByTestId('output-retro').getByTestId('generated-token');
+    const texts = await tokens.allTextContents();
+    const at = texts.findIndex((t) => /12/.test(t));
+    await tokens.nth(Math.max(0, at)).click();
+    await dismissToast(page);
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: 'docs/classroom-token.png' });
   }
   await context.close();
   if (!only || only === 'zh') {
