@@ -111,6 +111,33 @@ describe('token-aligned RETRO on the shipped models', () => {
     expect(gpt.sequence).toEqual(context);
     expect(Math.max(...byPrefill.map((x, i) => Math.abs(x - bySteps[i]!)))).toBeLessThan(1e-3);
     expect(Math.max(...byPrefill.map(Math.abs))).toBeGreaterThan(0.1);
+
+    // With extend (GptModel has it), the 8 new tokens go in one call, and the key is the same.
+    const calls2 = { start: 0, next: 0, extend: 0 };
+    const batched: QueryGpt = {
+      ...counted,
+      get sequence() {
+        return gpt.sequence;
+      },
+      start: (ids, options) => (calls2.start++, gpt.start(ids, options)),
+      next: (id) => (calls2.next++, gpt.next(id)),
+      extend: (ids) => (calls2.extend++, gpt.extend(ids)),
+    };
+    await queryKey(batched, context.slice(0, 32));
+    const byExtend = await queryKey(batched, context);
+    expect(calls2).toEqual({ start: 1, next: 0, extend: 1 });
+    expect(gpt.sequence).toEqual(context);
+    expect(Math.max(...byPrefill.map((x, i) => Math.abs(x - byExtend[i]!)))).toBeLessThan(1e-3);
+  });
+
+  it('GptModel.extend past the window restarts from the last context - overflowDrop tokens, like next', async () => {
+    const window = gpt.manifest.hyperparameters.context;
+    const ids = Array.from(evalIds.subarray(0, window + 8));
+    await gpt.start(ids.slice(0, window - 4));
+    const out = await gpt.extend(ids.slice(window - 4));
+    expect(out.restarted).toBe(true);
+    expect(gpt.sequence).toEqual(ids);
+    await expect(gpt.extend([])).rejects.toThrow(RangeError);
   });
 
   it('RETRO reads its continuation through aligned neighbours (leakage), and random entries do not help', async () => {

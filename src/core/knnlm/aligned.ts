@@ -55,14 +55,14 @@ export function randomEntries(datastore: KnnDatastore, k: number, rng: () => num
   return Array.from({ length: k }, () => Math.min(datastore.size - 1, Math.floor(rng() * datastore.size)));
 }
 
-/** What `queryKey` needs of the query GPT (GptModel). */
-export type QueryGpt = Pick<LanguageModel, 'manifest' | 'start' | 'next' | 'sequence'>;
+/** What `queryKey` needs of the query GPT (GptModel; `extend` feeds several tokens in one call). */
+export type QueryGpt = Pick<LanguageModel, 'manifest' | 'start' | 'next' | 'sequence'> & { extend?: (tokenIds: readonly number[]) => Promise<StepOutput> };
 
 /**
  * The GPT's knn_key at the last token of `context` (RETRO's tokens up to a chunk's last one).
  * When the GPT's current sequence is a proper prefix of `context` within its window (RETRO asking
- * again one chunk later), only the new tokens are fed, as decode steps on the KV cache: C steps in
- * place of a prefill of up to the whole context. Any sequence it holds is a valid cache for itself,
+ * again one chunk later), only the new tokens are fed on the KV cache, in one call where the GPT
+ * can (`extend`), else as C decode steps: in place of a prefill of up to the whole context. Any sequence it holds is a valid cache for itself,
  * so whoever used the GPT last, the key is the one a prefill would give (up to float rounding).
  */
 export async function queryKey(gpt: QueryGpt, context: readonly number[]): Promise<Float32Array> {
@@ -71,7 +71,9 @@ export async function queryKey(gpt: QueryGpt, context: readonly number[]): Promi
   const window = gpt.manifest.hyperparameters.context;
   const extendsHeld = held.length > 0 && held.length < context.length && context.length <= window && held.every((t, i) => t === context[i]);
   let out: StepOutput | undefined;
-  if (extendsHeld) {
+  if (extendsHeld && gpt.extend) {
+    out = await gpt.extend(context.slice(held.length));
+  } else if (extendsHeld) {
     for (let i = held.length; i < context.length; i++) out = await gpt.next(context[i]!);
   } else {
     out = await gpt.start([...context]);

@@ -117,6 +117,26 @@ export class GptModel implements LanguageModel {
   }
 
   /**
+   * Several tokens after the held sequence in one call on the KV cache (the graph takes any number
+   * of new tokens beside the past): what `next` does token by token, with one forward in place of
+   * `tokenIds.length`. RETRO's query key uses it to catch the GPT up by a chunk (8 tokens) at once.
+   */
+  extend(tokenIds: readonly number[]): Promise<StepOutput> {
+    return this.serial.run(async () => {
+      if (!this.cache) throw new InferenceError('extend() before start()');
+      if (tokenIds.length === 0) throw new RangeError('extend() needs at least one token');
+      checkTokenIds(tokenIds, this.vocab);
+      this.tokens.push(...tokenIds);
+      const context = this.manifest.hyperparameters.context;
+      if (this.cache.length + tokenIds.length <= context) return { ...(await this.feed(tokenIds, false)), restarted: false };
+      disposeCache(this.cache);
+      this.cache = null;
+      this.cacheStart = this.tokens.length - (context - this.overflowDrop);
+      return { ...(await this.feed(this.tokens.slice(this.cacheStart), false)), restarted: true };
+    });
+  }
+
+  /**
    * One forward over B equal-length sequences from an empty cache (eval and tests): logits
    * [B, T, vocab]. Runs the same graph and code path as `start`.
    */
