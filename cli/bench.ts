@@ -20,7 +20,7 @@ import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { loadTokenizer } from '../src/core/tokenizer';
 import { KnnDatastore, KnnLmModel, DEFAULT_KNN_SETTINGS } from '../src/core/knnlm';
-import { alignedNeighbourIds, queryKey, searchAligned } from '../src/core/knnlm/aligned';
+import { alignedNeighbourIds, queryKey, searchAligned, type QueryGpt } from '../src/core/knnlm/aligned';
 import { isTokenAligned } from '../src/protocol/manifest';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -106,14 +106,29 @@ async function main(): Promise<void> {
   if (isTokenAligned(m) && knnStore) {
     // What the app does per completed chunk: the GPT reads RETRO's new tokens (queryKey: decode
     // steps on its cache, or a prefill), its key at the chunk's last token is searched among the kNN-LM keys.
-    const aligned: NeighbourSource = async (query, k, options) => {
+    // 'real-stepwise' is the same with the key fed as one-token calls (before GptModel.extend), so
+    // one run shows what the one-call key saves per RETRO token.
+    const stepwiseGpt: QueryGpt = { manifest: gpt.manifest, get sequence() { return gpt.sequence; }, start: (t, o) => gpt.start(t, o), next: (t) => gpt.next(t) };
+    const alignedWith = (queryGpt: QueryGpt): NeighbourSource => async (query, k, options) => {
       const t = performance.now();
-      const key = await queryKey(gpt, options.context ?? query);
+      const key = await queryKey(queryGpt, options.context ?? query);
       const found = searchAligned([knnStore], key, k).map((match) => ({ tokenIds: alignedNeighbourIds(knnStore.section.values, match.entry, retro.hp.chunk) }));
-      searchMs += performance.now() - t;
-      searches++;
+      if (queryGpt === gpt) {
+        searchMs += performance.now() - t;
+        searches++;
+      }
       return found;
     };
+    const aligned = alignedWith(gpt);
+    const stepwise = alignedWith(stepwiseGpt);
+    configs.push({
+      name: 'real-stepwise',
+      run: () => {
+        retro.setNeighbourSource(stepwise);
+        retro.setOptions({ retrieval: true });
+        return decodeBench(retro, prompt, { newTokens, runs: 1, neighbours: `token-aligned, query key by one-token calls: GPT key + search of ${knnStore.size} kNN-LM keys` });
+      },
+    });
     configs.push({
       name: 'real',
       run: () => {
@@ -156,6 +171,8 @@ async function main(): Promise<void> {
   for (const result of [gptResult, retroResult, offResult]) emit({ ...result, runs });
   // Token-aligned: the GPT's query key (queryKey) and the key search together.
   if (realResult) emit({ ...realResult, runs, search_ms_per_retrieval: Math.round((searchMs / Math.max(1, searches)) * 100) / 100 });
+  const stepwiseResult = best.get('real-stepwise');
+  if (stepwiseResult) emit({ ...stepwiseResult, runs });
   else emit({ bench: 'decode', model: m.id, neighbours: 'datastore', skipped: 'no shard: pass --datastore or run `npm run eval -- --model public/models/retro-wt2 --max-windows 1` once to cache one' });
 
   emit({
@@ -165,6 +182,7 @@ async function main(): Promise<void> {
     retro_per_token_cost_vs_gpt: Math.round((retroResult.ms_per_token / gptResult.ms_per_token) * 100) / 100,
     retro_retrieval_off_vs_gpt: Math.round((offResult.ms_per_token / gptResult.ms_per_token) * 100) / 100,
     ...(realResult ? { retro_with_search_vs_gpt: Math.round((realResult.ms_per_token / gptResult.ms_per_token) * 100) / 100 } : {}),
+    ...(stepwiseResult ? { retro_with_search_stepwise_key_vs_gpt: Math.round((stepwiseResult.ms_per_token / gptResult.ms_per_token) * 100) / 100 } : {}),
   });
   const knnResult = best.get('knnlm');
   if (knn && knnResult) {
