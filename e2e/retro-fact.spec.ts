@@ -62,4 +62,17 @@ test('RETRO writes an invented fact it retrieved from a datastore built in the b
   await page.getByTestId('output-gpt').getByTestId('generated-token').first().click();
   await expect(panel.getByTestId('alternative')).toHaveCount(5);
   await expect(panel.getByTestId('token-retrieval')).toHaveCount(0);
+  await page.keyboard.press('Escape');
+
+  // The control: with random neighbours RETRO reads places drawn at random (the same ones for the
+  // same prompt), the panel says they were not searched, and the name is gone.
+  await app.openSettings();
+  await page.getByRole('switch', { name: 'Random neighbours' }).check();
+  await app.closeSettings();
+  await app.generate(PROMPT, { maxTokens: 8, timeout: 150_000 });
+  const control = (await app.state()).runs.retro!;
+  expect(control.chunks.length).toBeGreaterThan(0);
+  expect(control.generated.map((t) => t.text).join('')).not.toMatch(FACT);
+  await app.retrievedChunks().last().click();
+  await expect(app.neighbours().first()).toContainText('random, not searched');
 });

@@ -81,6 +81,12 @@ export interface RetroSettings {
   retroPlusPlus: boolean;
   /** Passed to the neighbour source: documents that must not be retrieved. */
   excludeDocIds: number[];
+  /**
+   * The random-neighbour control (Borgeaud et al.; docs/retro-training.md): each retrieval returns k
+   * places drawn at random from the datastore, not the nearest. The draw depends only on the query,
+   * so the same prompt gets the same random neighbours again.
+   */
+  randomNeighbours?: boolean;
 }
 
 /** The name src/core/models/retro.ts imports; the same type. */

@@ -389,6 +389,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
         leftPad: r.leftPad,
         retroPlusPlus: r.retroPlusPlus,
         excludeDocIds: r.excludeDocIds,
+        randomNeighbours: r.randomNeighbours === true,
       });
     }
     this.pendingViews = [];

@@ -17,7 +17,7 @@ import { GPT_ID, MODELS_DIR, RETRO_ID } from '../models/test-support';
 import { Runtime } from '../runtime';
 import { nodeModelFiles } from '../runtime/node-files';
 import { loadTokenizer, type RetroTokenizer } from '../tokenizer';
-import { alignedNeighbourIds, queryKey, searchAligned, type QueryGpt } from './aligned';
+import { alignedNeighbourIds, alignedNeighbourSource, queryKey, searchAligned, type QueryGpt } from './aligned';
 import { buildKnnShard, tokenStream } from './build';
 import { KnnDatastore } from './datastore';
 
@@ -128,6 +128,30 @@ describe('token-aligned RETRO on the shipped models', () => {
     expect(calls2).toEqual({ start: 1, next: 0, extend: 1 });
     expect(gpt.sequence).toEqual(context);
     expect(Math.max(...byPrefill.map((x, i) => Math.abs(x - byExtend[i]!)))).toBeLessThan(1e-3);
+  });
+
+  it('the random-neighbour control draws k places seeded by the query, skips excluded documents, and runs no search', async () => {
+    const chunk = retro.hp.chunk;
+    let keyCalls = 0;
+    const counting: QueryGpt = { manifest: gpt.manifest, get sequence() { return gpt.sequence; }, start: (ids, o) => (keyCalls++, gpt.start(ids, o)), next: (id) => gpt.next(id) };
+    const source = alignedNeighbourSource({ queryGpt: () => counting, datastore: () => other, chunk: () => chunk });
+    const context = Array.from(evalIds.subarray(0, 24));
+    const query = context.slice(-chunk);
+    const a = await source(query, 2, { context, random: true });
+    const b = await source(query, 2, { context, random: true });
+    expect(keyCalls).toBe(0);
+    expect(a).toHaveLength(2);
+    expect(b).toEqual(a);
+    for (const n of a) expect(Number.isNaN((n as { distance: number }).distance)).toBe(true);
+    const other2 = await source(query, 2, { context: Array.from(evalIds.subarray(1, 25)), random: true });
+    expect(other2.map((n) => (n as { tokenIds: ArrayLike<number> }).tokenIds)).not.toEqual(a.map((n) => (n as { tokenIds: ArrayLike<number> }).tokenIds));
+    const firstDoc = (a[0] as { docId: number }).docId;
+    const without = await source(query, 2, { context, random: true, excludeDocIds: [firstDoc] });
+    expect(without.every((n) => (n as { docId: number }).docId !== firstDoc)).toBe(true);
+    // The real search, for contrast, asks the GPT for its key and returns finite distances.
+    const real = await source(query, 2, { context });
+    expect(keyCalls).toBe(1);
+    expect(real.every((n) => Number.isFinite((n as { distance: number }).distance))).toBe(true);
   });
 
   it('GptModel.extend past the window restarts from the last context - overflowDrop tokens, like next', async () => {

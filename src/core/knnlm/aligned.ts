@@ -84,6 +84,33 @@ export async function queryKey(gpt: QueryGpt, context: readonly number[]): Promi
   return keys.subarray(keys.length - d);
 }
 
+/**
+ * The random-neighbour control in the app: k entries drawn from a generator seeded by the query's
+ * tokens (the same prompt draws the same places again), skipping excluded documents. Their distance
+ * is NaN: no search ran, so there is none to show.
+ */
+function randomKept(datastore: KnnDatastore, k: number, context: readonly number[], excluded: ReadonlySet<number>, chunk: number): AlignedNeighbour[] {
+  // xorshift32 seeded with the FNV-1a hash of the query ids (a zero state would stay zero)
+  let state = 2166136261;
+  for (const id of context) state = Math.imul(state ^ id, 16777619) >>> 0;
+  const rng = () => {
+    if (state === 0) state = 1;
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 2 ** 32;
+  };
+  const kept: AlignedNeighbour[] = [];
+  for (let tries = 0; kept.length < k && tries < 64 * k; tries++) {
+    const [entry] = randomEntries(datastore, 1, rng);
+    const place = datastore.entryText(entry!, 0, 0);
+    if (excluded.has(place.docId)) continue;
+    kept.push({ match: { store: 0, entry: entry!, distance: Number.NaN }, place, tokenIds: Array.from(alignedNeighbourIds(datastore.section.values, entry!, chunk)) });
+  }
+  return kept;
+}
+
 /** One neighbour a token-aligned search kept: the match, where it sits, and the neighbour's ids. */
 export interface AlignedNeighbour {
   match: AlignedMatch;
@@ -115,8 +142,13 @@ export function alignedNeighbourSource(options: AlignedSourceOptions): Neighbour
     if (!datastore) throw new Error(options.missing ?? 'token-aligned RETRO needs a kNN-LM datastore');
     const t0 = performance.now();
     const context = query.context && query.context.length > 0 ? query.context : chunkTokenIds;
-    const key = await queryKey(options.queryGpt(), context);
     const excluded = new Set(query.excludeDocIds ?? []);
+    if (query.random) {
+      const kept = randomKept(datastore, k, context, excluded, options.chunk());
+      options.onRetrieved?.(chunkTokenIds, kept, performance.now() - t0);
+      return kept.map((n): RetrievedNeighbour => ({ tokenIds: n.tokenIds, distance: n.match.distance, title: n.place.title, docId: n.place.docId }));
+    }
+    const key = await queryKey(options.queryGpt(), context);
     const widest = Math.min(datastore.size, MAX_KNN_K);
     let kept: AlignedNeighbour[] = [];
     for (let want = k; ; want = Math.min(widest, want * 8)) {

@@ -12,6 +12,8 @@ export interface RetrievedNeighbour {
 
 export interface NeighbourQueryOptions {
   excludeDocIds?: readonly number[];
+  /** The random-neighbour control: k places drawn at random (seeded by the query), not the nearest. */
+  random?: boolean;
   /**
    * The tokens up to and including the query chunk's last one (left padding removed, at most the
    * context): what a source whose query is a model state reads (token-aligned retrieval, where the

@@ -450,7 +450,7 @@ export class RetroModel implements LanguageModel {
 
   private async retrieve(query: readonly number[], k: number, context: readonly number[]): Promise<NeighbourView[]> {
     if (!this.source) throw new InferenceError('RETRO needs a neighbour source');
-    const found = await this.source([...query], k, { excludeDocIds: this.seqOptions.excludeDocIds, context });
+    const found = await this.source([...query], k, { excludeDocIds: this.seqOptions.excludeDocIds, context, ...(this.seqOptions.randomNeighbours ? { random: true } : {}) });
     return found.slice(0, k).map(toNeighbourView);
   }
 

@@ -20,7 +20,7 @@ export interface CompareSettings {
 
 export const DEFAULT_SETTINGS: CompareSettings = {
   decoding: { strategy: 'sample', ...DEFAULT_SAMPLING, seed: 42, maxTokens: 48, ...DEFAULT_PROCESSORS },
-  retro: { retrieval: true, k: 2, retrievalStep: null, leftPad: true, retroPlusPlus: false, exclusions: [] },
+  retro: { retrieval: true, k: 2, retrievalStep: null, leftPad: true, retroPlusPlus: false, randomNeighbours: false, exclusions: [] },
   knn: { ...DEFAULT_KNN_SETTINGS },
   icralm: { enabled: false, ...DEFAULT_ICRALM_SETTINGS },
 };

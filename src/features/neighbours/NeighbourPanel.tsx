@@ -105,7 +105,7 @@ export function NeighbourPanel({
                   {detokenizeWikiText(n.title) || t('neighbours.document', { id: n.docId })}
                 </span>
                 <span className="distance" title={t('neighbours.distanceTitle')}>
-                  {t('neighbours.distance', { value: n.distance.toFixed(3) })}
+                  {Number.isFinite(n.distance) ? t('neighbours.distance', { value: n.distance.toFixed(3) }) : t('neighbours.randomDistance')}
                 </span>
                 <button
                   type="button"

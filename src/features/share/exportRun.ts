@@ -96,7 +96,7 @@ export function runToMarkdown(run: RunExport): string {
       lines.push('', '| tokens | query | neighbour | distance |', '|---|---|---|---|');
       for (const r of c.retrievals) {
         for (const n of r.neighbours) {
-          lines.push(`| ${r.tokens[0]}–${r.tokens[1] - 1} | ${cell(r.query)} | ${cell(`${n.title}: ${n.text}`)} | ${n.distance.toFixed(3)} |`);
+          lines.push(`| ${r.tokens[0]}–${r.tokens[1] - 1} | ${cell(r.query)} | ${cell(`${n.title}: ${n.text}`)} | ${Number.isFinite(n.distance) ? n.distance.toFixed(3) : 'random'} |`);
         }
       }
     }
