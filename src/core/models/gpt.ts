@@ -36,6 +36,8 @@ export class GptModel implements LanguageModel {
   private tokens: number[] = [];
   private cacheStart = 0;
   private cache: KvCache | null = null;
+  /** false for a fork: the decoder session belongs to the GptModel it was forked from. */
+  private ownsDecoder = true;
 
   private constructor(runtime: Runtime, manifest: ModelManifest, decoder: RuntimeSession, overflowDrop: number | undefined) {
     this.runtime = runtime;
@@ -83,6 +85,17 @@ export class GptModel implements LanguageModel {
 
   get sequence(): readonly number[] {
     return this.tokens;
+  }
+
+  /**
+   * A second sequence on the same loaded weights: its own tokens and KV cache, the same decoder
+   * session (no second copy of the model). REPLUG runs one per passage. Calls on a fork and on its
+   * parent are not serialised against each other: callers run them one after another.
+   */
+  fork(): GptModel {
+    const fork = new GptModel(this.runtime, this.manifest, this.decoder, this.overflowDrop);
+    fork.ownsDecoder = false;
+    return fork;
   }
 
   get prefixLength(): number {
@@ -183,6 +196,6 @@ export class GptModel implements LanguageModel {
 
   async dispose(): Promise<void> {
     await this.serial.run(async () => this.reset());
-    await this.decoder.release();
+    if (this.ownsDecoder) await this.decoder.release();
   }
 }

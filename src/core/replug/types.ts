@@ -1,0 +1,71 @@
+/**
+ * REPLUG (Shi et al. 2023, "REPLUG: Retrieval-Augmented Black-Box Language Models"), the LM-ensemble
+ * form also known as RAG-Token's mixture (Lewis et al. 2020): the GPT unchanged, run once per
+ * retrieved passage with that passage before its context, and the next-token distributions mixed:
+ *
+ *   p(y | x) = Σ_j λ_j · p_LM(y | d_j ∘ x),   λ_j = exp(s(d_j, x) / τ) / Σ_i exp(s(d_i, x) / τ)
+ *
+ * with s the retriever's cosine similarity (1 − the cosine distance the datastore reports) over the
+ * top-k passages. Blocks, queries and inputs are In-Context RALM's (src/core/icralm/plan.ts): every
+ * `stride` predictions the last `queryLength` tokens retrieve k passages, each prefilled as
+ * [passage] + [separator] + recent text in its own KV cache, and fed token by token for the block.
+ * Plain data only: these types cross the inference worker's boundary.
+ */
+import type { ReplugSettings } from '../../protocol/replug';
+import type { RetrievedPassage } from '../icralm/types';
+
+export type { ReplugSettings, ReplugTokenShare } from '../../protocol/replug';
+
+export const DEFAULT_REPLUG_SETTINGS: Readonly<ReplugSettings> = { k: 4, temperature: 0.1, stride: 4, queryLength: 32 };
+
+/** The most passages one retrieval may use (each costs a GPT run per token). */
+export const MAX_REPLUG_K = 8;
+
+/** The top `k` passages for a query, nearest first; `distance` is the cosine distance. */
+export type PassagesRetriever = (query: readonly number[], k: number) => Promise<RetrievedPassage[]>;
+
+/** One retrieval made while generating: the passages and their weights for positions [position, position + stride). */
+export interface ReplugRetrieval {
+  position: number;
+  queryStart: number;
+  passages: RetrievedPassage[];
+  weights: number[];
+  latencyMs: number;
+}
+
+export function validateReplugSettings(settings: ReplugSettings, context: number): void {
+  const { k, temperature, stride, queryLength } = settings;
+  if (!Number.isInteger(k) || k < 1 || k > MAX_REPLUG_K) throw new RangeError(`REPLUG k must be an integer in 1..${MAX_REPLUG_K}, got ${k}`);
+  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new RangeError(`REPLUG τ must be a positive number, got ${temperature}`);
+  if (!Number.isInteger(stride) || stride < 1 || stride >= context) throw new RangeError(`REPLUG stride must be an integer in 1..${context - 1}, got ${stride}`);
+  if (!Number.isInteger(queryLength) || queryLength < 1) throw new RangeError(`REPLUG query length must be a positive integer, got ${queryLength}`);
+}
+
+/** λ_j = softmax((1 − distance_j) / τ): the passage weights. Passages without a distance count as similarity 0. */
+export function passageWeights(passages: readonly RetrievedPassage[], temperature: number): number[] {
+  if (passages.length === 0) return [];
+  const scores = passages.map((p) => (1 - (p.distance ?? 1)) / temperature);
+  const max = Math.max(...scores);
+  const exps = scores.map((s) => Math.exp(s - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
+}
+
+/**
+ * log Σ_j λ_j softmax(logits_j), one vocabulary row: the ensemble's log-probabilities, which the
+ * sampler treats as logits (softmax leaves log-probabilities unchanged).
+ */
+export function mixDistributions(rows: readonly Float32Array[], weights: readonly number[], out = new Float32Array(rows[0]?.length ?? 0)): Float32Array {
+  const V = out.length;
+  out.fill(0);
+  rows.forEach((row, j) => {
+    let max = -Infinity;
+    for (let i = 0; i < V; i++) if (row[i]! > max) max = row[i]!;
+    let sum = 0;
+    for (let i = 0; i < V; i++) sum += Math.exp(row[i]! - max);
+    const scale = weights[j]! / sum;
+    for (let i = 0; i < V; i++) out[i] = out[i]! + scale * Math.exp(row[i]! - max);
+  });
+  for (let i = 0; i < V; i++) out[i] = Math.log(out[i]!);
+  return out;
+}
