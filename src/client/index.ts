@@ -2,7 +2,7 @@ export { RetroLabClient, knnSource, KNN_NOT_BUILT_MESSAGE } from './client';
 export type { AppState, RunState, Notice, LensState, KnnState } from './client';
 export { LENS_MAX_CHARS, LENS_MAX_TOKENS } from '../protocol/api';
 export { ClientContext, useClient, useAppState } from './hooks';
-export { formatBytes, formatDuration } from './format';
+export { formatBytes, formatDuration, type DurationWords } from './format';
 export type * from '../protocol/api';
 // The names the features use (src/protocol/model.ts has a ModelInfo and a NeighbourView of the core's own).
 export type { ModelDescription as ModelInfo, NeighbourDisplay as NeighbourView } from '../protocol/api';

@@ -92,21 +92,36 @@ export interface LegendEntry {
   swatch: Swatch;
 }
 
+/** The words of the legends' ticks; the lens passes its UI language's (src/i18n), English otherwise. */
+export interface LegendWords {
+  /** a loss tick: `value` nats, probability `p`; `last` is the open-ended top tick (≥ value, p ≤) */
+  loss: (tick: { value: string; p: string; last: boolean }) => string;
+  same: string;
+  /** a difference tick: `name` gives the token `ratio` times the probability; `more` on the outermost ticks */
+  better: (tick: { name: string; ratio: string; more: boolean }) => string;
+}
+
+export const ENGLISH_LEGEND: LegendWords = {
+  loss: ({ value, p, last }) => (last ? `≥ ${value} nats (p ≤ ${p})` : `${value} nats (p = ${p})`),
+  same: 'same loss',
+  better: ({ name, ratio, more }) => `${name} better: p ×${ratio}${more ? ' or more' : ''}`,
+};
+
 /** Ticks for the loss legend: nats with the probability they stand for. */
-export function lossLegend(max = LOSS_SCALE_MAX, steps = 5): LegendEntry[] {
+export function lossLegend(max = LOSS_SCALE_MAX, steps = 5, words: LegendWords = ENGLISH_LEGEND): LegendEntry[] {
   return Array.from({ length: steps + 1 }, (_, i) => {
     const value = (max * i) / steps;
     const last = i === steps;
-    return { value, label: `${last ? '≥ ' : ''}${formatNumber(value)} nats (p ${last ? '≤' : '='} ${formatProbability(Math.exp(-value))})`, swatch: lossSwatch(value, max)! };
+    return { value, label: words.loss({ value: formatNumber(value), p: formatProbability(Math.exp(-value)), last }), swatch: lossSwatch(value, max)! };
   });
 }
 
 /** Ticks for the difference legend, from "A better" through "same" to "B better". */
-export function differenceLegend(nameA: string, nameB: string, max = DIFFERENCE_SCALE_MAX): LegendEntry[] {
+export function differenceLegend(nameA: string, nameB: string, max = DIFFERENCE_SCALE_MAX, words: LegendWords = ENGLISH_LEGEND): LegendEntry[] {
   return [-1, -0.5, 0, 0.5, 1].map((f) => {
     const value = f * max;
     const ratio = formatNumber(Math.exp(Math.abs(value)));
-    const label = value === 0 ? 'same loss' : value > 0 ? `${nameB} better: p ×${ratio}${f === 1 ? ' or more' : ''}` : `${nameA} better: p ×${ratio}${f === -1 ? ' or more' : ''}`;
+    const label = value === 0 ? words.same : words.better({ name: value > 0 ? nameB : nameA, ratio, more: Math.abs(f) === 1 });
     return { value, label, swatch: differenceSwatch(value, max)! };
   });
 }
