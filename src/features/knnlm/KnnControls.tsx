@@ -23,11 +23,11 @@ export function KnnControls({
   const source = knnSource(retrieval);
   const set = <K extends keyof KnnLmSettings>(key: K, v: KnnLmSettings[K]) => onChange({ ...value, [key]: v });
 
-  const firstCopy = source && !source.stored ? ` (copies ${formatBytes(source.bytes)} into this browser the first time)` : '';
+  const firstCopy = source && !source.stored ? t('knn.firstCopy', { size: formatBytes(source.bytes) }) : '';
   let status: string;
-  if (knn.model) status = `${knn.model.name}: ${knn.model.entries.toLocaleString('en')} entries, ${knn.model.dim}-d keys`;
-  else if (!source) status = 'No kNN-LM datastore yet.';
-  else status = `Uses “${source.name}”${firstCopy}.`;
+  if (knn.model) status = t('knn.loaded', { name: knn.model.name, entries: knn.model.entries.toLocaleString('en'), dim: knn.model.dim });
+  else if (!source) status = t('knn.none');
+  else status = t('knn.uses', { name: source.name, firstCopy });
 
   return (
     <fieldset className="controls" disabled={disabled} data-testid="knn-controls">
@@ -47,19 +47,19 @@ export function KnnControls({
         </p>
         {retrieval?.knnDefault?.stored && !knn.loading && (
           <p className="hint">
-            The built-in kNN-LM datastore takes {formatBytes(retrieval.knnDefault.bytes)} in this browser.{' '}
+            {t('knn.builtinSize', { size: formatBytes(retrieval.knnDefault.bytes) })}{' '}
             <button
               type="button"
               className="link-button"
               onClick={() => {
-                if (window.confirm(`Delete “${retrieval.knnDefault!.name}” from this browser? kNN-LM turns off; turning it on copies it in again.`)) void client.removeKnnDefault();
+                if (window.confirm(t('knn.confirmDelete', { name: retrieval.knnDefault!.name }))) void client.removeKnnDefault();
               }}
             >
-              Delete it
+              {t('knn.deleteIt')}
             </button>
           </p>
         )}
-        {knn.loading && (knn.progress ? <ProgressBar progress={knn.progress} testId="knn-progress" /> : <p className="muted">Loading the kNN-LM datastore…</p>)}
+        {knn.loading && (knn.progress ? <ProgressBar progress={knn.progress} testId="knn-progress" /> : <p className="muted">{t('knn.loading')}</p>)}
         {knn.error && enabled && (
           <p className="error" role="alert" data-testid="knn-error">
             {knn.error}

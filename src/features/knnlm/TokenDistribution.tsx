@@ -1,24 +1,20 @@
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
+import { useTranslation } from 'react-i18next';
 import { detokenizeWikiText, useClient, type KnnExplanationView, type TokenView } from '../../client';
 import { displayToken, formatProbability } from './format';
 
 type Distribution = 'lm' | 'knn' | 'mix';
 
-const TITLES: Record<Distribution, string> = {
-  lm: 'p_LM (the GPT alone)',
-  knn: 'p_kNN (the neighbours’ next tokens)',
-  mix: 'Mixture λ·p_kNN + (1−λ)·p_LM',
-};
-
 function Bars({ kind, explanation }: { kind: Distribution; explanation: KnnExplanationView }) {
+  const { t } = useTranslation();
   const rows = explanation[kind];
   const chosen = explanation.next?.tokenId;
   const headingId = useId();
   return (
     <section className={`dist dist-${kind}`} aria-labelledby={headingId} data-testid={`dist-${kind}`}>
-      <h3 id={headingId}>{TITLES[kind]}</h3>
+      <h3 id={headingId}>{t(`knn.${kind}`)}</h3>
       {rows.length === 0 ? (
-        <p className="placeholder">No neighbours were retrieved.</p>
+        <p className="placeholder">{t('knn.noneRetrieved')}</p>
       ) : (
         <ol className="dist-bars">
           {rows.map((row) => {
@@ -31,7 +27,7 @@ function Bars({ kind, explanation }: { kind: Distribution; explanation: KnnExpla
                 data-probability={row.probability}
                 data-chosen={isChosen ? 'true' : undefined}
               >
-                <span className="dist-token" title={`token ${row.tokenId}`}>
+                <span className="dist-token" lang="en" title={t('token.id', { id: row.tokenId })}>
                   {displayToken(explanation.tokenTexts[row.tokenId] ?? '')}
                 </span>
                 <span className="dist-bar" aria-hidden="true">
@@ -62,6 +58,7 @@ export function TokenDistribution({
   onClose: () => void;
 }) {
   const client = useClient();
+  const { t } = useTranslation();
   const ids = useId();
   const panelRef = useRef<HTMLElement>(null);
   const [explanation, setExplanation] = useState<KnnExplanationView | null>(null);
@@ -113,9 +110,13 @@ export function TokenDistribution({
     >
       <header className="panel-header">
         <h2 id={`${ids}-heading`}>
-          Why kNN-LM wrote <q className="dist-token">{displayToken(token.text)}</q> <span className="muted">(after position {position})</span>
+          {t('token.heading', { column: 'kNN-LM' })}{' '}
+          <q className="dist-token" lang="en">
+            {displayToken(token.text)}
+          </q>{' '}
+          <span className="muted">{t('knn.after', { position })}</span>
         </h2>
-        <button type="button" className="icon-button" aria-label="Close the token distribution" onClick={onClose}>
+        <button type="button" className="icon-button" aria-label={t('knn.close')} onClick={onClose}>
           ×
         </button>
       </header>
@@ -137,7 +138,7 @@ export function TokenDistribution({
                 max={1}
                 step={0.01}
                 value={lambda}
-                aria-label="λ: weight of p_kNN in the mixture"
+                aria-label={t('knn.lambdaSlider')}
                 onChange={(e) => setMixing({ lambda: e.target.valueAsNumber, temperature })}
               />
             </label>
@@ -151,19 +152,19 @@ export function TokenDistribution({
                 max={3}
                 step={0.05}
                 value={Math.log10(temperature)}
-                aria-label="T: distance temperature of p_kNN (log scale)"
+                aria-label={t('knn.temperatureSlider')}
                 aria-valuetext={temperature.toFixed(1)}
                 onChange={(e) => setMixing({ lambda, temperature: Number((10 ** e.target.valueAsNumber).toPrecision(3)) })}
               />
             </label>
-            <span className="hint">
-              k = {explanation.settings.k} · re-mixes the stored neighbours; generation keeps its own settings
-            </span>
+            <span className="hint">{t('knn.remix', { k: explanation.settings.k })}</span>
           </div>
           {next && (
             <p className="dist-chosen-line" data-testid="chosen-probabilities" data-lm={next.lm} data-knn={next.knn} data-mix={next.mix} data-lambda={explanation.settings.lambda}>
-              <mark className="dist-chosen-token">{displayToken(explanation.tokenTexts[next.tokenId] ?? token.text)}</mark>: p_LM {formatProbability(next.lm)} · p_kNN {formatProbability(next.knn)} · mixture{' '}
-              {formatProbability(next.mix)}
+              <mark className="dist-chosen-token" lang="en">
+                {displayToken(explanation.tokenTexts[next.tokenId] ?? token.text)}
+              </mark>
+              {t('knn.chosen', { lm: formatProbability(next.lm), knn: formatProbability(next.knn), mix: formatProbability(next.mix) })}
             </p>
           )}
           <div className="dist-grid">
@@ -171,28 +172,28 @@ export function TokenDistribution({
             <Bars kind="knn" explanation={explanation} />
             <Bars kind="mix" explanation={explanation} />
           </div>
-          <h3>Datastore contexts that voted (nearest first)</h3>
+          <h3>{t('knn.contexts')}</h3>
           {explanation.neighbours.length === 0 ? (
-            <p className="placeholder">No neighbours.</p>
+            <p className="placeholder">{t('knn.noNeighbours')}</p>
           ) : (
             <ol className="knn-contexts">
               {explanation.neighbours.map((n) => (
                 <li key={n.entry} className="knn-context" data-testid="knn-context" data-distance={n.distance} data-weight={n.weight}>
                   <div className="neighbour-head">
                     <span className="neighbour-title" data-testid="knn-context-title">
-                      {detokenizeWikiText(n.title) || (n.docId >= 0 ? `document ${n.docId}` : 'datastore entry')}
+                      {detokenizeWikiText(n.title) || (n.docId >= 0 ? t('neighbours.document', { id: n.docId }) : t('knn.entry'))}
                     </span>
-                    <span className="distance" title="Squared L2 distance between the two contexts' keys">
-                      distance {n.distance.toFixed(2)}
+                    <span className="distance" title={t('knn.distanceTitle')}>
+                      {t('neighbours.distance', { value: n.distance.toFixed(2) })}
                     </span>
-                    <span className="weight" title="This entry's share of p_kNN">
-                      weight {formatProbability(n.weight)}
+                    <span className="weight" title={t('knn.weightTitle')}>
+                      {t('knn.weight', { value: formatProbability(n.weight) })}
                     </span>
                   </div>
-                  <p className="neighbour-text">
+                  <p className="neighbour-text" lang="en">
                     <span className="muted">…</span>
                     {detokenizeWikiText(n.textBefore)}
-                    <mark className="knn-value" title="The token that followed this context: its vote">
+                    <mark className="knn-value" title={t('knn.valueTitle')}>
                       {n.tokenText}
                     </mark>
                     <span className="muted">{detokenizeWikiText(n.textAfter)}…</span>
@@ -203,7 +204,7 @@ export function TokenDistribution({
           )}
         </>
       )}
-      {!explanation && !error && <p className="muted">Reading the neighbours…</p>}
+      {!explanation && !error && <p className="muted">{t('knn.reading')}</p>}
     </section>
   );
 }
