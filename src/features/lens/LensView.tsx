@@ -1,6 +1,10 @@
 import { useEffect, useId, useMemo, useState, type ChangeEvent, type FormEvent } from 'react';
-import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, LENS_MAX_CHARS, LENS_MAX_TOKENS, formatDuration, splitWikiTextArticles, useAppState, useClient, type ModelKey, type ModelScore } from '../../client';
+import type { TFunction } from 'i18next';
+import { Trans, useTranslation } from 'react-i18next';
+import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, LENS_MAX_CHARS, LENS_MAX_TOKENS, splitWikiTextArticles, useAppState, useClient, type ModelKey, type ModelScore } from '../../client';
+import { useDuration } from '../../i18n/format';
 import { differenceLegend, lossLegend, type LegendEntry } from './colour';
+import { legendWords } from './legend';
 import { compareLosses, pages } from './summary';
 import { MODEL_LABELS } from './labels';
 import { TokenMap, type ColourMode } from './TokenMap';
@@ -18,9 +22,9 @@ const EXAMPLE_TEXT =
   'The Eiffel Tower is a wrought iron lattice tower on the Champ de Mars in Paris , France . It is named after the engineer Gustave Eiffel , whose company designed and built the tower from 1887 to 1889 .';
 
 
-function approxTokens(chars: number): string {
+function approxTokens(chars: number, t: TFunction): string {
   const n = chars / CHARS_PER_TOKEN;
-  return n >= 1000 ? `~${(n / 1000).toFixed(n >= 10_000 ? 0 : 1)}k tokens` : `~${Math.max(1, Math.round(n))} tokens`;
+  return n >= 1000 ? t('lens.approxKTokens', { n: (n / 1000).toFixed(n >= 10_000 ? 0 : 1) }) : t('lens.approxTokens', { n: Math.max(1, Math.round(n)) });
 }
 
 function formatPpl(x: number): string {
@@ -46,6 +50,8 @@ function Legend({ entries, title }: { entries: LegendEntry[]; title: string }) {
 
 export function LensView({ active }: { active: boolean }) {
   const client = useClient();
+  const { t } = useTranslation();
+  const duration = useDuration();
   const ids = useId();
   const phase = useAppState((s) => s.phase);
   const models = useAppState((s) => s.models);
@@ -102,9 +108,9 @@ export function LensView({ active }: { active: boolean }) {
 
   // GPT and RETRO always; kNN-LM once the compare view loaded it; In-Context RALM with a datastore.
   const rows: { key: ModelKey; name: string; note: string | null }[] = [
-    ...models.map((m) => ({ key: m.key, name: `${MODEL_LABELS[m.key]} (${m.name})`, note: null })),
-    { key: 'knnlm', name: MODEL_LABELS.knnlm, note: knnLoaded ? null : 'turn kNN-LM on in the compare view first' },
-    { key: 'icralm', name: `${MODEL_LABELS.icralm} (s = 4, l = 32; slow: one forward per 4 tokens)`, note: hasDatastore ? null : 'needs an active datastore' },
+    ...models.map((m) => ({ key: m.key, name: t('lens.modelName', { label: MODEL_LABELS[m.key], name: m.name }), note: null })),
+    { key: 'knnlm', name: MODEL_LABELS.knnlm, note: knnLoaded ? null : t('lens.knnNote') },
+    { key: 'icralm', name: t('lens.icralmRow', { name: MODEL_LABELS.icralm }), note: hasDatastore ? null : t('lens.icralmNote') },
   ];
   const available = models.length > 0 ? rows.filter((r) => r.note === null).map((r) => r.key) : [];
   const ready = phase === 'ready' && models.length > 0;
@@ -113,12 +119,12 @@ export function LensView({ active }: { active: boolean }) {
   const inputProblem =
     text.trim() === ''
       ? source === 'wikitext' && !sample
-        ? 'Loading WikiText-2 test…'
-        : 'There is no text to score.'
+        ? t('lens.loadingSample')
+        : t('lens.noText')
       : tooLong
-        ? `This text has ${text.length.toLocaleString()} characters; the lens scores at most ${LENS_MAX_CHARS.toLocaleString()} characters and ${LENS_MAX_TOKENS.toLocaleString()} tokens.`
+        ? t('lens.tooLong', { chars: text.length.toLocaleString(), maxChars: LENS_MAX_CHARS.toLocaleString(), maxTokens: LENS_MAX_TOKENS.toLocaleString() })
         : selected.length === 0
-          ? 'Choose at least one model.'
+          ? t('lens.chooseModel')
           : null;
   const canRun = ready && !lens.running && !generating && inputProblem === null;
 
@@ -138,16 +144,16 @@ export function LensView({ active }: { active: boolean }) {
     setFileError(null);
     // Checked on the size first: a huge file is refused without reading it into memory.
     if (picked.size > LENS_MAX_CHARS * 4) {
-      setFileError(`${picked.name} is ${(picked.size / 1e6).toFixed(1)} MB; the lens scores at most ${LENS_MAX_CHARS.toLocaleString()} characters.`);
+      setFileError(t('lens.fileTooBig', { name: picked.name, mb: (picked.size / 1e6).toFixed(1), maxChars: LENS_MAX_CHARS.toLocaleString() }));
       return;
     }
     if (!/\.(txt|md|markdown|tokens|raw)$/i.test(picked.name)) {
-      setFileError(`${picked.name}: the lens reads plain text (.txt, .md, WikiText .tokens).`);
+      setFileError(t('lens.fileNotText', { name: picked.name }));
       return;
     }
     const content = await picked.text();
     if (content.includes('\u0000')) {
-      setFileError(`${picked.name} looks binary, not text.`);
+      setFileError(t('lens.fileBinary', { name: picked.name }));
       return;
     }
     setFile({ name: picked.name, text: content });
@@ -181,19 +187,18 @@ export function LensView({ active }: { active: boolean }) {
     <section className="lens" aria-labelledby={`${ids}-title`} data-testid="lens">
       <form className="panel lens-input" onSubmit={run}>
         <h2 id={`${ids}-title`} className="lens-title">
-          Perplexity lens
+          {t('app.lens')}
         </h2>
         <p className="hint">
-          Each token is scored given the text before it, exactly as <code>npm run eval</code> scores WikiText-2 (windows of 256 tokens,
-          stride 128). Lower perplexity is better.
+          <Trans i18nKey="lens.intro" components={[<code key="0" />]} />
         </p>
         <fieldset className="lens-sources">
-          <legend className="field-label">Text</legend>
+          <legend className="field-label">{t('lens.text')}</legend>
           {(
             [
-              ['wikitext', 'WikiText-2 test'],
-              ['text', 'Paste or type'],
-              ['file', 'File'],
+              ['wikitext', t('lens.sourceWikitext')],
+              ['text', t('lens.sourceText')],
+              ['file', t('lens.sourceFile')],
             ] as const
           ).map(([value, label]) => (
             <label key={value} className="lens-radio">
@@ -208,18 +213,18 @@ export function LensView({ active }: { active: boolean }) {
             {sampleError ? (
               <p className="error">{sampleError}</p>
             ) : !sample ? (
-              <p className="muted">Loading WikiText-2 test…</p>
+              <p className="muted">{t('lens.loadingSample')}</p>
             ) : (
               <label className="field">
-                <span className="field-label">Article</span>
+                <span className="field-label">{t('lens.article')}</span>
                 <select value={article} onChange={(e) => setArticle(Number(e.target.value))} data-testid="lens-article">
                   {sample.articles.map((a, i) => (
                     <option key={i} value={i}>
-                      {i + 1}. {a.title || '(untitled)'} ({approxTokens(a.text.length)})
+                      {i + 1}. {a.title || t('lens.untitled')} ({approxTokens(a.text.length, t)})
                     </option>
                   ))}
                   <option value={ALL_ARTICLES}>
-                    Whole test set: {sample.articles.length} articles ({approxTokens(sample.text.length)}; many minutes)
+                    {t('lens.wholeSet', { count: sample.articles.length, tokens: approxTokens(sample.text.length, t) })}
                   </option>
                 </select>
               </label>
@@ -229,29 +234,32 @@ export function LensView({ active }: { active: boolean }) {
         {source === 'text' && (
           <div className="lens-source-body">
             <label htmlFor={`${ids}-text`} className="visually-hidden">
-              Text to score
+              {t('lens.textLabel')}
             </label>
             <textarea
               id={`${ids}-text`}
               data-testid="lens-text"
+              lang="en"
               rows={5}
               value={typed}
               onChange={(e) => setTyped(e.target.value)}
-              placeholder="Paste a text. WikiText spacing (spaces around punctuation) matches what the models were trained on."
+              placeholder={t('lens.placeholder')}
             />
           </div>
         )}
         {source === 'file' && (
           <div className="lens-source-body">
-            <p className="muted">{file ? `${file.name}: ${file.text.length.toLocaleString()} characters (${approxTokens(file.text.length)})` : 'No file chosen yet.'}</p>
+            <p className="muted">
+              {file ? t('lens.fileSummary', { name: file.name, chars: file.text.length.toLocaleString(), tokens: approxTokens(file.text.length, t) }) : t('lens.noFile')}
+            </p>
           </div>
         )}
         <div className="lens-file">
           <label className="button-like">
-            Choose a file…
+            {t('lens.chooseFile')}
             <input type="file" accept=".txt,.md,.markdown,.tokens,.raw,text/plain,text/markdown" className="visually-hidden" onChange={(e) => void onFile(e)} data-testid="lens-file" />
           </label>
-          <span className="hint">.txt, .md or WikiText .tokens; articles are split at “ = Title = ” lines as in the eval.</span>
+          <span className="hint">{t('lens.fileHint')}</span>
         </div>
         {fileError && (
           <p className="error" role="alert">
@@ -260,7 +268,7 @@ export function LensView({ active }: { active: boolean }) {
         )}
 
         <fieldset className="lens-models">
-          <legend className="field-label">Models</legend>
+          <legend className="field-label">{t('lens.models')}</legend>
           {rows.map((m) => (
             <label key={m.key} className="lens-check" title={m.note ?? undefined}>
               <input
@@ -271,72 +279,72 @@ export function LensView({ active }: { active: boolean }) {
                 data-testid={`lens-model-${m.key}`}
               />
               {m.name}
-              {m.note && <span className="muted"> ({m.note})</span>}
+              {m.note && <span className="muted">{t('lens.note', { note: m.note })}</span>}
             </label>
           ))}
           <label className="lens-check">
             <input type="checkbox" checked={retrieval} onChange={(e) => setRetrieval(e.target.checked)} data-testid="lens-retrieval" />
-            RETRO retrieves from the active datastore
+            {t('lens.retrieval')}
           </label>
         </fieldset>
 
         <div className="prompt-actions">
           <button type="submit" className="primary" data-testid="lens-run" disabled={!canRun}>
-            Score text
+            {t('lens.run')}
           </button>
           <button type="button" data-testid="lens-stop" onClick={() => client.stopScore()} disabled={!lens.running}>
-            Stop
+            {t('compare.stop')}
           </button>
           <span className="hint">
-            <kbd>Esc</kbd> stops
+            <Trans i18nKey="lens.escStops" components={[<kbd key="0" />]} />
           </span>
           {inputProblem && !lens.running && (
             <span className="muted" data-testid="lens-input-problem">
               {inputProblem}
             </span>
           )}
-          {generating && <span className="muted">A generation is running in the compare view.</span>}
+          {generating && <span className="muted">{t('lens.generating')}</span>}
         </div>
       </form>
 
       {lens.running && (
         <div className="panel progress" data-testid="lens-progress">
           <div className="progress-label">
-            <span>{progress ? `Scoring with ${nameOf(progress.model)}` : 'Tokenizing…'}</span>
+            <span>{progress ? t('lens.scoringWith', { model: nameOf(progress.model) }) : t('lens.tokenizing')}</span>
             <span className="progress-detail">
               {progress
-                ? `${progress.done.toLocaleString()} of ${progress.total.toLocaleString()} tokens${progress.etaSeconds !== null ? ` · ${formatDuration(progress.etaSeconds)} left` : ''}`
+                ? `${t('lens.progress', { done: progress.done.toLocaleString(), total: progress.total.toLocaleString() })}${progress.etaSeconds !== null ? t('lens.left', { time: duration(progress.etaSeconds) }) : ''}`
                 : lens.counts
-                  ? `${lens.counts.tokens.toLocaleString()} tokens`
+                  ? t('lens.tokens', { n: lens.counts.tokens.toLocaleString() })
                   : ''}
             </span>
           </div>
-          <progress max={1} value={progress ? progress.done / Math.max(1, progress.total) : undefined} aria-label="Scoring progress" />
+          <progress max={1} value={progress ? progress.done / Math.max(1, progress.total) : undefined} aria-label={t('lens.progressLabel')} />
         </div>
       )}
       {lens.error && (
         <div className="panel error lens-error" role="alert" data-testid="lens-error">
           {lens.error}{' '}
           <button type="button" className="link-button" onClick={() => client.clearLensError()}>
-            Dismiss
+            {t('app.dismiss')}
           </button>
         </div>
       )}
-      {lens.stopped && !lens.running && <p className="muted">Stopped; nothing was scored{result ? ' (the previous result is shown)' : ''}.</p>}
+      {lens.stopped && !lens.running && <p className="muted">{result ? t('lens.stoppedKept') : t('lens.stopped')}</p>}
 
       {result && shownMode && (
         <div className="panel lens-results" data-testid="lens-results">
           <table className="lens-table">
             <caption>
-              {result.tokens.length.toLocaleString()} tokens, {result.words.toLocaleString()} words (WikiText rule), {result.windows.toLocaleString()} windows
+              {t('lens.caption', { tokens: result.tokens.length.toLocaleString(), words: result.words.toLocaleString(), windows: result.windows.toLocaleString() })}
             </caption>
             <thead>
               <tr>
-                <th scope="col">Model</th>
-                <th scope="col">Token perplexity</th>
-                <th scope="col">Word perplexity</th>
-                <th scope="col">Scored tokens</th>
-                <th scope="col">Time</th>
+                <th scope="col">{t('lens.model')}</th>
+                <th scope="col">{t('lens.tokenPpl')}</th>
+                <th scope="col">{t('lens.wordPpl')}</th>
+                <th scope="col">{t('lens.scoredTokens')}</th>
+                <th scope="col">{t('lens.time')}</th>
               </tr>
             </thead>
             <tbody>
@@ -344,7 +352,7 @@ export function LensView({ active }: { active: boolean }) {
                 <tr key={s.model} data-testid={`lens-row-${s.model}`}>
                   <th scope="row">
                     {MODEL_LABELS[s.model]} <span className="muted">{s.name}</span>
-                    {s.retrieval && <span className="muted"> {s.retrieval.datastoreId ? '(with retrieval)' : '(no retrieval)'}</span>}
+                    {s.retrieval && <span className="muted"> {s.retrieval.datastoreId ? t('lens.withRetrieval') : t('lens.noRetrieval')}</span>}
                   </th>
                   <td data-testid={`lens-token-ppl-${s.model}`} data-value={s.tokenPpl}>
                     {formatPpl(s.tokenPpl)}
@@ -353,14 +361,14 @@ export function LensView({ active }: { active: boolean }) {
                     {formatPpl(s.wordPpl)}
                   </td>
                   <td>{s.scoredTokens.toLocaleString()}</td>
-                  <td>{formatDuration(s.seconds)}</td>
+                  <td>{duration(s.seconds)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
 
           <fieldset className="lens-colour">
-            <legend className="field-label">Colour tokens by</legend>
+            <legend className="field-label">{t('lens.colourBy')}</legend>
             <label className="lens-radio">
               <input
                 type="radio"
@@ -369,10 +377,10 @@ export function LensView({ active }: { active: boolean }) {
                 onChange={() => setMode({ kind: 'loss', model: shownMode.kind === 'loss' ? shownMode.model : shownMode.a })}
                 data-testid="lens-mode-loss"
               />
-              Loss under
+              {t('lens.lossUnder')}
             </label>
             <select
-              aria-label="Model whose loss colours the tokens"
+              aria-label={t('lens.lossModel')}
               value={shownMode.kind === 'loss' ? shownMode.model : scoredKeys[0]}
               disabled={shownMode.kind !== 'loss'}
               onChange={(e) => setMode({ kind: 'loss', model: e.target.value as ModelKey })}
@@ -393,10 +401,10 @@ export function LensView({ active }: { active: boolean }) {
                 onChange={() => setMode({ kind: 'difference', a: scoredKeys[0]!, b: scoredKeys[1]! })}
                 data-testid="lens-mode-difference"
               />
-              Difference
+              {t('lens.difference')}
             </label>
             <select
-              aria-label="Model A of the difference"
+              aria-label={t('lens.diffA')}
               value={shownMode.kind === 'difference' ? shownMode.a : scoredKeys[0]}
               disabled={shownMode.kind !== 'difference'}
               onChange={(e) => shownMode.kind === 'difference' && setMode({ ...shownMode, a: e.target.value as ModelKey })}
@@ -410,7 +418,7 @@ export function LensView({ active }: { active: boolean }) {
             </select>
             <span aria-hidden="true">−</span>
             <select
-              aria-label="Model B of the difference"
+              aria-label={t('lens.diffB')}
               value={shownMode.kind === 'difference' ? shownMode.b : (scoredKeys[1] ?? scoredKeys[0])}
               disabled={shownMode.kind !== 'difference'}
               onChange={(e) => shownMode.kind === 'difference' && setMode({ ...shownMode, b: e.target.value as ModelKey })}
@@ -425,28 +433,36 @@ export function LensView({ active }: { active: boolean }) {
           </fieldset>
 
           {shownMode.kind === 'loss' ? (
-            <Legend title={`Loss under ${nameOf(shownMode.model)} (−ln p of the token)`} entries={lossLegend()} />
+            <Legend title={t('lens.legendLossTitle', { model: nameOf(shownMode.model) })} entries={lossLegend(undefined, undefined, legendWords(t))} />
           ) : (
-            <Legend title={`loss(${nameOf(shownMode.a)}) − loss(${nameOf(shownMode.b)})`} entries={differenceLegend(nameOf(shownMode.a), nameOf(shownMode.b))} />
+            <Legend
+              title={t('lens.legendDiffTitle', { a: nameOf(shownMode.a), b: nameOf(shownMode.b) })}
+              entries={differenceLegend(nameOf(shownMode.a), nameOf(shownMode.b), undefined, legendWords(t))}
+            />
           )}
           {comparison && (
             <p className="muted" data-testid="lens-comparison">
-              {nameOf(comparison.b.model)} gives the higher probability on {comparison.summary.betterB.toLocaleString()} tokens, {nameOf(comparison.a.model)} on{' '}
-              {comparison.summary.betterA.toLocaleString()} (within 0.01 nats: {comparison.summary.same.toLocaleString()}); mean difference{' '}
-              {comparison.summary.meanDelta.toFixed(3)} nats.
+              {t('lens.comparison', {
+                b: nameOf(comparison.b.model),
+                a: nameOf(comparison.a.model),
+                betterB: comparison.summary.betterB.toLocaleString(),
+                betterA: comparison.summary.betterA.toLocaleString(),
+                same: comparison.summary.same.toLocaleString(),
+                mean: comparison.summary.meanDelta.toFixed(3),
+              })}
             </p>
           )}
 
           {tokenPages.length > 1 && (
-            <nav className="lens-pages" aria-label="Pages of tokens">
+            <nav className="lens-pages" aria-label={t('lens.pages')}>
               <button type="button" onClick={() => setPage((p) => Math.max(0, p - 1))} disabled={page === 0}>
-                Previous
+                {t('lens.previous')}
               </button>
               <span>
-                Tokens {(currentPage.from + 1).toLocaleString()}–{currentPage.to.toLocaleString()} of {result.tokens.length.toLocaleString()}
+                {t('lens.pageRange', { from: (currentPage.from + 1).toLocaleString(), to: currentPage.to.toLocaleString(), total: result.tokens.length.toLocaleString() })}
               </span>
               <button type="button" onClick={() => setPage((p) => Math.min(tokenPages.length - 1, p + 1))} disabled={page >= tokenPages.length - 1}>
-                Next
+                {t('lens.next')}
               </button>
             </nav>
           )}

@@ -1,4 +1,6 @@
 import { memo, useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent } from 'react';
+import type { TFunction } from 'i18next';
+import { useTranslation } from 'react-i18next';
 import type { ModelKey, ModelScore, TokenView } from '../../client';
 import { differenceSwatch, formatProbability, lossSwatch, type Swatch } from './colour';
 import { MODEL_LABELS } from './labels';
@@ -53,13 +55,14 @@ const TokenSpans = memo(function TokenSpans({ tokens, swatches, from }: { tokens
 /** The comparison summary's tie band (compareLosses), so the tooltip and the counts agree. */
 const SAME_WITHIN = 0.01;
 
-function describeLoss(logProb: number): string {
-  if (Number.isNaN(logProb)) return 'not scored (no context before it)';
-  return `p = ${formatProbability(Math.exp(logProb))} · loss ${(-logProb).toFixed(2)} nats`;
+function describeLoss(logProb: number, t: TFunction): string {
+  if (Number.isNaN(logProb)) return t('lens.notScored');
+  return t('lens.lossDetail', { p: formatProbability(Math.exp(logProb)), loss: (-logProb).toFixed(2) });
 }
 
 /** The coloured text with a tooltip for the hovered or keyboard-selected token. */
 export function TokenMap({ tokens, scores, mode, from, to }: TokenMapProps) {
+  const { t } = useTranslation();
   const swatches = useMemo(() => swatchesFor(scores, mode, from, to), [scores, mode, from, to]);
   const container = useRef<HTMLDivElement>(null);
   const [active, setActive] = useState<number | null>(null);
@@ -112,7 +115,7 @@ export function TokenMap({ tokens, scores, mode, from, to }: TokenMapProps) {
         data-testid="lens-tokens"
         tabIndex={0}
         role="group"
-        aria-label="Scored text. Arrow keys move between tokens; the token's probability under each model is read out."
+        aria-label={t('lens.mapLabel')}
         aria-describedby="lens-token-detail"
         onMouseOver={onPointer}
         onClick={onPointer}
@@ -137,19 +140,23 @@ export function TokenMap({ tokens, scores, mode, from, to }: TokenMapProps) {
         {token && current !== null && (
           <>
             <div className="lens-tooltip-token">
-              <code>{JSON.stringify(token.text)}</code> <span className="muted">token {current.toLocaleString()}</span>
+              <code lang="en">{JSON.stringify(token.text)}</code> <span className="muted">{t('token.id', { id: current.toLocaleString() })}</span>
             </div>
             <ul>
               {scores.map((s) => (
                 <li key={s.model}>
-                  <strong>{MODEL_LABELS[s.model]}</strong>: {describeLoss(s.logProbs[current]!)}
+                  <strong>{MODEL_LABELS[s.model]}</strong>: {describeLoss(s.logProbs[current]!, t)}
                 </li>
               ))}
             </ul>
             {a && b && !Number.isNaN(delta) && (
               <div className="lens-tooltip-delta">
-                loss({MODEL_LABELS[a.model]}) − loss({MODEL_LABELS[b.model]}) = {delta.toFixed(2)} nats:{' '}
-                {Math.abs(delta) <= SAME_WITHIN ? 'about the same' : delta > 0 ? `${MODEL_LABELS[b.model]} better` : `${MODEL_LABELS[a.model]} better`}
+                {t('lens.delta', {
+                  a: MODEL_LABELS[a.model],
+                  b: MODEL_LABELS[b.model],
+                  delta: delta.toFixed(2),
+                  verdict: Math.abs(delta) <= SAME_WITHIN ? t('lens.aboutSame') : t('lens.better', { name: MODEL_LABELS[delta > 0 ? b.model : a.model] }),
+                })}
               </div>
             )}
           </>
