@@ -1,5 +1,7 @@
 import { useEffect, useId, useState, type DragEvent } from 'react';
-import { formatBytes, formatDuration, useAppState, useClient } from '../../client';
+import { useTranslation } from 'react-i18next';
+import { formatBytes, useAppState, useClient } from '../../client';
+import { useDuration } from '../../i18n/format';
 import { ProgressBar } from '../../ui/ProgressBar';
 
 const ACCEPT = '.txt,.md,.jsonl';
@@ -11,6 +13,8 @@ function baseName(file: File): string {
 /** Drop or pick text files; the retrieval worker chunks, embeds and indexes them. */
 export function CustomDatastore() {
   const client = useClient();
+  const { t } = useTranslation();
+  const duration = useDuration();
   const build = useAppState((s) => s.build);
   const ids = useId();
   const [files, setFiles] = useState<File[]>([]);
@@ -32,7 +36,7 @@ export function CustomDatastore() {
     if (picked.length === 0) return;
     client.clearBuildError();
     setFiles(picked);
-    setName(picked.length === 1 ? baseName(picked[0]!) : `${baseName(picked[0]!)} + ${picked.length - 1} more`);
+    setName(picked.length === 1 ? baseName(picked[0]!) : t('datastores.moreFiles', { name: baseName(picked[0]!), count: picked.length - 1 }));
   };
 
   const onDrop = (event: DragEvent) => {
@@ -53,7 +57,7 @@ export function CustomDatastore() {
   return (
     <section className="panel" aria-labelledby={`${ids}-heading`}>
       <header className="panel-header">
-        <h2 id={`${ids}-heading`}>Add your own text</h2>
+        <h2 id={`${ids}-heading`}>{t('datastores.addHeading')}</h2>
       </header>
       <div
         className={`dropzone${dragging ? ' dropzone-active' : ''}`}
@@ -65,9 +69,9 @@ export function CustomDatastore() {
         onDrop={onDrop}
         data-testid="dropzone"
       >
-        <p>Drop .txt, .md or .jsonl files here</p>
+        <p>{t('datastores.drop')}</p>
         <label htmlFor={`${ids}-files`} className="button-like">
-          Choose files…
+          {t('datastores.chooseFiles')}
         </label>
         <input
           id={`${ids}-files`}
@@ -85,7 +89,7 @@ export function CustomDatastore() {
       </div>
       {files.length > 0 && (
         <div className="build-form">
-          <ul className="file-list" aria-label="Chosen files">
+          <ul className="file-list" aria-label={t('datastores.chosenFiles')}>
             {files.map((f) => (
               <li key={`${f.name}:${f.size}`}>
                 {f.name} <span className="muted">{formatBytes(f.size)}</span>
@@ -93,7 +97,7 @@ export function CustomDatastore() {
             ))}
           </ul>
           <div className="field">
-            <label htmlFor={`${ids}-name`}>Name</label>
+            <label htmlFor={`${ids}-name`}>{t('datastores.name')}</label>
             <input id={`${ids}-name`} data-testid="custom-name" value={name} onChange={(e) => setName(e.target.value)} disabled={build.running} />
           </div>
           <div className="check-field">
@@ -106,13 +110,14 @@ export function CustomDatastore() {
               onChange={(e) => setKnnKeys(e.target.checked)}
             />
             <label htmlFor={`${ids}-knn`}>
-              Also build kNN-LM keys (runs the GPT over the text
-              {keyRate ? `, about ${Math.round(keyRate).toLocaleString('en')} tokens/s here: ~${formatDuration(estimatedTokens / keyRate)} for these files` : ''})
+              {keyRate
+                ? t('datastores.knnKeysRate', { rate: Math.round(keyRate).toLocaleString('en'), time: duration(estimatedTokens / keyRate) })
+                : t('datastores.knnKeys')}
             </label>
           </div>
           <div className="prompt-actions">
             <button type="button" className="primary" data-testid="build" onClick={() => void start()} disabled={build.running}>
-              Build datastore
+              {t('datastores.build')}
             </button>
             {!build.running && (
               <button
@@ -123,7 +128,7 @@ export function CustomDatastore() {
                   setFiles([]);
                 }}
               >
-                Clear
+                {t('datastores.clear')}
               </button>
             )}
           </div>
@@ -134,10 +139,10 @@ export function CustomDatastore() {
           {build.progress ? (
             <ProgressBar progress={build.progress} />
           ) : (
-            <p className="muted">Reading files…</p>
+            <p className="muted">{t('datastores.reading')}</p>
           )}
           <button type="button" data-testid="cancel-build" onClick={() => client.cancelBuild()}>
-            Cancel
+            {t('datastores.cancel')}
           </button>
         </div>
       )}

@@ -1,9 +1,10 @@
 import { useId, useRef, useState } from 'react';
+import { useTranslation } from 'react-i18next';
 import { formatBytes, useAppState, useClient, type DatastoreInfo, type IndexKind } from '../../client';
 import { CustomDatastore } from './CustomDatastore';
 import { StorageMeter } from './StorageMeter';
 
-const ORIGIN_LABEL = { default: 'built-in', custom: 'yours', imported: 'imported' } as const;
+const ORIGIN_LABEL = { default: 'datastores.builtin', custom: 'datastores.yours', imported: 'datastores.imported' } as const;
 
 function DatastoreItem({
   ds,
@@ -19,6 +20,7 @@ function DatastoreItem({
   onSelect: () => void;
 }) {
   const client = useClient();
+  const { t } = useTranslation();
   const id = useId();
   return (
     <li className={`datastore${active ? ' datastore-active' : ''}`} data-testid="datastore-item" data-id={ds.id}>
@@ -35,24 +37,24 @@ function DatastoreItem({
           {ds.name}
         </span>
         <span className="datastore-meta">
-          {ds.chunks.toLocaleString()} chunks · {ds.documents.toLocaleString()} docs · {formatBytes(ds.bytes)}
-          <span className={`origin origin-${ds.origin}`}>{ORIGIN_LABEL[ds.origin]}</span>
+          {t('datastores.meta', { chunks: ds.chunks.toLocaleString(), documents: ds.documents.toLocaleString(), size: formatBytes(ds.bytes) })}
+          <span className={`origin origin-${ds.origin}`}>{t(ORIGIN_LABEL[ds.origin])}</span>
         </span>
       </label>
       <div className="datastore-actions">
-        <button type="button" className="link-button" onClick={() => void client.exportFile(ds.id)} aria-label={`Export ${ds.name}`}>
-          Export
+        <button type="button" className="link-button" onClick={() => void client.exportFile(ds.id)} aria-label={t('datastores.exportLabel', { name: ds.name })}>
+          {t('datastores.export')}
         </button>
         <button
           type="button"
           className="link-button danger"
           disabled={busy}
-          aria-label={`Delete ${ds.name}`}
+          aria-label={t('datastores.deleteLabel', { name: ds.name })}
           onClick={() => {
-            if (window.confirm(`Delete the datastore "${ds.name}" from this browser?`)) void client.remove(ds.id);
+            if (window.confirm(t('datastores.confirmDelete', { name: ds.name }))) void client.remove(ds.id);
           }}
         >
-          Delete
+          {t('datastores.delete')}
         </button>
       </div>
     </li>
@@ -61,6 +63,7 @@ function DatastoreItem({
 
 export function DatastorePanel() {
   const client = useClient();
+  const { t } = useTranslation();
   const retrieval = useAppState((s) => s.retrieval);
   const busy = useAppState((s) => s.busy);
   // The columns read the active datastore while they write: switching or deleting it then would pull it from under them.
@@ -85,15 +88,15 @@ export function DatastorePanel() {
   };
 
   const kinds: { kind: IndexKind; label: string; hint: string }[] = [
-    { kind: 'flat', label: 'Flat (exact)', hint: 'int8 scan + exact re-rank' },
-    { kind: 'voy', label: 'Voy', hint: 'k-d tree (WASM)' },
+    { kind: 'flat', label: t('datastores.flat'), hint: t('datastores.flatHint') },
+    { kind: 'voy', label: 'Voy', hint: t('datastores.voyHint') },
   ];
 
   return (
-    <aside className="sidebar" aria-label="Datastores">
+    <aside className="sidebar" aria-label={t('datastores.region')}>
       <section className="panel" aria-labelledby="datastores-heading">
         <header className="panel-header">
-          <h2 id="datastores-heading">Datastores</h2>
+          <h2 id="datastores-heading">{t('datastores.heading')}</h2>
           {busy && (
             <span className="muted" role="status">
               {busy}
@@ -101,11 +104,11 @@ export function DatastorePanel() {
           )}
         </header>
         {!retrieval ? (
-          <p className="placeholder">Opening the datastores…</p>
+          <p className="placeholder">{t('datastores.opening')}</p>
         ) : retrieval.datastores.length === 0 ? (
-          <p className="placeholder">No datastores yet. Add your own text below.</p>
+          <p className="placeholder">{t('datastores.none')}</p>
         ) : (
-          <ul className="datastore-list" data-testid="datastore-list" aria-label="Stored datastores; the selected one is active">
+          <ul className="datastore-list" data-testid="datastore-list" aria-label={t('datastores.list')}>
             {retrieval.datastores.map((ds) => (
               <DatastoreItem
                 key={ds.id}
@@ -120,7 +123,7 @@ export function DatastorePanel() {
         )}
 
         <fieldset className="segmented" disabled={!retrieval || busy !== null}>
-          <legend>Index</legend>
+          <legend>{t('datastores.index')}</legend>
           {kinds.map((k) => (
             <label key={k.kind} title={k.hint} className={shownKind === k.kind ? 'selected' : ''}>
               <input
@@ -134,22 +137,22 @@ export function DatastorePanel() {
             </label>
           ))}
           <span className="muted latency" data-testid="query-latency">
-            {lastQueryMs !== null ? `last query ${lastQueryMs.toFixed(1)} ms` : 'no query yet'}
+            {lastQueryMs !== null ? t('datastores.lastQuery', { ms: lastQueryMs.toFixed(1) }) : t('datastores.noQuery')}
           </span>
         </fieldset>
 
         <div className="import-row">
           <button type="button" onClick={() => importRef.current?.click()} disabled={busy !== null}>
-            Import .rlds…
+            {t('datastores.import')}
           </button>
           {retrieval && retrieval.missingDefaults.length > 0 && (
             <button
               type="button"
               onClick={() => void client.restoreDefaults()}
               disabled={busy !== null}
-              title={`Copy back: ${retrieval.missingDefaults.join(', ')}`}
+              title={t('datastores.restoreTitle', { names: retrieval.missingDefaults.join(', ') })}
             >
-              Restore built-in
+              {t('datastores.restore')}
             </button>
           )}
           <input
