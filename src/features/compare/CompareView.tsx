@@ -127,7 +127,7 @@ export function CompareView({
       }),
     );
     const built = await client.build(d.name, files, true, d.knnKeys);
-    return built ? null : (client.getState().build.error ?? 'the build did not finish');
+    return built ? null : (client.getState().build.error ?? t('lesson.buildUnfinished'));
   };
 
   const applyStep = async (next: Lesson, index: number, fromLink?: SharedState) => {
@@ -466,7 +466,7 @@ export function CompareView({
                 lang={e.label === 'Free text' ? undefined : 'en'}
                 className="link-button"
                 disabled={generating}
-                title={e.datastore ? `Also makes the ${e.datastore} datastore active` : undefined}
+                title={e.datastore ? t('compare.exampleDatastore', { id: e.datastore }) : undefined}
                 onClick={() => {
                   setPrompt(e.text);
                   if (e.datastore && activeId !== e.datastore && retrieval?.datastores.some((d) => d.id === e.datastore)) void client.setActive(e.datastore);

@@ -16,9 +16,9 @@ function testPerplexity(model: ModelInfo, t: TFunction): string {
   return m ? ` · ${t('column.testPerplexity', { value: m.word_ppl.toFixed(1) })}` : '';
 }
 
-function metricsTitle(model: ModelInfo): string {
-  const lines = Object.entries(model.metrics).map(([k, m]) => `${k}: word ${m.word_ppl.toFixed(2)}, token ${m.token_ppl.toFixed(2)}`);
-  return lines.length ? `Perplexity (lower is better)\n${lines.join('\n')}` : 'No measured perplexity in the manifest yet';
+function metricsTitle(model: ModelInfo, t: TFunction): string {
+  const lines = Object.entries(model.metrics).map(([k, m]) => t('column.metricsLine', { name: k, word: m.word_ppl.toFixed(2), token: m.token_ppl.toFixed(2) }));
+  return lines.length ? `${t('column.metricsTitle')}\n${lines.join('\n')}` : t('column.noMetrics');
 }
 
 function statusText(run: RunState | undefined, generating: boolean, t: TFunction): string {
@@ -98,7 +98,7 @@ export function OutputColumn({
     <section className={`column column-${modelKey}`} aria-labelledby={headingId} data-testid={`column-${modelKey}`}>
       <header className="column-header">
         <h2 id={headingId}>{title}</h2>
-        <span className="model-meta" title={model ? metricsTitle(model) : undefined}>
+        <span className="model-meta" title={model ? metricsTitle(model, t) : undefined}>
           {model ? `${model.name} · ${parameters(model.parameters, t)}${testPerplexity(model, t)}` : t('column.loading')}
         </span>
         <span className="tps" data-testid={`tps-${modelKey}`} aria-label={t('column.tps', { title })}>

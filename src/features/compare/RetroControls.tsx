@@ -82,7 +82,7 @@ export function RetroControls({
             <ul className="chips">
               {exclusions.map((e) => (
                 <li key={`${e.datastoreId}:${e.docId}`} className="chip">
-                  {e.title || `document ${e.docId}`}
+                  {e.title || t('neighbours.document', { id: e.docId })}
                   <button type="button" className="icon-button" aria-label={t('settings.stopExcluding', { title: e.title })} onClick={() => remove(e)}>
                     ×
                   </button>

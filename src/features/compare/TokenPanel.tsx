@@ -80,7 +80,7 @@ export function TokenPanel({
               const chosen = a.id === token.id;
               return (
                 <li key={a.id} className={`dist-row${chosen ? ' dist-chosen' : ''}`} data-testid="alternative" data-probability={a.probability} data-chosen={chosen ? 'true' : undefined}>
-                  <span className="dist-token" lang="en" title={`token ${a.id}`}>
+                  <span className="dist-token" lang="en" title={t('token.id', { id: a.id })}>
                     {displayToken(a.text)}
                   </span>
                   <span className="dist-bar" aria-hidden="true">

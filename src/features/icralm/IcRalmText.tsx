@@ -1,4 +1,5 @@
 import type { KeyboardEvent } from 'react';
+import { useTranslation } from 'react-i18next';
 import type { RunState } from '../../client';
 import { passageItems } from './blocks';
 import { Segments, type TokenPicker } from '../compare/Segments';
@@ -8,6 +9,7 @@ import { Segments, type TokenPicker } from '../compare/Segments';
  * the context; a mark opens that passage (click, Enter or Space).
  */
 export function IcRalmText({ run, selected, onSelect, picker }: { run: RunState; selected: number | null; onSelect: (block: number) => void; picker?: TokenPicker | undefined }) {
+  const { t } = useTranslation();
   const onKey = (event: KeyboardEvent, block: number) => {
     if (event.key === 'Enter' || event.key === ' ') {
       event.preventDefault();
@@ -28,8 +30,12 @@ export function IcRalmText({ run, selected, onSelect, picker }: { run: RunState;
             role="button"
             tabIndex={0}
             aria-pressed={isSelected}
-            aria-label={`Retrieval ${report.chunk + 1} at token ${report.end}${passage ? `: “${passage.title}”` : ': nothing retrieved'}. Show the passage placed before the context`}
-            title={passage ? `Passage from “${passage.title}” placed before the context from here on` : 'Nothing retrieved'}
+            aria-label={
+              passage
+                ? t('icralm.markLabel', { n: report.chunk + 1, end: report.end, title: passage.title })
+                : t('icralm.markLabelNone', { n: report.chunk + 1, end: report.end })
+            }
+            title={passage ? t('icralm.markTitle', { title: passage.title }) : t('icralm.markTitleNone')}
             data-testid="icralm-passage"
             data-block={report.chunk}
             onClick={() => onSelect(report.chunk)}
