@@ -32,6 +32,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { GenerateRequest, ModelKey } from '../src/protocol/api';
 import type { AppState } from '../src/client/client';
 import { DEFAULT_SETTINGS } from '../src/features/compare/settings';
+import { DEFAULT_REPLUG_SETTINGS } from '../src/core/replug/types';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM = process.env.RETROLAB_CHROMIUM ?? '/usr/bin/chromium';
@@ -237,6 +238,7 @@ async function measure(page: Page, url: string, m: Measure, errors: string[]): P
     retro: { ...(({ exclusions: _, ...rest }) => rest)(DEFAULT_SETTINGS.retro), retrievalStep: 8, excludeDocIds: [] },
     knn: DEFAULT_SETTINGS.knn,
     icralm: { stride: DEFAULT_SETTINGS.icralm.stride, queryLength: DEFAULT_SETTINGS.icralm.queryLength },
+    replug: { ...DEFAULT_REPLUG_SETTINGS },
   };
   const requestedAt = await page.evaluate((r) => {
     const w = window as unknown as BenchWindow & { __retrolab: { client: { generate(r: GenerateRequest): Promise<void> } } };

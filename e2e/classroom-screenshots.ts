@@ -78,6 +78,20 @@ try {
     await page.mouse.move(0, 0);
     await page.screenshot({ path: 'docs/classroom-token.png' });
   }
+  if (!only || only === 'replug') {
+    // The REPLUG column beside GPT and RETRO, one token's split among its passages open.
+    await page.goto(base);
+    await app.waitUntilReady();
+    await app.openSettings();
+    await page.getByRole('switch', { name: 'REPLUG column' }).check();
+    await page.getByLabel('Strategy').selectOption('greedy');
+    await app.closeSettings();
+    await app.generate('The ship was launched in', { maxTokens: 24 });
+    await page.getByTestId('output-replug').getByTestId('generated-token').nth(2).click();
+    await dismissToast(page);
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: 'docs/replug.png' });
+  }
   await context.close();
   if (!only || only === 'zh') {
     const zh = await launchApp({ profileDir: `${profile}-zh`, locale: 'zh-CN' });

@@ -11,6 +11,7 @@ export { DEFAULT_KNN_SETTINGS, MAX_KNN_K } from '../core/knnlm/types';
 export { DEFAULT_PROCESSORS, DEFAULT_SAMPLING } from '../core/generate/defaults';
 export { qualityMetrics, type QualityMetrics } from '../core/eval/quality';
 export { DEFAULT_ICRALM_SETTINGS } from '../core/icralm/types';
+export { DEFAULT_REPLUG_SETTINGS, MAX_REPLUG_K } from '../core/replug/types';
 // Display-only text helper, pure; re-exported so the UI needs nothing from core directly.
 export { detokenizeWikiText, splitWikiTextArticles } from '../core/tokenizer/wikitext';
 export { installTestHook } from './testHook';

@@ -5,18 +5,23 @@
  * the UI, the Node tools and the tests call the same methods. Plain data only (structured clone).
  */
 import type { IcRalmSettings } from './icralm';
+import type { ReplugSettings, ReplugTokenShare } from './replug';
 import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from './knnlm';
 import type { Backend, BackendInfo, RetroSettings } from './model';
 import type { IndexKind } from './retrieval';
 
 export type { IcRalmSettings } from './icralm';
+export type { ReplugSettings, ReplugTokenShare } from './replug';
 export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, TokenProbability } from './knnlm';
 // Rejections cross as SerializedError {name, message, code} (workers/wire.ts).
 export type { Backend, BackendInfo, RetroSettings, SerializedError } from './model';
 export type { IndexKind } from './retrieval';
 
-/** 'icralm': In-Context RALM, the GPT with a retrieved chunk before its context (src/core/icralm). */
-export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm';
+/**
+ * 'icralm': In-Context RALM, the GPT with a retrieved chunk before its context (src/core/icralm);
+ * 'replug': REPLUG, the GPT run once per top-k passage and the runs mixed (src/core/replug).
+ */
+export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug';
 
 /** What every progress event has, whatever it reports on. */
 export interface ProgressFields {
@@ -121,6 +126,8 @@ export interface TokenView {
   probability?: number;
   /** Generated tokens: the model's most likely tokens at this step, most likely first. */
   alternatives?: { id: number; text: string; probability: number }[];
+  /** REPLUG's tokens: each passage's weight and the probability its run gave this token. */
+  passages?: ReplugTokenShare[];
 }
 
 /** A retrieved chunk as the UI shows it (what the model itself read is model.ts's NeighbourView). */
@@ -253,6 +260,8 @@ export interface GenerateRequest {
   knn: KnnLmSettings;
   /** s and l of the 'icralm' column; its passages come from the active datastore */
   icralm: IcRalmSettings;
+  /** k, τ, s and l of the 'replug' column; its passages come from the active datastore */
+  replug: ReplugSettings;
 }
 
 /** The kNN-LM model the inference engine holds (the GPT wrapped with one kNN-LM datastore). */
@@ -278,6 +287,8 @@ export interface ChunkReport {
   start: number;
   end: number;
   neighbours: NeighbourDisplay[];
+  /** REPLUG: each neighbour's weight in the mixture, in the order of `neighbours` */
+  weights?: number[];
   latencyMs: number;
 }
 

@@ -15,6 +15,7 @@ import { dataDir, loadModelFiles, REPO_ROOT } from '../datastore/node';
 import { parseDocuments } from '../datastore/parse';
 import { DatastoreStore } from '../datastore/store';
 import { DEFAULT_ICRALM_SETTINGS } from '../icralm/types';
+import { DEFAULT_REPLUG_SETTINGS } from '../replug/types';
 import { DEFAULT_KNN_SETTINGS } from '../knnlm/types';
 import { InferenceEngine } from './inference';
 import { nodeFolder } from './node-folder';
@@ -36,6 +37,7 @@ function request(overrides: Partial<GenerateRequest>): GenerateRequest {
     retro: { retrieval: true, k: 2, retrievalStep: 8, leftPad: true, retroPlusPlus: false, excludeDocIds: [] },
     knn: { ...DEFAULT_KNN_SETTINGS },
     icralm: { ...DEFAULT_ICRALM_SETTINGS },
+    replug: { ...DEFAULT_REPLUG_SETTINGS },
     ...overrides,
   };
 }
@@ -125,6 +127,28 @@ describe('InferenceEngine + RetrievalEngine in one thread', () => {
     expect(neighbours.length).toBeGreaterThan(0);
     // A .txt file is one document titled with the file's name.
     for (const n of neighbours) expect(n.title).toBe('dropped.txt');
+  }, LONG);
+
+  it('REPLUG mixes k passages of the active datastore: each retrieval reports k passages and their weights, each token its per-passage shares', async () => {
+    const events: GenerationEvent[] = [];
+    await inference.generate(request({ models: ['replug'], replug: { ...DEFAULT_REPLUG_SETTINGS, k: 3, stride: 4 } }), (e) => void events.push(e));
+    const written = events.flatMap((e) => (e.type === 'tokens' && e.model === 'replug' ? e.tokens : []));
+    expect(written).toHaveLength(12);
+    const reports = events.flatMap((e) => (e.type === 'chunk' && e.model === 'replug' ? [e.report] : []));
+    // One retrieval per block of 4 predictions: 12 tokens, 3 blocks.
+    expect(reports).toHaveLength(3);
+    for (const r of reports) {
+      expect(r.neighbours).toHaveLength(3);
+      expect(r.weights).toHaveLength(3);
+      expect(r.weights!.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+      // Nearer passages weigh more.
+      expect([...r.weights!].sort((a, b) => b - a)).toEqual(r.weights);
+    }
+    for (const t of written) {
+      expect(t.passages).toHaveLength(3);
+      // The written token's mixture probability is the weighted sum of the passages' runs.
+      expect(t.passages!.reduce((s, p) => s + p.weight * p.probability, 0)).toBeCloseTo(t.probability!, 4);
+    }
   }, LONG);
 
   it('scores the lens’s kNN-LM row with the request’s λ, k, T, whatever a Compare run set before', async () => {

@@ -42,6 +42,7 @@ import { separatorTokens } from '../icralm';
 import { TokenBytes, TokenTexts } from './token-text';
 import { KnnHost } from './knnlm-host';
 import { IcRalmHost } from './icralm-host';
+import { ReplugHost } from './replug-host';
 import { icRalmScorer, scoreText, serverEvalStore, type LensModel } from './score';
 import { inThread, type Transfer } from './transfer';
 import { fetchFolder, type FolderOpener } from './folder';
@@ -85,12 +86,15 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   private readonly knn: KnnHost;
   /** The 'icralm' column: the GPT with the active datastore's top chunk before its context. */
   private readonly icralm: IcRalmHost;
+  /** The 'replug' column: the GPT run once per top-k passage of the active datastore, the runs mixed. */
+  private readonly replug: ReplugHost;
   private readonly alignedNeighbours: NeighbourSource;
 
   constructor(options: InferenceEngineOptions = {}) {
     this.folder = options.folder ?? fetchFolder;
     this.transfer = options.transfer ?? inThread;
     this.icralm = new IcRalmHost({ gpt: () => this.loadedGpt(), tokenizer: () => this.loadedTokenizer(), server: () => this.connectedServer() });
+    this.replug = new ReplugHost({ gpt: () => this.loadedGpt(), tokenizer: () => this.loadedTokenizer(), server: () => this.connectedServer() });
     this.knn = new KnnHost({
       gpt: () => this.loadedGpt(),
       tokenizer: () => this.loadedTokenizer(),
@@ -233,7 +237,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
       const promptIds = tokenizer.encode(request.prompt);
       if (promptIds.length === 0) throw new RangeError('The prompt is empty after tokenization.');
       for (const key of request.models) {
-        const loaded = key === 'knnlm' ? this.knnLoaded(request) : key === 'icralm' ? this.icralmLoaded(request) : this.models.get(key);
+        const loaded = key === 'knnlm' ? this.knnLoaded(request) : key === 'icralm' ? this.icralmLoaded(request) : key === 'replug' ? this.replugLoaded(request) : this.models.get(key);
         if (!loaded) throw new Error(`Model ${key} is not loaded.`);
         if (signal.aborted) {
           await onEvent({ type: 'done', model: key, generated: 0, tokensPerSecond: 0, stopped: true, ms: 0 });
@@ -330,6 +334,12 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     return { key: 'knnlm', model, manifest: gpt.manifest };
   }
 
+  /** The 'replug' column's model with this request's k, τ, s, l and excluded documents. */
+  private replugLoaded(request: GenerateRequest): Loaded | undefined {
+    const gpt = this.models.get('gpt');
+    return gpt ? { key: 'replug', model: this.replug.prepare(request), manifest: gpt.manifest } : undefined;
+  }
+
   /** The 'icralm' column's model with this request's s, l and excluded documents. */
   private icralmLoaded(request: GenerateRequest): Loaded | undefined {
     const gpt = this.models.get('gpt');
@@ -422,8 +432,9 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
 
     // In-Context RALM's retrievals: one per block, shown like RETRO's chunks (icralm-host.ts).
     const reportPassages = () => {
-      if (key !== 'icralm') return;
-      for (const chunkReport of this.icralm.takeReports()) void onEvent({ type: 'chunk', model: key, report: chunkReport });
+      const host = key === 'icralm' ? this.icralm : key === 'replug' ? this.replug : null;
+      if (!host) return;
+      for (const chunkReport of host.takeReports()) void onEvent({ type: 'chunk', model: key, report: chunkReport });
     };
 
     const flush = () => {
@@ -460,6 +471,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
             ...tt.next(token.tokenId),
             probability: token.modelProbability,
             alternatives: token.alternatives.map((a) => ({ id: a.tokenId, text: tt.standalone([a.tokenId])[0]!.text, probability: a.probability })),
+            ...(key === 'replug' ? { passages: this.replug.shares(token.tokenId) } : {}),
           });
           if (performance.now() - lastFlush >= FLUSH_MS) flush();
         },

@@ -6,6 +6,7 @@ import { KnnControls } from '../knnlm/KnnControls';
 import { TokenDistribution } from '../knnlm/TokenDistribution';
 import { explainPosition } from '../knnlm/format';
 import { IcRalmControls } from '../icralm/IcRalmControls';
+import { ReplugControls } from '../replug/ReplugControls';
 import { IcRalmText } from '../icralm/IcRalmText';
 import { tokensServedBy } from '../icralm/blocks';
 import { tokensInfluencedBy } from './chunks';
@@ -48,10 +49,14 @@ const EXAMPLES: { label: string; text: string; datastore?: string }[] = [
 
 
 /** Column titles, for the export and the announcement of a finished column. */
-const COLUMN_TITLES: Record<ModelKey, string> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM' };
+const COLUMN_TITLES: Record<ModelKey, string> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM', replug: 'REPLUG' };
 
-/** The one panel open beside the columns: a RETRO chunk's neighbours, an In-Context RALM passage, a column's token. */
-type Selection = { kind: 'chunk' | 'passage'; index: number } | { kind: 'token'; model: ModelKey; index: number } | null;
+/** The one panel open beside the columns: a RETRO chunk's neighbours, the passages of a passage column, a column's token. */
+type Selection =
+  | { kind: 'chunk'; index: number }
+  | { kind: 'passage'; model: 'icralm' | 'replug'; index: number }
+  | { kind: 'token'; model: ModelKey; index: number }
+  | null;
 
 export function CompareView({
   initial,
@@ -103,6 +108,7 @@ export function CompareView({
   const active = retrieval?.datastores.find((d) => d.id === activeId) ?? null;
   // In-Context RALM reads the active datastore; without one the column would have nothing to show.
   const icralmOn = settings.icralm.enabled && activeId !== null;
+  const replugOn = settings.replug.enabled && activeId !== null;
   const ready = phase === 'ready' && models.length > 0 && retrieval !== null;
 
   /** Makes a lesson's datastore active, building it from its text files the first time; an error message or null. */
@@ -195,11 +201,13 @@ export function CompareView({
     const models: ModelKey[] = ['gpt', 'retro'];
     if (knnOn && knnModel) models.push('knnlm');
     if (icralmOn) models.push('icralm');
+    if (replugOn) models.push('replug');
     void client.generate({
       prompt,
       models,
       knn: settings.knn,
       icralm: { stride: settings.icralm.stride, queryLength: settings.icralm.queryLength },
+      replug: { k: settings.replug.k, temperature: settings.replug.temperature, stride: settings.replug.stride, queryLength: settings.replug.queryLength },
       decoding: settings.decoding,
       retro: {
         ...retroSettings,
@@ -246,15 +254,17 @@ export function CompareView({
     else download(`retrolab-${stamp}.json`, 'application/json', `${JSON.stringify(data, null, 2)}\n`);
   };
 
-  const columnCount = 2 + (knnOn ? 1 : 0) + (settings.icralm.enabled ? 1 : 0);
+  const columnCount = 2 + (knnOn ? 1 : 0) + (settings.icralm.enabled ? 1 : 0) + (settings.replug.enabled ? 1 : 0);
   const retroRun = runs.retro;
   const knnRun = runs.knnlm;
   const icralmRun = runs.icralm;
+  const replugRun = runs.replug;
   const selectedChunk = selection?.kind === 'chunk' ? selection.index : null;
   const selectedToken = (model: ModelKey) => (selection?.kind === 'token' && selection.model === model ? selection.index : null);
-  const selectedPassage = selection?.kind === 'passage' ? selection.index : null;
-  const toggle = (kind: 'chunk' | 'passage') => (index: number) =>
-    setSelection((current) => (current?.kind === kind && current.index === index ? null : { kind, index }));
+  const selectedPassage = (model: 'icralm' | 'replug') => (selection?.kind === 'passage' && selection.model === model ? selection.index : null);
+  const toggleChunk = (index: number) => setSelection((current) => (current?.kind === 'chunk' && current.index === index ? null : { kind: 'chunk', index }));
+  const togglePassage = (model: 'icralm' | 'replug') => (index: number) =>
+    setSelection((current) => (current?.kind === 'passage' && current.model === model && current.index === index ? null : { kind: 'passage', model, index }));
   const toggleToken = (model: ModelKey) => (index: number) =>
     setSelection((current) => (current?.kind === 'token' && current.model === model && current.index === index ? null : { kind: 'token', model, index }));
 
@@ -276,19 +286,23 @@ export function CompareView({
   // The same GPT; the perplexity shown is In-Context RALM's own (cli/eval.ts --icralm), once measured.
   const icralmMetric = gpt?.metrics.wt2_test_icralm;
   const icralmModel: ModelInfo | undefined = gpt && { ...gpt, metrics: icralmMetric ? { wt2_test: icralmMetric } : {} };
+  const passageSelection = selection?.kind === 'passage' ? selection : null;
+  const passageRun = passageSelection ? runs[passageSelection.model] : undefined;
+  const passageStride = passageSelection?.model === 'replug' ? settings.replug.stride : settings.icralm.stride;
   const passagePanel = useMemo(() => {
-    if (selectedPassage === null || !icralmRun) return null;
-    const at = icralmRun.chunks.findIndex((c) => c.chunk === selectedPassage);
-    const report = icralmRun.chunks[at];
+    if (!passageSelection || !passageRun) return null;
+    const at = passageRun.chunks.findIndex((c) => c.chunk === passageSelection.index);
+    const report = passageRun.chunks[at];
     if (!report) return null;
-    const sequence = [...icralmRun.prefix, ...icralmRun.prompt, ...icralmRun.generated];
-    const served = tokensServedBy(report, icralmRun.chunks[at + 1], sequence, settings.icralm.stride);
+    const sequence = [...passageRun.prefix, ...passageRun.prompt, ...passageRun.generated];
+    const served = tokensServedBy(report, passageRun.chunks[at + 1], sequence, passageStride);
     const queryText = sequence
       .slice(report.start, report.end)
       .map((t) => t.text)
       .join('');
-    return { report, queryText, served };
-  }, [selectedPassage, icralmRun, settings.icralm.stride]);
+    const firstGenerated = passageRun.prefix.length + passageRun.prompt.length;
+    return { model: passageSelection.model, report, queryText, served, writtenIsGenerated: report.end >= firstGenerated };
+  }, [passageSelection, passageRun, passageStride]);
 
   const exclude = (n: NeighbourView) => {
     if (!activeId) return;
@@ -318,35 +332,36 @@ export function CompareView({
           run={tokenRun}
           index={selection.index}
           column={column}
-          retrieval={selection.model === 'retro' ? 'neighbours' : selection.model === 'icralm' ? 'passage' : null}
+          retrieval={selection.model === 'retro' ? 'neighbours' : selection.model === 'icralm' ? 'passage' : selection.model === 'replug' ? 'passages' : null}
           onClose={close}
         />
       ),
     };
   } else if (passagePanel) {
+    const replug = passagePanel.model === 'replug';
     side = {
-      label: t('compare.panelPassage'),
+      label: replug ? t('replug.panel') : t('compare.panelPassage'),
       content: (
         <NeighbourPanel
           report={passagePanel.report}
           queryText={passagePanel.queryText}
           written={passagePanel.served}
-          writtenIsGenerated={passagePanel.report.end >= (icralmRun?.prefix.length ?? 0) + (icralmRun?.prompt.length ?? 0)}
+          writtenIsGenerated={passagePanel.writtenIsGenerated}
           onClose={close}
           onExclude={exclude}
           excluded={isExcluded}
           labels={{
-            id: 'icralm-passage',
+            id: replug ? 'replug-passages' : 'icralm-passage',
             heading: (
               <>
-                {t('neighbours.passageHeading', { n: passagePanel.report.chunk + 1 })}{' '}
+                {replug ? t('replug.heading', { n: passagePanel.report.chunk + 1 }) : t('neighbours.passageHeading', { n: passagePanel.report.chunk + 1 })}{' '}
                 <span className="muted">
                   {t('neighbours.passageDetail', { end: passagePanel.report.end, start: passagePanel.report.start, last: passagePanel.report.end - 1 })}
                 </span>
               </>
             ),
             queryLabel: t('neighbours.passageQuery'),
-            modelName: 'In-Context RALM',
+            modelName: replug ? 'REPLUG' : 'In-Context RALM',
           }}
         />
       ),
@@ -388,6 +403,12 @@ export function CompareView({
       <IcRalmControls
         value={settings.icralm}
         onChange={(icralm) => setSettings((s) => ({ ...s, icralm }))}
+        activeDatastoreName={active?.name ?? null}
+        disabled={generating}
+      />
+      <ReplugControls
+        value={settings.replug}
+        onChange={(replug) => setSettings((s) => ({ ...s, replug }))}
         activeDatastoreName={active?.name ?? null}
         disabled={generating}
       />
@@ -508,7 +529,7 @@ export function CompareView({
             run={retroRun}
             generating={generating}
             selectedChunk={selectedChunk}
-            onSelectChunk={toggle('chunk')}
+            onSelectChunk={toggleChunk}
             chunkHintId={chunkHintId}
             selectedToken={selectedToken('retro')}
             onSelectToken={toggleToken('retro')}
@@ -536,7 +557,21 @@ export function CompareView({
               onSelectChunk={() => undefined}
               selectedToken={selectedToken('icralm')}
               onSelectToken={toggleToken('icralm')}
-              body={icralmRun && ((picker) => <IcRalmText run={icralmRun} selected={selectedPassage} onSelect={toggle('passage')} picker={picker} />)}
+              body={icralmRun && ((picker) => <IcRalmText run={icralmRun} selected={selectedPassage('icralm')} onSelect={togglePassage('icralm')} picker={picker} />)}
+            />
+          )}
+          {settings.replug.enabled && (
+            <OutputColumn
+              modelKey="replug"
+              name="REPLUG"
+              model={gpt && { ...gpt, metrics: {} }}
+              run={replugRun}
+              generating={generating}
+              selectedChunk={null}
+              onSelectChunk={() => undefined}
+              selectedToken={selectedToken('replug')}
+              onSelectToken={toggleToken('replug')}
+              body={replugRun && ((picker) => <IcRalmText run={replugRun} selected={selectedPassage('replug')} onSelect={togglePassage('replug')} picker={picker} />)}
             />
           )}
         </div>

@@ -32,7 +32,8 @@ export function TokenPanel({
   index: number;
   column: string;
   /** RETRO: the neighbours the token's chunk read; In-Context RALM: the passage before the context */
-  retrieval: 'neighbours' | 'passage' | null;
+  /** RETRO: the neighbours the token's chunk read; In-Context RALM: the passage before the context; REPLUG: each passage's share */
+  retrieval: 'neighbours' | 'passage' | 'passages' | null;
   onClose: () => void;
 }) {
   const { t } = useTranslation();
@@ -100,7 +101,7 @@ export function TokenPanel({
       )}
       {retrieval && (
         <section aria-labelledby={`${ids}-read`} data-testid="token-retrieval">
-          <h3 id={`${ids}-read`}>{retrieval === 'neighbours' ? t('token.readNeighbours') : t('token.readPassage')}</h3>
+          <h3 id={`${ids}-read`}>{retrieval === 'neighbours' ? t('token.readNeighbours') : retrieval === 'passages' ? t('replug.tokenHeading') : t('token.readPassage')}</h3>
           {!report ? (
             <p className="placeholder">{t('token.readNothing')}</p>
           ) : (
@@ -108,9 +109,33 @@ export function TokenPanel({
               <p className="hint">
                 {retrieval === 'neighbours'
                   ? t('token.neighboursOf', { chunk: report.chunk, start: report.start, end: report.end - 1 })
-                  : t('token.passageOf', { n: report.chunk + 1 })}{' '}
+                  : retrieval === 'passages'
+                    ? t('replug.tokenExplain', { n: report.chunk + 1 })
+                    : t('token.passageOf', { n: report.chunk + 1 })}{' '}
                 {t('token.highlight')}
               </p>
+              {retrieval === 'passages' && token.passages && token.passages.length > 0 && (
+                <table className="replug-shares" data-testid="replug-shares">
+                  <thead>
+                    <tr>
+                      <th scope="col">{t('replug.passage')}</th>
+                      <th scope="col">{t('replug.weight')}</th>
+                      <th scope="col">{t('replug.probability')}</th>
+                      <th scope="col">{t('replug.contribution')}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {token.passages.map((share, j) => (
+                      <tr key={j} data-testid="replug-share" data-weight={share.weight} data-probability={share.probability}>
+                        <th scope="row" lang="en">{report.neighbours[j]?.title || `#${j + 1}`}</th>
+                        <td>{formatProbability(share.weight)}</td>
+                        <td>{formatProbability(share.probability)}</td>
+                        <td>{formatProbability(share.weight * share.probability)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              )}
               {report.neighbours.length === 0 ? (
                 <p className="placeholder">{t('neighbours.none')}</p>
               ) : (

@@ -1,5 +1,6 @@
 import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, type DecodingSettings, type KnnLmSettings, type RetroSettings } from '../../client';
 import type { IcRalmColumnSettings } from '../icralm/IcRalmControls';
+import { DEFAULT_REPLUG_COLUMN, type ReplugColumnSettings } from '../replug/ReplugControls';
 import { DEFAULT_PROCESSORS, DEFAULT_SAMPLING } from '../../client';
 
 export interface Exclusion {
@@ -16,6 +17,8 @@ export interface CompareSettings {
   knn: KnnLmSettings;
   /** The In-Context RALM column: off by default, s and l */
   icralm: IcRalmColumnSettings;
+  /** The REPLUG column: off by default, k, τ, s and l */
+  replug: ReplugColumnSettings;
 }
 
 export const DEFAULT_SETTINGS: CompareSettings = {
@@ -23,6 +26,7 @@ export const DEFAULT_SETTINGS: CompareSettings = {
   retro: { retrieval: true, k: 2, retrievalStep: null, leftPad: true, retroPlusPlus: false, randomNeighbours: false, exclusions: [] },
   knn: { ...DEFAULT_KNN_SETTINGS },
   icralm: { enabled: false, ...DEFAULT_ICRALM_SETTINGS },
+  replug: DEFAULT_REPLUG_COLUMN,
 };
 
 // v2: sampling and the logits processors became the defaults; settings saved as v1 (greedy) start afresh.
@@ -47,6 +51,7 @@ export function mergeSettings(partial: { [K in keyof CompareSettings]?: Partial<
     retro: { ...DEFAULT_SETTINGS.retro, ...partial.retro },
     knn: { ...DEFAULT_SETTINGS.knn, ...partial.knn },
     icralm: { ...DEFAULT_SETTINGS.icralm, ...partial.icralm },
+    replug: { ...DEFAULT_SETTINGS.replug, ...partial.replug },
   };
 }
 

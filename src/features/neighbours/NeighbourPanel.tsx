@@ -107,6 +107,11 @@ export function NeighbourPanel({
                 <span className="distance" title={t('neighbours.distanceTitle')}>
                   {Number.isFinite(n.distance) ? t('neighbours.distance', { value: n.distance.toFixed(3) }) : t('neighbours.randomDistance')}
                 </span>
+                {report.weights?.[i] !== undefined && (
+                  <span className="weight" title={t('neighbours.weightTitle')} data-testid="neighbour-weight" data-weight={report.weights[i]}>
+                    {t('neighbours.weight', { value: report.weights[i]!.toFixed(3) })}
+                  </span>
+                )}
                 <button
                   type="button"
                   className="link-button"
