@@ -3,4 +3,4 @@ export * from './types';
 export { blockInput, blockQuery, trimPadding, separatorTokens, SEPARATOR_KINDS, type BlockInput, type SeparatorKind } from './plan';
 export { IcRalmModel, type IcRalmModelOptions } from './model';
 export { evaluateIcRalm, type BatchForwardModel, type IcRalmEvalOptions, type IcRalmEvalResult } from './eval';
-export { datastoreRetriever, type DatastoreRetrieverOptions } from './retriever';
+export { datastorePassagesRetriever, datastoreRetriever, type DatastoreRetrieverOptions } from './retriever';

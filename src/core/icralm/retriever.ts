@@ -13,6 +13,20 @@ export interface DatastoreRetrieverOptions {
   withText?: boolean;
 }
 
+/** The top `k` passages per query (REPLUG's retriever), nearest first, from the same datastore and index. */
+export function datastorePassagesRetriever(datastore: Datastore, options: DatastoreRetrieverOptions): (query: readonly number[], k: number) => Promise<RetrievedPassage[]> {
+  const retrieveOptions = options.excludeDocIds?.length ? { excludeDocIds: options.excludeDocIds } : {};
+  return async (query, k) => {
+    const { ids, distances } = datastore.search(query, k, retrieveOptions);
+    return Array.from(ids, (chunkIndex, i) => ({
+      tokenIds: trimPadding(datastore.neighbourTokens(chunkIndex), options.eotId),
+      chunkIndex,
+      docId: datastore.shard.chunkDocs[chunkIndex]!,
+      distance: distances[i]!,
+    }));
+  };
+}
+
 export function datastoreRetriever(datastore: Datastore, options: DatastoreRetrieverOptions): PassageRetriever {
   const retrieveOptions = options.excludeDocIds?.length ? { excludeDocIds: options.excludeDocIds } : {};
   const top = (query: readonly number[]): RetrievedPassage | null => {

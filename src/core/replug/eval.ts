@@ -1,0 +1,117 @@
+/**
+ * REPLUG perplexity over a token stream, block by block as In-Context RALM's eval (every target
+ * after the first scored exactly once, blocks of `stride`), with k inputs per block: one per
+ * passage, each [passage] + [separator] + history + the block's own tokens. A target's probability
+ * is Σ_j λ_j p(target | input_j). Cost: k forwards per block.
+ */
+import { blockInput, blockQuery } from '../icralm/plan';
+import type { BatchForwardModel } from '../icralm/eval';
+import type { RetrievedPassage } from '../icralm/types';
+import { DEFAULT_REPLUG_SETTINGS, passageWeights, validateReplugSettings, type PassagesRetriever, type ReplugSettings } from './types';
+
+export interface ReplugEvalOptions {
+  settings?: Partial<ReplugSettings>;
+  separator?: readonly number[];
+  retrieve: PassagesRetriever;
+  /** Score only the first `maxTokens` targets (ids[1..maxTokens]). */
+  maxTokens?: number;
+  onProgress?: (scored: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface ReplugEvalResult {
+  scored_tokens: number;
+  nll: number;
+  token_ppl: number;
+  /** logProbs[i] = log p(ids[i + 1]) under the mixture, natural log. */
+  logProbs: Float64Array;
+  blocks: number;
+  /** GPT forwards run (k per block that retrieved k passages). */
+  forwards: number;
+  /** Mean of the largest passage weight per block: 1/k is an even mixture, 1 one passage. */
+  mean_top_weight: number;
+  forward_seconds: number;
+  retrieval_seconds: number;
+}
+
+/** log Σ_j exp(a_j): the mixture's log-probability from the passages' log-probabilities plus log-weights. */
+function logSumExp(values: readonly number[]): number {
+  const max = Math.max(...values);
+  if (max === -Infinity) return -Infinity;
+  return max + Math.log(values.reduce((s, v) => s + Math.exp(v - max), 0));
+}
+
+/** log-softmax of one row at `index`. */
+function logProbAt(logits: Float32Array, offset: number, V: number, index: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < V; i++) if (logits[offset + i]! > max) max = logits[offset + i]!;
+  let sum = 0;
+  for (let i = 0; i < V; i++) sum += Math.exp(logits[offset + i]! - max);
+  return logits[offset + index]! - max - Math.log(sum);
+}
+
+export async function evaluateReplug(model: BatchForwardModel, ids: ArrayLike<number>, options: ReplugEvalOptions): Promise<ReplugEvalResult> {
+  const context = model.info.context;
+  const V = model.info.vocabSize;
+  const settings = { ...DEFAULT_REPLUG_SETTINGS, ...options.settings };
+  validateReplugSettings(settings, context);
+  const { stride, queryLength, k, temperature } = settings;
+  const separator = options.separator ?? [];
+  const total = Math.max(0, Math.min(ids.length - 1, options.maxTokens ?? Infinity));
+  const logProbs = new Float64Array(total);
+  let nll = 0;
+  let scored = 0;
+  let blocks = 0;
+  let forwards = 0;
+  let topWeightSum = 0;
+  let forwardMs = 0;
+  let retrievalMs = 0;
+  for (let b = 1; b <= total; b += stride) {
+    options.signal?.throwIfAborted();
+    const end = Math.min(b + stride, total + 1);
+    let t = performance.now();
+    const found = (await options.retrieve(blockQuery(ids, b, queryLength).query, k)).slice(0, k);
+    retrievalMs += performance.now() - t;
+    const passages: (RetrievedPassage | null)[] = found.length > 0 ? found : [null];
+    const weights = found.length > 0 ? passageWeights(found, temperature) : [1];
+    topWeightSum += Math.max(...weights);
+    const inputs = passages.map((passage) => {
+      const { input } = blockInput(ids, b, passage, separator, stride, context);
+      for (let j = b; j < end - 1; j++) input.push(ids[j]!);
+      return input;
+    });
+    t = performance.now();
+    // perTarget[j - b][p] = log λ_p + log p_p(ids[j]); inputs of one length go in one forward.
+    const perTarget = Array.from({ length: end - b }, () => new Array<number>(passages.length).fill(-Infinity));
+    const byLength = new Map<number, number[]>();
+    inputs.forEach((input, p) => byLength.set(input.length, [...(byLength.get(input.length) ?? []), p]));
+    for (const [T, members] of byLength) {
+      const logits = await model.forwardBatch(members.map((p) => inputs[p]!));
+      forwards += members.length;
+      members.forEach((p, row) => {
+        const firstRow = T - (end - b);
+        for (let j = b; j < end; j++) perTarget[j - b]![p] = Math.log(weights[p]!) + logProbAt(logits, (row * T + firstRow + (j - b)) * V, V, ids[j]!);
+      });
+    }
+    forwardMs += performance.now() - t;
+    for (let j = b; j < end; j++) {
+      const lp = logSumExp(perTarget[j - b]!);
+      logProbs[j - 1] = lp;
+      nll -= lp;
+      scored++;
+    }
+    blocks++;
+    options.onProgress?.(scored, total);
+  }
+  return {
+    scored_tokens: scored,
+    nll,
+    token_ppl: Math.exp(nll / Math.max(1, scored)),
+    logProbs,
+    blocks,
+    forwards,
+    mean_top_weight: blocks ? topWeightSum / blocks : 0,
+    forward_seconds: forwardMs / 1000,
+    retrieval_seconds: retrievalMs / 1000,
+  };
+}
