@@ -1,7 +1,8 @@
 /**
  * `npm run eval -- --icralm`: In-Context RALM perplexity (src/core/icralm) of a GPT on a WikiText-2
  * split, with passages from the chunk datastore RETRO's eval uses (same embedder, same flat index).
- * cli/eval.ts parses the arguments and hands over here.
+ * `npm run eval -- --replug [--replug-k 4] [--replug-temperature 0.1]`: REPLUG's (src/core/replug),
+ * the same blocks and passages, k per retrieval. cli/eval.ts parses the arguments and hands over here.
  *
  *   npm run eval -- --model public/models/gpt-wt2 --split valid|test --icralm [--icralm-stride 4] [--icralm-query 32]
  *        [--icralm-separator newline|eot|none] [--datastore <shard | wiki.*.tokens>] [--embedder public/models/retro-wt2]
@@ -16,7 +17,8 @@ import type { ModelManifest } from '../src/protocol/manifest';
 import type { PerplexityResult } from '../src/protocol/model';
 import type { Datastore } from '../src/core/datastore/datastore';
 import { evaluatePerplexity, streamWindows } from '../src/core/eval/perplexity';
-import { datastoreRetriever, DEFAULT_ICRALM_SETTINGS, evaluateIcRalm, SEPARATOR_KINDS, separatorTokens, type SeparatorKind } from '../src/core/icralm';
+import { datastorePassagesRetriever, datastoreRetriever, DEFAULT_ICRALM_SETTINGS, evaluateIcRalm, SEPARATOR_KINDS, separatorTokens, type SeparatorKind } from '../src/core/icralm';
+import { DEFAULT_REPLUG_SETTINGS, evaluateReplug } from '../src/core/replug';
 import type { GptModel } from '../src/core/models';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
@@ -42,6 +44,8 @@ export interface IcRalmCliOptions {
   embedderDir?: string;
   datastorePath: string;
   writeMetrics?: string;
+  /** REPLUG instead of In-Context RALM: k passages per retrieval, weights softmax(similarity / τ) */
+  replug?: { k?: number; temperature?: number };
   openDatastore: (path: string, tokenizer: RetroTokenizer, embedder: MeanEmbedder, manifest: ModelManifest) => Promise<{ datastore: Datastore; source: string }>;
   progress: (message: string) => void;
   fail: (message: string) => never;
@@ -88,27 +92,26 @@ export async function runIcRalmEval(o: IcRalmCliOptions): Promise<void> {
     maxTokens = last ? last.start + last.length - 1 : 0;
   }
   const total = Math.min(stream.length - 1, maxTokens ?? Infinity);
-  progress(`In-Context RALM: s = ${settings.stride}, l = ${settings.queryLength}, separator ${o.separator} [${separator.join(',')}], ${total} targets, ${Math.ceil(total / settings.stride)} forwards; datastore ${source} (${datastore.chunkCount} chunks)`);
+  const replug = o.replug ? { ...settings, k: o.replug.k ?? DEFAULT_REPLUG_SETTINGS.k, temperature: o.replug.temperature ?? DEFAULT_REPLUG_SETTINGS.temperature } : null;
+  const method = replug ? `REPLUG (k = ${replug.k}, τ = ${replug.temperature})` : 'In-Context RALM';
+  progress(`${method}: s = ${settings.stride}, l = ${settings.queryLength}, separator ${o.separator} [${separator.join(',')}], ${total} targets, ${Math.ceil(total / settings.stride) * (replug?.k ?? 1)} forwards; datastore ${source} (${datastore.chunkCount} chunks)`);
 
   const evalStart = performance.now();
   // CPU time as well as wall time: on a shared machine the wall clock also counts waiting for a core.
   const cpuStart = process.cpuUsage();
   let lastReport = 0;
-  const result = await evaluateIcRalm(model, stream, {
-    settings,
-    separator,
-    retrieve: datastoreRetriever(datastore, { eotId }),
-    batch: o.batch,
-    ...(maxTokens !== undefined ? { maxTokens } : {}),
-    onProgress: (scored, all) => {
-      const now = performance.now();
-      if (now - lastReport > 10_000 || scored === all) {
-        lastReport = now;
-        const rate = scored / ((now - evalStart) / 1000);
-        progress(`${scored}/${all} tokens, ${rate.toFixed(1)} tokens/s, ~${((all - scored) / rate / 60).toFixed(1)} min left`);
-      }
-    },
-  });
+  const onProgress = (scored: number, all: number) => {
+    const now = performance.now();
+    if (now - lastReport > 10_000 || scored === all) {
+      lastReport = now;
+      const rate = scored / ((now - evalStart) / 1000);
+      progress(`${scored}/${all} tokens, ${rate.toFixed(1)} tokens/s, ~${((all - scored) / rate / 60).toFixed(1)} min left`);
+    }
+  };
+  const limit = maxTokens !== undefined ? { maxTokens } : {};
+  const result = replug
+    ? await evaluateReplug(model, stream, { settings: replug, separator, retrieve: datastorePassagesRetriever(datastore, { eotId }), ...limit, onProgress })
+    : await evaluateIcRalm(model, stream, { settings, separator, retrieve: datastoreRetriever(datastore, { eotId }), batch: o.batch, ...limit, onProgress });
   const evalSeconds = (performance.now() - evalStart) / 1000;
   const cpu = process.cpuUsage(cpuStart);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
@@ -126,7 +129,7 @@ export async function runIcRalmEval(o: IcRalmCliOptions): Promise<void> {
 
   const datastoreInfo = { source, name: datastore.shard.meta.name, chunks: datastore.chunkCount, documents: datastore.documentCount, embedder: spec.id };
   const out: PerplexityResult & Record<string, unknown> = {
-    model: `${manifest.id}+icralm`,
+    model: `${manifest.id}+${replug ? 'replug' : 'icralm'}`,
     split: o.split,
     windows: o.maxWindows ?? streamWindows(stream.length, context, 128).length,
     scored_tokens: result.scored_tokens,
@@ -135,12 +138,11 @@ export async function runIcRalmEval(o: IcRalmCliOptions): Promise<void> {
     token_ppl: result.token_ppl,
     word_ppl: Math.exp(result.nll / scoredWords),
     ...(partial ? { word_ppl_estimated: true } : {}),
-    settings: { stride: settings.stride, query_length: settings.queryLength, separator: o.separator, separator_ids: separator },
+    settings: { stride: settings.stride, query_length: settings.queryLength, separator: o.separator, separator_ids: separator, ...(replug ? { k: replug.k, temperature: replug.temperature } : {}) },
     ...(gpt ? { gpt } : {}),
     datastore: datastoreInfo,
     blocks: result.blocks,
-    retrieved: result.retrieved,
-    mean_history: result.mean_history,
+    ...('forwards' in result ? { forwards: result.forwards, forwards_per_token: result.forwards / Math.max(1, result.scored_tokens), mean_top_weight: result.mean_top_weight } : { retrieved: result.retrieved, mean_history: result.mean_history }),
     forward_seconds: result.forward_seconds,
     retrieval_seconds: result.retrieval_seconds,
     ms_per_token: (evalSeconds * 1000) / Math.max(1, result.scored_tokens),
@@ -159,11 +161,14 @@ export async function runIcRalmEval(o: IcRalmCliOptions): Promise<void> {
       stride: settings.stride,
       query_length: settings.queryLength,
       separator: o.separator,
+      ...(replug ? { k: replug.k, temperature: replug.temperature, forwards_per_token: out.forwards_per_token } : {}),
       scored_tokens: out.scored_tokens,
       words: out.words,
       datastore: { name: datastoreInfo.name, chunks: datastoreInfo.chunks, documents: datastoreInfo.documents, embedder: spec.id },
       ...(gpt ? { gpt_token_ppl: gpt.token_ppl } : {}),
-      measured_by: 'npm run eval --icralm (onnxruntime-web WASM, int8 graph; top-1 chunk, flat index)',
+      measured_by: replug
+        ? `npm run eval --replug (onnxruntime-web WASM, int8 graph; top-${replug.k} chunks, flat index)`
+        : 'npm run eval --icralm (onnxruntime-web WASM, int8 graph; top-1 chunk, flat index)',
     });
   }
   await model.dispose();

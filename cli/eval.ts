@@ -12,6 +12,8 @@
  *        [--sweep-k 64,1024]   (kNN-LM, docs/knnlm.md: GPT and kNN-LM perplexity from one pass)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
  *        [--max-windows N | --max-tokens N]   (In-Context RALM, cli/eval-icralm.ts)
+ *   npm run eval -- --model public/models/gpt-wt2 --split test --replug [--replug-k 4] [--replug-temperature 0.1]
+ *        [--icralm-stride 4] [--icralm-query 32] [--max-windows N]   (REPLUG, the same blocks and passages)
  *   options: --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)  --k K  --seed S  --stride S (128)
  *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
  *            --token-logprobs <file.f32>  (each target's log-probability, for npm run eval:paired)
@@ -71,6 +73,9 @@ const { values: args } = parseArgs({
     'sweep-k': { type: 'string' },
     windows: { type: 'string' },
     icralm: { type: 'boolean', default: false },
+    replug: { type: 'boolean', default: false },
+    'replug-k': { type: 'string' },
+    'replug-temperature': { type: 'string' },
     'icralm-stride': { type: 'string' },
     'icralm-query': { type: 'string' },
     'icralm-separator': { type: 'string', default: 'newline' },
@@ -185,8 +190,10 @@ async function main(): Promise<void> {
     await evalKnnLm(model, stream, words, started, maxWindows, stride, modelDir);
     return;
   }
-  if (args.icralm) {
-    if (!(model instanceof GptModel)) fail(`--icralm wraps a GPT; ${manifest.id} is ${manifest.architecture}`);
+  if (args.icralm || args.replug) {
+    if (!(model instanceof GptModel)) fail(`--icralm and --replug wrap a GPT; ${manifest.id} is ${manifest.architecture}`);
+    const replugK = int('replug-k', args['replug-k']);
+    const replugTemperature = args['replug-temperature'] !== undefined ? Number(args['replug-temperature']) : undefined;
     const icralmStride = int('icralm-stride', args['icralm-stride']);
     const icralmQuery = int('icralm-query', args['icralm-query']);
     const maxTokens = int('max-tokens', args['max-tokens']);
@@ -199,6 +206,7 @@ async function main(): Promise<void> {
       ...(args.embedder ? { embedderDir: resolve(args.embedder) } : {}),
       ...(args['write-metrics'] ? { writeMetrics: args['write-metrics'] } : {}),
       separator: args['icralm-separator']!,
+      ...(args.replug ? { replug: { ...(replugK !== undefined ? { k: replugK } : {}), ...(replugTemperature !== undefined ? { temperature: replugTemperature } : {}) } } : {}),
       baseline: !args['no-baseline'],
       datastorePath: resolve(args.datastore ?? join(resolve(args.data!), 'wiki.train.tokens')),
       openDatastore,

@@ -31,6 +31,10 @@ test('axe: no serious or critical violation on the main view, settings, a lesson
   await app.knnTokens().first().click();
   await expect(app.tokenDistribution.getByTestId('dist-mix')).toBeVisible();
   await expectNoSeriousViolations(app, 'the token distribution');
+  // Every column's tokens open the token panel (RETRO's with the neighbours its prediction read).
+  await app.output('retro').getByTestId('generated-token').nth(2).click();
+  await expect(page.getByTestId('token-panel')).toBeVisible();
+  await expectNoSeriousViolations(app, 'the token panel');
 
   await page.locator('body').press('p');
   await expect(page.locator('.app')).toHaveClass(/presenter/);

@@ -5,7 +5,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluateIcRalm } from '../icralm/eval';
 import { IcRalmModel } from '../icralm/model';
+import { evaluateReplug } from './eval';
 import type { RetrievedPassage } from '../icralm/types';
 import { GptModel } from '../models/gpt';
 import { GPT_ID, MODELS_DIR } from '../models/test-support';
@@ -92,5 +94,26 @@ describe.skipIf(!existsSync(join(gptDir, 'manifest.json')))('REPLUG on the shipp
     // Different passages make the runs disagree: the mixture is not any one of them.
     expect(new Set(shares.map((s) => s.probability.toFixed(4))).size).toBeGreaterThan(1);
     await replug.dispose();
+  });
+
+  it('its perplexity with one passage is In-Context RALM’s; with the passage twice, the same; with several, between them', async () => {
+    const ids = Array.from({ length: 90 }, (_, i) => (i * 37 + 11) % 8000);
+    const p1 = passage(5, 0.1);
+    const p2 = passage(6, 0.4);
+    const icralm = await evaluateIcRalm(gpt, ids, { retrieve: async (qs) => qs.map(() => p1), settings: { stride: 4 } });
+    const one = await evaluateReplug(gpt, ids, { retrieve: async () => [p1], settings: { k: 1, stride: 4 } });
+    expect(one.scored_tokens).toBe(89);
+    expect(Math.abs(one.nll - icralm.nll) / icralm.nll).toBeLessThan(1e-4);
+    const twice = await evaluateReplug(gpt, ids, { retrieve: async () => [p1, p1], settings: { k: 2, stride: 4 } });
+    expect(twice.forwards).toBe(2 * one.forwards);
+    expect(Math.abs(twice.nll - one.nll) / one.nll).toBeLessThan(1e-4);
+    // Each target's mixture lies between its two passages' probabilities.
+    const other = await evaluateReplug(gpt, ids, { retrieve: async () => [p2], settings: { k: 1, stride: 4 } });
+    const both = await evaluateReplug(gpt, ids, { retrieve: async () => [p1, p2], settings: { k: 2, stride: 4, temperature: 1 } });
+    for (let i = 0; i < 89; i++) {
+      const [lo, hi] = [Math.min(one.logProbs[i]!, other.logProbs[i]!), Math.max(one.logProbs[i]!, other.logProbs[i]!)];
+      expect(both.logProbs[i]!).toBeGreaterThanOrEqual(lo - 1e-4);
+      expect(both.logProbs[i]!).toBeLessThanOrEqual(hi + 1e-4);
+    }
   });
 });
