@@ -10,6 +10,7 @@
  *   npm run eval -- --model public/models/gpt-wt2 --split test --knnlm --knn-datastore <file.rlds>
  *        [--lambda 0.25] [--k 1024] [--temperature 1] [--sweep-lambda 0.1,0.25,0.5] [--sweep-temperature 1,10]
  *        [--sweep-k 64,1024]   (kNN-LM, docs/knnlm.md: GPT and kNN-LM perplexity from one pass)
+ *        [--pointers N]   (RetoMaton: follow the previous neighbours' pointers when >= N survive, src/core/knnlm/retomaton.ts)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
  *        [--max-windows N | --max-tokens N]   (In-Context RALM, cli/eval-icralm.ts)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --replug [--replug-k 4] [--replug-temperature 0.1]
@@ -71,6 +72,7 @@ const { values: args } = parseArgs({
     'sweep-lambda': { type: 'string' },
     'sweep-temperature': { type: 'string' },
     'sweep-k': { type: 'string' },
+    pointers: { type: 'string' },
     windows: { type: 'string' },
     icralm: { type: 'boolean', default: false },
     replug: { type: 'boolean', default: false },
@@ -406,6 +408,7 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
     ...(maxWindows !== undefined ? { maxWindows } : {}),
     ...(windowRange ? { windowRange } : {}),
     settings,
+    ...(args.pointers !== undefined ? { pointers: int('pointers', args.pointers)! } : {}),
     onProgress: windowProgress(evalStart, 10_000),
   });
   const partial = totals.scored_tokens < stream.length - 1;
@@ -427,6 +430,7 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
     gpt: { nll: totals.lm.nll, token_ppl: totals.lm.token_ppl, word_ppl: Math.exp(totals.lm.nll / scoredWords) },
     sweep: totals.knnlm.map((s) => ({ ...s.settings, nll: s.nll, token_ppl: s.token_ppl, word_ppl: Math.exp(s.nll / scoredWords) })),
     target_in_neighbours: totals.target_in_neighbours,
+    ...(args.pointers !== undefined ? { retomaton: { min_pointers: Number(args.pointers), searches_skipped: totals.searches_skipped, fraction_skipped: totals.searches_skipped / Math.max(1, totals.scored_tokens) } } : {}),
     datastore: { file, name: datastore.name, entries: datastore.size, dim: m.dim, key_dim: m.keyDim, encoding: m.encoding, pca: Boolean(m.pcaSample), built_with: m.model },
     search: { ...totals.search, backend: datastore.index.backend },
     forward_seconds: totals.forward_seconds,

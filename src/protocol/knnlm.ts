@@ -11,6 +11,12 @@ export interface KnnLmSettings {
   k: number;
   /** p_kNN = softmax(−d / temperature) over the neighbours; d is the squared L2 distance */
   temperature: number;
+  /**
+   * RetoMaton's pointers (src/core/knnlm/retomaton.ts): when at least this many of the last step's
+   * neighbours went on with the written token, their next entries are the neighbours and the search is
+   * skipped. 0 or absent: search at every token (the plain kNN-LM).
+   */
+  pointers?: number;
 }
 
 export interface TokenProbability {

@@ -96,6 +96,12 @@ export class KnnDatastore {
     return this.index.search(this.project(key), k);
   }
 
+  /** Exact squared L2 from a model key to each of `entries`' keys (RetoMaton's pointed-to entries: no search). */
+  distancesTo(key: Float32Array, entries: ArrayLike<number>): Float32Array {
+    const projected = this.project(key);
+    return Float32Array.from(entries as ArrayLike<number>, (entry) => this.index.exactDistance(projected, entry));
+  }
+
   /** Next-token id of entry `entry`. */
   value(entry: number): number {
     return this.section.values[entry]!;

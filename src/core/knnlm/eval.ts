@@ -12,6 +12,7 @@ import type { KnnDatastore } from './datastore';
 import { logSoftmaxAt } from '../generate/sampler';
 import { knnLogProbOf, mixLogProb, validateKnnSettings } from './interpolate';
 import type { KeyModel } from './build';
+import { followPointers, pointerNeighbours } from './retomaton';
 import { MAX_KNN_K, type KnnLmSettings } from './types';
 
 export interface KnnEvalOptions {
@@ -25,6 +26,11 @@ export interface KnnEvalOptions {
   windowRange?: { start: number; end: number };
   /** Settings to score; the first is the headline. */
   settings: readonly KnnLmSettings[];
+  /**
+   * RetoMaton (retomaton.ts): follow the pointers of the previous target's neighbours when at least
+   * this many survive, instead of searching; pointers restart at each window's first scored target.
+   */
+  pointers?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -46,6 +52,8 @@ export interface KnnEvalTotals {
   target_in_neighbours: number;
   search: { queries: number; k: number; median_ms: number; p95_ms: number; mean_candidates: number; total_seconds: number };
   forward_seconds: number;
+  /** RetoMaton: scored targets whose neighbours came from pointers, not a search */
+  searches_skipped: number;
 }
 
 export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, ids: ArrayLike<number>, options: KnnEvalOptions): Promise<KnnEvalTotals> {
@@ -66,6 +74,8 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
   let searchMs = 0;
   const times: number[] = [];
   let done = 0;
+  let skipped = 0;
+  const minPointers = options.pointers ?? 0;
   for (const w of windows) {
     const inputs = Array.from({ length: w.length - 1 }, (_, t) => ids[w.start + t]!);
     const f0 = performance.now();
@@ -73,16 +83,28 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
     forwardMs += performance.now() - f0;
     const keys = out.knnKeys;
     if (!keys) throw new Error(`${model.manifest.id} returned no knn_key: not a GPT with kNN-LM keys`);
+    let previous: Int32Array | null = null;
     for (let t = w.firstScored; t < inputs.length; t++) {
       const target = ids[w.start + t + 1]!;
       const lp = logSoftmaxAt(out.logits, target, t * V, V);
       lmNll -= lp;
-      const s0 = performance.now();
-      const { ids: nearest, distances } = datastore.search(keys.subarray(t * keyDim, (t + 1) * keyDim), kMax);
-      const ms = performance.now() - s0;
-      searchMs += ms;
-      times.push(ms);
-      candidates += datastore.index.lastCandidates;
+      const key = keys.subarray(t * keyDim, (t + 1) * keyDim);
+      // The token read at position t is the previous target: pointers that went on with it.
+      const pointers = minPointers > 0 && previous ? followPointers(previous, values, inputs[t]!) : null;
+      let nearest: Int32Array;
+      let distances: Float32Array;
+      if (pointers && pointers.length >= minPointers) {
+        ({ ids: nearest, distances } = pointerNeighbours(datastore, key, pointers, kMax));
+        skipped++;
+      } else {
+        const s0 = performance.now();
+        ({ ids: nearest, distances } = datastore.search(key, kMax));
+        const ms = performance.now() - s0;
+        searchMs += ms;
+        times.push(ms);
+        candidates += datastore.index.lastCandidates;
+      }
+      previous = nearest;
       const nv = Int32Array.from(nearest, (id) => values[id]!);
       if (nv.includes(target)) hits++;
       options.settings.forEach((s, i) => {
@@ -102,7 +124,8 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
     lm: { nll: lmNll, token_ppl: Math.exp(lmNll / Math.max(1, scored)) },
     knnlm: options.settings.map((settings, i) => ({ settings: { ...settings }, nll: nll[i]!, token_ppl: Math.exp(nll[i]! / Math.max(1, scored)) })),
     target_in_neighbours: hits / Math.max(1, scored),
-    search: { queries: scored, k: kMax, median_ms: q(0.5), p95_ms: q(0.95), mean_candidates: candidates / Math.max(1, scored), total_seconds: searchMs / 1000 },
+    searches_skipped: skipped,
+    search: { queries: scored - skipped, k: kMax, median_ms: q(0.5), p95_ms: q(0.95), mean_candidates: candidates / Math.max(1, scored - skipped), total_seconds: searchMs / 1000 },
     forward_seconds: forwardMs / 1000,
   };
 }

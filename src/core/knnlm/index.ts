@@ -9,4 +9,5 @@ export { fitPca, projectKeys, type Pca } from './pca';
 export { KnnDatastore, type KnnOpenOptions, type KnnEntryText } from './datastore';
 export { buildKnnShard, compressKnnShard, shardDocuments, tokenStream, type KeyModel, type KnnBuildOptions, type KnnBuildResult, type KnnBuildStats, type TokenStream } from './build';
 export { KnnLmModel, type KnnLmModelOptions } from './model';
+export { followPointers, pointerNeighbours } from './retomaton';
 export { evaluateKnnLm, type KnnEvalOptions, type KnnEvalTotals, type KnnEvalScore } from './eval';

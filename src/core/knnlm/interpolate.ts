@@ -112,4 +112,6 @@ export function validateKnnSettings(settings: KnnLmSettings, maxK = Infinity): v
   checkLambda(settings.lambda);
   if (!(Number.isInteger(settings.k) && settings.k >= 1 && settings.k <= maxK)) throw new RangeError(`k must be an integer in 1..${maxK}, got ${settings.k}`);
   if (!(settings.temperature > 0 && Number.isFinite(settings.temperature))) throw new RangeError(`the kNN temperature must be positive, got ${settings.temperature}`);
+  const pointers = settings.pointers ?? 0;
+  if (!(Number.isInteger(pointers) && pointers >= 0)) throw new RangeError(`the RetoMaton pointer threshold must be a whole number >= 0, got ${settings.pointers}`);
 }

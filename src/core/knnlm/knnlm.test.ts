@@ -102,6 +102,34 @@ describe('kNN-LM on the shipped GPT', () => {
     expect(plain.tokenIds).not.toEqual(summary.tokenIds);
   }, LONG);
 
+  it('RetoMaton: following pointers skips searches; on the evaluated text itself most are skipped and perplexity stays collapsed', async () => {
+    const settings = [{ lambda: 0.25, k: 1024, temperature: 1 }];
+    const plain = await evaluateKnnLm(gpt, leaked, evalIds, { context: 256, stride: 128, settings, maxWindows: 3 });
+    const pointed = await evaluateKnnLm(gpt, leaked, evalIds, { context: 256, stride: 128, settings, maxWindows: 3, pointers: 1 });
+    expect(plain.searches_skipped).toBe(0);
+    expect(pointed.scored_tokens).toBe(plain.scored_tokens);
+    // Each window's first target searches; afterwards the text's own entry keeps pointing on.
+    expect(pointed.searches_skipped).toBeGreaterThan(0.9 * pointed.scored_tokens);
+    expect(pointed.search.queries + pointed.searches_skipped).toBe(pointed.scored_tokens);
+    expect(pointed.knnlm[0]!.token_ppl).toBeLessThan(8);
+    // On other text fewer pointers survive: a high threshold searches at every token, as the plain kNN-LM.
+    const strict = await evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings, maxWindows: 2, pointers: 100_000 });
+    const cleanPlain = await evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings, maxWindows: 2 });
+    expect(strict.searches_skipped).toBe(0);
+    expect(strict.knnlm[0]!.token_ppl).toBeCloseTo(cleanPlain.knnlm[0]!.token_ppl, 6);
+  }, LONG);
+
+  it('RetoMaton in generation: the same text with fewer searches when the datastore holds it', async () => {
+    const prompt = Array.from(evalIds.subarray(0, 40));
+    const greedy = { temperature: 0, topK: 0, topP: 1, seed: 1, maxNewTokens: 12, stopTokenId: null };
+    const model = new KnnLmModel(gpt, leaked, { settings: { lambda: 0.8, k: 32, temperature: 1, pointers: 1 }, ownsModel: false });
+    const summary = await generate(model, prompt, greedy);
+    expect(summary.tokenIds).toEqual(Array.from(evalIds.subarray(40, 52)));
+    // The prompt's prefill searched; every written token after the first followed a pointer.
+    expect(model.searches).toEqual({ run: 1, skipped: 11 });
+    expect(model.lastSearched).toBe(false);
+  }, LONG);
+
   it('explains a position: three distributions, the next token, and the entries with their text', async () => {
     const model = new KnnLmModel(gpt, leaked, { settings: { lambda: 0.25, k: 256, temperature: 1 }, ownsModel: false });
     const ids = Array.from(evalIds.subarray(0, 120));

@@ -14,6 +14,7 @@ import { Serial } from '../models/decoder';
 import type { LanguageModel, StartOptions, StepOutput } from '../models/types';
 import type { KnnDatastore } from './datastore';
 import { knnLogProbs, logSoftmax, mixLogProbs, validateKnnSettings, type SparseLogProbs } from './interpolate';
+import { followPointers, pointerNeighbours } from './retomaton';
 import { DEFAULT_KNN_SETTINGS, MAX_KNN_K, type ExplainOptions, type KnnLmSettings, type KnnTokenExplanation, type TokenProbability } from './types';
 
 export interface KnnLmModelOptions {
@@ -64,6 +65,12 @@ export class KnnLmModel implements LanguageModel {
   private readonly ownsModel: boolean;
   private readonly V: number;
   private readonly keyDim: number;
+  /** RetoMaton: the last generated row's neighbours, whose pointers the next token may follow */
+  private lastNeighbours: Int32Array | null = null;
+  /** Searches run and skipped (RetoMaton) since the last start. */
+  searches = { run: 0, skipped: 0 };
+  /** Whether the last row's neighbours came from a search (false: from RetoMaton's pointers). */
+  lastSearched = true;
 
   constructor(
     /** the GPT: any LanguageModel whose StepOutputs carry `knnKeys` */
@@ -105,6 +112,8 @@ export class KnnLmModel implements LanguageModel {
   start(promptIds: readonly number[], options: StartOptions = {}): Promise<StepOutput> {
     return this.serial.run(async () => {
       this.records.clear();
+      this.lastNeighbours = null;
+      this.searches = { run: 0, skipped: 0 };
       const out = await this.lm.start(promptIds, options);
       return this.mix(out, this.lm.sequence.length - out.rows, true);
     });
@@ -113,7 +122,9 @@ export class KnnLmModel implements LanguageModel {
   next(tokenId: number): Promise<StepOutput> {
     return this.serial.run(async () => {
       const out = await this.lm.next(tokenId);
-      return this.mix(out, this.lm.sequence.length - out.rows, true);
+      const min = this.current.pointers ?? 0;
+      const pointers = min > 0 && this.lastNeighbours && !out.restarted ? followPointers(this.lastNeighbours, this.datastore.section.values, tokenId) : null;
+      return this.mix(out, this.lm.sequence.length - out.rows, true, pointers && pointers.length >= min ? pointers : null);
     });
   }
 
@@ -137,7 +148,7 @@ export class KnnLmModel implements LanguageModel {
   }
 
   /** Replaces each row's logits by the mixture's log-probabilities; rows are positions first..first+rows-1. */
-  private async mix(out: StepOutput, first: number, remember: boolean): Promise<StepOutput> {
+  private async mix(out: StepOutput, first: number, remember: boolean, pointers: Int32Array | null = null): Promise<StepOutput> {
     const { V, keyDim } = this;
     const keys = out.knnKeys;
     if (!keys || keys.length !== out.rows * keyDim) throw new InferenceError(`${this.lm.info.id} returned no kNN-LM keys (knn_key)`);
@@ -146,7 +157,16 @@ export class KnnLmModel implements LanguageModel {
     const values = this.datastore.section.values;
     for (let r = 0; r < out.rows; r++) {
       const lm = logSoftmax(out.logits, r * V, V);
-      const { ids, distances } = this.datastore.search(keys.subarray(r * keyDim, (r + 1) * keyDim), k);
+      const key = keys.subarray(r * keyDim, (r + 1) * keyDim);
+      // Only a single generated row follows pointers; prefills and the eval's batches search.
+      const followed = pointers && out.rows === 1;
+      const { ids, distances } = followed ? pointerNeighbours(this.datastore, key, pointers, k) : this.datastore.search(key, k);
+      if (remember) {
+        if (followed) this.searches.skipped++;
+        else this.searches.run++;
+        this.lastSearched = !followed;
+        this.lastNeighbours = ids;
+      }
       const neighbourValues = Int32Array.from(ids, (id) => values[id]!);
       mixLogProbs(lm, knnLogProbs(distances, neighbourValues, k, temperature), lambda, logits.subarray(r * V, (r + 1) * V));
       if (remember) this.remember(first + r, { lm, ids, distances });

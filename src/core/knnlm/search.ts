@@ -106,6 +106,27 @@ export class KnnIndex {
     return (this.kernel?.bytes ?? 0) + this.base.byteLength + this.coef.byteLength + this.jsOut.byteLength;
   }
 
+  /** Exact squared L2 between `query` and the stored key `i`: what the search re-ranks by. */
+  exactDistance(query: Float32Array, i: number): number {
+    const { codes, scales, floats, dim } = this;
+    const o = i * dim;
+    let d = 0;
+    if (floats) {
+      for (let j = 0; j < dim; j++) {
+        const e = query[j]! - floats[o + j]!;
+        d += e * e;
+      }
+    } else {
+      const s = scales[i]!;
+      for (let j = 0; j < dim; j++) {
+        // x̂ is float32(s·c), exactly what dequantize() and a float scan would see.
+        const e = query[j]! - Math.fround(s * codes[o + j]!);
+        d += e * e;
+      }
+    }
+    return d;
+  }
+
   /** The k nearest keys to `query` by squared L2, nearest first (ties: smaller id first). */
   search(query: Float32Array, k: number): KnnSearchResult {
     const { size: n, dim } = this;
@@ -197,29 +218,13 @@ export class KnnIndex {
     const t2 = clock();
     // Exact re-ranking in float64.
     const top = new TopK(k);
-    const { codes, scales, floats } = this;
     let candidates = 0;
     const poolSize = pool ? pool.length : n;
     for (let t = 0; t < poolSize; t++) {
       const i = pool ? pool[t]! : t;
       if (!(approx(i) <= limit)) continue;
       candidates++;
-      const o = i * dim;
-      let d = 0;
-      if (floats) {
-        for (let j = 0; j < dim; j++) {
-          const e = query[j]! - floats[o + j]!;
-          d += e * e;
-        }
-      } else {
-        const s = scales[i]!;
-        for (let j = 0; j < dim; j++) {
-          // x̂ is float32(s·c), exactly what dequantize() and a float scan would see.
-          const e = query[j]! - Math.fround(s * codes[o + j]!);
-          d += e * e;
-        }
-      }
-      top.push(-d, i);
+      top.push(-this.exactDistance(query, i), i);
     }
     this.lastCandidates = candidates;
     const best = top.sorted();
