@@ -102,6 +102,17 @@ test.describe('kNN-LM', () => {
     await page.keyboard.press('Escape');
     await expect(panel).toHaveCount(0);
 
+    // RetoMaton: with pointers on, neighbours that went on with the written token point on, so
+    // searches are skipped (the footer counts them). Without pointers every token searched.
+    expect(state.runs.knnlm!.generated.every((t) => t.searched === true)).toBe(true);
+    await app.field('RetoMaton pointers').fill('1');
+    await app.generate(EXCERPT.slice(PROMPT_START, PROMPT_START + 200), { maxTokens: 6, timeout: 150_000 });
+    const pointed = (await app.state()).runs.knnlm!;
+    expect(pointed.generated[0]!.searched).toBe(true); // the prompt's prefill searched
+    expect(pointed.generated.filter((t) => t.searched === false).length).toBeGreaterThan(0);
+    await expect(page.getByTestId('column-knnlm').getByTestId('searches-skipped')).toContainText('searches skipped');
+    await app.field('RetoMaton pointers').fill('0');
+
     // Export keeps the keys in the one file; deleted and imported back, kNN-LM works from it again.
     const item = app.datastoreItems.filter({ hasText: 'Lobster notes' });
     const downloadPromise = page.waitForEvent('download');

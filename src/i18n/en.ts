@@ -52,6 +52,7 @@ export const en = {
     exampleDatastore: 'Also makes the {{id}} datastore active',
   },
   column: {
+    searchesSkipped: 'RetoMaton: {{skipped}} of {{count}} searches skipped',
     placeholder: '{{title}}’s continuation appears here.',
     loading: 'loading…',
     waiting: 'waiting',
@@ -181,6 +182,8 @@ export const en = {
     knnK: 'k (neighbours)',
     knnT: 'T (distance temperature)',
     knnTTitle: 'p_kNN ∝ exp(−distance / T): higher T spreads the weight over more neighbours',
+    knnPointers: 'RetoMaton pointers',
+    knnPointersTitle: 'RetoMaton (Alon et al. 2022): when at least this many of the last neighbours went on with the written word, follow them to their next entries instead of searching (0 = search at every word)',
     stride: 'Stride s',
     strideTitle: 'Retrieve a new passage every s generated tokens',
     queryLength: 'Query length l',

@@ -54,6 +54,7 @@ export const zh: Messages = {
     exampleDatastore: '同时激活数据库 {{id}}',
   },
   column: {
+    searchesSkipped: 'RetoMaton：{{count}} 次检索中省去 {{skipped}} 次',
     placeholder: '{{title}} 的续写会显示在这里。',
     loading: '加载中…',
     waiting: '等待中',
@@ -183,6 +184,8 @@ export const zh: Messages = {
     knnK: 'k（近邻数）',
     knnT: 'T（距离温度）',
     knnTTitle: 'p_kNN ∝ exp(−距离 / T)：T 越高，权重分给越多近邻',
+    knnPointers: 'RetoMaton 指针',
+    knnPointersTitle: 'RetoMaton（Alon 等，2022）：若上一步的近邻中至少有这么多个接着写出了同一个词，就沿指针走到它们的下一个条目，而不再检索（0 = 每个词都检索）',
     stride: '步长 s',
     strideTitle: '每生成 s 个词元检索一段新文字',
     queryLength: '查询长度 l',

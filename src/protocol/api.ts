@@ -128,6 +128,8 @@ export interface TokenView {
   alternatives?: { id: number; text: string; probability: number }[];
   /** REPLUG's tokens: each passage's weight and the probability its run gave this token. */
   passages?: ReplugTokenShare[];
+  /** kNN-LM's tokens: false when RetoMaton's pointers gave the neighbours (no search ran). */
+  searched?: boolean;
 }
 
 /** A retrieved chunk as the UI shows it (what the model itself read is model.ts's NeighbourView). */

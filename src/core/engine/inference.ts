@@ -34,6 +34,7 @@ import type {
   TokenView,
 } from '../../protocol/api';
 import { alignedNeighbourSource } from '../knnlm/aligned';
+import { KnnLmModel } from '../knnlm/model';
 import { Runtime, type ModelFiles } from '../runtime';
 import { GptModel, RetroModel, readManifest, type LanguageModel, type NeighbourSource, type RetrievedNeighbour } from '../models';
 import { generate as runGeneration } from '../generate';
@@ -472,6 +473,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
             probability: token.modelProbability,
             alternatives: token.alternatives.map((a) => ({ id: a.tokenId, text: tt.standalone([a.tokenId])[0]!.text, probability: a.probability })),
             ...(key === 'replug' ? { passages: this.replug.shares(token.tokenId) } : {}),
+            ...(model instanceof KnnLmModel ? { searched: model.lastSearched } : {}),
           });
           if (performance.now() - lastFlush >= FLUSH_MS) flush();
         },

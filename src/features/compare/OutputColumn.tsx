@@ -159,6 +159,12 @@ export function OutputColumn({
       <footer className="column-footer">
         {statusText(run, generating, t)}
         {run && run.status !== 'running' && run.generated.length >= 8 ? <TextQuality run={run} /> : null}
+        {run && run.generated.some((token) => token.searched === false) && (
+          <span data-testid="searches-skipped">
+            {' · '}
+            {t('column.searchesSkipped', { skipped: run.generated.filter((token) => token.searched === false).length, count: run.generated.length })}
+          </span>
+        )}
       </footer>
     </section>
   );

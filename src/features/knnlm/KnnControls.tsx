@@ -88,6 +88,17 @@ export function KnnControls({
             onChange={(v) => set('temperature', v)}
           />
         </div>
+        <div className="controls-row">
+          <NumberField
+            label={t('settings.knnPointers')}
+            value={value.pointers ?? 0}
+            min={0}
+            max={MAX_KNN_K}
+            disabled={!enabled}
+            title={t('settings.knnPointersTitle')}
+            onChange={(v) => set('pointers', Math.round(v))}
+          />
+        </div>
       </div>
     </fieldset>
   );
