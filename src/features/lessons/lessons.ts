@@ -73,8 +73,8 @@ export const LESSONS: Lesson[] = [
           zh: '这三种方法里，哪些完全不需要额外训练？你觉得哪一种最常照抄检索到的事实？',
         },
         source: {
-          en: 'WikiText-2 test perplexity against the GPT: kNN-LM 25.9% lower (docs/knnlm.md); RETRO 1.3% lower on the first 600 test windows (docs/retro-training.md); In-Context RALM 0.8–1.8% higher (docs/icralm.md). RETRO cross-attention layers: manifest cca_layers [2, 5].',
-          zh: 'WikiText-2 测试集困惑度（与 GPT 相比）：kNN-LM 低 25.9%（docs/knnlm.md）；RETRO 在测试集前 600 个窗口上低 1.3%（docs/retro-training.md）；In-Context RALM 高 0.8–1.8%（docs/icralm.md）。RETRO 的交叉注意力层：manifest 中的 cca_layers [2, 5]。',
+          en: 'WikiText-2 test perplexity against the GPT: kNN-LM 25.9% lower (docs/knnlm.md); RETRO 1.7% lower (docs/retro-training.md); In-Context RALM 0.8–1.8% higher (docs/icralm.md). RETRO cross-attention layers: manifest cca_layers [2, 5].',
+          zh: 'WikiText-2 测试集困惑度（与 GPT 相比）：kNN-LM 低 25.9%（docs/knnlm.md）；RETRO 低 1.7%（docs/retro-training.md）；In-Context RALM 高 0.8–1.8%（docs/icralm.md）。RETRO 的交叉注意力层：manifest 中的 cca_layers [2, 5]。',
         },
       },
     ],
@@ -150,8 +150,8 @@ export const LESSONS: Lesson[] = [
           zh: '如果一个模型在测试中得分很高，你会怎样确认测试文本不在它的数据库里？',
         },
         source: {
-          en: 'docs/retro-training.md: on the first 600 windows of WikiText-2 test, with the text’s own document among its neighbours RETRO’s token perplexity falls by 97.5% against the GPT (91.9 to 2.3); with neighbours from other articles by 1.3% (paired comparisons (d) and (b)).',
-          zh: 'docs/retro-training.md：在 WikiText-2 测试集前 600 个窗口上，当近邻中包含文本自己的文档时，RETRO 的词元困惑度比 GPT 下降 97.5%（从 91.9 降到 2.3）；近邻来自其他文章时只下降 1.3%（配对比较 (d) 和 (b)）。',
+          en: 'docs/retro-training.md: with the text’s own document among its neighbours RETRO’s token perplexity falls by 97.5% against the GPT (91.9 to 2.3, the first 600 windows of WikiText-2 test); with neighbours from other articles by 1.7% (all of WikiText-2 test; paired comparisons (d) and (b)).',
+          zh: 'docs/retro-training.md：当近邻中包含文本自己的文档时，RETRO 的词元困惑度比 GPT 下降 97.5%（从 91.9 降到 2.3，WikiText-2 测试集前 600 个窗口）；近邻来自其他文章时只下降 1.7%（整个 WikiText-2 测试集；配对比较 (d) 和 (b)）。',
         },
       },
       {
