@@ -4,7 +4,9 @@
  * passage, each [passage] + [separator] + history + the block's own tokens. A target's probability
  * is Σ_j λ_j p(target | input_j). Cost: k forwards per block.
  */
+import { logSoftmaxAt } from '../generate/sampler';
 import { blockInput, blockQuery } from '../icralm/plan';
+import { logAddExp } from '../knnlm/interpolate';
 import type { BatchForwardModel } from '../icralm/eval';
 import type { RetrievedPassage } from '../icralm/types';
 import { DEFAULT_REPLUG_SETTINGS, passageWeights, validateReplugSettings, type PassagesRetriever, type ReplugSettings } from './types';
@@ -32,22 +34,6 @@ export interface ReplugEvalResult {
   mean_top_weight: number;
   forward_seconds: number;
   retrieval_seconds: number;
-}
-
-/** log Σ_j exp(a_j): the mixture's log-probability from the passages' log-probabilities plus log-weights. */
-function logSumExp(values: readonly number[]): number {
-  const max = Math.max(...values);
-  if (max === -Infinity) return -Infinity;
-  return max + Math.log(values.reduce((s, v) => s + Math.exp(v - max), 0));
-}
-
-/** log-softmax of one row at `index`. */
-function logProbAt(logits: Float32Array, offset: number, V: number, index: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < V; i++) if (logits[offset + i]! > max) max = logits[offset + i]!;
-  let sum = 0;
-  for (let i = 0; i < V; i++) sum += Math.exp(logits[offset + i]! - max);
-  return logits[offset + index]! - max - Math.log(sum);
 }
 
 export async function evaluateReplug(model: BatchForwardModel, ids: ArrayLike<number>, options: ReplugEvalOptions): Promise<ReplugEvalResult> {
@@ -90,12 +76,13 @@ export async function evaluateReplug(model: BatchForwardModel, ids: ArrayLike<nu
       forwards += members.length;
       members.forEach((p, row) => {
         const firstRow = T - (end - b);
-        for (let j = b; j < end; j++) perTarget[j - b]![p] = Math.log(weights[p]!) + logProbAt(logits, (row * T + firstRow + (j - b)) * V, V, ids[j]!);
+        for (let j = b; j < end; j++) perTarget[j - b]![p] = Math.log(weights[p]!) + logSoftmaxAt(logits, ids[j]!, (row * T + firstRow + (j - b)) * V, V);
       });
     }
     forwardMs += performance.now() - t;
     for (let j = b; j < end; j++) {
-      const lp = logSumExp(perTarget[j - b]!);
+      // log Σ_p λ_p p_p(target), from the passages' log-weighted log-probabilities
+      const lp = perTarget[j - b]!.reduce(logAddExp, -Infinity);
       logProbs[j - 1] = lp;
       nll -= lp;
       scored++;

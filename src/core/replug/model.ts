@@ -11,7 +11,8 @@ import { Serial } from '../models/decoder';
 import type { GptModel } from '../models/gpt';
 import type { LanguageModel, StartOptions, StepOutput } from '../models/types';
 import { InferenceError } from '../runtime/errors';
-import { DEFAULT_REPLUG_SETTINGS, mixDistributions, passageWeights, validateReplugSettings, type PassagesRetriever, type ReplugRetrieval, type ReplugSettings, type ReplugTokenShare } from './types';
+import { logSoftmax } from '../knnlm/interpolate';
+import { DEFAULT_REPLUG_SETTINGS, mixLogProbRows, passageWeights, validateReplugSettings, type PassagesRetriever, type ReplugRetrieval, type ReplugSettings, type ReplugTokenShare } from './types';
 
 export class ReplugModel implements LanguageModel {
   readonly info: ModelInfo;
@@ -128,8 +129,9 @@ export class ReplugModel implements LanguageModel {
   }
 
   private mixed(rows: Float32Array[]): StepOutput {
-    this.lastRows = rows.map((row) => mixDistributions([row], [1]));
-    const logits = mixDistributions(rows, this.weights);
+    // Each run's log-softmax once: the mixture and `shares` both read it.
+    this.lastRows = rows.map((row) => logSoftmax(row, 0, row.length));
+    const logits = mixLogProbRows(this.lastRows, this.weights);
     return { logits, rows: 1, retrievals: [], restarted: false };
   }
 

@@ -14,7 +14,7 @@ import { GPT_ID, MODELS_DIR } from '../models/test-support';
 import { Runtime } from '../runtime';
 import { nodeModelFiles } from '../runtime/node-files';
 import { ReplugModel } from './model';
-import { mixDistributions, passageWeights, validateReplugSettings } from './types';
+import { mixLogProbRows, passageWeights, validateReplugSettings } from './types';
 
 describe('REPLUG weights and mixture', () => {
   it('weights are softmax(similarity / τ) with similarity = 1 - cosine distance', () => {
@@ -29,8 +29,8 @@ describe('REPLUG weights and mixture', () => {
 
   it('mixes the rows as probabilities, returning log-probabilities', () => {
     const a = Float32Array.from([Math.log(0.5), Math.log(0.5), -Infinity]);
-    const b = Float32Array.from([0, 0, 0]);
-    const mixed = mixDistributions([a, b], [0.25, 0.75]);
+    const b = Float32Array.from([1, 1, 1], () => Math.log(1 / 3));
+    const mixed = mixLogProbRows([a, b], [0.25, 0.75]);
     expect(Array.from(mixed, Math.exp)).toEqual([0.25 * 0.5 + 0.75 / 3, 0.25 * 0.5 + 0.75 / 3, 0.75 / 3].map((x) => expect.closeTo(x, 6)));
   });
 

@@ -52,19 +52,15 @@ export function passageWeights(passages: readonly RetrievedPassage[], temperatur
 }
 
 /**
- * log Σ_j λ_j softmax(logits_j), one vocabulary row: the ensemble's log-probabilities, which the
- * sampler treats as logits (softmax leaves log-probabilities unchanged).
+ * log Σ_j λ_j p_j for rows that are already log-probabilities (each run's log-softmax): the
+ * ensemble's log-probabilities, which the sampler treats as logits (softmax leaves them unchanged).
  */
-export function mixDistributions(rows: readonly Float32Array[], weights: readonly number[], out = new Float32Array(rows[0]?.length ?? 0)): Float32Array {
+export function mixLogProbRows(logProbRows: readonly Float32Array[], weights: readonly number[], out = new Float32Array(logProbRows[0]?.length ?? 0)): Float32Array {
   const V = out.length;
   out.fill(0);
-  rows.forEach((row, j) => {
-    let max = -Infinity;
-    for (let i = 0; i < V; i++) if (row[i]! > max) max = row[i]!;
-    let sum = 0;
-    for (let i = 0; i < V; i++) sum += Math.exp(row[i]! - max);
-    const scale = weights[j]! / sum;
-    for (let i = 0; i < V; i++) out[i] = out[i]! + scale * Math.exp(row[i]! - max);
+  logProbRows.forEach((row, j) => {
+    const w = weights[j]!;
+    for (let i = 0; i < V; i++) out[i] = out[i]! + w * Math.exp(row[i]!);
   });
   for (let i = 0; i < V; i++) out[i] = Math.log(out[i]!);
   return out;
