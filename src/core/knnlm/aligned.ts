@@ -13,6 +13,7 @@ import type { NeighbourSource, RetrievedNeighbour } from '../models/neighbours';
 import type { LanguageModel, StepOutput } from '../models/types';
 import type { KnnDatastore, KnnEntryText } from './datastore';
 import { MAX_KNN_K } from './types';
+import { Rng } from '../generate/rng';
 
 export interface AlignedMatch {
   /** which of the searched datastores */
@@ -90,20 +91,13 @@ export async function queryKey(gpt: QueryGpt, context: readonly number[]): Promi
  * is NaN: no search ran, so there is none to show.
  */
 function randomKept(datastore: KnnDatastore, k: number, context: readonly number[], excluded: ReadonlySet<number>, chunk: number): AlignedNeighbour[] {
-  // xorshift32 seeded with the FNV-1a hash of the query ids (a zero state would stay zero)
-  let state = 2166136261;
-  for (const id of context) state = Math.imul(state ^ id, 16777619) >>> 0;
-  const rng = () => {
-    if (state === 0) state = 1;
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
+  // The sampler's generator, seeded with the FNV-1a hash of the query ids.
+  let seed = 2166136261;
+  for (const id of context) seed = Math.imul(seed ^ id, 16777619) >>> 0;
+  const rng = new Rng(seed);
   const kept: AlignedNeighbour[] = [];
   for (let tries = 0; kept.length < k && tries < 64 * k; tries++) {
-    const [entry] = randomEntries(datastore, 1, rng);
+    const [entry] = randomEntries(datastore, 1, () => rng.next());
     const place = datastore.entryText(entry!, 0, 0);
     if (excluded.has(place.docId)) continue;
     kept.push({ match: { store: 0, entry: entry!, distance: Number.NaN }, place, tokenIds: Array.from(alignedNeighbourIds(datastore.section.values, entry!, chunk)) });
