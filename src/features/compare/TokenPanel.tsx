@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, type KeyboardEvent } from 'react';
+import { useEffect, useId, useRef } from 'react';
 import { useTranslation } from 'react-i18next';
 import type { ChunkReport, RunState } from '../../client';
 import { displayToken, formatProbability } from '../knnlm/format';
@@ -48,17 +48,8 @@ export function TokenPanel({
     panelRef.current?.focus();
   }, [index]);
 
-  const onKey = (event: KeyboardEvent) => {
-    if (event.key === 'Escape') {
-      // Esc elsewhere stops generation; here it only closes the panel.
-      event.stopPropagation();
-      event.nativeEvent.stopImmediatePropagation();
-      onClose();
-    }
-  };
-
   return (
-    <section ref={panelRef} className="token-panel panel" aria-labelledby={`${ids}-heading`} data-testid="token-panel" tabIndex={-1} onKeyDown={onKey}>
+    <section ref={panelRef} className="token-panel panel" aria-labelledby={`${ids}-heading`} data-testid="token-panel" tabIndex={-1}>
       <header className="panel-header">
         <h2 id={`${ids}-heading`}>
           {t('token.heading', { column })} <q className="dist-token" lang="en">{displayToken(token.text)}</q>{' '}

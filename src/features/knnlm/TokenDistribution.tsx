@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { detokenizeWikiText, useClient, type KnnExplanationView, type TokenView } from '../../client';
 import { displayToken, formatProbability } from './format';
@@ -85,15 +85,6 @@ export function TokenDistribution({
     panelRef.current?.focus();
   }, [position]);
 
-  const onKey = (event: KeyboardEvent) => {
-    if (event.key === 'Escape') {
-      // Esc elsewhere stops generation; here it only closes the panel.
-      event.stopPropagation();
-      event.nativeEvent.stopImmediatePropagation();
-      onClose();
-    }
-  };
-
   const settings = explanation?.settings;
   const lambda = mixing?.lambda ?? settings?.lambda ?? 0;
   const temperature = mixing?.temperature ?? settings?.temperature ?? 1;
@@ -106,7 +97,6 @@ export function TokenDistribution({
       aria-labelledby={`${ids}-heading`}
       data-testid="token-distribution"
       tabIndex={-1}
-      onKeyDown={onKey}
     >
       <header className="panel-header">
         <h2 id={`${ids}-heading`}>
