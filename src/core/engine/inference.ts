@@ -94,8 +94,9 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   constructor(options: InferenceEngineOptions = {}) {
     this.folder = options.folder ?? fetchFolder;
     this.transfer = options.transfer ?? inThread;
-    this.icralm = new IcRalmHost({ gpt: () => this.loadedGpt(), tokenizer: () => this.loadedTokenizer(), server: () => this.connectedServer() });
-    this.replug = new ReplugHost({ gpt: () => this.loadedGpt(), tokenizer: () => this.loadedTokenizer(), server: () => this.connectedServer() });
+    const passageDeps = { gpt: () => this.loadedGpt(), tokenizer: () => this.loadedTokenizer(), server: () => this.connectedServer() };
+    this.icralm = new IcRalmHost(passageDeps);
+    this.replug = new ReplugHost(passageDeps);
     this.knn = new KnnHost({
       gpt: () => this.loadedGpt(),
       tokenizer: () => this.loadedTokenizer(),

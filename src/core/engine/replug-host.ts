@@ -4,16 +4,9 @@
  * retrieval reports with the passage weights, and each token's per-passage shares.
  */
 import { separatorTokens, trimPadding } from '../icralm';
-import type { GptModel } from '../models';
 import { DEFAULT_REPLUG_SETTINGS, ReplugModel, type PassagesRetriever, type ReplugTokenShare } from '../replug';
-import type { RetroTokenizer } from '../tokenizer';
-import type { ChunkReport, GenerateRequest, NeighbourDisplay, NeighbourServer } from '../../protocol/api';
-
-export interface ReplugHostDeps {
-  gpt(): GptModel;
-  tokenizer(): RetroTokenizer;
-  server(): NeighbourServer;
-}
+import type { ChunkReport, GenerateRequest, NeighbourDisplay } from '../../protocol/api';
+import type { IcRalmHostDeps } from './icralm-host';
 
 export class ReplugHost {
   private model: ReplugModel | null = null;
@@ -21,7 +14,8 @@ export class ReplugHost {
   private views: NeighbourDisplay[][] = [];
   private reported = 0;
 
-  constructor(private readonly deps: ReplugHostDeps) {}
+  /** In-Context RALM's host needs the same three things: the GPT, the tokenizer, the retrieval engine. */
+  constructor(private readonly deps: IcRalmHostDeps) {}
 
   /** The column's model for this request: its k, τ, s, l and document exclusions; reports start afresh. */
   prepare(request: GenerateRequest): ReplugModel {
