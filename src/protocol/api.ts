@@ -117,7 +117,35 @@ export interface RetrievalState {
   notices: string[];
   /** null when the server has no kNN-LM datastore (not built: `npm run setup:knn`) */
   knnDefault: KnnDefaultInfo | null;
+  /** Which kNN-LM keys serve the active datastore, as the retrieval engine decides (the client only shows it). */
+  knn: KnnSources;
 }
+
+/** A datastore whose kNN-LM keys can be loaded: a stored one, or the built-in one not yet copied in. */
+export interface KnnSourceInfo {
+  id: string;
+  name: string;
+  stored: boolean;
+  /** file size: what a first use copies into this browser when not `stored` */
+  bytes: number;
+}
+
+/** What each use of kNN-LM keys reads for the active datastore, or null when nothing serves it. */
+export interface KnnSources {
+  /**
+   * The kNN-LM column: the active datastore's own keys, else the built-in kNN-LM datastore (a
+   * datastore of other text is still a datastore to interpolate with).
+   */
+  knnlm: KnnSourceInfo | null;
+  /**
+   * Token-aligned RETRO: the active datastore's own keys, or the built-in ones when they were made
+   * from the active datastore's text; never another text's (RETRO's neighbours must come from the
+   * datastore the user picked). When not null it is the same datastore as `knnlm`.
+   */
+  retro: KnnSourceInfo | null;
+}
+
+export type KnnUse = keyof KnnSources;
 
 export interface TokenView {
   id: number;
@@ -192,6 +220,8 @@ export interface NeighbourServer {
    * built-in kNN-LM datastore (KnnDefaultInfo.id) is copied into IndexedDB first if it is not yet.
    */
   knnShard(id: string, onProgress?: ProgressCallback): Promise<KnnShardBytes>;
+  /** The kNN-LM keys each use reads for the active datastore (RetrievalState.knn). */
+  knnSources(): Promise<KnnSources>;
 }
 
 export interface KnnShardBytes {
@@ -389,8 +419,13 @@ export interface InferenceApi {
   encode(text: string): Promise<number[]>;
   /** Inverse of `encode`: special tokens kept, no clean-up of spaces; rejects before `init` finished. */
   decode(ids: number[]): Promise<string>;
-  /** Fetches a kNN-LM datastore from the retrieval engine and wraps the GPT with it (KnnDatastore.checkModel refuses other weights). */
-  loadKnn(datastoreId: string, onProgress: ProgressCallback): Promise<KnnModelState>;
+  /**
+   * Loads the kNN-LM keys that `use` reads for the active datastore (the retrieval engine says which:
+   * KnnSources) and wraps the GPT with them (KnnDatastore.checkModel refuses other weights). A no-op
+   * when they are loaded; null when the active datastore has none for that use (for 'knnlm' the
+   * keys of a previous datastore are then let go, so the column cannot answer from them).
+   */
+  loadKnnFor(use: KnnUse, onProgress: ProgressCallback): Promise<KnnModelState | null>;
   unloadKnn(): Promise<void>;
   /**
    * Why the kNN-LM column predicted the token after sequence position `position` (from its latest

@@ -108,7 +108,7 @@ describe('InferenceEngine + RetrievalEngine in one thread', () => {
     expect(phases).toContain('kNN-LM keys (running the GPT)');
     expect(progress.every((p) => p.kind === 'build')).toBe(true);
     await retrieval.setActive(dropped.id);
-    const knn = await inference.loadKnn(dropped.id, () => undefined);
+    const knn = await inference.loadKnnFor('knnlm', () => undefined);
     expect(knn).toMatchObject({ datastoreId: dropped.id, entries: dropped.knnlm!.entries });
   }, LONG);
 

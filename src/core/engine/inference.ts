@@ -23,6 +23,7 @@ import type {
   KnnExplanationView,
   KnnKeyBuilder,
   KnnModelState,
+  KnnUse,
   ModelDescription,
   ModelKey,
   NeighbourDisplay,
@@ -300,9 +301,17 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     this.scoreController?.abort();
   }
 
-  loadKnn(datastoreId: string, onProgress: ProgressCallback): Promise<KnnModelState> {
-    if (this.controller) return Promise.reject(new Error('A generation is running: wait for it to finish.'));
-    return this.knn.load(datastoreId, onProgress);
+  async loadKnnFor(use: KnnUse, onProgress: ProgressCallback): Promise<KnnModelState | null> {
+    const source = (await this.connectedServer().knnSources())[use];
+    if (!source) {
+      // RETRO without keys retrieves nothing and leaves the column's keys alone; the kNN-LM column
+      // must not go on answering from the keys of a datastore that is no longer the active one's.
+      if (use === 'knnlm') await this.knn.unload();
+      return null;
+    }
+    if (this.knn.state?.datastoreId === source.id) return this.knn.state;
+    if (this.controller) throw new Error('A generation is running: wait for it to finish.');
+    return this.knn.load(source.id, onProgress);
   }
 
   unloadKnn(): Promise<void> {

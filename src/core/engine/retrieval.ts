@@ -36,6 +36,7 @@ import { detokenizeWikiText, loadTokenizer, type RetroTokenizer } from '../token
 import { TokenBytes, TokenTexts } from './token-text';
 import { fetchFolder, type FolderOpener } from './folder';
 import { inThread, type Transfer } from './transfer';
+import { knnSources } from './knn-sources';
 
 interface Assets {
   manifest: ModelManifest;
@@ -117,6 +118,13 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
   /** What the inference engine reads: neighbours of the active datastore, and kNN-LM shards. */
   readonly neighbourServer: NeighbourServer = {
     knnShard: (id, onProgress) => this.knnShardBytes(id, onProgress),
+    // Read without state()'s side effects: its notices are the client's to collect.
+    knnSources: async () => {
+      const records = await this.requireStore().list();
+      const entries = (await this.fetchDefaults().catch(() => null)) ?? [];
+      const activeId = this.active && records.some((r) => r.id === this.active!.id) ? this.active.id : null;
+      return knnSources(records.filter((r) => r.kind !== 'knnlm').map(info), activeId, knnDefault(entries, records));
+    },
     retrieve: async (chunkTokenIds, k, excludeDocIds): Promise<RetrievedForModel> => {
       const { texts } = await this.loadAssets();
       const { neighbours, latencyMs, datastoreId } = this.retrieveIds(chunkTokenIds, k, excludeDocIds);
@@ -164,16 +172,20 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       this.active = null;
       this.notices.push('The active datastore was deleted in another tab.');
     }
+    const datastores = records.filter((r) => r.kind !== 'knnlm').map(info);
+    const activeId = this.active?.id ?? null;
+    const builtInKnn = knnDefault(entries, records);
     return {
-      datastores: records.filter((r) => r.kind !== 'knnlm').map(info),
-      activeId: this.active?.id ?? null,
+      datastores,
+      activeId,
       // What the active datastore really uses: after a fall-back to flat (voy's size limit) the
       // choice shown is flat, not the voy that was asked for.
       indexKind: this.active?.datastore.index.kind ?? this.indexKind,
       storage: await DatastoreStore.estimate(),
       missingDefaults: missingDefaults(entries, records),
       notices: this.notices.splice(0),
-      knnDefault: knnDefault(entries, records),
+      knnDefault: builtInKnn,
+      knn: knnSources(datastores, activeId, builtInKnn),
     };
   }
 
