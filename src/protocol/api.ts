@@ -9,6 +9,7 @@ import type { ReplugSettings, ReplugTokenShare } from './replug';
 import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from './knnlm';
 import type { Backend, BackendInfo, RetroSettings } from './model';
 import type { IndexKind } from './retrieval';
+import type { DocumentFormat } from './shard';
 
 export type { IcRalmSettings } from './icralm';
 export type { ReplugSettings, ReplugTokenShare } from './replug';
@@ -188,6 +189,15 @@ export interface BuildRequest {
   files: File[];
   /** Also run the GPT over the text for kNN-LM keys (in the inference engine), stored in the same shard. */
   knnKeys?: boolean;
+  /**
+   * Each file's format; default from its name. The app offers .txt, .md and .jsonl; a WikiText dump
+   * is for the Node tools (RetrievalEngineOptions.builds).
+   */
+  format?: DocumentFormat;
+  /** The shard's description; default: the files it was built from. */
+  description?: string;
+  /** The vector index stored in the shard (default flat). */
+  index?: IndexKind;
 }
 
 /**
@@ -204,6 +214,12 @@ export interface RetrievalApi {
   /** Neighbours of a piece of text from the active datastore (the neighbour inspector, tests). */
   retrieveText(text: string, k: number, excludeDocIds?: number[]): Promise<RetrieveResult>;
   build(request: BuildRequest, onProgress: ProgressCallback): Promise<RetrievalState & { built: DatastoreInfo }>;
+  /**
+   * Runs the GPT over a stored chunk datastore's text and stores its kNN-LM keys in it (what
+   * `knnKeys` adds to a build), so kNN-LM and token-aligned RETRO can use it. Cancelled by
+   * cancelBuild; the datastore is unchanged until the keys are stored.
+   */
+  addKnnKeys(id: string, onProgress: ProgressCallback): Promise<RetrievalState & { updated: DatastoreInfo }>;
   cancelBuild(): void;
   /** Copies deleted built-in datastores back in. */
   restoreDefaults(onProgress: ProgressCallback): Promise<RetrievalState>;

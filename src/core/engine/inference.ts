@@ -60,6 +60,8 @@ export interface InferenceEngineOptions {
   folder?: FolderOpener;
   /** Default: nothing crosses a thread. The worker passes Comlink's `transfer`. */
   transfer?: Transfer;
+  /** WASM threads (default: the runtime's choice; Node tools pass their core count) */
+  wasmThreads?: number;
 }
 
 const ALIGNED_NEEDS_KNN =
@@ -85,6 +87,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   private pendingViews: { query: number[]; views: NeighbourDisplay[]; latencyMs: number }[] = [];
   private readonly folder: FolderOpener;
   private readonly transfer: Transfer;
+  private readonly wasmThreads: number | undefined;
   private readonly knn: KnnHost;
   /** The 'icralm' column: the GPT with the active datastore's top chunk before its context. */
   private readonly icralm: IcRalmHost;
@@ -95,6 +98,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   constructor(options: InferenceEngineOptions = {}) {
     this.folder = options.folder ?? fetchFolder;
     this.transfer = options.transfer ?? inThread;
+    this.wasmThreads = options.wasmThreads;
     const passageDeps = { gpt: () => this.loadedGpt(), tokenizer: () => this.loadedTokenizer(), server: () => this.connectedServer() };
     this.icralm = new IcRalmHost(passageDeps);
     this.replug = new ReplugHost(passageDeps);
@@ -163,7 +167,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   // --- InferenceApi -----------------------------------------------------------------------------
 
   async init(baseUrl: string, preferred: Backend | 'auto', onProgress: ProgressCallback): Promise<InferenceReady> {
-    const runtime = await Runtime.create({ prefer: preferred });
+    const runtime = await Runtime.create({ prefer: preferred, ...(this.wasmThreads ? { wasmThreads: this.wasmThreads } : {}) });
     this.runtime = runtime;
     const ids = await this.readIndex(baseUrl);
     const manifests: { files: ModelFiles; manifest: ModelManifest }[] = [];
