@@ -297,10 +297,17 @@ export interface DecodingSettings {
   repetitionPenalty: number;
   /** `no_repeat_ngram_size`; 0 = off */
   noRepeatNgramSize: number;
+  /** Stop at the end-of-text token (default true); the reading tests write their full length. */
+  stopAtEndOfText?: boolean;
 }
 
 export interface GenerateRequest {
   prompt: string;
+  /**
+   * The prompt as token ids, used instead of encoding `prompt` (npm run eval:generate: prompts cut
+   * from a tokenized text, which encoding their decoded text may not give back).
+   */
+  promptIds?: number[];
   models: ModelKey[];
   decoding: DecodingSettings;
   retro: RetroSettings;
@@ -384,6 +391,56 @@ export interface ScoreRequest {
   icralm: IcRalmSettings;
 }
 
+/**
+ * A corpus-scale perplexity run (npm run eval; the app's curves later): the lens's protocol without the
+ * lens's limits, for one model, by docs/manifest.md (windows of the context, stride 128).
+ */
+export interface EvalRequest {
+  /** WikiText-formatted text (a split file): tokenized article by article, scored as one stream */
+  text: string;
+  model: ModelKey;
+  /** RETRO: neighbours per chunk; `random` draws them from the datastore instead of searching (seeded) */
+  retro: { retrieval: boolean; k: number; random?: boolean; seed?: number };
+  /** kNN-LM: the headline settings; `sweep` adds more, mixed from the same forward and searches */
+  knn: KnnLmSettings & { sweep?: KnnLmSettings[] };
+  icralm: IcRalmSettings;
+  replug: ReplugSettings;
+  /** windows per forward (default 4) */
+  batch?: number;
+  /** the first N windows of the protocol only */
+  maxWindows?: number;
+  /** windows [start, end) of the protocol only: a part of a run, which npm run eval:merge joins (GPT, RETRO, kNN-LM) */
+  windows?: { start: number; end: number };
+}
+
+export interface EvalResult {
+  model: ModelKey;
+  name: string;
+  /** tokens of the stream, and its WikiText words */
+  tokens: number;
+  words: number;
+  /** tokens of each article, in order (paired bootstrap resamples articles) */
+  articleLengths: number[];
+  /** windows scored, and in the whole protocol */
+  windows: number;
+  totalWindows: number;
+  scoredTokens: number;
+  nll: number;
+  tokenPpl: number;
+  /** over the words in proportion to the tokens scored when only part of the text was (`wordPplEstimated`) */
+  wordPpl: number;
+  wordPplEstimated: boolean;
+  /** log p(token j + 1) at index j (length tokens - 1), NaN for targets not scored */
+  logProbs: Float32Array;
+  /** where RETRO's neighbours or the passages came from; null without retrieval */
+  datastoreId: string | null;
+  /** kNN-LM: the GPT on the same targets, and every setting of the sweep */
+  knnlm?: { gpt: { nll: number; tokenPpl: number }; sweep: { settings: KnnLmSettings; nll: number; tokenPpl: number }[]; targetInNeighbours: number; searchesSkipped: number };
+  /** In-Context RALM and REPLUG: blocks, forwards and retrievals */
+  passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number };
+  seconds: number;
+}
+
 export interface ModelScore {
   model: ModelKey;
   name: string;
@@ -458,6 +515,12 @@ export interface InferenceApi {
    */
   score(request: ScoreRequest, onEvent: ScoreCallback): Promise<ScoreResult>;
   stopScore(): void;
+  /**
+   * Perplexity of a whole text for one model with the loaded models and the active datastore (as
+   * the lens, without its limits): `npm run eval` runs it in Node. Holds the GPT as the lens does;
+   * stopScore stops it. `onProgress` gets targets scored of the targets to score.
+   */
+  evaluate(request: EvalRequest, onProgress: (done: number, total: number) => void): Promise<EvalResult>;
 }
 
 /**

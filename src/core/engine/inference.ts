@@ -14,6 +14,8 @@ import type {
   Backend,
   BackendInfo,
   ChunkReport,
+  EvalRequest,
+  EvalResult,
   ExplainOptions,
   GenerateRequest,
   GenerationCallback,
@@ -46,6 +48,7 @@ import { KnnHost } from './knnlm-host';
 import { IcRalmHost } from './icralm-host';
 import { ReplugHost } from './replug-host';
 import { icRalmScorer, scoreText, serverEvalStore, type LensModel } from './score';
+import { evaluateRequest } from './evaluate';
 import { inThread, type Transfer } from './transfer';
 import { fetchFolder, type FolderOpener } from './folder';
 
@@ -241,7 +244,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     this.controller = controller;
     const signal = controller.signal;
     try {
-      const promptIds = tokenizer.encode(request.prompt);
+      const promptIds = request.promptIds ?? tokenizer.encode(request.prompt);
       if (promptIds.length === 0) throw new RangeError('The prompt is empty after tokenization.');
       for (const key of request.models) {
         const loaded = key === 'knnlm' ? this.knnLoaded(request) : key === 'icralm' ? this.icralmLoaded(request) : key === 'replug' ? this.replugLoaded(request) : this.models.get(key);
@@ -303,6 +306,39 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
 
   stopScore(): void {
     this.scoreController?.abort();
+  }
+
+  async evaluate(request: EvalRequest, onProgress: (done: number, total: number) => void): Promise<EvalResult> {
+    const holder = this.gptHolder();
+    if (holder === 'generation') throw new Error('A generation is running: stop it (or wait) before evaluating.');
+    if (holder === 'keys') throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
+    if (holder === 'lens') throw new Error('The lens is already scoring a text.');
+    const controller = new AbortController();
+    this.scoreController = controller;
+    try {
+      const tk = this.loadedTokenizer();
+      const gpt = this.loadedGpt();
+      const store = this.knn.datastore;
+      const datastoreId = this.knn.state?.datastoreId;
+      const eotId = gpt.manifest.tokenizer.eot_id;
+      const result = await evaluateRequest(
+        request,
+        {
+          tokenizer: tk,
+          gpt,
+          lensModel: (key) => this.lensModel(key, { knn: request.knn, icralm: request.icralm }),
+          knn: store && datastoreId ? { store, datastoreId } : null,
+          server: this.server,
+          separator: separatorTokens('newline', (t) => tk.encode(t), eotId),
+          eotId,
+        },
+        onProgress,
+        controller.signal,
+      );
+      return this.transfer(result, [result.logProbs.buffer as ArrayBuffer]);
+    } finally {
+      this.scoreController = null;
+    }
   }
 
   async loadKnnFor(use: KnnUse, onProgress: ProgressCallback): Promise<KnnModelState | null> {
@@ -473,6 +509,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
         suppressTokens: d.suppressUnk ? [model.manifest.tokenizer.unk_id] : [],
         repetitionPenalty: d.repetitionPenalty,
         noRepeatNgramSize: d.noRepeatNgramSize,
+        ...(d.stopAtEndOfText === false ? { stopTokenId: null } : {}),
       },
       {
         signal,
@@ -512,7 +549,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   // --- perplexity lens (score.ts) ----------------------------------------------------------------
 
   /** The lens's row for `key`, set up from this request alone (λ, k, T; s and l), or why there is none. */
-  private lensModel(key: ModelKey, request: ScoreRequest): LensModel | string {
+  private lensModel(key: ModelKey, request: Pick<ScoreRequest, 'knn' | 'icralm'>): LensModel | string {
     const gpt = this.models.get('gpt');
     if (key === 'knnlm') {
       const knnModel = this.knn.active;

@@ -32,6 +32,10 @@ export interface KnnEvalOptions {
    */
   pointers?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Filled with the headline setting's log p(ids[j+1]) at index j for every scored target. */
+  tokenLogProbs?: Float32Array;
+  /** Checked before each window; an aborted run rejects with an AbortError. */
+  signal?: AbortSignal;
 }
 
 export interface KnnEvalScore {
@@ -77,6 +81,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
   let skipped = 0;
   const minPointers = options.pointers ?? 0;
   for (const w of windows) {
+    options.signal?.throwIfAborted();
     const inputs = Array.from({ length: w.length - 1 }, (_, t) => ids[w.start + t]!);
     const f0 = performance.now();
     const out = await model.start(inputs, { allLogits: true });
@@ -108,7 +113,9 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
       const nv = Int32Array.from(nearest, (id) => values[id]!);
       if (nv.includes(target)) hits++;
       options.settings.forEach((s, i) => {
-        nll[i]! -= mixLogProb(lp, knnLogProbOf(distances, nv, s.k, s.temperature, target), s.lambda);
+        const mixed = mixLogProb(lp, knnLogProbOf(distances, nv, s.k, s.temperature, target), s.lambda);
+        nll[i]! -= mixed;
+        if (i === 0 && options.tokenLogProbs) options.tokenLogProbs[w.start + t] = mixed;
       });
       scored++;
     }
