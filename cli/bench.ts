@@ -19,7 +19,9 @@
  * skip): per configuration the median ms per token with p10/p90, tokens/s from the median, and the
  * cost vs GPT as the median over blocks of (its block time / GPT's time in the same rounds), with an
  * order-statistic ~95% interval. Background load slows every configuration of a round alike, so the
- * ratios hold on a busy machine; the absolute times do not.
+ * ratios hold on a busy machine; the absolute times do not. Each step's CPU time (process.cpuUsage,
+ * one WASM thread) is reported beside it (cpu_*): another process taking the core stretches wall
+ * time, hardly CPU time, so the CPU-time ratios are the steadier cross-check under heavy load.
  *
  * stdout: one JSON line per configuration, a `retro_vs_gpt` summary, then the kNN search latency
  * (`knn_search`); stderr: progress and a markdown table. Browser numbers: the inference worker can
@@ -186,7 +188,11 @@ async function main(): Promise<void> {
 
   const loadBefore = loadavg()[0]!;
   const t0 = performance.now();
-  const steps = await interleavedDecode(configs, {
+  const { wall, cpu } = await interleavedDecode(configs, {
+    cpuClock: () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    },
     segmentTokens: tokens,
     segments: runs,
     warmupRounds: block,
@@ -201,7 +207,8 @@ async function main(): Promise<void> {
   timing = false;
   const wallS = (performance.now() - t0) / 1000;
   const loadAfter = loadavg()[0]!;
-  const stats = interleavedStats(steps, 'gpt', block);
+  const stats = interleavedStats(wall, 'gpt', block);
+  const cpuStats = interleavedStats(cpu!, 'gpt', block);
   const rounds = tokens * runs;
   for (const c of configs) {
     const s = stats[c.name]!;
@@ -226,6 +233,9 @@ async function main(): Promise<void> {
       step_median_ms: r3(s.step_median_ms),
       vs_gpt: r3(s.vs_baseline),
       vs_gpt_ci95: s.vs_baseline_ci95.map(r3),
+      cpu_ms_per_token: r3(cpuStats[c.name]!.ms_per_token),
+      cpu_vs_gpt: r3(cpuStats[c.name]!.vs_baseline),
+      cpu_vs_gpt_ci95: cpuStats[c.name]!.vs_baseline_ci95.map(r3),
       ...(lat ? { retrievals: lat.length, search_ms_per_retrieval: r2(lat[Math.floor(lat.length / 2)]!) } : {}),
     });
   }
@@ -244,13 +254,16 @@ async function main(): Promise<void> {
     retro_with_search_vs_gpt: ratio('real'),
     retro_with_search_stepwise_key_vs_gpt: ratio('real-stepwise'),
     knnlm_per_token_cost_vs_gpt: ratio('knnlm'),
+     cpu_time_vs_gpt: Object.fromEntries(configs.map((c) => [c.name, r3(cpuStats[c.name]!.vs_baseline)])),
   });
   log(`\n${rounds} rounds, blocks of ${block}, ${wallS.toFixed(1)} s, load average ${loadBefore.toFixed(2)} -> ${loadAfter.toFixed(2)}`);
-  log('| config | ms/token median (p10-p90) | tokens/s | vs GPT, median of per-block ratios (95% CI) |');
-  log('|---|---|---|---|');
+  log('| config | ms/token median (p10-p90) | tokens/s | vs GPT, median of per-block ratios (95% CI) | CPU ms/token | CPU time vs GPT (95% CI) |');
+  log('|---|---|---|---|---|---|');
   for (const c of configs) {
     const s = stats[c.name]!;
-    log(`| ${c.name} | ${s.ms_per_token.toFixed(2)} (${s.p10_ms_per_token.toFixed(2)}-${s.p90_ms_per_token.toFixed(2)}) | ${s.tokens_per_second.toFixed(1)} | ${s.vs_baseline.toFixed(3)} (${s.vs_baseline_ci95[0].toFixed(3)}-${s.vs_baseline_ci95[1].toFixed(3)}) |`);
+    const u = cpuStats[c.name]!;
+    const ci = (x: [number, number]) => `${x[0].toFixed(3)}-${x[1].toFixed(3)}`;
+    log(`| ${c.name} | ${s.ms_per_token.toFixed(2)} (${s.p10_ms_per_token.toFixed(2)}-${s.p90_ms_per_token.toFixed(2)}) | ${s.tokens_per_second.toFixed(1)} | ${s.vs_baseline.toFixed(3)} (${ci(s.vs_baseline_ci95)}) | ${u.ms_per_token.toFixed(2)} | ${u.vs_baseline.toFixed(3)} (${ci(u.vs_baseline_ci95)}) |`);
   }
 
   if (knn) {

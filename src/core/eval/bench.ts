@@ -171,22 +171,36 @@ export interface InterleavedOptions {
   onSegment?: (segment: number) => void;
   /** called after every restart's untimed prefills, before the rounds: whether they are recorded (false for the warm-up) */
   onRestarted?: (recorded: boolean) => void;
+  /**
+   * CPU time used by this process so far, in ms (Node: process.cpuUsage()); when given, each step's
+   * CPU time is recorded too. Another process taking the core stretches a step's wall time but
+   * hardly its CPU time.
+   */
+  cpuClock?: () => number;
+}
+
+/** Per-step times of an interleaved run, index = round: wall clock, and CPU time when a cpuClock was given. */
+export interface InterleavedSteps {
+  wall: Record<string, number[]>;
+  cpu: Record<string, number[]> | null;
 }
 
 /**
  * Decodes every config's own greedy sequence through generateStream (the loop the app runs), one
  * token per model per round, the order rotated by one each round; returns each config's step times
- * (ms), index = round. A step is one `stream.next()`: the model's `next()` (RETRO retrieval
+ * (ms), index = round (and their CPU time, with options.cpuClock). A step is one `stream.next()`: the model's `next()` (RETRO retrieval
  * included when it falls there) and the sampling of the following token. Prompts restart, untimed,
  * at each segment's start, before any sequence reaches the model's context; the caller checks that
  * prompt + segmentTokens + 1 fits it. Each stream's clock runs only during its own steps, so its
  * event-loop yield (every 25 ms of its decoding) comes as often as when it generates alone.
  */
-export async function interleavedDecode(configs: readonly InterleavedConfig[], options: InterleavedOptions): Promise<Record<string, number[]>> {
+export async function interleavedDecode(configs: readonly InterleavedConfig[], options: InterleavedOptions): Promise<InterleavedSteps> {
   const { segmentTokens, segments } = options;
   const warmup = options.warmupRounds ?? 0;
   const settings = { ...GREEDY, stopTokenId: null };
   const steps: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c.name, [] as number[]]));
+  const cpuClock = options.cpuClock;
+  const cpu: Record<string, number[]> | null = cpuClock ? Object.fromEntries(configs.map((c) => [c.name, [] as number[]])) : null;
   const clocks = configs.map(() => ({ base: 0, since: -1 }));
   const now = (i: number) => () => {
     const c = clocks[i]!;
@@ -212,13 +226,18 @@ export async function interleavedDecode(configs: readonly InterleavedConfig[], o
       for (let j = 0; j < configs.length; j++) {
         const i = (j + round) % configs.length;
         const clock = clocks[i]!;
+        const cpu0 = cpuClock?.() ?? 0;
         clock.since = performance.now();
         const step = await streams[i]!.next();
         const ms = performance.now() - clock.since;
+        const cpuMs = cpuClock ? cpuClock() - cpu0 : 0;
         clock.base += ms;
         clock.since = -1;
         if (step.done) throw new Error(`${configs[i]!.name}: the stream ended early`);
-        if (record) steps[configs[i]!.name]!.push(ms);
+        if (record) {
+          steps[configs[i]!.name]!.push(ms);
+          cpu?.[configs[i]!.name]!.push(cpuMs);
+        }
       }
     }
   };
@@ -228,5 +247,5 @@ export async function interleavedDecode(configs: readonly InterleavedConfig[], o
     await play(segmentTokens, true);
   }
   for (const s of streams) await s.return(undefined);
-  return steps;
+  return { wall: steps, cpu };
 }
