@@ -44,6 +44,7 @@ describe('interleavedStats', () => {
     expect(s.retro!.p90_ms_per_token).toBeCloseTo(6, 12);
     expect(s.retro!.tokens_per_second).toBe(500);
     expect(s.retro!.blocks).toBe(5);
+    expect(s.retro!.vs_baseline_total).toBeCloseTo(17 / 8, 12);
   });
 
   it('sums blocks of rounds so a once-per-block retrieval counts, and drops a partial block', () => {
@@ -57,6 +58,7 @@ describe('interleavedStats', () => {
     expect(s.real!.ms_per_token).toBeCloseTo(3.75, 12);
     expect(s.real!.vs_baseline).toBeCloseTo(2.5, 12);
     expect(s.real!.vs_baseline_ci95).toEqual([2.5, 2.5]);
+    expect(s.real!.vs_baseline_total).toBeCloseTo(30 / 12, 12);
   });
 
   it('refuses runs of different lengths or an unknown baseline', () => {

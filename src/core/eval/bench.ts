@@ -116,6 +116,12 @@ export interface InterleavedStats {
   vs_baseline: number;
   /** ~95% interval of that median (medianInterval) */
   vs_baseline_ci95: [number, number];
+  /**
+   * this configuration's total time / the baseline's, over the same whole blocks: preemption by
+   * other processes stretches short and long steps in proportion on average, which the median of a
+   * short step skips more often than a long one's, so under heavy load the two estimates part
+   */
+  vs_baseline_total: number;
 }
 
 /**
@@ -149,6 +155,7 @@ export function interleavedStats(steps: Readonly<Record<string, readonly number[
       step_median_ms: median(s.slice(0, blocks * block)),
       vs_baseline: median(ratios),
       vs_baseline_ci95: medianInterval(ratios),
+      vs_baseline_total: own.reduce((a, x) => a + x, 0) / baseSums.reduce((a, x) => a + x, 0),
     };
   }
   return out;
