@@ -195,8 +195,9 @@ export interface InterleavedSteps {
 /**
  * Decodes every config's own greedy sequence through generateStream (the loop the app runs), one
  * token per model per round, the order rotated by one each round; returns each config's step times
- * (ms), index = round (and their CPU time, with options.cpuClock). A step is one `stream.next()`: the model's `next()` (RETRO retrieval
- * included when it falls there) and the sampling of the following token. Prompts restart, untimed,
+ * (ms), index = round, and their CPU time with options.cpuClock. A step is one `stream.next()`: the
+ * model's `next()` (RETRO retrieval included when it falls there) and the sampling of the following
+ * token. Prompts restart, untimed,
  * at each segment's start, before any sequence reaches the model's context; the caller checks that
  * prompt + segmentTokens + 1 fits it. Each stream's clock runs only during its own steps, so its
  * event-loop yield (every 25 ms of its decoding) comes as often as when it generates alone.
