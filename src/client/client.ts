@@ -195,7 +195,8 @@ export class RetroLabClient {
     this.clearNotices((owner) => {
       const [cause, id] = owner.split(':', 2);
       if (cause === NOTICE.noActive) return activeId !== null;
-      if (cause === NOTICE.noKeys) return id !== activeId;
+      // Another datastore is active, or this one has been given keys.
+      if (cause === NOTICE.noKeys) return id !== activeId || this.state.retrieval?.knn.retro != null;
       if (cause === NOTICE.keysFailed) return id !== activeId || (keysId !== null && keysId === this.state.retrieval?.knn.retro?.id);
       return false;
     });
@@ -398,6 +399,32 @@ export class RetroLabClient {
     }
   }
 
+  /**
+   * Runs the GPT over a stored datastore that has no kNN-LM keys and stores them in it (what “Also
+   * build kNN-LM keys” adds to a build), with the build's progress bar and Cancel; true when stored.
+   */
+  async addKnnKeys(id: string): Promise<boolean> {
+    if (this.state.build.running) return false;
+    if (this.state.generating) {
+      this.set({ build: { running: false, progress: null, error: 'A generation is running: stop it or wait, then add the kNN-LM keys.' } });
+      return false;
+    }
+    this.set({ build: { running: true, progress: null, error: null } });
+    const onProgress = Comlink.proxy((progress: Progress) => this.set((s) => (s.build.running ? { build: { ...s.build, progress } } : {})));
+    try {
+      const result = await this.api.retrieval.addKnnKeys(id, onProgress);
+      this.set({ build: { running: false, progress: null, error: null } });
+      this.applyRetrieval(result);
+      this.tellOtherTabs();
+      return true;
+    } catch (error) {
+      const cancelled = error instanceof Error && error.name === 'AbortError';
+      this.set({ build: { running: false, progress: null, error: cancelled ? null : errorMessage(error) } });
+      if (cancelled) this.notify('Cancelled; the datastore is as it was.', 'info');
+      return false;
+    }
+  }
+
   cancelBuild(): void {
     void this.api.retrieval.cancelBuild();
   }
@@ -466,7 +493,7 @@ export class RetroLabClient {
     if (!this.state.models.some((m) => m.architecture === 'retro' && m.tokenAligned) || !this.state.retrieval?.activeId) return true;
     const source = this.state.retrieval.knn.retro;
     if (!source) {
-      this.notify(`RETRO retrieves with the GPT’s kNN-LM keys, which “${activeName(this.state.retrieval)}” does not have, so it ${verb} without retrieval. Use WikiText-2 train, or rebuild your datastore with “Also build kNN-LM keys” ticked.`, 'info', `${NOTICE.noKeys}:${this.state.retrieval.activeId}`);
+      this.notify(`RETRO retrieves with the GPT’s kNN-LM keys, which “${activeName(this.state.retrieval)}” does not have, so it ${verb} without retrieval. Use WikiText-2 train, or give your datastore kNN-LM keys (“Add kNN-LM keys” in the datastore list).`, 'info', `${NOTICE.noKeys}:${this.state.retrieval.activeId}`);
       return false;
     }
     if (this.state.knn.model?.datastoreId === source.id) return true;

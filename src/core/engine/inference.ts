@@ -68,7 +68,7 @@ export interface InferenceEngineOptions {
 }
 
 const ALIGNED_NEEDS_KNN =
-  'This RETRO retrieves with the GPT’s kNN-LM keys: the active datastore needs them. Use WikiText-2 train, or rebuild your datastore with “Also build kNN-LM keys” ticked.';
+  'This RETRO retrieves with the GPT’s kNN-LM keys: the active datastore needs them. Use WikiText-2 train, or give your datastore kNN-LM keys (“Add kNN-LM keys” in the datastore list).';
 
 /** How often streamed tokens are flushed to the UI: fewer messages, still smooth to the eye. */
 const FLUSH_MS = 40;

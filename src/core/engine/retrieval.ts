@@ -551,7 +551,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       });
       return this.transfer({ id, name: entry.name, bytes }, [bytes.buffer as ArrayBuffer]);
     }
-    if (!record.knnlm) throw new Error(`“${record.name}” has no kNN-LM keys: rebuild it with “Also build kNN-LM keys” ticked.`);
+    if (!record.knnlm) throw new Error(`“${record.name}” has no kNN-LM keys: add them (“Add kNN-LM keys” in the datastore list).`);
     const { bytes } = await s.get(id);
     return this.transfer({ id, name: record.name, bytes }, [bytes.buffer as ArrayBuffer]);
   }
