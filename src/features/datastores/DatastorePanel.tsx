@@ -43,7 +43,7 @@ function DatastoreItem({
           {t('datastores.meta', { chunks: ds.chunks.toLocaleString(), documents: ds.documents.toLocaleString(), size: formatBytes(ds.bytes) })}
           <span className={`origin origin-${ds.origin}`}>{t(ORIGIN_LABEL[ds.origin])}</span>
           {ds.knnlm && (
-            <span className="origin" title={t('datastores.keysTitle', { entries: ds.knnlm.entries.toLocaleString() })}>
+            <span className="origin" data-testid="datastore-keys" title={t('datastores.keysTitle', { entries: ds.knnlm.entries.toLocaleString() })}>
               {t('datastores.keys')}
             </span>
           )}
