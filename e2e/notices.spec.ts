@@ -29,7 +29,8 @@ test('the notice that a datastore has no kNN-LM keys is not repeated by the lens
 test('a datastore built without kNN-LM keys gets them with one click, with a progress bar; RETRO then retrieves from it', async ({ app, page }) => {
   await app.goto({ backend: 'wasm' });
   await app.waitUntilReady();
-  await app.buildDatastore([{ name: 'lighthouse.txt', mimeType: 'text/plain', buffer: Buffer.from(LIGHTHOUSE.repeat(4)) }], 'Lighthouse notes');
+  // Long enough (~4,000 tokens) for the key pass to show its progress bar for a while.
+  await app.buildDatastore([{ name: 'lighthouse.txt', mimeType: 'text/plain', buffer: Buffer.from(LIGHTHOUSE.repeat(30)) }], 'Lighthouse notes');
   await expect.poll(() => app.activeDatastoreName()).toBe('Lighthouse notes');
   const item = app.datastoreItems.filter({ hasText: 'Lighthouse notes' });
   await expect(item.getByTestId('datastore-keys')).toHaveCount(0);
@@ -39,7 +40,8 @@ test('a datastore built without kNN-LM keys gets them with one click, with a pro
   expect((await app.state()).runs.retro?.chunks.flatMap((c) => c.neighbours) ?? []).toEqual([]);
 
   await item.getByRole('button', { name: 'Add kNN-LM keys to Lighthouse notes' }).click();
-  await expect(page.getByTestId('build-progress')).toBeVisible();
+  // The progress bar shows where the button was, with Cancel.
+  await expect(item.getByTestId('keys-progress')).toBeVisible();
   await app.waitForBuildToFinish();
   await expect(page.getByTestId('build-error')).toHaveCount(0);
   // The same datastore, now with keys: the button gives way to the badge, and the notice's cause is gone.

@@ -63,7 +63,8 @@ export interface AppState {
   /** null when the worker is still starting */
   runs: Partial<Record<ModelKey, RunState>>;
   generating: boolean;
-  build: { running: boolean; progress: Progress | null; error: string | null };
+  /** A datastore build, or a key pass over a stored datastore (`keying`: its id); one at a time. */
+  build: { running: boolean; progress: Progress | null; error: string | null; keying?: string };
   busy: string | null;
   notices: Notice[];
   lastQueryMs: number | null;
@@ -405,11 +406,12 @@ export class RetroLabClient {
    */
   async addKnnKeys(id: string): Promise<boolean> {
     if (this.state.build.running) return false;
+    // The list entry starts it, so its problems are notices there, not the build form's error line.
     if (this.state.generating) {
-      this.set({ build: { running: false, progress: null, error: 'A generation is running: stop it or wait, then add the kNN-LM keys.' } });
+      this.notify('A generation is running: stop it or wait, then add the kNN-LM keys.');
       return false;
     }
-    this.set({ build: { running: true, progress: null, error: null } });
+    this.set({ build: { running: true, progress: null, error: null, keying: id } });
     const onProgress = Comlink.proxy((progress: Progress) => this.set((s) => (s.build.running ? { build: { ...s.build, progress } } : {})));
     try {
       const result = await this.api.retrieval.addKnnKeys(id, onProgress);
@@ -418,9 +420,9 @@ export class RetroLabClient {
       this.tellOtherTabs();
       return true;
     } catch (error) {
+      this.set({ build: { running: false, progress: null, error: null } });
       const cancelled = error instanceof Error && error.name === 'AbortError';
-      this.set({ build: { running: false, progress: null, error: cancelled ? null : errorMessage(error) } });
-      if (cancelled) this.notify('Cancelled; the datastore is as it was.', 'info');
+      this.notify(cancelled ? 'Cancelled; the datastore is as it was.' : `The kNN-LM keys could not be added: ${errorMessage(error)}`, cancelled ? 'info' : 'error');
       return false;
     }
   }

@@ -330,6 +330,7 @@ export const en = {
     imported: 'imported',
     keys: 'kNN-LM keys',
     keysTitle: '{{entries}} kNN-LM keys: kNN-LM and RETRO can read this datastore',
+    builtInKeysTitle: 'Its kNN-LM keys are the built-in kNN-LM datastore, made from the same articles',
     addKeys: 'Add kNN-LM keys',
     addKeysLabel: 'Add kNN-LM keys to {{name}}',
     addKeysTitle: 'Run the GPT over this text once and store its keys, so RETRO and kNN-LM can retrieve from it',

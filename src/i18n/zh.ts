@@ -332,6 +332,7 @@ export const zh: Messages = {
     imported: '导入的',
     keys: 'kNN-LM 键',
     keysTitle: '{{entries}} 个 kNN-LM 键：kNN-LM 和 RETRO 可以从此数据库检索',
+    builtInKeysTitle: '它的 kNN-LM 键就是内置的 kNN-LM 数据库，由同样的文章生成',
     addKeys: '添加 kNN-LM 键',
     addKeysLabel: '为 {{name}} 添加 kNN-LM 键',
     addKeysTitle: '让 GPT 读一遍这段文本并保存它的键，这样 RETRO 和 kNN-LM 就能从中检索',

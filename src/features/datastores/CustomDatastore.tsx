@@ -134,7 +134,7 @@ export function CustomDatastore() {
           </div>
         </div>
       )}
-      {build.running && (
+      {build.running && !build.keying && (
         <div className="build-progress" data-testid="build-progress">
           {build.progress ? (
             <ProgressBar progress={build.progress} />

@@ -1,6 +1,7 @@
 import { useId, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { formatBytes, useAppState, useClient, type DatastoreInfo, type IndexKind } from '../../client';
+import { formatBytes, useAppState, useClient, type DatastoreInfo, type IndexKind, type Progress } from '../../client';
+import { ProgressBar } from '../../ui/ProgressBar';
 import { CustomDatastore } from './CustomDatastore';
 import { StorageMeter } from './StorageMeter';
 
@@ -11,6 +12,8 @@ function DatastoreItem({
   active,
   busy,
   building,
+  builtInKeys,
+  keying,
   name,
   onSelect,
 }: {
@@ -19,6 +22,10 @@ function DatastoreItem({
   busy: boolean;
   /** a build or a key pass is running (one at a time) */
   building: boolean;
+  /** its text's keys are the built-in kNN-LM datastore's (WikiText-2 train) */
+  builtInKeys: boolean;
+  /** the key pass running over this datastore, with its progress */
+  keying: { progress: Progress | null } | null;
   name: string;
   onSelect: () => void;
 }) {
@@ -42,15 +49,15 @@ function DatastoreItem({
         <span className="datastore-meta">
           {t('datastores.meta', { chunks: ds.chunks.toLocaleString(), documents: ds.documents.toLocaleString(), size: formatBytes(ds.bytes) })}
           <span className={`origin origin-${ds.origin}`}>{t(ORIGIN_LABEL[ds.origin])}</span>
-          {ds.knnlm && (
-            <span className="origin" data-testid="datastore-keys" title={t('datastores.keysTitle', { entries: ds.knnlm.entries.toLocaleString() })}>
+          {(ds.knnlm || builtInKeys) && (
+            <span className="origin" data-testid="datastore-keys" title={ds.knnlm ? t('datastores.keysTitle', { entries: ds.knnlm.entries.toLocaleString() }) : t('datastores.builtInKeysTitle')}>
               {t('datastores.keys')}
             </span>
           )}
         </span>
       </label>
       <div className="datastore-actions">
-        {!ds.knnlm && (
+        {!ds.knnlm && !builtInKeys && (
           <button
             type="button"
             className="link-button"
@@ -77,6 +84,14 @@ function DatastoreItem({
           {t('datastores.delete')}
         </button>
       </div>
+      {keying && (
+        <div className="build-progress" data-testid="keys-progress">
+          {keying.progress ? <ProgressBar progress={keying.progress} /> : <p className="muted">{t('datastores.reading')}</p>}
+          <button type="button" onClick={() => client.cancelBuild()}>
+            {t('datastores.cancel')}
+          </button>
+        </div>
+      )}
     </li>
   );
 }
@@ -89,7 +104,8 @@ export function DatastorePanel() {
   // The columns read the active datastore while they write: switching or deleting it then would pull it from under them.
   const generating = useAppState((s) => s.generating);
   const lastQueryMs = useAppState((s) => s.lastQueryMs);
-  const building = useAppState((s) => s.build.running);
+  const build = useAppState((s) => s.build);
+  const building = build.running;
   const radioName = useId();
   const importRef = useRef<HTMLInputElement>(null);
   // Shows the clicked index kind at once; the worker's answer (or refusal) replaces it.
@@ -137,6 +153,8 @@ export function DatastorePanel() {
                 active={ds.id === shownActive}
                 busy={busy !== null || generating}
                 building={building}
+                builtInKeys={retrieval.knnDefault?.baseId === ds.id}
+                keying={build.running && build.keying === ds.id ? { progress: build.progress } : null}
                 name={radioName}
                 onSelect={() => void chooseActive(ds.id)}
               />
