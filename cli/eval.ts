@@ -11,6 +11,11 @@
  *        [--lambda 0.25] [--k 1024] [--temperature 1] [--sweep-lambda 0.1,0.25,0.5] [--sweep-temperature 1,10]
  *        [--sweep-k 64,1024]   (kNN-LM, docs/knnlm.md: GPT and kNN-LM perplexity from one pass)
  *        [--pointers N]   (RetoMaton: follow the previous neighbours' pointers when >= N survive, src/core/knnlm/retomaton.ts)
+ *        [--skip-above θ1,θ2] [--adaptive-lambda | --lambda-table <file.json>] [--fit-adaptive B [--write-lambda-table <file.json>]]
+ *             (adaptive kNN-LM, docs/adaptive-knnlm.md: no search when the GPT's top probability >= θ; λ by the
+ *              nearest distance from the shipped table or a file; --fit-adaptive fits B distance buckets' λ on
+ *              these windows for the headline k and T)
+ *        [--token-logprobs <prefix>]   (writes <prefix>.gpt.f32 and <prefix>.<i>.f32 per setting, for npm run eval:paired)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
  *        [--max-windows N | --max-tokens N]   (In-Context RALM, cli/eval-icralm.ts)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --replug [--replug-k 4] [--replug-temperature 0.1]
@@ -37,6 +42,7 @@ import { buildKnnShard } from '../src/core/knnlm/build';
 import { GptModel, loadModel, RetroModel } from '../src/core/models';
 import { KnnDatastore } from '../src/core/knnlm/datastore';
 import { evaluateKnnLm } from '../src/core/knnlm/eval';
+import { DEFAULT_LAMBDA_TABLE, fitLambdaTable, validateAdaptive, type FitRecord, type LambdaTable } from '../src/core/knnlm/adaptive';
 import { writeManifestMetric } from './metrics';
 import { DEFAULT_KNN_SETTINGS, type KnnLmSettings } from '../src/core/knnlm/types';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
@@ -73,6 +79,11 @@ const { values: args } = parseArgs({
     'sweep-temperature': { type: 'string' },
     'sweep-k': { type: 'string' },
     pointers: { type: 'string' },
+    'skip-above': { type: 'string' },
+    'adaptive-lambda': { type: 'boolean', default: false },
+    'lambda-table': { type: 'string' },
+    'fit-adaptive': { type: 'string' },
+    'write-lambda-table': { type: 'string' },
     windows: { type: 'string' },
     icralm: { type: 'boolean', default: false },
     replug: { type: 'boolean', default: false },
@@ -189,7 +200,7 @@ async function main(): Promise<void> {
 
   if (args.knnlm) {
     if (!(model instanceof GptModel)) fail(`--knnlm wraps a GPT; ${manifest.id} is ${manifest.architecture}`);
-    await evalKnnLm(model, stream, words, started, maxWindows, stride, modelDir);
+    await evalKnnLm(model, stream, words, started, maxWindows, stride, modelDir, articles.map((d) => d.length));
     return;
   }
   if (args.icralm || args.replug) {
@@ -376,7 +387,23 @@ function positiveNumbers(name: string, value: string | undefined, fallback: numb
 }
 
 /** --knnlm: GPT and kNN-LM perplexity from one pass over the windows (src/core/knnlm/eval.ts). */
-async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: number, started: number, maxWindows: number | undefined, stride: number, modelDir: string): Promise<void> {
+/** A short name of a kNN-LM setting, for the paired files and the adaptive summary. */
+function settingLabel(s: KnnLmSettings): string {
+  const parts = [s.lambdaTable ? 'λ by distance' : `λ ${s.lambda}`, `k ${s.k}`, `T ${s.temperature}`];
+  if (s.skipAbove) parts.push(`skip ≥ ${s.skipAbove}`);
+  return parts.join(', ');
+}
+
+async function evalKnnLm(
+  model: GptModel,
+  stream: ArrayLike<number>,
+  words: number,
+  started: number,
+  maxWindows: number | undefined,
+  stride: number,
+  modelDir: string,
+  articleLengths: number[],
+): Promise<void> {
   const manifest = model.manifest;
   const file = args['knn-datastore'];
   if (!file) fail('--knnlm needs --knn-datastore <file.rlds> (npm run datastore -- build-knn)');
@@ -399,6 +426,30 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
       }
     }
   }
+  // Adaptive kNN-LM: the headline's k and T with θ and/or the λ table (src/core/knnlm/adaptive.ts).
+  let table: LambdaTable | undefined;
+  if (args['lambda-table']) table = JSON.parse(readFileSync(args['lambda-table'], 'utf8')) as LambdaTable;
+  else if (args['adaptive-lambda']) table = { ...DEFAULT_LAMBDA_TABLE };
+  if (table) {
+    try {
+      validateAdaptive({ lambdaTable: table });
+    } catch (error) {
+      fail((error as Error).message);
+    }
+    settings.push({ ...headline, lambdaTable: table });
+  }
+  const thetas = args['skip-above'] !== undefined ? positiveNumbers('skip-above', args['skip-above'], 0) : [];
+  if (thetas.some((t) => !(t > 0 && t <= 1))) fail(`--skip-above takes thresholds in (0, 1], got ${args['skip-above']}`);
+  for (const skipAbove of thetas) {
+    settings.push({ ...headline, skipAbove });
+    if (table) settings.push({ ...headline, skipAbove, lambdaTable: table });
+  }
+  const fitBuckets = int('fit-adaptive', args['fit-adaptive']);
+  if (fitBuckets === 0) fail('--fit-adaptive takes a number of buckets >= 1');
+  const fitRecords: FitRecord[] = [];
+  const paired = args['token-logprobs'] ? settings.map(() => new Float32Array(stream.length - 1).fill(NaN)) : null;
+  const pairedGpt = paired ? new Float32Array(stream.length - 1).fill(NaN) : null;
+
   const hp = manifest.hyperparameters;
   const windowRange = windowRangeArgument();
   const evalStart = performance.now();
@@ -410,6 +461,17 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
     settings,
     ...(args.pointers !== undefined ? { pointers: int('pointers', args.pointers)! } : {}),
     onProgress: windowProgress(evalStart, 10_000),
+    ...(fitBuckets || paired
+      ? {
+          onTarget: (position: number, target: { lm: number; nearest: number | undefined; knn: Float64Array; mixed: Float64Array }) => {
+            if (fitBuckets && target.nearest !== undefined) fitRecords.push({ lm: target.lm, knn: target.knn[0]!, nearest: target.nearest });
+            if (paired) {
+              pairedGpt![position] = target.lm;
+              paired.forEach((p, i) => (p[position] = target.mixed[i]!));
+            }
+          },
+        }
+      : {}),
   });
   const partial = totals.scored_tokens < stream.length - 1;
   const scoredWords = partial ? (words * totals.scored_tokens) / (stream.length - 1) : words;
@@ -428,8 +490,23 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
     ...(partial ? { word_ppl_estimated: true } : {}),
     settings: head.settings,
     gpt: { nll: totals.lm.nll, token_ppl: totals.lm.token_ppl, word_ppl: Math.exp(totals.lm.nll / scoredWords) },
-    sweep: totals.knnlm.map((s) => ({ ...s.settings, nll: s.nll, token_ppl: s.token_ppl, word_ppl: Math.exp(s.nll / scoredWords) })),
+    sweep: totals.knnlm.map((s) => ({ ...s.settings, nll: s.nll, token_ppl: s.token_ppl, word_ppl: Math.exp(s.nll / scoredWords), ...(s.skipped ? { searches_saved: s.skipped } : {}) })),
     target_in_neighbours: totals.target_in_neighbours,
+    ...(settings.some((s) => s.skipAbove || s.lambdaTable)
+      ? {
+          adaptive: totals.knnlm
+            .filter((s) => s.settings.skipAbove || s.settings.lambdaTable)
+            .map((s) => ({
+              setting: settingLabel(s.settings),
+              skip_above: s.settings.skipAbove ?? 0,
+              lambda_by_distance: Boolean(s.settings.lambdaTable),
+              token_ppl: s.token_ppl,
+              vs_plain: s.token_ppl / head.token_ppl - 1,
+              searches_saved: s.skipped / Math.max(1, totals.scored_tokens),
+            })),
+          searches_saved_in_this_run: totals.searches_saved,
+        }
+      : {}),
     ...(args.pointers !== undefined ? { retomaton: { min_pointers: Number(args.pointers), searches_skipped: totals.searches_skipped, fraction_skipped: totals.searches_skipped / Math.max(1, totals.scored_tokens) } } : {}),
     datastore: { file, name: datastore.name, entries: datastore.size, dim: m.dim, key_dim: m.keyDim, encoding: m.encoding, pca: Boolean(m.pcaSample), built_with: m.model },
     search: { ...totals.search, backend: datastore.index.backend },
@@ -450,6 +527,31 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
       datastore: { name: datastore.name, entries: datastore.size, dim: m.dim, encoding: m.encoding },
       measured_by: 'npm run eval --knnlm (onnxruntime-web WASM, int8 graph; exact kNN search)',
     });
+  }
+  if (fitBuckets) {
+    const fit = fitLambdaTable(fitRecords, fitBuckets);
+    result.adaptive_fit = {
+      buckets: fitBuckets,
+      settings: { k: headline.k, temperature: headline.temperature },
+      table: fit.table,
+      token_ppl: Math.exp(fit.nll / fitRecords.length),
+      constant: { lambda: fit.constant.lambda, token_ppl: Math.exp(fit.constant.nll / fitRecords.length) },
+      by_bucket: fit.buckets.map((b) => ({ ...b, to: Number.isFinite(b.to) ? b.to : null, token_ppl: Math.exp(b.nll / Math.max(1, b.count)) })),
+      targets: fitRecords.length,
+    };
+    if (args['write-lambda-table']) writeFileSync(args['write-lambda-table'], `${JSON.stringify(fit.table)}\n`);
+  }
+  if (paired) {
+    const prefix = resolve(args['token-logprobs']!);
+    const write = (file: string, logprobs: Float32Array, model: string, tokenPpl: number) => {
+      writeFileSync(file, new Uint8Array(logprobs.buffer));
+      writeFileSync(`${file}.json`, JSON.stringify({ model, split: args.split, context: hp.context, stride, windows: totals.windows, token_ppl: tokenPpl, article_lengths: articleLengths }));
+      return file;
+    };
+    result.token_logprobs = [
+      write(`${prefix}.gpt.f32`, pairedGpt!, manifest.id, totals.lm.token_ppl),
+      ...paired.map((p, i) => write(`${prefix}.${i}.f32`, p, `${manifest.id}+knnlm (${settingLabel(totals.knnlm[i]!.settings)})`, totals.knnlm[i]!.token_ppl)),
+    ];
   }
   await model.dispose();
   console.log(JSON.stringify(result));

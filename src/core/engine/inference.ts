@@ -474,7 +474,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
             probability: token.modelProbability,
             alternatives: token.alternatives.map((a) => ({ id: a.tokenId, text: tt.standalone([a.tokenId])[0]!.text, probability: a.probability })),
             ...(key === 'replug' ? { passages: this.replug.shares(token.tokenId) } : {}),
-            ...(model instanceof KnnLmModel ? { searched: model.lastSearched } : {}),
+            ...(model instanceof KnnLmModel ? { searched: model.lastSearched, knnSkipped: model.lastSkipped, knnLambda: model.lastLambda } : {}),
           });
           if (performance.now() - lastFlush >= FLUSH_MS) flush();
         },
