@@ -15,6 +15,10 @@
  *             (adaptive kNN-LM, docs/adaptive-knnlm.md: no search when the GPT's top probability >= θ; λ by the
  *              nearest distance from the shipped table or a file; --fit-adaptive fits B distance buckets' λ on
  *              these windows for the headline k and T)
+ *        [--fit-records <file.f32>]   (each searched target's log p_LM, log p_kNN, nearest distance, GPT top probability)
+ *   npm run eval -- --fit-from <a.f32,b.f32> [--fit-adaptive B] [--lambda 0.5] [--adaptive-lambda | --lambda-table <file>] [--skip-above θ1,θ2]
+ *        (adaptive kNN-LM offline, no model: fits B buckets on all files and, with several, on all but one scored on
+ *         the one left out; scores the fixed λ, the table and each θ on the records)
  *        [--token-logprobs <prefix>]   (writes <prefix>.gpt.f32 and <prefix>.<i>.f32 per setting, for npm run eval:paired)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
  *        [--max-windows N | --max-tokens N]   (In-Context RALM, cli/eval-icralm.ts)
@@ -42,7 +46,7 @@ import { buildKnnShard } from '../src/core/knnlm/build';
 import { GptModel, loadModel, RetroModel } from '../src/core/models';
 import { KnnDatastore } from '../src/core/knnlm/datastore';
 import { evaluateKnnLm } from '../src/core/knnlm/eval';
-import { DEFAULT_LAMBDA_TABLE, fitLambdaTable, validateAdaptive, type FitRecord, type LambdaTable } from '../src/core/knnlm/adaptive';
+import { DEFAULT_LAMBDA_TABLE, fitLambdaTable, scoreRecords, validateAdaptive, type AdaptiveRecord, type FitRecord, type LambdaTable } from '../src/core/knnlm/adaptive';
 import { writeManifestMetric } from './metrics';
 import { DEFAULT_KNN_SETTINGS, type KnnLmSettings } from '../src/core/knnlm/types';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
@@ -84,6 +88,8 @@ const { values: args } = parseArgs({
     'lambda-table': { type: 'string' },
     'fit-adaptive': { type: 'string' },
     'write-lambda-table': { type: 'string' },
+    'fit-records': { type: 'string' },
+    'fit-from': { type: 'string' },
     windows: { type: 'string' },
     icralm: { type: 'boolean', default: false },
     replug: { type: 'boolean', default: false },
@@ -165,7 +171,47 @@ async function openDatastore(path: string, tokenizer: RetroTokenizer, embedder: 
   return { datastore: Datastore.fromShard(built.shard, embedder, built.bytes.length), source: path };
 }
 
+/** --fit-from: adaptive kNN-LM from --fit-records dumps, without the model. */
+function fitFromRecords(): void {
+  const files = args['fit-from']!.split(',');
+  const parts = files.map((file): AdaptiveRecord[] => {
+    if (!existsSync(file)) fail(`${file} does not exist (write it with --fit-records)`);
+    const bytes = readFileSync(file);
+    const f = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+    return Array.from({ length: f.length / 4 }, (_, i) => ({ lm: f[4 * i]!, knn: f[4 * i + 1]!, nearest: f[4 * i + 2]!, lmTop: f[4 * i + 3]! }));
+  });
+  const all = parts.flat();
+  const lambda = Number(args.lambda ?? DEFAULT_KNN_SETTINGS.lambda);
+  const ppl = (records: readonly AdaptiveRecord[], s: Parameters<typeof scoreRecords>[1]) => {
+    const r = scoreRecords(records, s);
+    return { token_ppl: Math.exp(r.nll / records.length), searches_saved: r.skipped / records.length };
+  };
+  let table: LambdaTable | undefined;
+  if (args['lambda-table']) table = JSON.parse(readFileSync(args['lambda-table'], 'utf8')) as LambdaTable;
+  else if (args['adaptive-lambda']) table = { ...DEFAULT_LAMBDA_TABLE };
+  const buckets = int('fit-adaptive', args['fit-adaptive']);
+  const result: Record<string, unknown> = { files, targets: parts.map((p) => p.length), fixed_lambda: { lambda, ...ppl(all, { lambda }) } };
+  if (buckets) {
+    const fit = fitLambdaTable(all, buckets);
+    result.fit = { buckets, table: fit.table, token_ppl: Math.exp(fit.nll / all.length), constant: { lambda: fit.constant.lambda, token_ppl: Math.exp(fit.constant.nll / all.length) } };
+    if (parts.length > 1) {
+      // Each part scored with a table and a single λ fitted on the other parts (out of sample).
+      result.held_out = parts.map((part, i) => {
+        const rest = parts.filter((_, j) => j !== i).flat();
+        const other = fitLambdaTable(rest, buckets);
+        return { file: files[i], fixed_lambda: ppl(part, { lambda }).token_ppl, table: ppl(part, { lambda, lambdaTable: other.table }).token_ppl, constant: { lambda: other.constant.lambda, token_ppl: ppl(part, { lambda: other.constant.lambda }).token_ppl } };
+      });
+    }
+    if (args['write-lambda-table']) writeFileSync(args['write-lambda-table'], `${JSON.stringify(fit.table)}\n`);
+  }
+  if (table) result.table = { table, ...ppl(all, { lambda, lambdaTable: table }) };
+  const thetas = args['skip-above'] !== undefined ? positiveNumbers('skip-above', args['skip-above'], 0) : [];
+  result.skip = thetas.map((skipAbove) => ({ skip_above: skipAbove, fixed_lambda: ppl(all, { lambda, skipAbove }), ...(table ? { table: ppl(all, { lambda, skipAbove, lambdaTable: table }) } : {}) }));
+  console.log(JSON.stringify(result));
+}
+
 async function main(): Promise<void> {
+  if (args['fit-from']) return fitFromRecords();
   if (!args.model) fail('usage: npm run eval -- --model public/models/<id> [--split test|valid] [--neighbours real|random|leakage|none] [--max-windows N]');
   const modelDir = resolve(args.model);
   const maxWindows = int('max-windows', args['max-windows']);
@@ -447,6 +493,8 @@ async function evalKnnLm(
   const fitBuckets = int('fit-adaptive', args['fit-adaptive']);
   if (fitBuckets === 0) fail('--fit-adaptive takes a number of buckets >= 1');
   const fitRecords: FitRecord[] = [];
+  // --fit-records: each searched target's log p_LM, log p_kNN (headline k, T), nearest distance and the GPT's top probability
+  const dump: number[] | null = args['fit-records'] ? [] : null;
   const paired = args['token-logprobs'] ? settings.map(() => new Float32Array(stream.length - 1).fill(NaN)) : null;
   const pairedGpt = paired ? new Float32Array(stream.length - 1).fill(NaN) : null;
 
@@ -461,10 +509,11 @@ async function evalKnnLm(
     settings,
     ...(args.pointers !== undefined ? { pointers: int('pointers', args.pointers)! } : {}),
     onProgress: windowProgress(evalStart, 10_000),
-    ...(fitBuckets || paired
+    ...(fitBuckets || paired || dump
       ? {
-          onTarget: (position: number, target: { lm: number; nearest: number | undefined; knn: Float64Array; mixed: Float64Array }) => {
+          onTarget: (position: number, target: { lm: number; lmTop: number; nearest: number | undefined; knn: Float64Array; mixed: Float64Array }) => {
             if (fitBuckets && target.nearest !== undefined) fitRecords.push({ lm: target.lm, knn: target.knn[0]!, nearest: target.nearest });
+            if (dump && target.nearest !== undefined) dump.push(target.lm, target.knn[0]!, target.nearest, target.lmTop);
             if (paired) {
               pairedGpt![position] = target.lm;
               paired.forEach((p, i) => (p[position] = target.mixed[i]!));
@@ -540,6 +589,10 @@ async function evalKnnLm(
       targets: fitRecords.length,
     };
     if (args['write-lambda-table']) writeFileSync(args['write-lambda-table'], `${JSON.stringify(fit.table)}\n`);
+  }
+  if (dump) {
+    writeFileSync(args['fit-records']!, new Uint8Array(Float32Array.from(dump).buffer));
+    result.fit_records = { file: args['fit-records'], targets: dump.length / 4, k: headline.k, temperature: headline.temperature };
   }
   if (paired) {
     const prefix = resolve(args['token-logprobs']!);

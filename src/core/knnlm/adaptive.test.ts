@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LAMBDA_TABLE, bucketOf, effectiveLambda, fitLambdaTable, skipsSearch, tableLambda, topProbability, validateAdaptive, type FitRecord } from './adaptive';
+import { DEFAULT_LAMBDA_TABLE, bucketOf, effectiveLambda, fitLambdaTable, scoreRecords, skipsSearch, tableLambda, topProbability, validateAdaptive, type FitRecord } from './adaptive';
 import { logSoftmax, mixLogProb, validateKnnSettings } from './interpolate';
 
 describe('adaptive kNN-LM', () => {
@@ -66,5 +66,21 @@ describe('adaptive kNN-LM', () => {
     // One bucket is the best constant λ
     const one = fitLambdaTable(records, 1);
     expect(one.table).toEqual({ edges: [], lambdas: [one.constant.lambda] });
+  });
+
+  it('scores recorded targets offline: the fit’s nll with its table, p_LM alone where θ skips', () => {
+    const records = [
+      { lm: Math.log(0.1), knn: Math.log(0.5), nearest: 3, lmTop: 0.2 },
+      { lm: Math.log(0.6), knn: -Infinity, nearest: 40, lmTop: 0.6 },
+      { lm: Math.log(0.05), knn: Math.log(0.01), nearest: 40, lmTop: 0.3 },
+    ];
+    const lambdaTable = { edges: [10], lambdas: [0.8, 0.2] };
+    const mix = (lm: number, knn: number, l: number) => -Math.log(l * Math.exp(knn) + (1 - l) * Math.exp(lm));
+    expect(scoreRecords(records, { lambda: 0.5 }).nll).toBeCloseTo(mix(Math.log(0.1), Math.log(0.5), 0.5) - Math.log(0.5 * 0.6) + mix(Math.log(0.05), Math.log(0.01), 0.5), 9);
+    const adaptive = scoreRecords(records, { lambda: 0.5, lambdaTable, skipAbove: 0.5 });
+    expect(adaptive.skipped).toBe(1);
+    expect(adaptive.nll).toBeCloseTo(mix(Math.log(0.1), Math.log(0.5), 0.8) - Math.log(0.6) + mix(Math.log(0.05), Math.log(0.01), 0.2), 9);
+    const fit = fitLambdaTable(records, 2);
+    expect(scoreRecords(records, { lambda: 0, lambdaTable: fit.table }).nll).toBeCloseTo(fit.nll, 9);
   });
 });

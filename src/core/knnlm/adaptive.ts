@@ -141,3 +141,27 @@ export function fitLambdaTable(records: readonly FitRecord[], buckets: number, g
   const c = best(constantNll, 0);
   return { table, nll, constant: { lambda: grid[c]!, nll: constantNll[c]! }, buckets: rows };
 }
+
+/** A scored target with the GPT's top probability too: enough to score any θ and table offline. */
+export interface AdaptiveRecord extends FitRecord {
+  lmTop: number;
+}
+
+/**
+ * Summed −log p of recorded targets under a fixed λ or a table, with the skip rule (a skipped
+ * target scores log p_LM), and how many targets the rule skipped. The records' p_kNN must be of the
+ * k and T the settings have (they are not recomputed).
+ */
+export function scoreRecords(records: readonly AdaptiveRecord[], settings: Pick<KnnLmSettings, 'lambda' | 'lambdaTable' | 'skipAbove'>): { nll: number; skipped: number } {
+  let nll = 0;
+  let skipped = 0;
+  for (const r of records) {
+    if (skipsSearch(settings, r.lmTop)) {
+      skipped++;
+      nll -= r.lm;
+    } else {
+      nll -= mixLogProb(r.lm, r.knn, effectiveLambda(settings, r.nearest));
+    }
+  }
+  return { nll, skipped };
+}
