@@ -21,18 +21,21 @@ export type { LambdaTable } from '../../protocol/knnlm';
 
 /**
  * λ per nearest-neighbour distance bucket for the default settings (k = 1024, T = 10, the WikiText-2
- * train PCA-64 int8 datastore), fitted on the first 40 WikiText-2 valid windows (5,248 targets) by
+ * train PCA-64 int8 datastore), fitted on two stretches of WikiText-2 valid, eval windows 500-539 and
+ * 1500-1539 (10,240 targets, other articles than the first windows), by
  *   npm run eval -- --model public/models/gpt-wt2 --split valid --knnlm \
- *     --knn-datastore public/datastores/wikitext-2-train.knn-pca64.rlds --max-windows 40 --fit-adaptive 8 \
- *     --skip-above 0.3,0.5,0.7,0.9 --write-lambda-table table.json
- * (8 buckets of about 655 targets each at the octiles of the nearest distance, λ on a 0.05 grid;
- * in-sample token perplexity 60.04 against 60.80 for the best single λ, 0.6, and 61.07 for the
- * default λ = 0.5). Distances are squared L2 in that datastore's key space (PCA-64 int8), so on another
- * datastore (a custom one in the app) the table applies as is but was not tuned for it.
+ *     --knn-datastore public/datastores/wikitext-2-train.knn-pca64.rlds --windows 500:540 --fit-records v500.f32
+ *   (the same with --windows 1500:1540 --fit-records v1500.f32), then
+ *   npm run eval -- --fit-from v500.f32,v1500.f32 --fit-adaptive 4 --write-lambda-table table.json
+ * (4 buckets at the quartiles of the nearest distance, λ on a 0.05 grid). 4 buckets were chosen over
+ * 2 and 8 by fitting on one stretch and scoring the other (docs/adaptive-knnlm.md); a table fitted
+ * on the first 40 windows alone (8 buckets) did not carry over to other text. Distances are squared
+ * L2 in that datastore's key space, so on another datastore (a custom one in the app) the table
+ * applies as is but was not tuned for it.
  */
 export const DEFAULT_LAMBDA_TABLE: Readonly<LambdaTable> = {
-  edges: [6.72, 9.4, 11.7, 14.6, 18.1, 22.6, 30],
-  lambdas: [0.85, 0.65, 0.7, 0.5, 0.5, 0.55, 0.5, 0.45],
+  edges: [8.25, 13.2, 20.9],
+  lambdas: [0.65, 0.45, 0.4, 0.35],
 };
 
 /** Which bucket a nearest distance falls in: i such that edges[i−1] <= d < edges[i] (0..edges.length). */
