@@ -1,26 +1,49 @@
 /**
- * Decode speed of the shipped models on Node (onnxruntime-web WASM), one JSON object per line:
- *   npm run bench [-- --threads 1 --tokens 128 --runs 4 --datastore <shard file>]
+ * Decode speed of the shipped models on Node (onnxruntime-web WASM), measured interleaved:
+ *   npm run bench [-- --threads 1 --tokens 128 --runs 4 --block 8 --datastore <shard file> --knn-datastore <file>]
  *
- * Lines: GPT decode; RETRO decode with neighbours from a fixed in-memory source (model cost only);
- * RETRO with retrieval off; RETRO with a real datastore when one is given or cached by `npm run
- * eval`; the RETRO/GPT per-token cost ratio; kNN-LM decode and its per-query search latency when a
- * kNN-LM datastore exists (--knn-datastore, default the one `npm run setup:knn` builds). Browser numbers: the inference worker can call
- * decodeBench (src/core/eval/bench.ts) on its loaded models and report the same shape.
+ * Method (docs/benchmarks.md, "Interleaved decode"). Every configuration is its own model object
+ * decoding its own greedy sequence: GPT; RETRO with retrieval off; RETRO with fixed neighbours
+ * (model cost only); RETRO with real token-aligned retrieval (the app's alignedNeighbourSource:
+ * the GPT's one-call query key and the exact search of the kNN-LM keys) and the same with the key by
+ * one-token calls ('real-stepwise'), when the kNN-LM datastore exists (else 'real' searches a
+ * chunk datastore given or cached by `npm run eval`, if any); kNN-LM, when its datastore exists.
+ * Query keys and the kNN-LM come from GPT objects of their own, so no configuration disturbs
+ * another's KV cache. Each round advances every configuration by one token, in an order rotated by
+ * one each round, through generateStream (the app's loop: `next()` and the sampling), and times
+ * each step. --runs segments of --tokens rounds each (after one untimed warm-up block); every
+ * sequence restarts from the prompt, untimed, at each segment's start, before reaching the context.
+ *
+ * Statistics (interleavedStats in src/core/eval/bench.ts) are over blocks of --block rounds
+ * (default RETRO's chunk: one block holds exactly one retrieval, which a per-token median would
+ * skip): per configuration the median ms per token with p10/p90, tokens/s from the median, and the
+ * cost vs GPT as the median over blocks of (its block time / GPT's time in the same rounds), with an
+ * order-statistic ~95% interval. Background load slows every configuration of a round alike, so the
+ * ratios hold on a busy machine; the absolute times do not. Each step's CPU time (process.cpuUsage,
+ * one WASM thread) is reported beside it (cpu_*): another process taking the core stretches wall
+ * time, hardly CPU time, so the CPU-time ratios are the steadier cross-check under heavy load.
+ * vs_gpt_total_time is the ratio of total wall times over the same blocks: under heavy load a short
+ * step's median escapes preemption more often than a long step's does, so the median ratio of a long
+ * step drifts up with the load where the total-time ratio does not on average.
+ *
+ * stdout: one JSON line per configuration, a `retro_vs_gpt` summary, then the kNN search latency
+ * (`knn_search`); stderr: progress and a markdown table. Browser numbers: the inference worker can
+ * call decodeBench or interleavedDecode (src/core/eval/bench.ts) on its loaded models.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Datastore } from '../src/core/datastore/datastore';
-import { decodeBench, type DecodeBenchResult } from '../src/core/eval/bench';
-import { GptModel, RetroModel, type NeighbourSource } from '../src/core/models';
+import { interleavedDecode, interleavedStats, type InterleavedConfig } from '../src/core/eval/bench';
+import { GptModel, RetroModel, type LanguageModel, type NeighbourSource } from '../src/core/models';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { loadTokenizer } from '../src/core/tokenizer';
 import { KnnDatastore, KnnLmModel, DEFAULT_KNN_SETTINGS } from '../src/core/knnlm';
-import { alignedNeighbourIds, queryKey, searchAligned, type QueryGpt } from '../src/core/knnlm/aligned';
+import { alignedNeighbourSource, type QueryGpt } from '../src/core/knnlm/aligned';
 import { isTokenAligned } from '../src/protocol/manifest';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,6 +54,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '1' },
     tokens: { type: 'string', default: '128' },
     runs: { type: 'string', default: '4' },
+    block: { type: 'string' },
     datastore: { type: 'string' },
     'knn-datastore': { type: 'string', default: join(REPO_ROOT, 'public/datastores/wikitext-2-train.knn-pca64.rlds') },
     'knn-k': { type: 'string', default: String(DEFAULT_KNN_SETTINGS.k) },
@@ -39,6 +63,9 @@ const { values: args } = parseArgs({
 
 const PROMPT = ' = Valkyria Chronicles III = \n \n Senjō no Valkyria 3 : Unrecorded Chronicles is a tactical role';
 const emit = (line: object) => console.log(JSON.stringify(line));
+const log = (text: string) => process.stderr.write(`${text}\n`);
+const r2 = (x: number) => Math.round(x * 100) / 100;
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** A shard given on the command line, else the one `npm run eval` cached for this embedder. */
 function findShard(fingerprint: string): string | null {
@@ -49,144 +76,202 @@ function findShard(fingerprint: string): string | null {
   return hit ? join(dir, hit) : null;
 }
 
+interface Config extends InterleavedConfig {
+  neighbours: string;
+  /** retrieval latencies (query key + search) seen by this configuration's source */
+  latencies?: number[];
+}
+
+/** Whether the rounds now running are timed: retrieval latencies are kept only then (not in prefills or the warm-up). */
+let timing = false;
+
 async function main(): Promise<void> {
   const threads = Number(args.threads);
-  const newTokens = Number(args.tokens);
   const runs = Number(args.runs);
   const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: threads });
   const gptFiles = nodeModelFiles(args.gpt!);
   const retroFiles = nodeModelFiles(args.retro!);
-  const gpt = await GptModel.load(runtime, gptFiles);
-  const retro = await RetroModel.load(runtime, retroFiles);
+  const loadGpt = () => GptModel.load(runtime, gptFiles);
+  const loadRetro = async (configure: (retro: RetroModel) => void) => {
+    const retro = await RetroModel.load(runtime, retroFiles);
+    configure(retro);
+    return retro;
+  };
+  const gpt = await loadGpt();
   const tokenizer = loadTokenizer(JSON.parse(await gptFiles.text(gpt.manifest.tokenizer.file)), { id: gpt.manifest.tokenizer.id });
   const prompt = tokenizer.encode(PROMPT);
+  const owned: LanguageModel[] = [gpt];
 
-  // Configurations run round-robin and each reports its fastest run, so background load hits
-  // them alike and the ratios hold even on a busy machine.
-  const L = retro.hp.neighbour_len;
-  const fixedRows = [prompt.concat(prompt).concat(prompt).slice(0, L), prompt.slice().reverse().concat(prompt).concat(prompt).slice(0, L)];
+  const off = await loadRetro((r) => r.setOptions({ retrieval: false }));
+  const m = off.manifest;
+  const hp = off.hp;
+  const block = Number(args.block ?? hp.chunk);
+  // Whole blocks per segment, so no block straddles a restart.
+  const tokens = Math.floor(Number(args.tokens) / block) * block;
+  const context = Math.min(gpt.info.context, off.info.context);
+  if (tokens < block || prompt.length + tokens + 1 > context) {
+    throw new RangeError(`--tokens must give 1..${Math.floor((context - prompt.length - 1) / block)} blocks of ${block} (prompt ${prompt.length} + tokens + 1 <= context ${context})`);
+  }
+
   // Fixed neighbours cost no search time, so that line is the model's own per-token cost.
+  const L = hp.neighbour_len;
+  const fixedRows = [prompt.concat(prompt).concat(prompt).slice(0, L), prompt.slice().reverse().concat(prompt).concat(prompt).slice(0, L)];
   const fixed: NeighbourSource = async (_query, k) => fixedRows.slice(0, k).map((tokenIds) => ({ tokenIds }));
-
-  const m = retro.manifest;
-  if (!m.embedder) throw new Error(`${m.id}: manifest has no embedder`);
-  const embedder = MeanEmbedder.fromBytes(await retroFiles.bytes(m.embedder.file), m.embedder.vocab_size, m.embedder.dim, m.embedder.id);
-  const shard = findShard(embedder.fingerprint);
-  const datastore = shard && existsSync(shard) ? await Datastore.open(new Uint8Array(readFileSync(shard)), embedder) : null;
-  let searches = 0;
-  let searchMs = 0;
-  const searched: NeighbourSource = async (query, k, options) => {
-    const t = performance.now();
-    const found = datastore!.retrieve(query, k, { excludeDocIds: [...(options.excludeDocIds ?? [])] });
-    searchMs += performance.now() - t;
-    searches++;
-    return found;
-  };
-
-  const configs: { name: string; run: () => Promise<DecodeBenchResult> }[] = [
-    { name: 'gpt', run: () => decodeBench(gpt, prompt, { newTokens, runs: 1 }) },
-    {
-      name: 'retro',
-      run: () => {
-        retro.setNeighbourSource(fixed);
-        retro.setOptions({ retrieval: true });
-        return decodeBench(retro, prompt, { newTokens, runs: 1, neighbours: 'fixed (no search cost)' });
-      },
-    },
-    {
-      name: 'off',
-      run: () => {
-        retro.setOptions({ retrieval: false });
-        return decodeBench(retro, prompt, { newTokens, runs: 1, neighbours: 'off' });
-      },
-    },
+  const retroFixed = await loadRetro((r) => {
+    r.setNeighbourSource(fixed);
+    r.setOptions({ retrieval: true });
+  });
+  owned.push(off, retroFixed);
+  const configs: Config[] = [
+    { name: 'gpt', model: gpt, promptIds: prompt, neighbours: 'none' },
+    { name: 'off', model: off, promptIds: prompt, neighbours: 'off' },
+    { name: 'retro', model: retroFixed, promptIds: prompt, neighbours: 'fixed (no search cost)' },
   ];
+
   const knnFile = args['knn-datastore']!;
   const knnStore = existsSync(knnFile) ? KnnDatastore.open(new Uint8Array(readFileSync(knnFile))) : null;
   if (isTokenAligned(m) && knnStore) {
-    // What the app does per completed chunk: the GPT reads RETRO's new tokens (queryKey: decode
-    // steps on its cache, or a prefill), its key at the chunk's last token is searched among the kNN-LM keys.
-    // 'real-stepwise' is the same with the key fed as one-token calls (before GptModel.extend), so
-    // one run shows what the one-call key saves per RETRO token.
-    const stepwiseGpt: QueryGpt = { manifest: gpt.manifest, get sequence() { return gpt.sequence; }, start: (t, o) => gpt.start(t, o), next: (t) => gpt.next(t) };
-    const alignedWith = (queryGpt: QueryGpt): NeighbourSource => async (query, k, options) => {
-      const t = performance.now();
-      const key = await queryKey(queryGpt, options.context ?? query);
-      const found = searchAligned([knnStore], key, k).map((match) => ({ tokenIds: alignedNeighbourIds(knnStore.section.values, match.entry, retro.hp.chunk) }));
-      if (queryGpt === gpt) {
-        searchMs += performance.now() - t;
-        searches++;
-      }
-      return found;
+    // What the app does per completed chunk (alignedNeighbourSource): a GPT reads RETRO's new
+    // tokens (queryKey: one `extend` call on its cache), its key at the chunk's last token is
+    // searched among the kNN-LM keys. 'real-stepwise' feeds the key as one-token calls (before
+    // GptModel.extend). Each has a GPT of its own, holding that RETRO's context.
+    const realConfig = async (name: string, stepwise: boolean, neighbours: string): Promise<Config> => {
+      const keyGpt = await loadGpt();
+      owned.push(keyGpt);
+      const queryGpt: QueryGpt = stepwise ? { manifest: keyGpt.manifest, get sequence() { return keyGpt.sequence; }, start: (t, o) => keyGpt.start(t, o), next: (t) => keyGpt.next(t) } : keyGpt;
+      const latencies: number[] = [];
+      const source = alignedNeighbourSource({
+        queryGpt: () => queryGpt,
+        datastore: () => knnStore,
+        chunk: () => hp.chunk,
+        onRetrieved: (_q, _kept, ms) => {
+          if (timing) latencies.push(ms);
+        },
+      });
+      const model = await loadRetro((r) => {
+        r.setNeighbourSource(source);
+        r.setOptions({ retrieval: true });
+      });
+      owned.push(model);
+      return { name, model, promptIds: prompt, neighbours, latencies };
     };
-    const aligned = alignedWith(gpt);
-    const stepwise = alignedWith(stepwiseGpt);
-    configs.push({
-      name: 'real-stepwise',
-      run: () => {
-        retro.setNeighbourSource(stepwise);
-        retro.setOptions({ retrieval: true });
-        return decodeBench(retro, prompt, { newTokens, runs: 1, neighbours: `token-aligned, query key by one-token calls: GPT key + search of ${knnStore.size} kNN-LM keys` });
-      },
-    });
-    configs.push({
-      name: 'real',
-      run: () => {
-        retro.setNeighbourSource(aligned);
-        retro.setOptions({ retrieval: true });
-        return decodeBench(retro, prompt, { newTokens, runs: 1, neighbours: `token-aligned: GPT key + search of ${knnStore.size} kNN-LM keys` });
-      },
-    });
-  } else if (datastore) {
-    configs.push({
-      name: 'real',
-      run: () => {
-        retro.setNeighbourSource(searched);
-        retro.setOptions({ retrieval: true });
-        return decodeBench(retro, prompt, { newTokens, runs: 1, neighbours: `datastore ${datastore.chunkCount} chunks (flat index)` });
-      },
-    });
+    configs.push(await realConfig('real', false, `token-aligned: GPT key (one call) + search of ${knnStore.size} kNN-LM keys`));
+    configs.push(await realConfig('real-stepwise', true, `token-aligned, query key by one-token calls: GPT key + search of ${knnStore.size} kNN-LM keys`));
+  } else {
+    const embedder = m.embedder ? MeanEmbedder.fromBytes(await retroFiles.bytes(m.embedder.file), m.embedder.vocab_size, m.embedder.dim, m.embedder.id) : null;
+    const shard = embedder ? findShard(embedder.fingerprint) : null;
+    const datastore = embedder && shard && existsSync(shard) ? await Datastore.open(new Uint8Array(readFileSync(shard)), embedder) : null;
+    if (datastore) {
+      const latencies: number[] = [];
+      const searched: NeighbourSource = async (query, k, options) => {
+        const t = performance.now();
+        const found = datastore.retrieve(query, k, { excludeDocIds: [...(options.excludeDocIds ?? [])] });
+        if (timing) latencies.push(performance.now() - t);
+        return found;
+      };
+      const model = await loadRetro((r) => {
+        r.setNeighbourSource(searched);
+        r.setOptions({ retrieval: true });
+      });
+      owned.push(model);
+      configs.push({ name: 'real', model, promptIds: prompt, neighbours: `datastore ${datastore.chunkCount} chunks (flat index)`, latencies });
+    } else {
+      emit({ bench: 'decode', model: m.id, neighbours: 'datastore', skipped: `no kNN-LM datastore at ${knnFile} and no chunk shard: run npm run setup:knn, or pass --datastore` });
+    }
   }
   const knnK = Number(args['knn-k']);
   let knn: KnnLmModel | null = null;
   if (knnStore) {
-    const store = knnStore;
-    // Shares the GPT's session: the configurations run one after another, never interleaved.
-    knn = new KnnLmModel(gpt, store, { ownsModel: false, settings: { k: knnK } });
-    const model = knn;
-    configs.push({ name: 'knnlm', run: () => decodeBench(model, prompt, { newTokens, runs: 1, neighbours: `kNN-LM datastore ${store.size} entries, k=${knnK}` }) });
+    knn = new KnnLmModel(await loadGpt(), knnStore, { ownsModel: true, settings: { k: knnK } });
+    owned.push(knn);
+    configs.push({ name: 'knnlm', model: knn, promptIds: prompt, neighbours: `kNN-LM datastore ${knnStore.size} entries, k=${knnK}` });
+  } else {
+    emit({ bench: 'decode', model: `${gpt.manifest.id}+knnlm`, skipped: `no kNN-LM datastore at ${knnFile}: run npm run setup:knn or pass --knn-datastore` });
   }
-  const best = new Map<string, DecodeBenchResult>();
-  for (let r = 0; r < runs; r++) {
-    for (const c of configs) {
-      const result = await c.run();
-      const previous = best.get(c.name);
-      if (!previous || result.decode_ms < previous.decode_ms) best.set(c.name, result);
-    }
-  }
-  const gptResult = best.get('gpt')!;
-  const retroResult = best.get('retro')!;
-  const offResult = best.get('off')!;
-  const realResult = best.get('real') ?? null;
-  for (const result of [gptResult, retroResult, offResult]) emit({ ...result, runs });
-  // Token-aligned: the GPT's query key (queryKey) and the key search together.
-  if (realResult) emit({ ...realResult, runs, search_ms_per_retrieval: Math.round((searchMs / Math.max(1, searches)) * 100) / 100 });
-  const stepwiseResult = best.get('real-stepwise');
-  if (stepwiseResult) emit({ ...stepwiseResult, runs });
-  else emit({ bench: 'decode', model: m.id, neighbours: 'datastore', skipped: 'no shard: pass --datastore or run `npm run eval -- --model public/models/retro-wt2 --max-windows 1` once to cache one' });
 
+  const loadBefore = loadavg()[0]!;
+  const t0 = performance.now();
+  const { wall, cpu } = await interleavedDecode(configs, {
+    cpuClock: () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    },
+    segmentTokens: tokens,
+    segments: runs,
+    warmupRounds: block,
+    onSegment: (s) => {
+      timing = false;
+      log(`segment ${s + 1}/${runs}: ${tokens} rounds of ${configs.map((c) => c.name).join(', ')}`);
+    },
+    onRestarted: (recorded) => {
+      timing = recorded;
+    },
+  });
+  timing = false;
+  const wallS = (performance.now() - t0) / 1000;
+  const loadAfter = loadavg()[0]!;
+  const stats = interleavedStats(wall, 'gpt', block);
+  const cpuStats = interleavedStats(cpu!, 'gpt', block);
+  const rounds = tokens * runs;
+  for (const c of configs) {
+    const s = stats[c.name]!;
+    const info = c.model.info;
+    const lat = c.latencies && c.latencies.length > 0 ? [...c.latencies].sort((a, b) => a - b) : null;
+    emit({
+      bench: 'decode-interleaved',
+      config: c.name,
+      model: info.id,
+      architecture: info.architecture,
+      backend: info.backend.backend,
+      threads,
+      neighbours: c.neighbours,
+      prompt_tokens: prompt.length,
+      rounds,
+      block,
+      blocks: s.blocks,
+      ms_per_token: r3(s.ms_per_token),
+      p10_ms_per_token: r3(s.p10_ms_per_token),
+      p90_ms_per_token: r3(s.p90_ms_per_token),
+      tokens_per_second: r2(s.tokens_per_second),
+      step_median_ms: r3(s.step_median_ms),
+      vs_gpt: r3(s.vs_baseline),
+      vs_gpt_ci95: s.vs_baseline_ci95.map(r3),
+      vs_gpt_total_time: r3(s.vs_baseline_total),
+      cpu_ms_per_token: r3(cpuStats[c.name]!.ms_per_token),
+      cpu_vs_gpt: r3(cpuStats[c.name]!.vs_baseline),
+      cpu_vs_gpt_ci95: cpuStats[c.name]!.vs_baseline_ci95.map(r3),
+      ...(lat ? { retrievals: lat.length, search_ms_per_retrieval: r2(lat[Math.floor(lat.length / 2)]!) } : {}),
+    });
+  }
+  const ratio = (name: string) => (stats[name] ? r3(stats[name].vs_baseline) : undefined);
   emit({
     bench: 'retro_vs_gpt',
-    backend: gptResult.backend,
+    method: 'interleaved',
+    backend: gpt.info.backend.backend,
     threads,
-    retro_per_token_cost_vs_gpt: Math.round((retroResult.ms_per_token / gptResult.ms_per_token) * 100) / 100,
-    retro_retrieval_off_vs_gpt: Math.round((offResult.ms_per_token / gptResult.ms_per_token) * 100) / 100,
-    ...(realResult ? { retro_with_search_vs_gpt: Math.round((realResult.ms_per_token / gptResult.ms_per_token) * 100) / 100 } : {}),
-    ...(stepwiseResult ? { retro_with_search_stepwise_key_vs_gpt: Math.round((stepwiseResult.ms_per_token / gptResult.ms_per_token) * 100) / 100 } : {}),
+    rounds,
+    block,
+    wall_s: r2(wallS),
+    load_avg_1m: [r2(loadBefore), r2(loadAfter)],
+    retro_per_token_cost_vs_gpt: ratio('retro'),
+    retro_retrieval_off_vs_gpt: ratio('off'),
+    retro_with_search_vs_gpt: ratio('real'),
+    retro_with_search_stepwise_key_vs_gpt: ratio('real-stepwise'),
+    knnlm_per_token_cost_vs_gpt: ratio('knnlm'),
+     total_time_vs_gpt: Object.fromEntries(configs.map((c) => [c.name, r3(stats[c.name]!.vs_baseline_total)])),
+    cpu_time_vs_gpt: Object.fromEntries(configs.map((c) => [c.name, r3(cpuStats[c.name]!.vs_baseline)])),
   });
-  const knnResult = best.get('knnlm');
-  if (knn && knnResult) {
-    emit({ ...knnResult, runs });
+  log(`\n${rounds} rounds, blocks of ${block}, ${wallS.toFixed(1)} s, load average ${loadBefore.toFixed(2)} -> ${loadAfter.toFixed(2)}`);
+  log('| config | ms/token median (p10-p90) | tokens/s | vs GPT, median of per-block ratios (95% CI) | CPU ms/token | CPU time vs GPT (95% CI) |');
+  log('|---|---|---|---|---|---|');
+  for (const c of configs) {
+    const s = stats[c.name]!;
+    const u = cpuStats[c.name]!;
+    const ci = (x: [number, number]) => `${x[0].toFixed(3)}-${x[1].toFixed(3)}`;
+    log(`| ${c.name} | ${s.ms_per_token.toFixed(2)} (${s.p10_ms_per_token.toFixed(2)}-${s.p90_ms_per_token.toFixed(2)}) | ${s.tokens_per_second.toFixed(1)} | ${s.vs_baseline.toFixed(3)} (${ci(s.vs_baseline_ci95)}) | ${u.ms_per_token.toFixed(2)} | ${u.vs_baseline.toFixed(3)} (${ci(u.vs_baseline_ci95)}) |`);
+  }
+
+  if (knn) {
     // Per-query latency on real keys: the GPT's knn_key at every position of a longer text.
     const text = tokenizer.encode(PROMPT.repeat(8)).slice(0, gpt.info.context);
     const out = await gpt.start(text, { allLogits: true });
@@ -198,7 +283,7 @@ async function main(): Promise<void> {
       times.push(performance.now() - t);
     }
     times.sort((a, b) => a - b);
-    const at = (p: number) => Math.round(times[Math.min(times.length - 1, Math.floor(p * times.length))]! * 100) / 100;
+    const at = (p: number) => r2(times[Math.min(times.length - 1, Math.floor(p * times.length))]!);
     emit({
       bench: 'knn_search',
       entries: knn.datastore.size,
@@ -209,14 +294,10 @@ async function main(): Promise<void> {
       queries: times.length,
       median_ms: at(0.5),
       p95_ms: at(0.95),
-      knnlm_per_token_cost_vs_gpt: Math.round((knnResult.ms_per_token / gptResult.ms_per_token) * 100) / 100,
     });
-  } else {
-    emit({ bench: 'decode', model: `${gpt.manifest.id}+knnlm`, skipped: `no kNN-LM datastore at ${knnFile}: run npm run setup:knn or pass --knn-datastore` });
   }
-  emit({ bench: 'browser', status: 'not measured here', how: 'call decodeBench(model, promptIds) from src/core/eval/bench.ts in the inference worker and report its JSON' });
-  await gpt.dispose();
-  await retro.dispose();
+  emit({ bench: 'browser', status: 'not measured here', how: 'call decodeBench or interleavedDecode from src/core/eval/bench.ts in the inference worker and report its JSON' });
+  for (const model of owned) await model.dispose();
 }
 
 main().catch((error: unknown) => {

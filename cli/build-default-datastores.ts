@@ -3,7 +3,10 @@
  * public/datastores/<id>.rlds and lists them in public/datastores/index.json (git-ignored: the
  * corpora are never committed, so every checkout builds these at set-up time).
  *
- *   npm run setup:datastores [-- --force] [--model <dir>] [--embedder <file> --tokenizer <file> --chunk <n>]
+ *   npm run setup:datastores [-- --force]
+ *
+ * Each is built by the app's retrieval engine (cli/datastore-node.ts), with the shipped RETRO's
+ * tokenizer, embedder and chunking, as a datastore dropped into the app is.
  *
  * Data: $RETROLAB_DATA, else ../shared/data. Each datastore is skipped when its file exists and was
  * built from the same sources with the same tokenizer, embedder and chunking (--force rebuilds).
@@ -50,22 +53,13 @@ const OUT_DIR = join(REPO_ROOT, 'public', 'datastores');
 const { values } = parseArgs({
   options: {
     force: { type: 'boolean', default: false },
-    model: { type: 'string' },
-    tokenizer: { type: 'string' },
-    embedder: { type: 'string' },
-    chunk: { type: 'string' },
   },
 });
 
 async function main(): Promise<void> {
   const data = dataDir();
-  const modelOptions = {
-    model: values.model,
-    tokenizer: values.tokenizer,
-    embedder: values.embedder,
-    chunk: values.chunk ? Number(values.chunk) : undefined,
-  };
-  const model = loadModelFiles(modelOptions);
+  // What an up-to-date file was built with: the shipped RETRO's files, which the engine builds with.
+  const model = loadModelFiles({});
   mkdirSync(OUT_DIR, { recursive: true });
   const entries: DefaultDatastoreEntry[] = [];
 
@@ -97,7 +91,7 @@ async function main(): Promise<void> {
       console.error(`${def.name}: ${out} is up to date (--force rebuilds)`);
     } else {
       console.error(`${def.name}: building ${out}`);
-      const stats = await buildDatastoreFile({ ...modelOptions, inputs, format: def.format, name: def.name, description: def.description, index: def.index, out });
+      const stats = await buildDatastoreFile({ inputs, format: def.format, name: def.name, description: def.description, index: def.index, out });
       console.error(
         `${def.name}: ${stats.documents.toLocaleString('en')} documents, ${stats.chunks.toLocaleString('en')} chunks, ` +
           `${(stats.bytes / 1048576).toFixed(1)} MB in ${stats.seconds.total.toFixed(1)} s: ${Math.round(stats.chunksPerSecond).toLocaleString('en')} chunks/s ` +

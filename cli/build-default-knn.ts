@@ -21,7 +21,7 @@ import type { DefaultDatastoreEntry, DefaultDatastoreIndex } from '../src/protoc
 import { readShardHeader, type ShardHeader } from '../src/core/datastore/shard';
 import { parseDocuments } from '../src/core/datastore/parse';
 import { dataDir, defaultDatastoreEntry, REPO_ROOT } from './datastore-node';
-import { buildKnnFile } from './knn';
+import { attachKnnKeysToFile, buildKnnFile } from './knn';
 
 const ID = 'wikitext-2-train-knnlm';
 /** The chunk datastore of the same articles (npm run setup:datastores). */
@@ -78,7 +78,7 @@ function staleness(header: ShardHeader, manifest: ModelManifest, input: string, 
 const ATTACH_TO = ['squad-v2-paragraphs'];
 
 /** Attaches keys to a built-in chunk datastore unless it has this GPT's; its updated index entry, or null. */
-async function attachKeys(entry: DefaultDatastoreEntry | undefined, outDir: string, modelDir: string, manifest: ModelManifest, threads: number): Promise<DefaultDatastoreEntry | null> {
+async function attachKeys(entry: DefaultDatastoreEntry | undefined, outDir: string, manifest: ModelManifest, threads: number): Promise<DefaultDatastoreEntry | null> {
   if (!entry) return null;
   const path = join(outDir, entry.file);
   if (!existsSync(path)) {
@@ -91,8 +91,9 @@ async function attachKeys(entry: DefaultDatastoreEntry | undefined, outDir: stri
     console.error(`${entry.name}: its kNN-LM keys are up to date`);
   } else {
     console.error(`${entry.name}: attaching kNN-LM keys to ${path}`);
-    const stats = await buildKnnFile({ model: modelDir, inputs: [], base: path, out: path, pca: PCA_DIMS, encoding: ENCODING, threads });
-    console.error(`${entry.name}: ${stats.entries.toLocaleString('en')} entries keyed in ${stats.seconds.total.toFixed(0)} s`);
+    // As the app adds keys to a datastore (its engines: PCA 64, int8, the shipped GPT).
+    const stats = await attachKnnKeysToFile({ base: path, out: path, threads });
+    console.error(`${entry.name}: ${stats.entries.toLocaleString('en')} entries keyed in ${stats.seconds.toFixed(0)} s`);
   }
   // Same datastore, new size: the app's copy-in progress bar reads `bytes`.
   return { ...entry, ...defaultDatastoreEntry(path, { id: entry.id, name: entry.name, description: entry.description, file: entry.file }) };
@@ -152,7 +153,7 @@ async function main(): Promise<void> {
   index.datastores = [...index.datastores.filter((e) => e.id !== ID), entry];
   if (!maxTokens) {
     for (const id of ATTACH_TO) {
-      const updated = await attachKeys(index.datastores.find((e) => e.id === id), outDir, modelDir, manifest, threads);
+      const updated = await attachKeys(index.datastores.find((e) => e.id === id), outDir, manifest, threads);
       if (updated) index.datastores = index.datastores.map((e) => (e.id === id ? updated : e));
     }
   }

@@ -2,36 +2,37 @@
  * Datastore command line: build a shard from text files, inspect one, or query one.
  *
  *   npm run datastore -- build --input <file> [--input <file> ...] [--format wikitext|jsonl|txt|md]
- *        [--model public/models/retro-wt2] [--tokenizer <tokenizer.json>] [--embedder <embedder.bin>]
- *        [--chunk 32] [--index flat|voy] --name <name> [--description <text>] --out <file.rlds>
+ *        [--index flat|voy] [--knn-keys] --name <name> [--description <text>] --out <file.rlds>
  *   npm run datastore -- info <file.rlds>
- *   npm run datastore -- search <file.rlds> --text "<query>" [--k 4] [--model ...|--embedder ... --tokenizer ...]
- *   npm run datastore -- build-knn --model public/models/gpt-wt2 (--input <file> ... | --base <file.rlds>)
- *        [--format wikitext] --out <file.rlds> [--max-tokens N] [--pca D] [--keys int8|f32] [--pca-sample N]
- *        [--name <name>] [--stride 128] [--threads T]
+ *   npm run datastore -- search <file.rlds> --text "<query>" [--k 4]
+ *   npm run datastore -- build-knn --base <file.rlds> --out <file.rlds> [--threads T]
+ *   npm run datastore -- build-knn --model public/models/gpt-wt2 --input <file> ... [--format wikitext]
+ *        --out <file.rlds> [--max-tokens N] [--pca D] [--keys int8|f32] [--pca-sample N] [--name <name>] [--stride 128] [--threads T]
  *   npm run datastore -- compress-knn <float.rlds> --out <file.rlds> [--pca D] [--keys int8|f32]
  *   npm run datastore -- bench-knn <file.rlds> [--size 1000000] [--k 1024] [--queries 200] [--queries-from <float.rlds>] [--check 5] [--reference <float.rlds>]
  *
- * Until the RETRO model is shipped, pass --embedder <file> and --chunk 32 (the tokenizer then
- * defaults to models/.work/tokenizer.json).
+ * build, search and build-knn --base do what the app does, with the app's engines (cli/engines-node.ts)
+ * and the shipped models of public/models: the same parsing, chunking, embedding, search and key
+ * pass. build-knn --input makes a keys-only kNN-LM datastore (the built-in WikiText-2 one), which the
+ * app never builds: it runs src/core/knnlm directly, with the key encoding and stride as options.
  */
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { INDEX_KINDS, type IndexKind } from '../src/protocol/retrieval';
-import { Datastore } from '../src/core/datastore/datastore';
 import { decodeShard, readShardHeader, sectionSizes } from '../src/core/datastore/shard';
 import { INPUT_FORMATS, type InputFormat } from '../src/core/datastore/parse';
-import { detokenizeWikiText } from '../src/core/tokenizer/wikitext';
-import { buildDatastoreFile, loadModelFiles, loadVoyForNode } from './datastore-node';
-import { benchKnn, buildKnnFile, compressKnnFile } from './knn';
+import { buildDatastoreFile } from './datastore-node';
+import { startRetrieval } from './engines-node';
+import { attachKnnKeysToFile, benchKnn, buildKnnFile, compressKnnFile } from './knn';
 
 const USAGE = `usage:
   npm run datastore -- build --input <file> [--input <file> ...] [--format wikitext|jsonl|txt|md]
-       [--model <dir>] [--tokenizer <file>] [--embedder <file>] [--chunk <n>] [--index flat|voy]
-       --name <name> [--description <text>] --out <file.rlds>
+       [--index flat|voy] [--knn-keys] --name <name> [--description <text>] --out <file.rlds>
   npm run datastore -- info <file.rlds>
-  npm run datastore -- search <file.rlds> --text <query> [--k <n>] [--model <dir>] [--tokenizer <file>] [--embedder <file>]
-  npm run datastore -- build-knn --model <gpt dir> (--input <file> ... | --base <file.rlds>) [--format wikitext|jsonl|txt|md]
+  npm run datastore -- search <file.rlds> --text <query> [--k <n>]
+  npm run datastore -- build-knn --base <file.rlds> --out <file.rlds> [--threads <n>]
+  npm run datastore -- build-knn --model <gpt dir> --input <file> ... [--format wikitext|jsonl|txt|md]
        --out <file.rlds> [--max-tokens <n>] [--pca <dims>] [--keys int8|f32] [--pca-sample <n>] [--name <name>]
        [--description <text>] [--stride <n>] [--threads <n>]
   npm run datastore -- compress-knn <float.rlds> --out <file.rlds> [--pca <dims>] [--keys int8|f32] [--pca-sample <n>]
@@ -46,9 +47,7 @@ const options = {
   input: { type: 'string', multiple: true },
   format: { type: 'string' },
   model: { type: 'string' },
-  tokenizer: { type: 'string' },
-  embedder: { type: 'string' },
-  chunk: { type: 'string' },
+  'knn-keys': { type: 'boolean', default: false },
   index: { type: 'string', default: 'flat' },
   name: { type: 'string' },
   description: { type: 'string' },
@@ -93,15 +92,24 @@ async function main(): Promise<void> {
   if (values.keys !== 'int8' && values.keys !== 'f32') fail('--keys must be int8 or f32');
 
   if (command === 'build-knn') {
-    if (!values.model) fail('build-knn needs --model <gpt model dir>');
     if (!values.out) fail('build-knn needs --out');
-    if (!values.input?.length && !values.base) fail('build-knn needs --input <file> or --base <file.rlds>');
+    if (values.base) {
+      if (values.input?.length) fail('build-knn takes --input (a keys-only datastore) or --base (keys added to a chunk datastore), not both');
+      const appOnly = (['model', 'pca', 'pca-sample', 'stride', 'max-tokens', 'name', 'description', 'format'] as const).filter((o) => values[o] !== undefined);
+      if (appOnly.length) fail(`build-knn --base adds keys as the app does (its GPT, PCA 64, int8): --${appOnly.join(', --')} does not apply`);
+      if (values.keys !== 'int8') fail('build-knn --base stores int8 keys, as the app does');
+      const result = await attachKnnKeysToFile({ base: values.base, out: values.out, threads: positive('threads', values.threads) });
+      console.error(`built ${result.out}: ${result.entries.toLocaleString('en')} entries (${result.dim}-d int8 keys), ${(result.bytes / 1048576).toFixed(1)} MB in ${result.seconds.toFixed(1)} s`);
+      console.log(JSON.stringify(result));
+      return;
+    }
+    if (!values.model) fail('build-knn needs --model <gpt model dir>');
+    if (!values.input?.length) fail('build-knn needs --input <file> or --base <file.rlds>');
     if (values.format && !INPUT_FORMATS.includes(values.format as InputFormat)) fail(`--format must be one of ${INPUT_FORMATS.join(', ')}`);
     const stats = await buildKnnFile({
       model: values.model,
-      inputs: values.input ?? [],
+      inputs: values.input,
       format: values.format as InputFormat | undefined,
-      ...(values.base ? { base: values.base } : {}),
       ...(values.name ? { name: values.name } : {}),
       ...(values.description ? { description: values.description } : {}),
       out: values.out,
@@ -144,23 +152,20 @@ async function main(): Promise<void> {
     return;
   }
 
-  const chunk = values.chunk !== undefined ? Number(values.chunk) : undefined;
-  if (chunk !== undefined && !(Number.isInteger(chunk) && chunk > 0)) fail('--chunk must be a positive integer');
-  const modelOptions = { model: values.model, tokenizer: values.tokenizer, embedder: values.embedder, chunk };
-
   if (command === 'build') {
     if (!values.input?.length) fail('build needs at least one --input');
     if (!values.name) fail('build needs --name');
     if (!values.out) fail('build needs --out');
+    if (values.model) fail('build uses the shipped RETRO’s tokenizer, embedder and chunking (public/models), as the app does: --model does not apply');
     if (!INDEX_KINDS.includes(values.index as IndexKind)) fail(`--index must be one of ${INDEX_KINDS.join(', ')}`);
     if (values.format && !INPUT_FORMATS.includes(values.format as InputFormat)) fail(`--format must be one of ${INPUT_FORMATS.join(', ')}`);
     const stats = await buildDatastoreFile({
-      ...modelOptions,
       inputs: values.input,
       format: values.format as InputFormat | undefined,
       name: values.name,
       description: values.description,
       index: values.index as IndexKind,
+      knnKeys: values['knn-keys'],
       out: values.out,
     });
     console.error(
@@ -214,20 +219,24 @@ async function main(): Promise<void> {
     if (!file) fail('search needs a file');
     if (!values.text) fail('search needs --text');
     const k = Number(values.k ?? 4);
-    const model = loadModelFiles(modelOptions);
-    const bytes = new Uint8Array(readFileSync(file));
-    if (readShardHeader(bytes).indexKind === 'voy') await loadVoyForNode();
-    const ds = await Datastore.open(bytes, model.embedder);
-    // The query is the last chunk of the text, as RETRO queries with its last completed chunk.
-    const ids = model.tokenizer.encode(values.text).slice(-ds.shard.chunkSize);
-    const t0 = performance.now();
-    const hits = ds.retrieve(ids, k);
-    const ms = performance.now() - t0;
-    console.log(`query (${ids.length} tokens): ${JSON.stringify(model.tokenizer.decode(ids))}  [${ms.toFixed(1)} ms, ${ds.index.kind} index]`);
-    for (const h of hits) {
-      console.log(`\n#${h.chunkIndex}  distance ${h.distance.toFixed(4)}  "${h.title}"`);
-      console.log(`  chunk:        ${detokenizeWikiText(h.text).replace(/\s+/g, ' ').trim()}`);
-      console.log(`  continuation: ${detokenizeWikiText(h.continuationText).replace(/\s+/g, ' ').trim()}`);
+    // The app's search: the file imported into the catalogue (its checks), made active, queried with
+    // the last chunk of the text as RETRO queries with its last completed chunk.
+    const { retrieval, dispose } = await startRetrieval({ builtIns: false });
+    try {
+      const bytes = readFileSync(file);
+      // Searched with the index the file was built with (the app's index setting).
+      await retrieval.setIndexKind(readShardHeader(new Uint8Array(bytes)).indexKind);
+      const { imported } = await retrieval.importFile(new File([bytes], basename(file)));
+      const state = await retrieval.setActive(imported.id);
+      const { neighbours, latencyMs } = await retrieval.retrieveText(values.text, k);
+      console.log(`“${imported.name}”: ${neighbours.length} neighbours of the text's last chunk  [${latencyMs.toFixed(1)} ms, ${state.indexKind} index]`);
+      for (const h of neighbours) {
+        console.log(`\n#${h.chunkIndex}  distance ${h.distance.toFixed(4)}  "${h.title}"`);
+        console.log(`  chunk:        ${h.text.replace(/\s+/g, ' ').trim()}`);
+        console.log(`  continuation: ${h.continuationText.replace(/\s+/g, ' ').trim()}`);
+      }
+    } finally {
+      await dispose();
     }
     return;
   }

@@ -2,7 +2,9 @@
  * The app's two engines in one Node thread, linked directly (the browser links the same two over
  * MessagePorts): they read public/ as the browser fetches it, and keep the datastore catalogue in
  * an in-memory IndexedDB (fake-indexeddb), so a tool gets the browser's behaviour, numbers and
- * messages without a browser. Each run starts with a fresh catalogue holding the built-in datastores.
+ * messages without a browser. Each run starts with a fresh catalogue holding the built-in datastores
+ * (unless `builtIns: false`: a tool that only builds a datastore). Builds are the tools' (TOOL_BUILDS):
+ * whole corpora, WikiText dumps too, not capped by a tab's memory.
  */
 import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
@@ -13,26 +15,58 @@ import { REPO_ROOT } from '../src/core/datastore/node';
 import { DatastoreStore } from '../src/core/datastore/store';
 import { InferenceEngine } from '../src/core/engine/inference';
 import { nodeFolder } from '../src/core/engine/node-folder';
-import { RetrievalEngine } from '../src/core/engine/retrieval';
+import { RetrievalEngine, TOOL_BUILDS } from '../src/core/engine/retrieval';
 
 /** What `fetch` would resolve against in the browser; the folders read from `publicDir` instead. */
 const BASE_URL = 'http://retrolab.local/';
 
-export interface NodeEngines {
-  inference: InferenceEngine;
+export interface EngineOptions {
+  /** default: the repository's public/ */
+  publicDir?: string;
+  onProgress?: (p: Progress) => void;
+  /** copy the built-in datastores into the catalogue at start (default true) */
+  builtIns?: boolean;
+  /** WASM threads for the models (default 1) */
+  threads?: number;
+}
+
+export interface NodeRetrieval {
   retrieval: RetrievalEngine;
   /** The retrieval state after start-up: the built-in datastores, the active one. */
   state: RetrievalState;
-  /** The loaded models and their backend. */
-  ready: InferenceReady;
   dispose(): Promise<void>;
 }
 
-export async function startEngines(options: { publicDir?: string; onProgress?: (p: Progress) => void } = {}): Promise<NodeEngines> {
+export interface NodeEngines extends NodeRetrieval {
+  inference: InferenceEngine;
+  /** The loaded models and their backend. */
+  ready: InferenceReady;
+}
+
+let stores = 0;
+
+function retrievalEngine(options: EngineOptions): RetrievalEngine {
   const folder = nodeFolder(options.publicDir ?? join(REPO_ROOT, 'public'));
   const voyWasm = readFileSync(createRequire(import.meta.url).resolve('voy-search/voy_search_bg.wasm'));
-  const retrieval = new RetrievalEngine({ folder, voyWasm: () => voyWasm, openStore: () => DatastoreStore.open(`retrolab-node-${process.pid}`) });
-  const inference = new InferenceEngine({ folder });
+  return new RetrievalEngine({
+    folder,
+    voyWasm: () => voyWasm,
+    openStore: () => DatastoreStore.open(`retrolab-node-${process.pid}-${stores++}`),
+    builds: TOOL_BUILDS,
+    installBuiltIns: options.builtIns ?? true,
+  });
+}
+
+/** The retrieval engine alone: building, importing and searching datastores need no model session. */
+export async function startRetrieval(options: EngineOptions = {}): Promise<NodeRetrieval> {
+  const retrieval = retrievalEngine(options);
+  const state = await retrieval.init(BASE_URL, options.onProgress ?? (() => undefined));
+  return { retrieval, state, dispose: async () => retrieval.dispose() };
+}
+
+export async function startEngines(options: EngineOptions = {}): Promise<NodeEngines> {
+  const retrieval = retrievalEngine(options);
+  const inference = new InferenceEngine({ folder: nodeFolder(options.publicDir ?? join(REPO_ROOT, 'public')), wasmThreads: options.threads ?? 1 });
   inference.connect(retrieval.neighbourServer);
   retrieval.useKeyBuilder(inference.keyBuilder);
   const onProgress = options.onProgress ?? (() => undefined);

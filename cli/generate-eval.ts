@@ -22,24 +22,19 @@
  * Prints one JSON object on stdout; progress goes to stderr.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { GenerationSettings } from '../src/protocol/model';
-import { Datastore } from '../src/core/datastore/datastore';
+import type { DecodingSettings } from '../src/protocol/api';
 import { qualityMetrics, type QualityMetrics } from '../src/core/eval/quality';
 import { clozePrompt, containsAnswer, copiedExactly, copyPrompts, wilsonInterval, type ClozeQuestion } from '../src/core/eval/reading';
 import { concatenateArticles, tokenizeWikiTextArticles } from '../src/core/eval/stream';
-import { DEFAULT_PROCESSORS, DEFAULT_SAMPLING, GREEDY, generate } from '../src/core/generate';
-import { DEFAULT_ICRALM_SETTINGS, IcRalmModel, datastoreRetriever, separatorTokens } from '../src/core/icralm';
-import { DEFAULT_KNN_SETTINGS, KnnDatastore, KnnLmModel } from '../src/core/knnlm';
-import { alignedNeighbourSource } from '../src/core/knnlm/aligned';
-import { GptModel, RetroModel, type LanguageModel } from '../src/core/models';
-import { MeanEmbedder } from '../src/core/retrieval/embedder';
-import { Runtime } from '../src/core/runtime';
-import { nodeModelFiles } from '../src/core/runtime/node-files';
-import { detokenizeWikiText, loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
-import { buildDatastoreFile, dataDir, REPO_ROOT } from './datastore-node';
-import { buildKnnFile } from './knn';
+import { DEFAULT_PROCESSORS, DEFAULT_SAMPLING } from '../src/core/generate/defaults';
+import { DEFAULT_ICRALM_SETTINGS } from '../src/core/icralm/types';
+import { DEFAULT_KNN_SETTINGS } from '../src/core/knnlm/types';
+import { DEFAULT_REPLUG_SETTINGS } from '../src/core/replug/types';
+import { detokenizeWikiText, type RetroTokenizer } from '../src/core/tokenizer';
+import { buildDatastoreFile, dataDir, readTokenizer, REPO_ROOT } from './datastore-node';
+import { startEngines, type NodeEngines } from './engines-node';
 import { writeManifestMetric } from './metrics';
 
 const COLUMNS = ['gpt', 'retro', 'knnlm', 'icralm'] as const;
@@ -69,7 +64,6 @@ const SEED = Number(args.seed) || 0;
 const THREADS = Number(args.threads) || 1;
 const EXAMPLES = Number(args.examples);
 const CACHE_DIR = join(REPO_ROOT, '.cache', 'eval');
-const DATASTORES = join(REPO_ROOT, 'public', 'datastores');
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 function fail(message: string): never {
@@ -77,7 +71,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function settings(maxNewTokens: number): GenerationSettings & { processors: string } {
+function settings(maxNewTokens: number): DecodingSettings & { processors: string } {
   const penalty = args['repetition-penalty'] !== undefined ? Number(args['repetition-penalty']) : args.plain ? 1 : DEFAULT_PROCESSORS.repetitionPenalty;
   const ngram = args['no-repeat-ngram'] !== undefined ? Number(args['no-repeat-ngram']) : args.plain ? 0 : DEFAULT_PROCESSORS.noRepeatNgramSize;
   const suppressUnk = !args.plain && !args['allow-unk'] && DEFAULT_PROCESSORS.suppressUnk;
@@ -86,79 +80,85 @@ function settings(maxNewTokens: number): GenerationSettings & { processors: stri
   const temperature = args.temperature !== undefined ? Number(args.temperature) : sampled ? DEFAULT_SAMPLING.temperature : 0;
   const topP = args['top-p'] !== undefined ? Number(args['top-p']) : sampled ? DEFAULT_SAMPLING.topP : 1;
   return {
-    ...GREEDY,
+    strategy: temperature > 0 ? 'sample' : 'greedy',
     temperature,
+    topK: 0,
     topP,
     seed: SEED,
-    maxNewTokens,
-    stopTokenId: null,
+    maxTokens: maxNewTokens,
+    // Every column writes its full length: a reading test scores what comes out, not where it would stop.
+    stopAtEndOfText: false,
     repetitionPenalty: penalty,
     noRepeatNgramSize: ngram,
-    suppressTokens: suppressUnk ? [0] : [],
+    suppressUnk,
     processors: `${temperature > 0 ? `sampled (temperature ${temperature}, top-p ${topP}, seed ${SEED})` : 'greedy'}, repetition_penalty ${penalty}, no_repeat_ngram_size ${ngram}, <unk> ${suppressUnk ? 'suppressed' : 'allowed'}`,
   };
 }
 
 interface Setup {
+  engines: NodeEngines;
   tokenizer: RetroTokenizer;
-  columns: Map<Column, LanguageModel>;
+  columns: Column[];
+  /** What `column` writes after `promptIds`, as the compare view's column would, through the engines. */
+  write: (column: Column, promptIds: number[], decoding: DecodingSettings) => Promise<number[]>;
   dispose: () => Promise<void>;
 }
 
-/** The four columns of the compare view over one datastore file holding chunks and kNN-LM keys (or two files). */
-async function setUp(chunkFile: string, knnFile: string, wanted: readonly Column[]): Promise<Setup> {
-  const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: THREADS });
-  const gpt = await GptModel.load(runtime, nodeModelFiles(resolve(args.gpt!)));
-  const retro = await RetroModel.load(runtime, nodeModelFiles(resolve(args.retro!)), { options: { leftPad: true } });
-  if (retro.manifest.retrieval?.query_decoder_sha256 !== gpt.manifest.onnx.decoder.sha256) fail(`${args.retro} does not query with ${args.gpt}'s decoder`);
-  const tokenizer = loadTokenizer(JSON.parse(readFileSync(join(resolve(args.gpt!), gpt.manifest.tokenizer.file), 'utf8')), { id: gpt.manifest.tokenizer.id });
-  const needsKeys = wanted.includes('retro') || wanted.includes('knnlm');
-  for (const file of [...(needsKeys ? [knnFile] : []), ...(wanted.includes('icralm') ? [chunkFile] : [])]) {
-    if (!existsSync(file)) fail(`${file} is missing: npm run setup builds it`);
+/**
+ * The app's engines with `datastore` active (a built-in id, or a shard file imported as the app
+ * imports one), the kNN-LM keys the engines choose for it loaded, and the wanted columns.
+ */
+async function setUp(datastore: { id: string } | { file: string }, wanted: readonly Column[]): Promise<Setup> {
+  const engines = await startEngines({ threads: THREADS });
+  const { retrieval, inference } = engines;
+  try {
+    const id = 'id' in datastore ? datastore.id : (await retrieval.importFile(new File([readFileSync(datastore.file)], basename(datastore.file)))).imported.id;
+    await retrieval.setActive(id);
+    if (wanted.includes('retro') && !(await inference.loadKnnFor('retro', () => undefined))) fail(`the datastore ${id} has no kNN-LM keys for RETRO: npm run setup builds them`);
+    if (wanted.includes('knnlm') && !(await inference.loadKnnFor('knnlm', () => undefined))) fail('kNN-LM needs kNN-LM keys: npm run setup builds them');
+  } catch (error) {
+    await engines.dispose();
+    throw error;
   }
-  const knn = needsKeys ? KnnDatastore.open(new Uint8Array(readFileSync(knnFile))) : null;
-  knn?.checkModel(gpt.manifest);
-  const C = retro.hp.chunk;
-  // The query GPT is a session of its own: RETRO asks it for keys in the middle of its own sequence.
-  const queryGpt = await GptModel.load(runtime, nodeModelFiles(resolve(args.gpt!)));
-  retro.setNeighbourSource(alignedNeighbourSource({ queryGpt: () => queryGpt, datastore: () => knn, chunk: () => C }));
-  const eot = gpt.manifest.tokenizer.eot_id;
-  const column = async (c: Column): Promise<LanguageModel> => {
-    if (c === 'gpt') return gpt;
-    if (c === 'retro') return retro;
-    if (c === 'knnlm') return new KnnLmModel(gpt, knn!, { ownsModel: false, settings: DEFAULT_KNN_SETTINGS });
-    const spec = retro.manifest.embedder!;
-    const embedder = MeanEmbedder.fromBytes(new Uint8Array(readFileSync(join(resolve(args.retro!), spec.file))), spec.vocab_size, spec.dim, spec.id);
-    const chunks = await Datastore.open(new Uint8Array(readFileSync(chunkFile)), embedder);
-    return new IcRalmModel(gpt, datastoreRetriever(chunks, { eotId: eot }), {
-      ownsModel: false,
-      settings: DEFAULT_ICRALM_SETTINGS,
-      separator: separatorTokens('newline', (t) => tokenizer.encode(t), eot),
-    });
-  };
-  const columns = new Map<Column, LanguageModel>();
-  for (const c of wanted) columns.set(c, await column(c));
+  const retro = engines.ready.models.find((m) => m.key === 'retro')!;
+  const gptDir = join(REPO_ROOT, 'public', 'models', engines.ready.models.find((m) => m.key === 'gpt')!.id);
+  const tokenizer = readTokenizer(join(gptDir, 'tokenizer.json'));
   return {
+    engines,
     tokenizer,
-    columns,
-    dispose: async () => {
-      await retro.dispose();
-      await queryGpt.dispose();
-      await gpt.dispose();
+    columns: [...wanted],
+    async write(column, promptIds, decoding) {
+      const ids: number[] = [];
+      await inference.generate(
+        {
+          prompt: '',
+          promptIds,
+          models: [column],
+          decoding,
+          // The compare view's defaults: the model's K neighbours per chunk, one retrieval per chunk, prompt left-padded to whole chunks.
+          retro: { retrieval: true, k: retro.neighbours ?? 2, retrievalStep: retro.chunk ?? 8, leftPad: true, retroPlusPlus: false, excludeDocIds: [] },
+          knn: { ...DEFAULT_KNN_SETTINGS },
+          icralm: { ...DEFAULT_ICRALM_SETTINGS },
+          replug: { ...DEFAULT_REPLUG_SETTINGS },
+        },
+        (event) => {
+          if (event.type === 'tokens') ids.push(...event.tokens.map((t) => t.id));
+        },
+      );
+      return ids;
     },
+    dispose: () => engines.dispose(),
   };
 }
 
-/** A datastore file of passages with chunks and kNN-LM keys, built once into .cache/eval/. */
+/** A datastore file of passages with chunks and kNN-LM keys, built once into .cache/eval/ as the app builds one ("Also build kNN-LM keys"). */
 async function passageDatastore(input: string, name: string): Promise<string> {
-  const chunkFile = join(CACHE_DIR, `${name}.rlds`);
-  const knnFile = join(CACHE_DIR, `${name}.knn.rlds`);
-  if (existsSync(knnFile)) return knnFile;
+  const file = join(CACHE_DIR, `${name}.knn.rlds`);
+  if (existsSync(file)) return file;
   mkdirSync(CACHE_DIR, { recursive: true });
-  progress(`building the ${name} datastore (once; cached in ${CACHE_DIR}) ...`);
-  await buildDatastoreFile({ inputs: [input], format: 'jsonl', name, description: `${name} (npm run eval:generate)`, index: 'flat', out: chunkFile, log: progress });
-  await buildKnnFile({ model: resolve(args.gpt!), inputs: [], base: chunkFile, out: knnFile, pca: 64, encoding: 'int8', threads: THREADS, log: progress });
-  return knnFile;
+  progress(`building the ${name} datastore with kNN-LM keys (once; cached in ${CACHE_DIR}) ...`);
+  await buildDatastoreFile({ inputs: [input], format: 'jsonl', name, description: `${name} (npm run eval:generate)`, index: 'flat', knnKeys: true, out: file, log: progress });
+  return file;
 }
 
 function rate(hits: number, n: number) {
@@ -174,16 +174,16 @@ function rate(hits: number, n: number) {
 async function runColumns<T>(
   setup: Setup,
   items: readonly T[],
-  run: (model: LanguageModel, item: T, column: Column, index: number) => Promise<boolean>,
+  run: (item: T, column: Column, index: number) => Promise<boolean>,
 ): Promise<{ results: Record<string, ReturnType<typeof rate>>; hit_items: Record<string, number[]> }> {
   const results: Record<string, ReturnType<typeof rate>> = {};
   const hitItems: Record<string, number[]> = {};
-  for (const [column, model] of setup.columns) {
+  for (const column of setup.columns) {
     const t0 = performance.now();
     let hits = 0;
     hitItems[column] = [];
     for (let i = 0; i < items.length; i++) {
-      if (await run(model, items[i]!, column, i)) {
+      if (await run(items[i]!, column, i)) {
         hits++;
         hitItems[column]!.push(i);
       }
@@ -207,18 +207,17 @@ function sampleOf<T>(items: readonly T[], n: number, seed: number): T[] {
 
 async function copyTask(wanted: readonly Column[]) {
   const input = join(dataDir(), 'squad-v2', 'test.passages.jsonl');
-  const file = await passageDatastore(input, 'squad-test-passages');
-  const setup = await setUp(file, file, wanted);
+  const setup = await setUp({ file: await passageDatastore(input, 'squad-test-passages') }, wanted);
   const passages = readFileSync(input, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { text: string }).text);
   const ids = passages.map((p) => setup.tokenizer.encode(p));
   const prompts = sampleOf(copyPrompts(ids, { copyTokens: 4, minPrompt: 16, maxPrompt: 200, seed: SEED + 1 }), Number(args.n ?? 300), SEED);
   const s = settings(16);
   const examples: unknown[] = [];
-  const { results, hit_items } = await runColumns(setup, prompts, async (model, p, column, index) => {
-    const run = await generate(model, p.promptIds, s);
-    const hit = copiedExactly(run.tokenIds, p.expected);
+  const { results, hit_items } = await runColumns(setup, prompts, async (p, column, index) => {
+    const wrote = await setup.write(column, p.promptIds, s);
+    const hit = copiedExactly(wrote, p.expected);
     if (index < EXAMPLES) {
-      examples.push({ column, prompt_end: setup.tokenizer.decode(p.promptIds.slice(-12)), expected: setup.tokenizer.decode(p.expected), wrote: setup.tokenizer.decode(run.tokenIds), hit });
+      examples.push({ column, prompt_end: setup.tokenizer.decode(p.promptIds.slice(-12)), expected: setup.tokenizer.decode(p.expected), wrote: setup.tokenizer.decode(wrote), hit });
     }
     return hit;
   });
@@ -227,9 +226,7 @@ async function copyTask(wanted: readonly Column[]) {
 }
 
 async function clozeTask(wanted: readonly Column[]) {
-  const file = join(DATASTORES, 'squad-v2-paragraphs.rlds');
-  if (!existsSync(file)) fail(`${file} is missing: npm run setup builds it (with its kNN-LM keys)`);
-  const setup = await setUp(file, file, wanted);
+  const setup = await setUp({ id: 'squad-v2-paragraphs' }, wanted);
   const dir = join(dataDir(), 'squad-v2');
   const paragraphs = new Map<string, string>();
   for (const f of ['dev.passages.jsonl', 'test.passages.jsonl']) {
@@ -244,9 +241,8 @@ async function clozeTask(wanted: readonly Column[]) {
   const s = settings(12);
   const examples: unknown[] = [];
   const written = new Map<number, Record<string, string>>();
-  const { results, hit_items } = await runColumns(setup, prompts, async (model, p, column, index) => {
-    const run = await generate(model, setup.tokenizer.encode(p.prompt), s);
-    const text = detokenizeWikiText(setup.tokenizer.decode(run.tokenIds));
+  const { results, hit_items } = await runColumns(setup, prompts, async (p, column, index) => {
+    const text = detokenizeWikiText(setup.tokenizer.decode(await setup.write(column, setup.tokenizer.encode(p.prompt), s)));
     const hit = containsAnswer(text, p.answers);
     written.set(index, { ...written.get(index), [column]: text });
     if (index < EXAMPLES) {
@@ -262,7 +258,8 @@ async function clozeTask(wanted: readonly Column[]) {
 }
 
 async function qualityTask(wanted: readonly Column[]) {
-  const setup = await setUp(join(DATASTORES, 'wikitext-2-train.rlds'), join(DATASTORES, 'wikitext-2-train.knn-pca64.rlds'), wanted);
+  // The built-in WikiText-2 train datastore; RETRO and kNN-LM read the built-in keys of the same articles.
+  const setup = await setUp({ id: 'wikitext-2-train' }, wanted);
   const text = readFileSync(join(dataDir(), 'wikitext-2', 'wiki.valid.tokens'), 'utf8');
   const articles = tokenizeWikiTextArticles(setup.tokenizer, text);
   const n = Number(args.n ?? 100);
@@ -289,10 +286,10 @@ async function qualityTask(wanted: readonly Column[]) {
   const s = settings(LENGTH);
   const outputs = new Map<string, number[][]>();
   const examples: Record<string, string[]> = { prompt: [], human: [] };
-  for (const [column, model] of setup.columns) {
+  for (const column of setup.columns) {
     const t0 = performance.now();
     const runs: number[][] = [];
-    for (const span of spans) runs.push((await generate(model, span.prompt, s)).tokenIds);
+    for (const span of spans) runs.push(await setup.write(column, span.prompt, s));
     progress(`  ${column}: ${runs.length} continuations (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     outputs.set(column, runs);
     examples[column] = runs.slice(0, EXAMPLES).map((r) => detokenizeWikiText(setup.tokenizer.decode(r)));

@@ -14,7 +14,8 @@ import { quantizeVectors } from '../src/core/retrieval/flat';
 import { GptModel } from '../src/core/models/gpt';
 import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
-import { readInputDocuments, readTokenizer, writeAtomically } from './datastore-node';
+import { progressLines, readInputDocuments, readTokenizer, writeAtomically } from './datastore-node';
+import { startEngines } from './engines-node';
 
 export interface BuildKnnFileOptions {
   /** GPT model directory (manifest.json, tokenizer.json, decoder.int8.onnx) */
@@ -78,6 +79,27 @@ export async function buildKnnFile(options: BuildKnnFileOptions): Promise<KnnBui
   writeAtomically(options.out, bytes);
   await gpt.dispose();
   return { ...stats, out: options.out };
+}
+
+/**
+ * Adds kNN-LM keys to a chunk datastore file with the app's engines, as the app's "Also build kNN-LM
+ * keys" does (PCA 64 when the text has enough tokens, int8): the file is imported into an in-memory
+ * catalogue, keyed by the engine's GPT, exported and written atomically to `out`.
+ */
+export async function attachKnnKeysToFile(options: { base: string; out: string; threads?: number; log?: (line: string) => void }): Promise<{ out: string; entries: number; dim: number; bytes: number; seconds: number }> {
+  const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const t0 = performance.now();
+  const engines = await startEngines({ builtIns: false, threads: options.threads ?? 1 });
+  try {
+    const { imported } = await engines.retrieval.importFile(new File([readFileSync(options.base)], basename(options.base)));
+    log(`${options.base}: datastore "${imported.name}" (${imported.documents} documents, ${imported.chunks} chunks); keying with ${engines.ready.models.find((m) => m.key === 'gpt')?.id ?? 'the GPT'}`);
+    const { updated } = await engines.retrieval.addKnnKeys(imported.id, progressLines(log, 10_000));
+    const bytes = new Uint8Array(await (await engines.retrieval.exportFile(updated.id)).arrayBuffer());
+    writeAtomically(options.out, bytes);
+    return { out: options.out, entries: updated.knnlm!.entries, dim: updated.knnlm!.dim, bytes: bytes.length, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    await engines.dispose();
+  }
 }
 
 export interface CompressKnnFileOptions {

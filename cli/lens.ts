@@ -13,7 +13,6 @@ import { parseArgs } from 'node:util';
 import type { ModelKey, ScoreRequest } from '../src/protocol/api';
 import { DEFAULT_ICRALM_SETTINGS } from '../src/core/icralm/types';
 import { DEFAULT_KNN_SETTINGS } from '../src/core/knnlm/types';
-import { alignedKeySource, knnSource } from '../src/core/engine/knn-sources';
 import { startEngines } from './engines-node';
 
 const { values: args } = parseArgs({
@@ -45,12 +44,11 @@ async function main(): Promise<void> {
     if (args.datastore) await engines.retrieval.setActive(args.datastore);
     const state = await engines.retrieval.state();
     const tokenAligned = engines.ready.models.some((m) => m.key === 'retro' && m.tokenAligned);
-    const retroKeys = models.includes('retro') && tokenAligned ? alignedKeySource(state) : null;
-    const knnKeys = models.includes('knnlm') ? knnSource(state) : null;
+    // The keys are the engines' choice, as in the app (RetrievalState.knn).
+    const retroKeys = models.includes('retro') && tokenAligned ? state.knn.retro : null;
+    const knnKeys = models.includes('knnlm') ? state.knn.knnlm : null;
     if (models.includes('knnlm') && !knnKeys) fail('kNN-LM needs a datastore with kNN-LM keys: run npm run setup:knn');
-    if (retroKeys && knnKeys && retroKeys.id !== knnKeys.id) fail(`RETRO reads the keys of “${retroKeys.name}” and kNN-LM those of “${knnKeys.name}”: score them in two runs`);
-    const keys = retroKeys ?? knnKeys;
-    if (keys) await engines.inference.loadKnn(keys.id, () => undefined);
+    if (retroKeys || knnKeys) await engines.inference.loadKnnFor(retroKeys ? 'retro' : 'knnlm', () => undefined);
     if (models.includes('retro') && tokenAligned && !retroKeys) console.error('RETRO is scored without retrieval: the active datastore has no kNN-LM keys.');
     const request: ScoreRequest = {
       text: readFileSync(args.text, 'utf8'),

@@ -246,8 +246,13 @@ test.describe('kNN-LM', () => {
     expect(downloads()).toBe(1);
   });
 
-  test('without a built kNN-LM default, turning kNN-LM on says how to build one', async ({ app, page }) => {
-    test.skip(knnDefaultBuilt, 'the default kNN-LM datastore is built here (npm run setup:knn)');
+  test('without a built kNN-LM default, turning kNN-LM on says how to build one', async ({ app, page, context }) => {
+    // A server where `npm run setup:knn` has not run: its datastore list has no kNN-LM entry.
+    await context.route('**/datastores/index.json', async (route) => {
+      const response = await route.fetch();
+      const index = (await response.json()) as { datastores: { knnlm?: unknown }[] };
+      await route.fulfill({ response, json: { ...index, datastores: index.datastores.filter((d) => !d.knnlm) } });
+    });
     await app.goto({ backend: 'wasm' });
     await app.waitUntilReady();
     await app.knnSwitch.check();

@@ -25,3 +25,31 @@ test('the notice that a datastore has no kNN-LM keys is not repeated by the lens
   await expect.poll(async () => (await app.state()).retrieval?.activeId).toBe('wikitext-2-train');
   await expect(noKeys).toHaveCount(0);
 });
+
+test('a datastore built without kNN-LM keys gets them with one click, with a progress bar; RETRO then retrieves from it', async ({ app, page }) => {
+  await app.goto({ backend: 'wasm' });
+  await app.waitUntilReady();
+  await app.buildDatastore([{ name: 'lighthouse.txt', mimeType: 'text/plain', buffer: Buffer.from(LIGHTHOUSE.repeat(4)) }], 'Lighthouse notes');
+  await expect.poll(() => app.activeDatastoreName()).toBe('Lighthouse notes');
+  const item = app.datastoreItems.filter({ hasText: 'Lighthouse notes' });
+  await expect(item.getByTestId('datastore-keys')).toHaveCount(0);
+  const noKeys = page.getByTestId('notice').filter({ hasText: 'does not have' });
+  await app.generate(LIGHTHOUSE.slice(0, 120), { maxTokens: 4 });
+  await expect(noKeys).toContainText('Add kNN-LM keys');
+  expect((await app.state()).runs.retro?.chunks.flatMap((c) => c.neighbours) ?? []).toEqual([]);
+
+  await item.getByRole('button', { name: 'Add kNN-LM keys to Lighthouse notes' }).click();
+  await expect(page.getByTestId('build-progress')).toBeVisible();
+  await app.waitForBuildToFinish();
+  await expect(page.getByTestId('build-error')).toHaveCount(0);
+  // The same datastore, now with keys: the button gives way to the badge, and the notice's cause is gone.
+  await expect(item.getByTestId('datastore-keys')).toHaveText('kNN-LM keys');
+  await expect(item.getByRole('button', { name: /Add kNN-LM keys/ })).toHaveCount(0);
+  await expect(app.datastoreItems.filter({ hasText: 'Lighthouse notes' })).toHaveCount(1);
+
+  await app.generate(LIGHTHOUSE.slice(0, 120), { maxTokens: 12 });
+  await expect(noKeys).toHaveCount(0);
+  const neighbours = (await app.state()).runs.retro?.chunks.flatMap((c) => c.neighbours) ?? [];
+  expect(neighbours.length).toBeGreaterThan(0);
+  for (const n of neighbours) expect(n.title).toBe('lighthouse.txt');
+});

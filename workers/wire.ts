@@ -25,6 +25,7 @@ export function remoteNeighbourServer(port: MessagePort): NeighbourServer {
   return {
     retrieve: (chunkTokenIds, k, excludeDocIds) => remote.retrieve(chunkTokenIds, k, excludeDocIds),
     knnShard: (id, onProgress) => remote.knnShard(id, onProgress && Comlink.proxy(onProgress)),
+    knnSources: () => remote.knnSources(),
   };
 }
 

@@ -24,11 +24,10 @@ import type {
   KnnExplanationView,
   KnnLmSettings,
   KnnModelState,
+  KnnUse,
 } from '../protocol/api';
-import { alignedKeySource, knnSource } from '../core/engine/knn-sources';
 import { startWorkers, type WorkerPair } from './workers';
 
-export { alignedKeySource, knnSource };
 
 export interface RunState {
   prefix: TokenView[];
@@ -196,8 +195,9 @@ export class RetroLabClient {
     this.clearNotices((owner) => {
       const [cause, id] = owner.split(':', 2);
       if (cause === NOTICE.noActive) return activeId !== null;
-      if (cause === NOTICE.noKeys) return id !== activeId;
-      if (cause === NOTICE.keysFailed) return id !== activeId || (keysId !== null && keysId === alignedKeySource(this.state.retrieval)?.id);
+      // Another datastore is active, or this one has been given keys.
+      if (cause === NOTICE.noKeys) return id !== activeId || this.state.retrieval?.knn.retro != null;
+      if (cause === NOTICE.keysFailed) return id !== activeId || (keysId !== null && keysId === this.state.retrieval?.knn.retro?.id);
       return false;
     });
   }
@@ -399,6 +399,32 @@ export class RetroLabClient {
     }
   }
 
+  /**
+   * Runs the GPT over a stored datastore that has no kNN-LM keys and stores them in it (what “Also
+   * build kNN-LM keys” adds to a build), with the build's progress bar and Cancel; true when stored.
+   */
+  async addKnnKeys(id: string): Promise<boolean> {
+    if (this.state.build.running) return false;
+    if (this.state.generating) {
+      this.set({ build: { running: false, progress: null, error: 'A generation is running: stop it or wait, then add the kNN-LM keys.' } });
+      return false;
+    }
+    this.set({ build: { running: true, progress: null, error: null } });
+    const onProgress = Comlink.proxy((progress: Progress) => this.set((s) => (s.build.running ? { build: { ...s.build, progress } } : {})));
+    try {
+      const result = await this.api.retrieval.addKnnKeys(id, onProgress);
+      this.set({ build: { running: false, progress: null, error: null } });
+      this.applyRetrieval(result);
+      this.tellOtherTabs();
+      return true;
+    } catch (error) {
+      const cancelled = error instanceof Error && error.name === 'AbortError';
+      this.set({ build: { running: false, progress: null, error: cancelled ? null : errorMessage(error) } });
+      if (cancelled) this.notify('Cancelled; the datastore is as it was.', 'info');
+      return false;
+    }
+  }
+
   cancelBuild(): void {
     void this.api.retrieval.cancelBuild();
   }
@@ -427,8 +453,7 @@ export class RetroLabClient {
 
   /** Whether the kNN-LM column is on: the user's switch, else on when a datastore is already here. */
   knnEnabled(state: AppState = this.state): boolean {
-    const source = knnSource(state.retrieval);
-    return state.knn.choice ?? !!source?.stored;
+    return state.knn.choice ?? !!state.retrieval?.knn.knnlm?.stored;
   }
 
   /** The user's switch. Turning it on the first time copies the built-in kNN-LM datastore in (~210 MB). */
@@ -438,28 +463,25 @@ export class RetroLabClient {
     await this.syncKnn();
   }
 
-  /** Loads the kNN-LM datastore the switch and the active datastore call for (no-op when it is loaded). */
+  /**
+   * Asks the inference engine for the kNN-LM keys of the active datastore when the switch is on (it
+   * decides which, with the retrieval engine: RetrievalState.knn); a no-op when they are loaded.
+   */
   private async syncKnn(): Promise<void> {
     if (!this.workers || this.state.models.length === 0 || !this.state.retrieval) return;
     if (this.state.knn.choice === null) {
       const stored = readKnnChoice();
       if (stored !== null) this.set((s) => ({ knn: { ...s.knn, choice: stored } }));
     }
-    const source = knnSource(this.state.retrieval);
+    const source = this.state.retrieval.knn.knnlm;
     this.set((s) => ({ knn: { ...s.knn, sourceId: source?.id ?? null } }));
     if (!this.knnEnabled()) return;
-    if (!source) {
-      // e.g. the datastore whose keys were loaded was deleted: its model must not keep answering.
-      if (this.state.knn.model) await this.api.inference.unloadKnn().catch(() => undefined);
-      this.set((s) => ({ knn: { ...s.knn, model: null, error: KNN_NOT_BUILT_MESSAGE } }));
-      return;
-    }
     const knn = this.state.knn;
-    if (knn.loading || knn.model?.datastoreId === source.id) return;
-    if (await this.loadKnnKeys(source)) return;
-    // The active datastore may have changed while this one loaded.
-    const now = knnSource(this.state.retrieval);
-    if (now && now.id !== source.id) await this.syncKnn();
+    if (source && (knn.loading || knn.model?.datastoreId === source.id)) return;
+    await this.loadKnnKeys('knnlm', source !== null && !source.stored);
+    // The active datastore may have changed while these keys loaded.
+    const now = this.state.retrieval.knn.knnlm;
+    if (now && now.id !== this.state.knn.model?.datastoreId && !this.state.knn.loading && !this.state.knn.error) await this.syncKnn();
   }
 
   /**
@@ -469,29 +491,33 @@ export class RetroLabClient {
    */
   private async prepareAlignedRetrieval(verb: string): Promise<boolean> {
     if (!this.state.models.some((m) => m.architecture === 'retro' && m.tokenAligned) || !this.state.retrieval?.activeId) return true;
-    const source = alignedKeySource(this.state.retrieval);
+    const source = this.state.retrieval.knn.retro;
     if (!source) {
-      this.notify(`RETRO retrieves with the GPT’s kNN-LM keys, which “${activeName(this.state.retrieval)}” does not have, so it ${verb} without retrieval. Use WikiText-2 train, or rebuild your datastore with “Also build kNN-LM keys” ticked.`, 'info', `${NOTICE.noKeys}:${this.state.retrieval.activeId}`);
+      this.notify(`RETRO retrieves with the GPT’s kNN-LM keys, which “${activeName(this.state.retrieval)}” does not have, so it ${verb} without retrieval. Use WikiText-2 train, or give your datastore kNN-LM keys (“Add kNN-LM keys” in the datastore list).`, 'info', `${NOTICE.noKeys}:${this.state.retrieval.activeId}`);
       return false;
     }
     if (this.state.knn.model?.datastoreId === source.id) return true;
-    const failure = await this.loadKnnKeys(source);
+    const failure = await this.loadKnnKeys('retro', !source.stored);
     if (failure) this.notify(`RETRO could not load the kNN-LM keys it retrieves with, so it ${verb} without retrieval: ${failure}`, 'error', `${NOTICE.keysFailed}:${this.state.retrieval.activeId}`);
     return failure === null;
   }
 
-  /** Loads a kNN-LM datastore into the inference worker, with progress; the error message, or null. */
-  private async loadKnnKeys(source: { id: string; stored: boolean }): Promise<string | null> {
+  /**
+   * Has the inference engine load the keys `use` reads for the active datastore, with progress; the
+   * error message, or null. `copiesIn`: the built-in keys are copied into storage first (the meter changes).
+   */
+  private async loadKnnKeys(use: KnnUse, copiesIn: boolean): Promise<string | null> {
     this.set((s) => ({ knn: { ...s.knn, loading: true, progress: null, error: null } }));
     const onProgress = Comlink.proxy((progress: Progress) => {
       this.onProgress(progress);
       this.set((s) => (s.knn.loading ? { knn: { ...s.knn, progress } } : {}));
     });
     try {
-      const model = await this.api.inference.loadKnn(source.id, onProgress);
-      this.set((s) => ({ knn: { ...s.knn, loading: false, progress: null, model } }));
+      const model = await this.api.inference.loadKnnFor(use, onProgress);
+      this.set((s) => ({ knn: { ...s.knn, loading: false, progress: null, model, error: model ? null : use === 'knnlm' ? KNN_NOT_BUILT_MESSAGE : s.knn.error } }));
       this.clearResolvedNotices();
-      if (!source.stored) await this.refreshStorage();
+      if (!model && use === 'retro') return 'the active datastore has no kNN-LM keys';
+      if (copiesIn) await this.refreshStorage();
       return null;
     } catch (error) {
       this.set((s) => ({ knn: { ...s.knn, loading: false, progress: null, error: errorMessage(error) } }));
@@ -613,8 +639,8 @@ function markUnfinished(runs: Partial<Record<ModelKey, RunState>>, status: 'stop
 }
 
 function stripExtras(state: RetrievalState): RetrievalState {
-  const { datastores, activeId, indexKind, storage, missingDefaults, knnDefault } = state;
-  return { datastores, activeId, indexKind, storage, missingDefaults, notices: [], knnDefault };
+  const { datastores, activeId, indexKind, storage, missingDefaults, knnDefault, knn } = state;
+  return { datastores, activeId, indexKind, storage, missingDefaults, notices: [], knnDefault, knn };
 }
 
 function activeName(retrieval: RetrievalState): string {

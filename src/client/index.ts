@@ -1,4 +1,4 @@
-export { RetroLabClient, knnSource, KNN_NOT_BUILT_MESSAGE } from './client';
+export { RetroLabClient, KNN_NOT_BUILT_MESSAGE } from './client';
 export type { AppState, RunState, Notice, LensState, KnnState } from './client';
 export { LENS_MAX_CHARS, LENS_MAX_TOKENS } from '../protocol/api';
 export { ClientContext, useClient, useAppState } from './hooks';

@@ -9,6 +9,7 @@ import type { ReplugSettings, ReplugTokenShare } from './replug';
 import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from './knnlm';
 import type { Backend, BackendInfo, RetroSettings } from './model';
 import type { IndexKind } from './retrieval';
+import type { DocumentFormat } from './shard';
 
 export type { IcRalmSettings } from './icralm';
 export type { ReplugSettings, ReplugTokenShare } from './replug';
@@ -117,7 +118,35 @@ export interface RetrievalState {
   notices: string[];
   /** null when the server has no kNN-LM datastore (not built: `npm run setup:knn`) */
   knnDefault: KnnDefaultInfo | null;
+  /** Which kNN-LM keys serve the active datastore, as the retrieval engine decides (the client only shows it). */
+  knn: KnnSources;
 }
+
+/** A datastore whose kNN-LM keys can be loaded: a stored one, or the built-in one not yet copied in. */
+export interface KnnSourceInfo {
+  id: string;
+  name: string;
+  stored: boolean;
+  /** file size: what a first use copies into this browser when not `stored` */
+  bytes: number;
+}
+
+/** What each use of kNN-LM keys reads for the active datastore, or null when nothing serves it. */
+export interface KnnSources {
+  /**
+   * The kNN-LM column: the active datastore's own keys, else the built-in kNN-LM datastore (a
+   * datastore of other text is still a datastore to interpolate with).
+   */
+  knnlm: KnnSourceInfo | null;
+  /**
+   * Token-aligned RETRO: the active datastore's own keys, or the built-in ones when they were made
+   * from the active datastore's text; never another text's (RETRO's neighbours must come from the
+   * datastore the user picked). When not null it is the same datastore as `knnlm`.
+   */
+  retro: KnnSourceInfo | null;
+}
+
+export type KnnUse = keyof KnnSources;
 
 export interface TokenView {
   id: number;
@@ -164,6 +193,15 @@ export interface BuildRequest {
   files: File[];
   /** Also run the GPT over the text for kNN-LM keys (in the inference engine), stored in the same shard. */
   knnKeys?: boolean;
+  /**
+   * Each file's format; default from its name. The app offers .txt, .md and .jsonl; a WikiText dump
+   * is for the Node tools (RetrievalEngineOptions.builds).
+   */
+  format?: DocumentFormat;
+  /** The shard's description; default: the files it was built from. */
+  description?: string;
+  /** The vector index stored in the shard (default flat). */
+  index?: IndexKind;
 }
 
 /**
@@ -180,6 +218,12 @@ export interface RetrievalApi {
   /** Neighbours of a piece of text from the active datastore (the neighbour inspector, tests). */
   retrieveText(text: string, k: number, excludeDocIds?: number[]): Promise<RetrieveResult>;
   build(request: BuildRequest, onProgress: ProgressCallback): Promise<RetrievalState & { built: DatastoreInfo }>;
+  /**
+   * Runs the GPT over a stored chunk datastore's text and stores its kNN-LM keys in it (what
+   * `knnKeys` adds to a build), so kNN-LM and token-aligned RETRO can use it. Cancelled by
+   * cancelBuild; the datastore is unchanged until the keys are stored.
+   */
+  addKnnKeys(id: string, onProgress: ProgressCallback): Promise<RetrievalState & { updated: DatastoreInfo }>;
   cancelBuild(): void;
   /** Copies deleted built-in datastores back in. */
   restoreDefaults(onProgress: ProgressCallback): Promise<RetrievalState>;
@@ -196,6 +240,8 @@ export interface NeighbourServer {
    * built-in kNN-LM datastore (KnnDefaultInfo.id) is copied into IndexedDB first if it is not yet.
    */
   knnShard(id: string, onProgress?: ProgressCallback): Promise<KnnShardBytes>;
+  /** The kNN-LM keys each use reads for the active datastore (RetrievalState.knn). */
+  knnSources(): Promise<KnnSources>;
 }
 
 export interface KnnShardBytes {
@@ -255,10 +301,17 @@ export interface DecodingSettings {
   repetitionPenalty: number;
   /** `no_repeat_ngram_size`; 0 = off */
   noRepeatNgramSize: number;
+  /** Stop at the end-of-text token (default true); the reading tests write their full length. */
+  stopAtEndOfText?: boolean;
 }
 
 export interface GenerateRequest {
   prompt: string;
+  /**
+   * The prompt as token ids, used instead of encoding `prompt` (npm run eval:generate: prompts cut
+   * from a tokenized text, which encoding their decoded text may not give back).
+   */
+  promptIds?: number[];
   models: ModelKey[];
   decoding: DecodingSettings;
   retro: RetroSettings;
@@ -342,6 +395,56 @@ export interface ScoreRequest {
   icralm: IcRalmSettings;
 }
 
+/**
+ * A corpus-scale perplexity run (npm run eval; the app's curves later): the lens's protocol without the
+ * lens's limits, for one model, by docs/manifest.md (windows of the context, stride 128).
+ */
+export interface EvalRequest {
+  /** WikiText-formatted text (a split file): tokenized article by article, scored as one stream */
+  text: string;
+  model: ModelKey;
+  /** RETRO: neighbours per chunk; `random` draws them from the datastore instead of searching (seeded) */
+  retro: { retrieval: boolean; k: number; random?: boolean; seed?: number };
+  /** kNN-LM: the headline settings; `sweep` adds more, mixed from the same forward and searches */
+  knn: KnnLmSettings & { sweep?: KnnLmSettings[] };
+  icralm: IcRalmSettings;
+  replug: ReplugSettings;
+  /** windows per forward (default 4) */
+  batch?: number;
+  /** the first N windows of the protocol only */
+  maxWindows?: number;
+  /** windows [start, end) of the protocol only: a part of a run, which npm run eval:merge joins (GPT, RETRO, kNN-LM) */
+  windows?: { start: number; end: number };
+}
+
+export interface EvalResult {
+  model: ModelKey;
+  name: string;
+  /** tokens of the stream, and its WikiText words */
+  tokens: number;
+  words: number;
+  /** tokens of each article, in order (paired bootstrap resamples articles) */
+  articleLengths: number[];
+  /** windows scored, and in the whole protocol */
+  windows: number;
+  totalWindows: number;
+  scoredTokens: number;
+  nll: number;
+  tokenPpl: number;
+  /** over the words in proportion to the tokens scored when only part of the text was (`wordPplEstimated`) */
+  wordPpl: number;
+  wordPplEstimated: boolean;
+  /** log p(token j + 1) at index j (length tokens - 1), NaN for targets not scored */
+  logProbs: Float32Array;
+  /** where RETRO's neighbours or the passages came from; null without retrieval */
+  datastoreId: string | null;
+  /** kNN-LM: the GPT on the same targets, and every setting of the sweep */
+  knnlm?: { gpt: { nll: number; tokenPpl: number }; sweep: { settings: KnnLmSettings; nll: number; tokenPpl: number }[]; targetInNeighbours: number; searchesSkipped: number };
+  /** In-Context RALM and REPLUG: blocks, forwards and retrievals */
+  passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number };
+  seconds: number;
+}
+
 export interface ModelScore {
   model: ModelKey;
   name: string;
@@ -393,8 +496,13 @@ export interface InferenceApi {
   encode(text: string): Promise<number[]>;
   /** Inverse of `encode`: special tokens kept, no clean-up of spaces; rejects before `init` finished. */
   decode(ids: number[]): Promise<string>;
-  /** Fetches a kNN-LM datastore from the retrieval engine and wraps the GPT with it (KnnDatastore.checkModel refuses other weights). */
-  loadKnn(datastoreId: string, onProgress: ProgressCallback): Promise<KnnModelState>;
+  /**
+   * Loads the kNN-LM keys that `use` reads for the active datastore (the retrieval engine says which:
+   * KnnSources) and wraps the GPT with them (KnnDatastore.checkModel refuses other weights). A no-op
+   * when they are loaded; null when the active datastore has none for that use (for 'knnlm' the
+   * keys of a previous datastore are then let go, so the column cannot answer from them).
+   */
+  loadKnnFor(use: KnnUse, onProgress: ProgressCallback): Promise<KnnModelState | null>;
   unloadKnn(): Promise<void>;
   /**
    * Why the kNN-LM column predicted the token after sequence position `position` (from its latest
@@ -411,6 +519,12 @@ export interface InferenceApi {
    */
   score(request: ScoreRequest, onEvent: ScoreCallback): Promise<ScoreResult>;
   stopScore(): void;
+  /**
+   * Perplexity of a whole text for one model with the loaded models and the active datastore (as
+   * the lens, without its limits): `npm run eval` runs it in Node. Holds the GPT as the lens does;
+   * stopScore stops it. `onProgress` gets targets scored of the targets to score.
+   */
+  evaluate(request: EvalRequest, onProgress: (done: number, total: number) => void): Promise<EvalResult>;
 }
 
 /**

@@ -59,6 +59,10 @@ export type SectionDtype = keyof typeof SECTION_DTYPES;
 export const INDEX_KIND_CODES: Record<IndexKind, number> = { flat: 1, voy: 2 };
 
 /** A document as it enters the builder. */
+/** How an input file's text becomes documents (docs/datastore-format.md): a WikiText dump, JSON lines, plain text, Markdown. */
+export type DocumentFormat = 'wikitext' | 'jsonl' | 'txt' | 'md';
+export const DOCUMENT_FORMATS: readonly DocumentFormat[] = ['wikitext', 'jsonl', 'txt', 'md'];
+
 export interface DocumentInput {
   title: string;
   text: string;

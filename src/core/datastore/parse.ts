@@ -3,12 +3,12 @@
  * document per line: `text`, optional `title`) and WikiText (one document per article). Bad input
  * is refused with a typed error (errors.ts) saying what is wrong and where.
  */
-import type { DocumentInput } from '../../protocol/shard';
+import { DOCUMENT_FORMATS, type DocumentFormat, type DocumentInput } from '../../protocol/shard';
 import { splitWikiTextArticles } from '../tokenizer/wikitext';
 import { BinaryInputError, EmptyInputError, InputTooLargeError, InvalidUtf8Error, JsonlLineError, UnsupportedFormatError } from './errors';
 
-export type InputFormat = 'wikitext' | 'jsonl' | 'txt' | 'md';
-export const INPUT_FORMATS: readonly InputFormat[] = ['wikitext', 'jsonl', 'txt', 'md'];
+export type InputFormat = DocumentFormat;
+export const INPUT_FORMATS: readonly InputFormat[] = DOCUMENT_FORMATS;
 
 /** Largest input file accepted: its text, tokens and chunks must fit a browser worker's memory. */
 export const MAX_INPUT_BYTES = 200 * 1024 * 1024;

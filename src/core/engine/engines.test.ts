@@ -108,7 +108,7 @@ describe('InferenceEngine + RetrievalEngine in one thread', () => {
     expect(phases).toContain('kNN-LM keys (running the GPT)');
     expect(progress.every((p) => p.kind === 'build')).toBe(true);
     await retrieval.setActive(dropped.id);
-    const knn = await inference.loadKnn(dropped.id, () => undefined);
+    const knn = await inference.loadKnnFor('knnlm', () => undefined);
     expect(knn).toMatchObject({ datastoreId: dropped.id, entries: dropped.knnlm!.entries });
   }, LONG);
 
@@ -194,5 +194,21 @@ describe('InferenceEngine + RetrievalEngine in one thread', () => {
     expect(afterRemove.activeId).toBe('valid-sample');
     const { imported } = await retrieval.importFile(file);
     expect(imported).toMatchObject({ name: 'Dropped', origin: 'imported', chunks: dropped.chunks, knnlm: dropped.knnlm });
+  }, LONG);
+
+  it('adds kNN-LM keys to a stored datastore that had none; the engines then serve them to RETRO and kNN-LM', async () => {
+    const { built } = await retrieval.build({ name: 'Later keys', files: [new File([DROPPED_TEXT.slice(0, 3000)], 'later.txt')] }, () => undefined);
+    expect(built.knnlm).toBeUndefined();
+    const chosen = await retrieval.setActive(built.id);
+    // Another text: kNN-LM may read the built-in keys, RETRO must not; here there are none built in.
+    expect(chosen.knn.retro).toBeNull();
+    expect(await inference.loadKnnFor('retro', () => undefined)).toBeNull();
+    const { updated, knn } = await retrieval.addKnnKeys(built.id, () => undefined);
+    expect(updated).toMatchObject({ id: built.id, chunks: built.chunks, documents: built.documents });
+    expect(updated.knnlm!.entries).toBeGreaterThan(500);
+    expect(knn).toEqual({ knnlm: expect.objectContaining({ id: built.id }), retro: expect.objectContaining({ id: built.id }) });
+    expect(await inference.loadKnnFor('retro', () => undefined)).toMatchObject({ datastoreId: built.id, entries: updated.knnlm!.entries });
+    // Asked again, nothing reloads: the same state comes back.
+    expect(await inference.loadKnnFor('knnlm', () => undefined)).toMatchObject({ datastoreId: built.id });
   }, LONG);
 });

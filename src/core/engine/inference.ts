@@ -14,6 +14,8 @@ import type {
   Backend,
   BackendInfo,
   ChunkReport,
+  EvalRequest,
+  EvalResult,
   ExplainOptions,
   GenerateRequest,
   GenerationCallback,
@@ -24,6 +26,7 @@ import type {
   KnnKeyBuilder,
   KnnLmSettings,
   KnnModelState,
+  KnnUse,
   ModelDescription,
   ModelKey,
   NeighbourDisplay,
@@ -46,6 +49,7 @@ import { KnnHost } from './knnlm-host';
 import { IcRalmHost } from './icralm-host';
 import { ReplugHost } from './replug-host';
 import { icRalmScorer, scoreText, serverEvalStore, type LensModel } from './score';
+import { evaluateRequest } from './evaluate';
 import { inThread, type Transfer } from './transfer';
 import { fetchFolder, type FolderOpener } from './folder';
 
@@ -60,10 +64,12 @@ export interface InferenceEngineOptions {
   folder?: FolderOpener;
   /** Default: nothing crosses a thread. The worker passes Comlink's `transfer`. */
   transfer?: Transfer;
+  /** WASM threads (default: the runtime's choice; Node tools pass their core count) */
+  wasmThreads?: number;
 }
 
 const ALIGNED_NEEDS_KNN =
-  'This RETRO retrieves with the GPT’s kNN-LM keys: the active datastore needs them. Use WikiText-2 train, or rebuild your datastore with “Also build kNN-LM keys” ticked.';
+  'This RETRO retrieves with the GPT’s kNN-LM keys: the active datastore needs them. Use WikiText-2 train, or give your datastore kNN-LM keys (“Add kNN-LM keys” in the datastore list).';
 
 /** How often streamed tokens are flushed to the UI: fewer messages, still smooth to the eye. */
 const FLUSH_MS = 40;
@@ -93,6 +99,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   private pendingViews: { query: number[]; views: NeighbourDisplay[]; latencyMs: number }[] = [];
   private readonly folder: FolderOpener;
   private readonly transfer: Transfer;
+  private readonly wasmThreads: number | undefined;
   private readonly knn: KnnHost;
   /** The 'icralm' column: the GPT with the active datastore's top chunk before its context. */
   private readonly icralm: IcRalmHost;
@@ -103,6 +110,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   constructor(options: InferenceEngineOptions = {}) {
     this.folder = options.folder ?? fetchFolder;
     this.transfer = options.transfer ?? inThread;
+    this.wasmThreads = options.wasmThreads;
     const passageDeps = { gpt: () => this.loadedGpt(), tokenizer: () => this.loadedTokenizer(), server: () => this.connectedServer() };
     this.icralm = new IcRalmHost(passageDeps);
     this.replug = new ReplugHost(passageDeps);
@@ -171,7 +179,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   // --- InferenceApi -----------------------------------------------------------------------------
 
   async init(baseUrl: string, preferred: Backend | 'auto', onProgress: ProgressCallback): Promise<InferenceReady> {
-    const runtime = await Runtime.create({ prefer: preferred });
+    const runtime = await Runtime.create({ prefer: preferred, ...(this.wasmThreads ? { wasmThreads: this.wasmThreads } : {}) });
     this.runtime = runtime;
     const ids = await this.readIndex(baseUrl);
     const manifests: { files: ModelFiles; manifest: ModelManifest }[] = [];
@@ -245,7 +253,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     this.controller = controller;
     const signal = controller.signal;
     try {
-      const promptIds = tokenizer.encode(request.prompt);
+      const promptIds = request.promptIds ?? tokenizer.encode(request.prompt);
       if (promptIds.length === 0) throw new RangeError('The prompt is empty after tokenization.');
       for (const key of request.models) {
         const loaded = key === 'knnlm' ? this.knnLoaded(request) : key === 'icralm' ? this.icralmLoaded(request) : key === 'replug' ? this.replugLoaded(request) : this.models.get(key);
@@ -309,9 +317,50 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     this.scoreController?.abort();
   }
 
-  loadKnn(datastoreId: string, onProgress: ProgressCallback): Promise<KnnModelState> {
-    if (this.controller) return Promise.reject(new Error('A generation is running: wait for it to finish.'));
-    return this.knn.load(datastoreId, onProgress);
+  async evaluate(request: EvalRequest, onProgress: (done: number, total: number) => void): Promise<EvalResult> {
+    const holder = this.gptHolder();
+    if (holder === 'generation') throw new Error('A generation is running: stop it (or wait) before evaluating.');
+    if (holder === 'keys') throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
+    if (holder === 'lens') throw new Error('The lens is already scoring a text.');
+    const controller = new AbortController();
+    this.scoreController = controller;
+    try {
+      const tk = this.loadedTokenizer();
+      const gpt = this.loadedGpt();
+      const store = this.knn.datastore;
+      const datastoreId = this.knn.state?.datastoreId;
+      const eotId = gpt.manifest.tokenizer.eot_id;
+      const result = await evaluateRequest(
+        request,
+        {
+          tokenizer: tk,
+          gpt,
+          lensModel: (key) => this.lensModel(key, { knn: request.knn, icralm: request.icralm }),
+          knn: store && datastoreId ? { store, datastoreId } : null,
+          server: this.server,
+          separator: separatorTokens('newline', (t) => tk.encode(t), eotId),
+          eotId,
+        },
+        onProgress,
+        controller.signal,
+      );
+      return this.transfer(result, [result.logProbs.buffer as ArrayBuffer]);
+    } finally {
+      this.scoreController = null;
+    }
+  }
+
+  async loadKnnFor(use: KnnUse, onProgress: ProgressCallback): Promise<KnnModelState | null> {
+    const source = (await this.connectedServer().knnSources())[use];
+    if (!source) {
+      // RETRO without keys retrieves nothing and leaves the column's keys alone; the kNN-LM column
+      // must not go on answering from the keys of a datastore that is no longer the active one's.
+      if (use === 'knnlm') await this.knn.unload();
+      return null;
+    }
+    if (this.knn.state?.datastoreId === source.id) return this.knn.state;
+    if (this.controller) throw new Error('A generation is running: wait for it to finish.');
+    return this.knn.load(source.id, onProgress);
   }
 
   unloadKnn(): Promise<void> {
@@ -469,6 +518,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
         suppressTokens: d.suppressUnk ? [model.manifest.tokenizer.unk_id] : [],
         repetitionPenalty: d.repetitionPenalty,
         noRepeatNgramSize: d.noRepeatNgramSize,
+        ...(d.stopAtEndOfText === false ? { stopTokenId: null } : {}),
       },
       {
         signal,
@@ -508,7 +558,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   // --- perplexity lens (score.ts) ----------------------------------------------------------------
 
   /** The lens's row for `key`, set up from this request alone (λ, k, T; s and l), or why there is none. */
-  private lensModel(key: ModelKey, request: ScoreRequest): LensModel | string {
+  private lensModel(key: ModelKey, request: Pick<ScoreRequest, 'knn' | 'icralm'>): LensModel | string {
     const gpt = this.models.get('gpt');
     if (key === 'knnlm') {
       const knnModel = this.knn.active;

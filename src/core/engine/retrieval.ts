@@ -8,7 +8,7 @@
  */
 import { chunkDatastoreGeometry, type ModelManifest } from '../../protocol/manifest';
 import type { IndexKind, Neighbour } from '../../protocol/retrieval';
-import type { BuildProgress, DocumentInput } from '../../protocol/shard';
+import { DOCUMENT_FORMATS, type BuildProgress, type DocumentFormat, type DocumentInput } from '../../protocol/shard';
 import type {
   BuildRequest,
   DatastoreInfo,
@@ -36,6 +36,7 @@ import { detokenizeWikiText, loadTokenizer, type RetroTokenizer } from '../token
 import { TokenBytes, TokenTexts } from './token-text';
 import { fetchFolder, type FolderOpener } from './folder';
 import { inThread, type Transfer } from './transfer';
+import { knnSources } from './knn-sources';
 
 interface Assets {
   manifest: ModelManifest;
@@ -68,6 +69,19 @@ export interface RetrievalEngineOptions {
   voyWasm?: () => VoyWasmSource;
   /** Default: nothing crosses a thread. The worker passes Comlink's `transfer`. */
   transfer?: Transfer;
+  /** What a build may take. Default BROWSER_BUILDS; the Node tools pass TOOL_BUILDS. */
+  builds?: BuildLimits;
+  /** Copy the built-in datastores in at `init` (default). Tools that only build a datastore skip it. */
+  installBuiltIns?: boolean;
+}
+
+export interface BuildLimits {
+  /** the most tokens a built datastore may hold */
+  maxTokens: number;
+  /** the input formats a build takes */
+  formats: readonly DocumentFormat[];
+  /** what the refusal of a file over `maxTokens` tells the user to do instead */
+  tooLarge: string;
 }
 
 /**
@@ -80,7 +94,27 @@ export const BROWSER_MAX_BUILD_TOKENS = 4_000_000;
 /** Files over this many bytes per allowed token are refused before they are read: no text averages more. */
 const MAX_BYTES_PER_TOKEN = 12;
 
+/** The app's builds: what a tab's memory allows, from the files the drop zone offers (a WikiText dump is a tool's job). */
+export const BROWSER_BUILDS: BuildLimits = {
+  maxTokens: BROWSER_MAX_BUILD_TOKENS,
+  formats: ['txt', 'md', 'jsonl'],
+  tooLarge: 'Build it with `npm run datastore -- build` and import the file.',
+};
+
+/** The Node tools' builds (npm run datastore, npm run setup:datastores): whole corpora, every format. */
+export const TOOL_BUILDS: BuildLimits = {
+  maxTokens: Number.POSITIVE_INFINITY,
+  formats: DOCUMENT_FORMATS,
+  tooLarge: '',
+};
+
 const KNN_NOT_BUILT = 'kNN-LM datastore not built: run `npm run setup:knn`, or build one from your own text.';
+
+/** ".txt, .md or .jsonl" */
+function formatList(formats: readonly DocumentFormat[]): string {
+  const names = formats.map((f) => (f === 'wikitext' ? 'WikiText' : `.${f}`));
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : (names[0] ?? '');
+}
 
 function cancelled(): Error {
   return Object.assign(new Error('the datastore build was cancelled'), { name: 'AbortError' });
@@ -104,12 +138,16 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
   private readonly openStore: () => Promise<DatastoreStore>;
   private readonly voyWasm: (() => VoyWasmSource) | null;
   private readonly transfer: Transfer;
+  private readonly builds: BuildLimits;
+  private readonly installBuiltIns: boolean;
 
   constructor(options: RetrievalEngineOptions = {}) {
     this.folder = options.folder ?? fetchFolder;
     this.openStore = options.openStore ?? (() => DatastoreStore.open());
     this.voyWasm = options.voyWasm ?? null;
     this.transfer = options.transfer ?? inThread;
+    this.builds = options.builds ?? BROWSER_BUILDS;
+    this.installBuiltIns = options.installBuiltIns ?? true;
   }
 
   // --- RetrievalLinks ---------------------------------------------------------------------------
@@ -117,6 +155,13 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
   /** What the inference engine reads: neighbours of the active datastore, and kNN-LM shards. */
   readonly neighbourServer: NeighbourServer = {
     knnShard: (id, onProgress) => this.knnShardBytes(id, onProgress),
+    // Read without state()'s side effects: its notices are the client's to collect.
+    knnSources: async () => {
+      const records = await this.requireStore().list();
+      const entries = (await this.fetchDefaults().catch(() => null)) ?? [];
+      const activeId = this.active && records.some((r) => r.id === this.active!.id) ? this.active.id : null;
+      return knnSources(records.filter((r) => r.kind !== 'knnlm').map(info), activeId, knnDefault(entries, records));
+    },
     retrieve: async (chunkTokenIds, k, excludeDocIds): Promise<RetrievedForModel> => {
       const { texts } = await this.loadAssets();
       const { neighbours, latencyMs, datastoreId } = this.retrieveIds(chunkTokenIds, k, excludeDocIds);
@@ -137,7 +182,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     this.indexKind = (await s.getSetting('indexKind')) === 'voy' ? 'voy' : 'flat';
     await this.loadAssets();
     try {
-      await this.installDefaults(onProgress);
+      if (this.installBuiltIns) await this.installDefaults(onProgress);
     } catch (error) {
       this.notices.push(`The built-in datastores could not be copied into this browser: ${errorMessage(error)}`);
     }
@@ -164,16 +209,20 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       this.active = null;
       this.notices.push('The active datastore was deleted in another tab.');
     }
+    const datastores = records.filter((r) => r.kind !== 'knnlm').map(info);
+    const activeId = this.active?.id ?? null;
+    const builtInKnn = knnDefault(entries, records);
     return {
-      datastores: records.filter((r) => r.kind !== 'knnlm').map(info),
-      activeId: this.active?.id ?? null,
+      datastores,
+      activeId,
       // What the active datastore really uses: after a fall-back to flat (voy's size limit) the
       // choice shown is flat, not the voy that was asked for.
       indexKind: this.active?.datastore.index.kind ?? this.indexKind,
       storage: await DatastoreStore.estimate(),
       missingDefaults: missingDefaults(entries, records),
       notices: this.notices.splice(0),
-      knnDefault: knnDefault(entries, records),
+      knnDefault: builtInKnn,
+      knn: knnSources(datastores, activeId, builtInKnn),
     };
   }
 
@@ -224,20 +273,22 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       const { tokenizer, embedder, manifest } = await this.loadAssets();
       if (request.files.length === 0) throw new Error('Choose at least one .txt, .md or .jsonl file.');
       const inputBytes = request.files.reduce((n, f) => n + f.size, 0);
-      if (inputBytes > BROWSER_MAX_BUILD_TOKENS * MAX_BYTES_PER_TOKEN) {
+      const { maxTokens, formats } = this.builds;
+      if (inputBytes > maxTokens * MAX_BYTES_PER_TOKEN) {
         throw new InputTooLargeError(
-          `${request.files.map((f) => f.name).join(', ')}: ${formatBytes(inputBytes)} of text is more than a datastore built here can hold (${BROWSER_MAX_BUILD_TOKENS.toLocaleString('en')} tokens, about ${formatBytes(BROWSER_MAX_BUILD_TOKENS * 4.5)}). Build it with \`npm run datastore -- build\` and import the file.`,
+          `${request.files.map((f) => f.name).join(', ')}: ${formatBytes(inputBytes)} of text is more than a datastore built here can hold (${maxTokens.toLocaleString('en')} tokens, about ${formatBytes(maxTokens * 4.5)}). ${this.builds.tooLarge}`,
           request.files[0]!.name,
         );
       }
+      const indexKind = request.index ?? 'flat';
+      if (indexKind === 'voy') await this.ensureVoy();
       const documents: DocumentInput[] = [];
       const sources: { name: string; bytes: number; format: string }[] = [];
       for (const [i, file] of request.files.entries()) {
         onProgress({ kind: 'build', target: 'build', label: 'Building datastore', phase: 'Reading', done: i, total: request.files.length, unit: 'documents', finished: false });
-        const format = detectFormat(file.name);
-        // Only the formats the UI offers: a WikiText dump is a CLI job, not a drop-in.
-        if (format !== 'txt' && format !== 'md' && format !== 'jsonl') {
-          throw new Error(`${file.name}: unsupported file type. Use .txt, .md or .jsonl files.`);
+        const format = request.format ?? detectFormat(file.name);
+        if (!format || !formats.includes(format)) {
+          throw new Error(`${file.name}: unsupported file type. Use ${formatList(formats)} files.`);
         }
         documents.push(...parseDocuments(new Uint8Array(await file.arrayBuffer()), file.name, format));
         sources.push({ name: file.name, bytes: file.size, format });
@@ -246,14 +297,14 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       const geometry = chunkDatastoreGeometry(manifest);
       const result = await buildShard(documents, {
         name: request.name,
-        description: `Built in the browser from ${sources.map((s) => s.name).join(', ')}`,
+        description: request.description ?? `Built from ${sources.map((s) => s.name).join(', ')}`,
         tokenizer,
         embedder,
         chunkSize: geometry.chunk,
         neighbourLen: geometry.neighbourLen,
-        indexKind: 'flat',
+        indexKind,
         sources,
-        maxTokens: BROWSER_MAX_BUILD_TOKENS,
+        maxTokens,
         signal: controller.signal,
         onProgress: (p) => onProgress(buildProgress(p, startedAt)),
       });
@@ -281,6 +332,25 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     }
   }
 
+  async addKnnKeys(id: string, onProgress: ProgressCallback): Promise<RetrievalState & { updated: DatastoreInfo }> {
+    if (this.buildController) throw new Error('A datastore is already being built.');
+    const controller = new AbortController();
+    this.buildController = controller;
+    try {
+      const s = this.requireStore();
+      const { record, bytes } = await s.get(id);
+      if (record.kind === 'knnlm') throw new Error(`“${record.name}” is a kNN-LM datastore: it has its keys.`);
+      if (record.knnlm) return { ...(await this.state()), updated: info(record) };
+      const withKeys = await this.attachKnnKeys(bytes, controller.signal, onProgress);
+      const updated: DatastoreRecord = { ...record, bytes: withKeys.length, knnlm: knnRecordInfo(readShardHeader(withKeys).meta) };
+      // One transaction, as a build's last step: a quota error leaves the datastore as it was.
+      await s.put(updated, withKeys);
+      return { ...(await this.state()), updated: info(updated) };
+    } finally {
+      this.buildController = null;
+    }
+  }
+
   cancelBuild(): void {
     this.buildController?.abort();
   }
@@ -299,7 +369,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     const { embedder } = await this.loadAssets();
     const bytes = new Uint8Array(await file.arrayBuffer());
     // A full open checks magic, version, checksums and the embedder before anything is stored.
-    const datastore = await Datastore.open(bytes, embedder);
+    const datastore = await this.openDatastore(bytes, embedder);
     const summary = datastore.summary;
     datastore.dispose();
     const name = summary.name || file.name.replace(/\.rlds$/i, '');
@@ -481,12 +551,18 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       });
       return this.transfer({ id, name: entry.name, bytes }, [bytes.buffer as ArrayBuffer]);
     }
-    if (!record.knnlm) throw new Error(`“${record.name}” has no kNN-LM keys: rebuild it with “Also build kNN-LM keys” ticked.`);
+    if (!record.knnlm) throw new Error(`“${record.name}” has no kNN-LM keys: add them (“Add kNN-LM keys” in the datastore list).`);
     const { bytes } = await s.get(id);
     return this.transfer({ id, name: record.name, bytes }, [bytes.buffer as ArrayBuffer]);
   }
 
   /** Opens a stored datastore with the current index kind and makes it the one RETRO reads. */
+  /** A shard stored with a voy index (a tool's `--index voy`) needs voy's WASM before it opens. */
+  private async openDatastore(bytes: Uint8Array, embedder: MeanEmbedder): Promise<Datastore> {
+    if (readShardHeader(bytes).indexKind === 'voy') await this.ensureVoy();
+    return Datastore.open(bytes, embedder);
+  }
+
   private async activate(id: string, onProgress?: ProgressCallback): Promise<void> {
     const s = this.requireStore();
     const { embedder } = await this.loadAssets();
@@ -494,7 +570,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     const base = { kind: 'datastore-open' as const, datastoreId: id, target: `open:${id}`, label: `Opening “${record.name}”`, unit: 'chunks' as const };
     onProgress?.({ ...base, done: 0, total: null, finished: false });
     try {
-      let datastore = await Datastore.open(bytes, embedder);
+      let datastore = await this.openDatastore(bytes, embedder);
       if (datastore.index.kind !== this.indexKind) {
         if (this.indexKind === 'voy') await this.ensureVoy();
         try {

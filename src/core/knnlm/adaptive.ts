@@ -8,7 +8,7 @@
  * - λ by retrieval quality (Drozdov et al. 2022, "You can't pick your neighbors, or can you? When and
  *   how to rely on retrieval in the kNN-LM"): the nearest neighbour's distance falls in one of a few
  *   buckets, and each bucket has its own λ, tuned on validation text (`fitLambdaTable`, run by
- *   `npm run eval -- --knnlm --fit-adaptive`).
+ *   `npm run eval:study -- --knnlm --fit-adaptive`).
  *
  * With neither set, every function here gives the plain kNN-LM's λ.
  */
@@ -23,10 +23,10 @@ export type { LambdaTable } from '../../protocol/knnlm';
  * λ per nearest-neighbour distance bucket for the default settings (k = 1024, T = 10, the WikiText-2
  * train PCA-64 int8 datastore), fitted on two stretches of WikiText-2 valid, eval windows 500-539 and
  * 1500-1539 (10,240 targets, other articles than the first windows), by
- *   npm run eval -- --model public/models/gpt-wt2 --split valid --knnlm \
+ *   npm run eval:study -- --model public/models/gpt-wt2 --split valid --knnlm \
  *     --knn-datastore public/datastores/wikitext-2-train.knn-pca64.rlds --windows 500:540 --fit-records v500.f32
  *   (the same with --windows 1500:1540 --fit-records v1500.f32), then
- *   npm run eval -- --fit-from v500.f32,v1500.f32 --fit-adaptive 4 --write-lambda-table table.json
+ *   npm run eval:study -- --fit-from v500.f32,v1500.f32 --fit-adaptive 4 --write-lambda-table table.json
  * (4 buckets at the quartiles of the nearest distance, λ on a 0.05 grid). 4 buckets were chosen over
  * 2 and 8 by fitting on one stretch and scoring the other (docs/adaptive-knnlm.md); a table fitted
  * on the first 40 windows alone (8 buckets) did not carry over to other text. Distances are squared

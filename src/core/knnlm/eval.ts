@@ -35,6 +35,10 @@ export interface KnnEvalOptions {
    */
   pointers?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Filled with the headline setting's log p(ids[j+1]) at index j for every scored target. */
+  tokenLogProbs?: Float32Array;
+  /** Checked before each window; an aborted run rejects with an AbortError. */
+  signal?: AbortSignal;
   /**
    * Called for every scored target (stream index `position`, its target ids[position + 1]): log p_LM,
    * the GPT's top probability, the nearest distance (undefined when no search ran), log p_kNN of the
@@ -103,6 +107,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
   let skipped = 0;
   const minPointers = options.pointers ?? 0;
   for (const w of windows) {
+    options.signal?.throwIfAborted();
     const inputs = Array.from({ length: w.length - 1 }, (_, t) => ids[w.start + t]!);
     const f0 = performance.now();
     const out = await model.start(inputs, { allLogits: true });
@@ -157,6 +162,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
           mixedAt[i] = mixLogProb(lp, knnAt[i]!, effectiveLambda(s, first));
         }
         nll[i]! -= mixedAt[i]!;
+        if (i === 0 && options.tokenLogProbs) options.tokenLogProbs[w.start + t] = mixedAt[i]!;
       });
       options.onTarget?.(w.start + t, { lm: lp, lmTop, nearest: first, knn: knnAt, mixed: mixedAt });
       scored++;

@@ -10,12 +10,15 @@ function DatastoreItem({
   ds,
   active,
   busy,
+  building,
   name,
   onSelect,
 }: {
   ds: DatastoreInfo;
   active: boolean;
   busy: boolean;
+  /** a build or a key pass is running (one at a time) */
+  building: boolean;
   name: string;
   onSelect: () => void;
 }) {
@@ -39,9 +42,26 @@ function DatastoreItem({
         <span className="datastore-meta">
           {t('datastores.meta', { chunks: ds.chunks.toLocaleString(), documents: ds.documents.toLocaleString(), size: formatBytes(ds.bytes) })}
           <span className={`origin origin-${ds.origin}`}>{t(ORIGIN_LABEL[ds.origin])}</span>
+          {ds.knnlm && (
+            <span className="origin" data-testid="datastore-keys" title={t('datastores.keysTitle', { entries: ds.knnlm.entries.toLocaleString() })}>
+              {t('datastores.keys')}
+            </span>
+          )}
         </span>
       </label>
       <div className="datastore-actions">
+        {!ds.knnlm && (
+          <button
+            type="button"
+            className="link-button"
+            disabled={busy || building}
+            title={t('datastores.addKeysTitle')}
+            aria-label={t('datastores.addKeysLabel', { name: ds.name })}
+            onClick={() => void client.addKnnKeys(ds.id)}
+          >
+            {t('datastores.addKeys')}
+          </button>
+        )}
         <button type="button" className="link-button" onClick={() => void client.exportFile(ds.id)} aria-label={t('datastores.exportLabel', { name: ds.name })}>
           {t('datastores.export')}
         </button>
@@ -69,6 +89,7 @@ export function DatastorePanel() {
   // The columns read the active datastore while they write: switching or deleting it then would pull it from under them.
   const generating = useAppState((s) => s.generating);
   const lastQueryMs = useAppState((s) => s.lastQueryMs);
+  const building = useAppState((s) => s.build.running);
   const radioName = useId();
   const importRef = useRef<HTMLInputElement>(null);
   // Shows the clicked index kind at once; the worker's answer (or refusal) replaces it.
@@ -115,6 +136,7 @@ export function DatastorePanel() {
                 ds={ds}
                 active={ds.id === shownActive}
                 busy={busy !== null || generating}
+                building={building}
                 name={radioName}
                 onSelect={() => void chooseActive(ds.id)}
               />

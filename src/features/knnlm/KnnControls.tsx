@@ -1,5 +1,5 @@
 import { useTranslation } from 'react-i18next';
-import { DEFAULT_LAMBDA_TABLE, formatBytes, knnSource, MAX_KNN_K, useAppState, useClient, type KnnLmSettings } from '../../client';
+import { DEFAULT_LAMBDA_TABLE, formatBytes, MAX_KNN_K, useAppState, useClient, type KnnLmSettings } from '../../client';
 import { NumberField } from '../../ui/NumberField';
 import { ProgressBar } from '../../ui/ProgressBar';
 import { Switch } from '../../ui/Switch';
@@ -20,7 +20,7 @@ export function KnnControls({
   const retrieval = useAppState((s) => s.retrieval);
   const enabled = useAppState((s) => client.knnEnabled(s));
   const ready = useAppState((s) => s.phase === 'ready' && s.models.length > 0);
-  const source = knnSource(retrieval);
+  const source = retrieval?.knn.knnlm ?? null;
   const set = <K extends keyof KnnLmSettings>(key: K, v: KnnLmSettings[K]) => onChange({ ...value, [key]: v });
 
   const firstCopy = source && !source.stored ? t('knn.firstCopy', { size: formatBytes(source.bytes) }) : '';
