@@ -15,6 +15,15 @@
  *        [--lambda 0.25] [--k 1024] [--temperature 1] [--sweep-lambda 0.1,0.25,0.5] [--sweep-temperature 1,10]
  *        [--sweep-k 64,1024]   (kNN-LM, docs/knnlm.md: GPT and kNN-LM perplexity from one pass)
  *        [--pointers N]   (RetoMaton: follow the previous neighbours' pointers when >= N survive, src/core/knnlm/retomaton.ts)
+ *        [--skip-above θ1,θ2] [--adaptive-lambda | --lambda-table <file.json>] [--fit-adaptive B [--write-lambda-table <file.json>]]
+ *             (adaptive kNN-LM, docs/adaptive-knnlm.md: no search when the GPT's top probability >= θ; λ by the
+ *              nearest distance from the shipped table or a file; --fit-adaptive fits B distance buckets' λ on
+ *              these windows for the headline k and T)
+ *        [--fit-records <file.f32>]   (each searched target's log p_LM, log p_kNN, nearest distance, GPT top probability)
+ *   npm run eval:study -- --fit-from <a.f32,b.f32> [--fit-adaptive B] [--lambda 0.5] [--adaptive-lambda | --lambda-table <file>] [--skip-above θ1,θ2]
+ *        (adaptive kNN-LM offline, no model: fits B buckets on all files and, with several, on all but one scored on
+ *         the one left out; scores the fixed λ, the table and each θ on the records)
+ *        [--token-logprobs <prefix>]   (--knnlm: writes <prefix>.gpt.f32 and <prefix>.<i>.f32 per setting, for npm run eval:paired)
  *   npm run eval:study -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
  *        [--max-windows N | --max-tokens N]   (In-Context RALM, cli/eval-icralm.ts)
  *   npm run eval:study -- --model public/models/gpt-wt2 --split test --replug [--replug-k 4] [--replug-temperature 0.1]
@@ -41,6 +50,7 @@ import { buildKnnShard } from '../src/core/knnlm/build';
 import { GptModel, loadModel, RetroModel } from '../src/core/models';
 import { KnnDatastore } from '../src/core/knnlm/datastore';
 import { evaluateKnnLm } from '../src/core/knnlm/eval';
+import { DEFAULT_LAMBDA_TABLE, fitLambdaTable, scoreRecords, validateAdaptive, type AdaptiveRecord, type FitRecord, type LambdaTable } from '../src/core/knnlm/adaptive';
 import { writeManifestMetric } from './metrics';
 import { DEFAULT_KNN_SETTINGS, type KnnLmSettings } from '../src/core/knnlm/types';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
@@ -77,6 +87,13 @@ const { values: args } = parseArgs({
     'sweep-temperature': { type: 'string' },
     'sweep-k': { type: 'string' },
     pointers: { type: 'string' },
+    'skip-above': { type: 'string' },
+    'adaptive-lambda': { type: 'boolean', default: false },
+    'lambda-table': { type: 'string' },
+    'fit-adaptive': { type: 'string' },
+    'write-lambda-table': { type: 'string' },
+    'fit-records': { type: 'string' },
+    'fit-from': { type: 'string' },
     windows: { type: 'string' },
     icralm: { type: 'boolean', default: false },
     replug: { type: 'boolean', default: false },
@@ -158,7 +175,47 @@ async function openDatastore(path: string, tokenizer: RetroTokenizer, embedder: 
   return { datastore: Datastore.fromShard(built.shard, embedder, built.bytes.length), source: path };
 }
 
+/** --fit-from: adaptive kNN-LM from --fit-records dumps, without the model. */
+function fitFromRecords(): void {
+  const files = args['fit-from']!.split(',');
+  const parts = files.map((file): AdaptiveRecord[] => {
+    if (!existsSync(file)) fail(`${file} does not exist (write it with --fit-records)`);
+    const bytes = readFileSync(file);
+    const f = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+    return Array.from({ length: f.length / 4 }, (_, i) => ({ lm: f[4 * i]!, knn: f[4 * i + 1]!, nearest: f[4 * i + 2]!, lmTop: f[4 * i + 3]! }));
+  });
+  const all = parts.flat();
+  const lambda = Number(args.lambda ?? DEFAULT_KNN_SETTINGS.lambda);
+  const ppl = (records: readonly AdaptiveRecord[], s: Parameters<typeof scoreRecords>[1]) => {
+    const r = scoreRecords(records, s);
+    return { token_ppl: Math.exp(r.nll / records.length), searches_saved: r.skipped / records.length };
+  };
+  let table: LambdaTable | undefined;
+  if (args['lambda-table']) table = JSON.parse(readFileSync(args['lambda-table'], 'utf8')) as LambdaTable;
+  else if (args['adaptive-lambda']) table = { ...DEFAULT_LAMBDA_TABLE };
+  const buckets = int('fit-adaptive', args['fit-adaptive']);
+  const result: Record<string, unknown> = { files, targets: parts.map((p) => p.length), fixed_lambda: { lambda, ...ppl(all, { lambda }) } };
+  if (buckets) {
+    const fit = fitLambdaTable(all, buckets);
+    result.fit = { buckets, table: fit.table, token_ppl: Math.exp(fit.nll / all.length), constant: { lambda: fit.constant.lambda, token_ppl: Math.exp(fit.constant.nll / all.length) } };
+    if (parts.length > 1) {
+      // Each part scored with a table and a single λ fitted on the other parts (out of sample).
+      result.held_out = parts.map((part, i) => {
+        const rest = parts.filter((_, j) => j !== i).flat();
+        const other = fitLambdaTable(rest, buckets);
+        return { file: files[i], fixed_lambda: ppl(part, { lambda }).token_ppl, table: ppl(part, { lambda, lambdaTable: other.table }).token_ppl, constant: { lambda: other.constant.lambda, token_ppl: ppl(part, { lambda: other.constant.lambda }).token_ppl } };
+      });
+    }
+    if (args['write-lambda-table']) writeFileSync(args['write-lambda-table'], `${JSON.stringify(fit.table)}\n`);
+  }
+  if (table) result.table = { table, ...ppl(all, { lambda, lambdaTable: table }) };
+  const thetas = args['skip-above'] !== undefined ? positiveNumbers('skip-above', args['skip-above'], 0) : [];
+  result.skip = thetas.map((skipAbove) => ({ skip_above: skipAbove, fixed_lambda: ppl(all, { lambda, skipAbove }), ...(table ? { table: ppl(all, { lambda, skipAbove, lambdaTable: table }) } : {}) }));
+  console.log(JSON.stringify(result));
+}
+
 async function main(): Promise<void> {
+  if (args['fit-from']) return fitFromRecords();
   if (!args.model) fail('usage: npm run eval -- --model public/models/<id> [--split test|valid] [--neighbours real|random|leakage|none] [--max-windows N]');
   const modelDir = resolve(args.model);
   const maxWindows = int('max-windows', args['max-windows']);
@@ -193,7 +250,7 @@ async function main(): Promise<void> {
 
   if (args.knnlm) {
     if (!(model instanceof GptModel)) fail(`--knnlm wraps a GPT; ${manifest.id} is ${manifest.architecture}`);
-    await evalKnnLm(model, stream, words, started, maxWindows, stride, modelDir);
+    await evalKnnLm(model, stream, words, started, maxWindows, stride, modelDir, articles.map((d) => d.length));
     return;
   }
   if (args.icralm || args.replug) {
@@ -380,7 +437,23 @@ function positiveNumbers(name: string, value: string | undefined, fallback: numb
 }
 
 /** --knnlm: GPT and kNN-LM perplexity from one pass over the windows (src/core/knnlm/eval.ts). */
-async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: number, started: number, maxWindows: number | undefined, stride: number, modelDir: string): Promise<void> {
+/** A short name of a kNN-LM setting, for the paired files and the adaptive summary. */
+function settingLabel(s: KnnLmSettings): string {
+  const parts = [s.lambdaTable ? 'λ by distance' : `λ ${s.lambda}`, `k ${s.k}`, `T ${s.temperature}`];
+  if (s.skipAbove) parts.push(`skip ≥ ${s.skipAbove}`);
+  return parts.join(', ');
+}
+
+async function evalKnnLm(
+  model: GptModel,
+  stream: ArrayLike<number>,
+  words: number,
+  started: number,
+  maxWindows: number | undefined,
+  stride: number,
+  modelDir: string,
+  articleLengths: number[],
+): Promise<void> {
   const manifest = model.manifest;
   const file = args['knn-datastore'];
   if (!file) fail('--knnlm needs --knn-datastore <file.rlds> (npm run datastore -- build-knn)');
@@ -403,6 +476,32 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
       }
     }
   }
+  // Adaptive kNN-LM: the headline's k and T with θ and/or the λ table (src/core/knnlm/adaptive.ts).
+  let table: LambdaTable | undefined;
+  if (args['lambda-table']) table = JSON.parse(readFileSync(args['lambda-table'], 'utf8')) as LambdaTable;
+  else if (args['adaptive-lambda']) table = { ...DEFAULT_LAMBDA_TABLE };
+  if (table) {
+    try {
+      validateAdaptive({ lambdaTable: table });
+    } catch (error) {
+      fail((error as Error).message);
+    }
+    settings.push({ ...headline, lambdaTable: table });
+  }
+  const thetas = args['skip-above'] !== undefined ? positiveNumbers('skip-above', args['skip-above'], 0) : [];
+  if (thetas.some((t) => !(t > 0 && t <= 1))) fail(`--skip-above takes thresholds in (0, 1], got ${args['skip-above']}`);
+  for (const skipAbove of thetas) {
+    settings.push({ ...headline, skipAbove });
+    if (table) settings.push({ ...headline, skipAbove, lambdaTable: table });
+  }
+  const fitBuckets = int('fit-adaptive', args['fit-adaptive']);
+  if (fitBuckets === 0) fail('--fit-adaptive takes a number of buckets >= 1');
+  const fitRecords: FitRecord[] = [];
+  // --fit-records: each searched target's log p_LM, log p_kNN (headline k, T), nearest distance and the GPT's top probability
+  const dump: number[] | null = args['fit-records'] ? [] : null;
+  const paired = args['token-logprobs'] ? settings.map(() => new Float32Array(stream.length - 1).fill(NaN)) : null;
+  const pairedGpt = paired ? new Float32Array(stream.length - 1).fill(NaN) : null;
+
   const hp = manifest.hyperparameters;
   const windowRange = windowRangeArgument();
   const evalStart = performance.now();
@@ -414,6 +513,18 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
     settings,
     ...(args.pointers !== undefined ? { pointers: int('pointers', args.pointers)! } : {}),
     onProgress: windowProgress(evalStart, 10_000),
+    ...(fitBuckets || paired || dump
+      ? {
+          onTarget: (position: number, target: { lm: number; lmTop: number; nearest: number | undefined; knn: Float64Array; mixed: Float64Array }) => {
+            if (fitBuckets && target.nearest !== undefined) fitRecords.push({ lm: target.lm, knn: target.knn[0]!, nearest: target.nearest });
+            if (dump && target.nearest !== undefined) dump.push(target.lm, target.knn[0]!, target.nearest, target.lmTop);
+            if (paired) {
+              pairedGpt![position] = target.lm;
+              paired.forEach((p, i) => (p[position] = target.mixed[i]!));
+            }
+          },
+        }
+      : {}),
   });
   const partial = totals.scored_tokens < stream.length - 1;
   const scoredWords = partial ? (words * totals.scored_tokens) / (stream.length - 1) : words;
@@ -432,8 +543,23 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
     ...(partial ? { word_ppl_estimated: true } : {}),
     settings: head.settings,
     gpt: { nll: totals.lm.nll, token_ppl: totals.lm.token_ppl, word_ppl: Math.exp(totals.lm.nll / scoredWords) },
-    sweep: totals.knnlm.map((s) => ({ ...s.settings, nll: s.nll, token_ppl: s.token_ppl, word_ppl: Math.exp(s.nll / scoredWords) })),
+    sweep: totals.knnlm.map((s) => ({ ...s.settings, nll: s.nll, token_ppl: s.token_ppl, word_ppl: Math.exp(s.nll / scoredWords), ...(s.skipped ? { searches_saved: s.skipped } : {}) })),
     target_in_neighbours: totals.target_in_neighbours,
+    ...(settings.some((s) => s.skipAbove || s.lambdaTable)
+      ? {
+          adaptive: totals.knnlm
+            .filter((s) => s.settings.skipAbove || s.settings.lambdaTable)
+            .map((s) => ({
+              setting: settingLabel(s.settings),
+              skip_above: s.settings.skipAbove ?? 0,
+              lambda_by_distance: Boolean(s.settings.lambdaTable),
+              token_ppl: s.token_ppl,
+              vs_plain: s.token_ppl / head.token_ppl - 1,
+              searches_saved: s.skipped / Math.max(1, totals.scored_tokens),
+            })),
+          searches_saved_in_this_run: totals.searches_saved,
+        }
+      : {}),
     ...(args.pointers !== undefined ? { retomaton: { min_pointers: Number(args.pointers), searches_skipped: totals.searches_skipped, fraction_skipped: totals.searches_skipped / Math.max(1, totals.scored_tokens) } } : {}),
     datastore: { file, name: datastore.name, entries: datastore.size, dim: m.dim, key_dim: m.keyDim, encoding: m.encoding, pca: Boolean(m.pcaSample), built_with: m.model },
     search: { ...totals.search, backend: datastore.index.backend },
@@ -454,6 +580,35 @@ async function evalKnnLm(model: GptModel, stream: ArrayLike<number>, words: numb
       datastore: { name: datastore.name, entries: datastore.size, dim: m.dim, encoding: m.encoding },
       measured_by: 'npm run eval --knnlm (onnxruntime-web WASM, int8 graph; exact kNN search)',
     });
+  }
+  if (fitBuckets) {
+    const fit = fitLambdaTable(fitRecords, fitBuckets);
+    result.adaptive_fit = {
+      buckets: fitBuckets,
+      settings: { k: headline.k, temperature: headline.temperature },
+      table: fit.table,
+      token_ppl: Math.exp(fit.nll / fitRecords.length),
+      constant: { lambda: fit.constant.lambda, token_ppl: Math.exp(fit.constant.nll / fitRecords.length) },
+      by_bucket: fit.buckets.map((b) => ({ ...b, to: Number.isFinite(b.to) ? b.to : null, token_ppl: Math.exp(b.nll / Math.max(1, b.count)) })),
+      targets: fitRecords.length,
+    };
+    if (args['write-lambda-table']) writeFileSync(args['write-lambda-table'], `${JSON.stringify(fit.table)}\n`);
+  }
+  if (dump) {
+    writeFileSync(args['fit-records']!, new Uint8Array(Float32Array.from(dump).buffer));
+    result.fit_records = { file: args['fit-records'], targets: dump.length / 4, k: headline.k, temperature: headline.temperature };
+  }
+  if (paired) {
+    const prefix = resolve(args['token-logprobs']!);
+    const write = (file: string, logprobs: Float32Array, model: string, tokenPpl: number) => {
+      writeFileSync(file, new Uint8Array(logprobs.buffer));
+      writeFileSync(`${file}.json`, JSON.stringify({ model, split: args.split, context: hp.context, stride, windows: totals.windows, token_ppl: tokenPpl, article_lengths: articleLengths }));
+      return file;
+    };
+    result.token_logprobs = [
+      write(`${prefix}.gpt.f32`, pairedGpt!, manifest.id, totals.lm.token_ppl),
+      ...paired.map((p, i) => write(`${prefix}.${i}.f32`, p, `${manifest.id}+knnlm (${settingLabel(totals.knnlm[i]!.settings)})`, totals.knnlm[i]!.token_ppl)),
+    ];
   }
   await model.dispose();
   console.log(JSON.stringify(result));

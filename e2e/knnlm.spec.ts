@@ -138,6 +138,61 @@ test.describe('kNN-LM', () => {
     expect(app.consoleErrors).toEqual([]);
   });
 
+  test('adaptive kNN-LM: a confident GPT skips the search (the footer counts searches saved) and λ by distance is shown per token', async ({ app, page }) => {
+    test.setTimeout(420_000);
+    await app.goto({ backend: 'wasm' });
+    await app.waitUntilReady();
+    await app.buildKnnDatastore([{ name: 'lobster.txt', mimeType: 'text/plain', buffer: Buffer.from(EXCERPT) }], 'Lobster adaptive');
+    await app.waitForBuildToFinish(150_000);
+    await expect(app.buildError).toHaveCount(0);
+    await expect(app.knnSwitch).toBeChecked();
+    expect(await app.waitForKnnModel()).toBe('Lobster adaptive');
+    const prompt = EXCERPT.slice(PROMPT_START, PROMPT_START + 200);
+    const footer = page.getByTestId('column-knnlm').getByTestId('searches-saved');
+
+    // θ below 1/V: every top probability reaches it, so no token searches and each is p_LM alone.
+    await app.field('Skip search when GPT ≥ θ').fill('0.0001');
+    await app.generate(prompt, { maxTokens: 4, timeout: 150_000 });
+    const skipped = (await app.state()).runs.knnlm!;
+    expect(skipped.generated.map((t) => [t.knnSkipped, t.searched, t.knnLambda])).toEqual(Array(4).fill([true, false, 0]));
+    await expect(footer).toHaveText(' · Adaptive: 4 of 4 searches saved (GPT confident)');
+    await expect(page.getByTestId('column-knnlm').getByTestId('searches-skipped')).toHaveCount(0);
+    await app.knnTokens().first().click();
+    const panel = app.tokenDistribution;
+    const retrieval = panel.getByTestId('knn-retrieval');
+    await expect(retrieval).toHaveAttribute('data-skipped', 'true');
+    await expect(retrieval).toHaveAttribute('data-lambda', '0');
+    await expect(retrieval).toContainText('Search skipped');
+    await expect(panel.getByTestId('knn-context')).toHaveCount(0);
+    await page.keyboard.press('Escape');
+
+    // θ off, λ by distance on: every token searched and was mixed with its distance bucket's λ,
+    // which the token panel shows (and mixes with).
+    await app.field('Skip search when GPT ≥ θ').fill('0');
+    await page.getByRole('switch', { name: 'λ by distance' }).check();
+    await app.generate(prompt, { maxTokens: 4, timeout: 150_000 });
+    const adaptive = (await app.state()).runs.knnlm!;
+    expect(adaptive.generated.every((t) => t.knnSkipped === false && t.searched === true)).toBe(true);
+    await expect(footer).toHaveCount(0);
+    for (const i of [0, 3]) {
+      const lambda = adaptive.generated[i]!.knnLambda!;
+      expect(lambda).toBeGreaterThanOrEqual(0);
+      expect(lambda).toBeLessThanOrEqual(1);
+      await app.knnTokens().nth(i).click();
+      await expect(retrieval).toHaveAttribute('data-skipped', 'false');
+      await expect(retrieval).toHaveAttribute('data-lambda', String(lambda));
+      await expect(retrieval).toContainText(`Mixed with λ = ${lambda.toFixed(2)} (λ by distance: nearest neighbour at`);
+      const chosen = panel.getByTestId('chosen-probabilities');
+      await expect(chosen).toHaveAttribute('data-lambda', String(lambda));
+      const [lm, knn, mix] = await Promise.all(['data-lm', 'data-knn', 'data-mix'].map(async (a) => Number(await chosen.getAttribute(a))));
+      expect(mix).toBeCloseTo(lambda * knn! + (1 - lambda) * lm!, 4);
+      await page.keyboard.press('Escape');
+      await expect(panel).toHaveCount(0);
+    }
+    await page.getByRole('switch', { name: 'λ by distance' }).uncheck();
+    expect(app.consoleErrors).toEqual([]);
+  });
+
   test('cancelling during the kNN-LM key pass stores nothing and frees the GPT', async ({ app, page }) => {
     await app.goto({ backend: 'wasm' });
     await app.waitUntilReady();

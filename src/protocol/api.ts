@@ -13,7 +13,7 @@ import type { DocumentFormat } from './shard';
 
 export type { IcRalmSettings } from './icralm';
 export type { ReplugSettings, ReplugTokenShare } from './replug';
-export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, TokenProbability } from './knnlm';
+export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, LambdaTable, TokenProbability } from './knnlm';
 // Rejections cross as SerializedError {name, message, code} (workers/wire.ts).
 export type { Backend, BackendInfo, RetroSettings, SerializedError } from './model';
 export type { IndexKind } from './retrieval';
@@ -159,6 +159,10 @@ export interface TokenView {
   passages?: ReplugTokenShare[];
   /** kNN-LM's tokens: false when RetoMaton's pointers gave the neighbours (no search ran). */
   searched?: boolean;
+  /** kNN-LM's tokens: true when the adaptive rule skipped the search (the GPT was confident, λ = 0). */
+  knnSkipped?: boolean;
+  /** kNN-LM's tokens: the λ this token was mixed with (0 when skipped; by distance when adaptive). */
+  knnLambda?: number;
 }
 
 /** A retrieved chunk as the UI shows it (what the model itself read is model.ts's NeighbourView). */

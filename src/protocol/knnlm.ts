@@ -17,6 +17,23 @@ export interface KnnLmSettings {
    * skipped. 0 or absent: search at every token (the plain kNN-LM).
    */
   pointers?: number;
+  /**
+   * Adaptive kNN-LM (src/core/knnlm/adaptive.ts): skip the search when the GPT's top next-token
+   * probability is at least this θ; that token uses p_LM alone (λ = 0). 0 or absent: never skip.
+   */
+  skipAbove?: number;
+  /** Adaptive kNN-LM: λ by the nearest neighbour's distance (replaces `lambda` when present). */
+  lambdaTable?: LambdaTable;
+}
+
+/**
+ * λ per bucket of the nearest neighbour's distance: bucket i holds distances in
+ * [edges[i−1], edges[i]) (the first from 0, the last to ∞), so there is one λ more than edges.
+ */
+export interface LambdaTable {
+  /** increasing bucket edges, in the datastore's squared-L2 distance */
+  edges: number[];
+  lambdas: number[];
 }
 
 export interface TokenProbability {
@@ -55,6 +72,13 @@ export interface KnnTokenExplanation {
   next?: { tokenId: number; lm: number; knn: number; mix: number };
   /** nearest entries first */
   neighbours: KnnEntryView[];
+  /**
+   * How this position was retrieved and mixed: `searched` false when no search ran (RetoMaton's
+   * pointers gave the neighbours, or, with `skipped`, the adaptive rule found the GPT confident and
+   * used p_LM alone); `lambda` the λ the run mixed with (0 when skipped, the table's when adaptive);
+   * `lmTop` the GPT's top next-token probability; `nearest` the first neighbour's distance.
+   */
+  retrieval: { searched: boolean; skipped: boolean; lambda: number; lmTop: number; nearest?: number };
 }
 
 export interface ExplainOptions {

@@ -101,7 +101,9 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
 
   if (request.model === 'knnlm') {
     if (!deps.knn) throw new Error('kNN-LM needs a kNN-LM datastore: load one first (loadKnnFor).');
-    const settings = [{ lambda: request.knn.lambda, k: request.knn.k, temperature: request.knn.temperature }, ...(request.knn.sweep ?? [])];
+    const { lambda, k, temperature, skipAbove, lambdaTable } = request.knn;
+    // The headline with the adaptive kNN-LM's θ and λ table when the request has them (docs/adaptive-knnlm.md).
+    const settings = [{ lambda, k, temperature, ...(skipAbove ? { skipAbove } : {}), ...(lambdaTable ? { lambdaTable } : {}) }, ...(request.knn.sweep ?? [])];
     const totals = await evaluateKnnLm(deps.gpt, deps.knn.store, ids, {
       context,
       stride: EVAL_STRIDE,

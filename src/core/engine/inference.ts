@@ -24,6 +24,7 @@ import type {
   InferenceReady,
   KnnExplanationView,
   KnnKeyBuilder,
+  KnnLmSettings,
   KnnModelState,
   KnnUse,
   ModelDescription,
@@ -75,6 +76,14 @@ const FLUSH_MS = 40;
 
 /** What may hold the GPT session, and what a request that finds it held is told. */
 type GptJob = 'generation' | 'lens' | 'keys';
+
+/**
+ * A request's kNN-LM settings as the whole of them: the optional ones it leaves out (RetoMaton's
+ * pointers, the adaptive θ and λ table) are off, not whatever an earlier request set.
+ */
+function knnRequestSettings(knn: KnnLmSettings): KnnLmSettings {
+  return { pointers: 0, skipAbove: 0, lambdaTable: undefined, ...knn };
+}
 
 export class InferenceEngine implements InferenceApi, InferenceLinks {
   private runtime: Runtime | null = null;
@@ -381,7 +390,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     if (!model) throw new Error('kNN-LM is on but no kNN-LM datastore is loaded.');
     const gpt = this.models.get('gpt');
     if (!gpt) return undefined;
-    model.setSettings(request.knn);
+    model.setSettings(knnRequestSettings(request.knn));
     return { key: 'knnlm', model, manifest: gpt.manifest };
   }
 
@@ -524,7 +533,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
             probability: token.modelProbability,
             alternatives: token.alternatives.map((a) => ({ id: a.tokenId, text: tt.standalone([a.tokenId])[0]!.text, probability: a.probability })),
             ...(key === 'replug' ? { passages: this.replug.shares(token.tokenId) } : {}),
-            ...(model instanceof KnnLmModel ? { searched: model.lastSearched } : {}),
+            ...(model instanceof KnnLmModel ? { searched: model.lastSearched, knnSkipped: model.lastSkipped, knnLambda: model.lastLambda } : {}),
           });
           if (performance.now() - lastFlush >= FLUSH_MS) flush();
         },
@@ -554,7 +563,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     if (key === 'knnlm') {
       const knnModel = this.knn.active;
       if (!knnModel || !gpt) return 'kNN-LM is off: turn it on in the compare view (it loads a kNN-LM datastore) to score with it.';
-      knnModel.setSettings(request.knn);
+      knnModel.setSettings(knnRequestSettings(request.knn));
       // Its forwardBatch returns the mixture's log-probabilities, which the eval's log-softmax keeps.
       return { key, name: 'kNN-LM', model: knnModel, context: gpt.manifest.hyperparameters.context };
     }

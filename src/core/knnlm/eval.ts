@@ -3,16 +3,19 @@
  * scoring the GPT and the kNN-LM from the same forward pass. Only scored positions are searched
  * (half of each window with the default stride), and the search runs once per position with the
  * largest k asked for, so a sweep over λ, T and k costs one search per token, not one per setting.
+ * Adaptive settings (adaptive.ts: `skipAbove`, `lambdaTable`) are scored from the same pass: a
+ * setting whose skip rule fires uses p_LM alone for that target, and the search itself is skipped
+ * only when every setting skips it (so `searches_saved` is what an adaptive-only run saves).
  *
  * `evaluatePerplexity(new KnnLmModel(...))` gives the same kNN-LM numbers (a test checks it) but
  * searches every position of every window.
  */
 import { selectWindows, streamWindows } from '../eval/perplexity';
 import type { KnnDatastore } from './datastore';
-import { logSoftmaxAt } from '../generate/sampler';
 import { knnLogProbOf, mixLogProb, validateKnnSettings } from './interpolate';
 import type { KeyModel } from './build';
 import { followPointers, pointerNeighbours } from './retomaton';
+import { effectiveLambda, skipsSearch } from './adaptive';
 import { MAX_KNN_K, type KnnLmSettings } from './types';
 
 export interface KnnEvalOptions {
@@ -36,12 +39,28 @@ export interface KnnEvalOptions {
   tokenLogProbs?: Float32Array;
   /** Checked before each window; an aborted run rejects with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * Called for every scored target (stream index `position`, its target ids[position + 1]): log p_LM,
+   * the GPT's top probability, the nearest distance (undefined when no search ran), log p_kNN of the
+   * target per setting (−Infinity when skipped or absent) and log p of the target per setting.
+   */
+  onTarget?: (position: number, target: TargetScores) => void;
+}
+
+export interface TargetScores {
+  lm: number;
+  lmTop: number;
+  nearest: number | undefined;
+  knn: Float64Array;
+  mixed: Float64Array;
 }
 
 export interface KnnEvalScore {
   settings: KnnLmSettings;
   nll: number;
   token_ppl: number;
+  /** adaptive kNN-LM: targets this setting scored with p_LM alone because the GPT was confident (θ) */
+  skipped: number;
 }
 
 export interface KnnEvalTotals {
@@ -58,6 +77,8 @@ export interface KnnEvalTotals {
   forward_seconds: number;
   /** RetoMaton: scored targets whose neighbours came from pointers, not a search */
   searches_skipped: number;
+  /** adaptive kNN-LM: targets where every setting's skip rule fired, so no search ran */
+  searches_saved: number;
 }
 
 export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, ids: ArrayLike<number>, options: KnnEvalOptions): Promise<KnnEvalTotals> {
@@ -69,7 +90,12 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
   const allWindows = streamWindows(ids.length, options.context, options.stride, options.maxWindows);
   const windows = selectWindows(allWindows, options.windowRange);
   const values = datastore.section.values;
-  const nll = new Float64Array(options.settings.length);
+  const nS = options.settings.length;
+  const nll = new Float64Array(nS);
+  const skippedBy = new Int32Array(nS);
+  let saved = 0;
+  const knnAt = new Float64Array(nS);
+  const mixedAt = new Float64Array(nS);
   let lmNll = 0;
   let scored = 0;
   let hits = 0;
@@ -91,14 +117,27 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
     let previous: Int32Array | null = null;
     for (let t = w.firstScored; t < inputs.length; t++) {
       const target = ids[w.start + t + 1]!;
-      const lp = logSoftmaxAt(out.logits, target, t * V, V);
+      // log p_LM of the target and the GPT's top probability from one log-sum-exp
+      const row = t * V;
+      let max = -Infinity;
+      for (let j = 0; j < V; j++) if (out.logits[row + j]! > max) max = out.logits[row + j]!;
+      let sum = 0;
+      for (let j = 0; j < V; j++) sum += Math.exp(out.logits[row + j]! - max);
+      const lp = out.logits[row + target]! - max - Math.log(sum);
+      const lmTop = 1 / sum;
       lmNll -= lp;
+      const skips = options.settings.map((s) => skipsSearch(s, lmTop));
       const key = keys.subarray(t * keyDim, (t + 1) * keyDim);
       // The token read at position t is the previous target: pointers that went on with it.
       const pointers = minPointers > 0 && previous ? followPointers(previous, values, inputs[t]!) : null;
       let nearest: Int32Array;
       let distances: Float32Array;
-      if (pointers && pointers.length >= minPointers) {
+      if (skips.every(Boolean)) {
+        // Every setting trusts the GPT here: no neighbours at all.
+        nearest = new Int32Array(0);
+        distances = new Float32Array(0);
+        saved++;
+      } else if (pointers && pointers.length >= minPointers) {
         ({ ids: nearest, distances } = pointerNeighbours(datastore, key, pointers, kMax));
         skipped++;
       } else {
@@ -109,14 +148,23 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
         times.push(ms);
         candidates += datastore.index.lastCandidates;
       }
-      previous = nearest;
+      previous = nearest.length > 0 ? nearest : null;
       const nv = Int32Array.from(nearest, (id) => values[id]!);
       if (nv.includes(target)) hits++;
+      const first = distances.length > 0 ? distances[0]! : undefined;
       options.settings.forEach((s, i) => {
-        const mixed = mixLogProb(lp, knnLogProbOf(distances, nv, s.k, s.temperature, target), s.lambda);
-        nll[i]! -= mixed;
-        if (i === 0 && options.tokenLogProbs) options.tokenLogProbs[w.start + t] = mixed;
+        if (skips[i]) {
+          skippedBy[i]!++;
+          knnAt[i] = -Infinity;
+          mixedAt[i] = lp;
+        } else {
+          knnAt[i] = knnLogProbOf(distances, nv, s.k, s.temperature, target);
+          mixedAt[i] = mixLogProb(lp, knnAt[i]!, effectiveLambda(s, first));
+        }
+        nll[i]! -= mixedAt[i]!;
+        if (i === 0 && options.tokenLogProbs) options.tokenLogProbs[w.start + t] = mixedAt[i]!;
       });
+      options.onTarget?.(w.start + t, { lm: lp, lmTop, nearest: first, knn: knnAt, mixed: mixedAt });
       scored++;
     }
     done++;
@@ -129,10 +177,11 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
     total_windows: allWindows.length,
     scored_tokens: scored,
     lm: { nll: lmNll, token_ppl: Math.exp(lmNll / Math.max(1, scored)) },
-    knnlm: options.settings.map((settings, i) => ({ settings: { ...settings }, nll: nll[i]!, token_ppl: Math.exp(nll[i]! / Math.max(1, scored)) })),
+    knnlm: options.settings.map((settings, i) => ({ settings: { ...settings }, nll: nll[i]!, token_ppl: Math.exp(nll[i]! / Math.max(1, scored)), skipped: skippedBy[i]! })),
     target_in_neighbours: hits / Math.max(1, scored),
     searches_skipped: skipped,
-    search: { queries: scored - skipped, k: kMax, median_ms: q(0.5), p95_ms: q(0.95), mean_candidates: candidates / Math.max(1, scored - skipped), total_seconds: searchMs / 1000 },
+    searches_saved: saved,
+    search: { queries: scored - skipped - saved, k: kMax, median_ms: q(0.5), p95_ms: q(0.95), mean_candidates: candidates / Math.max(1, scored - skipped - saved), total_seconds: searchMs / 1000 },
     forward_seconds: forwardMs / 1000,
   };
 }

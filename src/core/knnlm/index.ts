@@ -9,5 +9,6 @@ export { fitPca, projectKeys, type Pca } from './pca';
 export { KnnDatastore, type KnnOpenOptions, type KnnEntryText } from './datastore';
 export { buildKnnShard, compressKnnShard, shardDocuments, tokenStream, type KeyModel, type KnnBuildOptions, type KnnBuildResult, type KnnBuildStats, type TokenStream } from './build';
 export { KnnLmModel, type KnnLmModelOptions } from './model';
+export { DEFAULT_LAMBDA_TABLE, bucketOf, effectiveLambda, fitLambdaTable, scoreRecords, skipsSearch, tableLambda, topProbability, validateAdaptive, type AdaptiveRecord, type FitRecord, type LambdaFit } from './adaptive';
 export { followPointers, pointerNeighbours } from './retomaton';
 export { evaluateKnnLm, type KnnEvalOptions, type KnnEvalTotals, type KnnEvalScore } from './eval';

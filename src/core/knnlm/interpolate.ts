@@ -114,4 +114,20 @@ export function validateKnnSettings(settings: KnnLmSettings, maxK = Infinity): v
   if (!(settings.temperature > 0 && Number.isFinite(settings.temperature))) throw new RangeError(`the kNN temperature must be positive, got ${settings.temperature}`);
   const pointers = settings.pointers ?? 0;
   if (!(Number.isInteger(pointers) && pointers >= 0)) throw new RangeError(`the RetoMaton pointer threshold must be a whole number >= 0, got ${settings.pointers}`);
+  validateAdaptive(settings);
+}
+
+/** Adaptive kNN-LM (adaptive.ts): throws a RangeError when θ or the λ table is malformed. */
+export function validateAdaptive(settings: Pick<KnnLmSettings, 'skipAbove' | 'lambdaTable'>): void {
+  const theta = settings.skipAbove ?? 0;
+  if (!(theta >= 0 && theta <= 1)) throw new RangeError(`the skip threshold θ must be in [0, 1] (0 = off), got ${settings.skipAbove}`);
+  const table = settings.lambdaTable;
+  if (!table) return;
+  if (!Array.isArray(table.edges) || !Array.isArray(table.lambdas) || table.lambdas.length !== table.edges.length + 1) {
+    throw new RangeError(`a λ table needs one λ more than it has bucket edges, got ${table.edges?.length} edges and ${table.lambdas?.length} λ`);
+  }
+  for (let i = 0; i < table.edges.length; i++) {
+    if (!Number.isFinite(table.edges[i]) || (i > 0 && !(table.edges[i]! > table.edges[i - 1]!))) throw new RangeError('λ table bucket edges must be finite and increasing');
+  }
+  for (const lambda of table.lambdas) checkLambda(lambda);
 }

@@ -126,8 +126,74 @@ describe('kNN-LM on the shipped GPT', () => {
     const summary = await generate(model, prompt, greedy);
     expect(summary.tokenIds).toEqual(Array.from(evalIds.subarray(40, 52)));
     // The prompt's prefill searched; every written token after the first followed a pointer.
-    expect(model.searches).toEqual({ run: 1, skipped: 11 });
+    expect(model.searches).toEqual({ run: 1, skipped: 11, saved: 0 });
     expect(model.lastSearched).toBe(false);
+  }, LONG);
+
+  it('adaptive: θ off and a constant λ table is the plain kNN-LM exactly; a θ every token reaches is the GPT, with no search', async () => {
+    const plain = { lambda: 0.4, k: 256, temperature: 5 };
+    const settings = [
+      plain,
+      { ...plain, skipAbove: 0, lambdaTable: { edges: [10, 50, 200], lambdas: [0.4, 0.4, 0.4, 0.4] } },
+      { ...plain, skipAbove: 0.3 },
+      { ...plain, lambdaTable: { edges: [1e9], lambdas: [0, 0.4] } },
+    ];
+    const r = await evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings, maxWindows: 3 });
+    expect(r.knnlm[1]!.nll).toBe(r.knnlm[0]!.nll);
+    expect(r.knnlm[1]!.skipped).toBe(0);
+    // Every distance is below the table's only edge: λ = 0 throughout, the GPT's numbers.
+    expect(r.knnlm[3]!.token_ppl).toBeCloseTo(r.lm.token_ppl, 6);
+    // θ = 0.3 skips some targets but not all; the search ran anyway for the other settings.
+    expect(r.knnlm[2]!.skipped).toBeGreaterThan(0);
+    expect(r.knnlm[2]!.skipped).toBeLessThan(r.scored_tokens);
+    expect(r.searches_saved).toBe(0);
+    expect(r.search.queries).toBe(r.scored_tokens);
+    // Alone, θ = 0.3 saves exactly those searches and gives the same score.
+    const alone = await evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings: [settings[2]!], maxWindows: 3 });
+    expect(alone.searches_saved).toBe(r.knnlm[2]!.skipped);
+    expect(alone.search.queries).toBe(r.scored_tokens - r.knnlm[2]!.skipped);
+    expect(alone.knnlm[0]!.nll).toBeCloseTo(r.knnlm[2]!.nll, 9);
+    // The skipped targets took p_LM alone: with a θ every token reaches, the GPT and no search.
+    const all = await evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings: [{ ...plain, skipAbove: 1e-9 }], maxWindows: 2 });
+    expect(all.search.queries).toBe(0);
+    expect(all.knnlm[0]!.token_ppl).toBeCloseTo(all.lm.token_ppl, 6);
+  }, LONG);
+
+  it('adaptive in the model: skipped rows are p_LM alone and counted; the explanation gives the λ used', async () => {
+    const ids = Array.from(evalIds.subarray(0, 120));
+    const V = gpt.info.vocabSize;
+    const gptLogits = (await gpt.start(ids, { allLogits: true })).logits;
+    const lambdaTable = { edges: [20, 60], lambdas: [0.9, 0.5, 0.1] };
+    const model = new KnnLmModel(gpt, other, { settings: { lambda: 0.25, k: 64, temperature: 5, skipAbove: 0.3, lambdaTable }, ownsModel: false });
+    const out = await model.start(ids, { allLogits: true });
+    expect(model.searches.saved).toBeGreaterThan(0);
+    expect(model.searches.run + model.searches.saved).toBe(ids.length);
+    let sawSkip = false;
+    let sawSearch = false;
+    for (const p of model.explainablePositions) {
+      const e = model.explain(p);
+      const row = logSoftmax(gptLogits, p * V, V);
+      let top = -Infinity;
+      for (let j = 0; j < V; j++) top = Math.max(top, row[j]!);
+      expect(e.retrieval.lmTop).toBeCloseTo(Math.exp(top), 5);
+      if (Math.abs(Math.exp(top) - 0.3) > 1e-4) expect(e.retrieval.skipped).toBe(Math.exp(top) >= 0.3);
+      if (e.retrieval.skipped) {
+        sawSkip = true;
+        expect(e.retrieval).toMatchObject({ skipped: true, searched: false, lambda: 0 });
+        expect(e.neighbours).toEqual([]);
+        // p_LM alone: the row is the GPT's
+        const next = ids[p + 1];
+        if (next !== undefined) expect(out.logits[p * V + next]!).toBeCloseTo(row[next]!, 5);
+      } else {
+        sawSearch = true;
+        const d = e.retrieval.nearest!;
+        const expected = d < 20 ? 0.9 : d < 60 ? 0.5 : 0.1;
+        expect(e.retrieval).toMatchObject({ skipped: false, searched: true, lambda: expected });
+        expect(e.settings.lambda).toBe(expected);
+        if (e.next) expect(e.next.mix).toBeCloseTo(expected * e.next.knn + (1 - expected) * e.next.lm, 5);
+      }
+    }
+    expect(sawSkip && sawSearch).toBe(true);
   }, LONG);
 
   it('explains a position: three distributions, the next token, and the entries with their text', async () => {

@@ -15,6 +15,7 @@ import type { LanguageModel, StartOptions, StepOutput } from '../models/types';
 import type { KnnDatastore } from './datastore';
 import { knnLogProbs, logSoftmax, mixLogProbs, validateKnnSettings, type SparseLogProbs } from './interpolate';
 import { followPointers, pointerNeighbours } from './retomaton';
+import { effectiveLambda, skipsSearch, topProbability } from './adaptive';
 import { DEFAULT_KNN_SETTINGS, MAX_KNN_K, type ExplainOptions, type KnnLmSettings, type KnnTokenExplanation, type TokenProbability } from './types';
 
 export interface KnnLmModelOptions {
@@ -33,6 +34,12 @@ interface PositionRecord {
   lm: Float32Array;
   ids: Int32Array;
   distances: Float32Array;
+  /** the λ this row was mixed with (0 when the adaptive rule skipped its search) */
+  lambda: number;
+  /** the GPT's top next-token probability */
+  lmTop: number;
+  searched: boolean;
+  skipped: boolean;
 }
 
 /** The `n` largest entries of a dense distribution given as log-probabilities. */
@@ -67,10 +74,17 @@ export class KnnLmModel implements LanguageModel {
   private readonly keyDim: number;
   /** RetoMaton: the last generated row's neighbours, whose pointers the next token may follow */
   private lastNeighbours: Int32Array | null = null;
-  /** Searches run and skipped (RetoMaton) since the last start. */
-  searches = { run: 0, skipped: 0 };
-  /** Whether the last row's neighbours came from a search (false: from RetoMaton's pointers). */
+  /**
+   * Since the last start: searches run, skipped by following RetoMaton's pointers, and saved by the
+   * adaptive rule (the GPT was confident, adaptive.ts).
+   */
+  searches = { run: 0, skipped: 0, saved: 0 };
+  /** Whether the last row's neighbours came from a search (false: RetoMaton's pointers, or none when skipped). */
   lastSearched = true;
+  /** Whether the adaptive rule skipped the last row's search (p_LM alone). */
+  lastSkipped = false;
+  /** The λ the last row was mixed with. */
+  lastLambda: number = DEFAULT_KNN_SETTINGS.lambda;
 
   constructor(
     /** the GPT: any LanguageModel whose StepOutputs carry `knnKeys` */
@@ -113,7 +127,7 @@ export class KnnLmModel implements LanguageModel {
     return this.serial.run(async () => {
       this.records.clear();
       this.lastNeighbours = null;
-      this.searches = { run: 0, skipped: 0 };
+      this.searches = { run: 0, skipped: 0, saved: 0 };
       const out = await this.lm.start(promptIds, options);
       return this.mix(out, this.lm.sequence.length - out.rows, true);
     });
@@ -152,24 +166,31 @@ export class KnnLmModel implements LanguageModel {
     const { V, keyDim } = this;
     const keys = out.knnKeys;
     if (!keys || keys.length !== out.rows * keyDim) throw new InferenceError(`${this.lm.info.id} returned no kNN-LM keys (knn_key)`);
-    const { lambda, k, temperature } = this.current;
+    const { k, temperature } = this.current;
     const logits = new Float32Array(out.rows * V);
     const values = this.datastore.section.values;
     for (let r = 0; r < out.rows; r++) {
       const lm = logSoftmax(out.logits, r * V, V);
       const key = keys.subarray(r * keyDim, (r + 1) * keyDim);
+      // Adaptive kNN-LM: a confident GPT is trusted alone, with no search.
+      const lmTop = topProbability(lm);
+      const skipped = skipsSearch(this.current, lmTop);
       // Only a single generated row follows pointers; prefills and the eval's batches search.
-      const followed = pointers && out.rows === 1;
-      const { ids, distances } = followed ? pointerNeighbours(this.datastore, key, pointers, k) : this.datastore.search(key, k);
+      const followed = !skipped && pointers && out.rows === 1;
+      const { ids, distances } = skipped ? { ids: new Int32Array(0), distances: new Float32Array(0) } : followed ? pointerNeighbours(this.datastore, key, pointers, k) : this.datastore.search(key, k);
+      const lambda = effectiveLambda(this.current, distances.length > 0 ? distances[0] : undefined);
       if (remember) {
-        if (followed) this.searches.skipped++;
+        if (skipped) this.searches.saved++;
+        else if (followed) this.searches.skipped++;
         else this.searches.run++;
-        this.lastSearched = !followed;
-        this.lastNeighbours = ids;
+        this.lastSearched = !followed && !skipped;
+        this.lastSkipped = skipped;
+        this.lastLambda = lambda;
+        this.lastNeighbours = skipped ? null : ids;
       }
       const neighbourValues = Int32Array.from(ids, (id) => values[id]!);
       mixLogProbs(lm, knnLogProbs(distances, neighbourValues, k, temperature), lambda, logits.subarray(r * V, (r + 1) * V));
-      if (remember) this.remember(first + r, { lm, ids, distances });
+      if (remember) this.remember(first + r, { lm, ids, distances, lambda, lmTop, searched: !followed && !skipped, skipped });
     }
     return { ...out, logits };
   }
@@ -206,15 +227,24 @@ export class KnnLmModel implements LanguageModel {
     const k = Math.min(settings.k, record.ids.length);
     const values = Int32Array.from(record.ids.subarray(0, k), (id) => this.datastore.value(id));
     const knn = knnLogProbs(record.distances, values, k, settings.temperature);
-    const mix = mixLogProbs(record.lm, knn, settings.lambda);
+    // The run's own λ (by distance when adaptive) unless λ is overridden; p_LM alone when skipped.
+    const lambda = record.skipped ? 0 : (options.settings?.lambda ?? record.lambda);
+    const mix = mixLogProbs(record.lm, knn, lambda);
     const topTokens = options.topTokens ?? 10;
     const result: KnnTokenExplanation = {
       position,
-      settings: { ...settings, k },
+      settings: { ...settings, k, lambda },
       lm: topDense(record.lm, topTokens),
       knn: topSparse(knn, topTokens),
       mix: topDense(mix, topTokens),
       neighbours: [],
+      retrieval: {
+        searched: record.searched,
+        skipped: record.skipped,
+        lambda: record.lambda,
+        lmTop: record.lmTop,
+        ...(record.distances.length > 0 ? { nearest: record.distances[0]! } : {}),
+      },
     };
     const nextId = this.lm.sequence[position + 1];
     if (nextId !== undefined) {

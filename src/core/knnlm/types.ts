@@ -1,7 +1,7 @@
 /** kNN-LM constants and core-only types; what crosses the worker boundary is in src/protocol/knnlm.ts. */
 import type { KnnLmSettings } from '../../protocol/knnlm';
 
-export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, TokenProbability } from '../../protocol/knnlm';
+export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, LambdaTable, TokenProbability } from '../../protocol/knnlm';
 
 /**
  * Tuned on WikiText-2 valid with the default datastore (WikiText-2 train, PCA-64 int8 keys; the sweep

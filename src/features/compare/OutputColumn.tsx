@@ -159,10 +159,16 @@ export function OutputColumn({
       <footer className="column-footer">
         {statusText(run, generating, t)}
         {run && run.status !== 'running' && run.generated.length >= 8 ? <TextQuality run={run} /> : null}
-        {run && run.generated.some((token) => token.searched === false) && (
+        {run && run.generated.some((token) => token.searched === false && !token.knnSkipped) && (
           <span data-testid="searches-skipped">
             {' · '}
-            {t('column.searchesSkipped', { skipped: run.generated.filter((token) => token.searched === false).length, count: run.generated.length })}
+            {t('column.searchesSkipped', { skipped: run.generated.filter((token) => token.searched === false && !token.knnSkipped).length, count: run.generated.length })}
+          </span>
+        )}
+        {run && run.generated.some((token) => token.knnSkipped) && (
+          <span data-testid="searches-saved">
+            {' · '}
+            {t('column.searchesSaved', { saved: run.generated.filter((token) => token.knnSkipped).length, count: run.generated.length })}
           </span>
         )}
       </footer>

@@ -1,5 +1,5 @@
 import { useTranslation } from 'react-i18next';
-import { formatBytes, MAX_KNN_K, useAppState, useClient, type KnnLmSettings } from '../../client';
+import { DEFAULT_LAMBDA_TABLE, formatBytes, MAX_KNN_K, useAppState, useClient, type KnnLmSettings } from '../../client';
 import { NumberField } from '../../ui/NumberField';
 import { ProgressBar } from '../../ui/ProgressBar';
 import { Switch } from '../../ui/Switch';
@@ -97,6 +97,25 @@ export function KnnControls({
             disabled={!enabled}
             title={t('settings.knnPointersTitle')}
             onChange={(v) => set('pointers', Math.round(v))}
+          />
+        </div>
+        <div className="controls-row">
+          <NumberField
+            label={t('settings.knnSkipAbove')}
+            value={value.skipAbove ?? 0}
+            min={0}
+            max={1}
+            step={0.05}
+            disabled={!enabled}
+            title={t('settings.knnSkipAboveTitle')}
+            onChange={(v) => set('skipAbove', v)}
+          />
+          <Switch
+            label={t('settings.knnLambdaByDistance')}
+            checked={Boolean(value.lambdaTable)}
+            disabled={!enabled}
+            onChange={(on) => set('lambdaTable', on ? { edges: [...DEFAULT_LAMBDA_TABLE.edges], lambdas: [...DEFAULT_LAMBDA_TABLE.lambdas] } : undefined)}
+            hint={t('settings.knnLambdaByDistanceHint')}
           />
         </div>
       </div>

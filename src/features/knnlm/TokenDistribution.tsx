@@ -149,6 +149,19 @@ export function TokenDistribution({
             </label>
             <span className="hint">{t('knn.remix', { k: explanation.settings.k })}</span>
           </div>
+          <p
+            className="hint"
+            data-testid="knn-retrieval"
+            data-skipped={explanation.retrieval.skipped ? 'true' : 'false'}
+            data-searched={explanation.retrieval.searched ? 'true' : 'false'}
+            data-lambda={explanation.retrieval.lambda}
+          >
+            {explanation.retrieval.skipped
+              ? t('knn.skippedNote', { top: formatProbability(explanation.retrieval.lmTop) })
+              : t('knn.lambdaUsed', { lambda: explanation.retrieval.lambda.toFixed(2) }) +
+                (explanation.settings.lambdaTable && explanation.retrieval.nearest !== undefined ? t('knn.lambdaByDistance', { distance: explanation.retrieval.nearest.toFixed(1) }) : '') +
+                t('knn.lmTop', { top: formatProbability(explanation.retrieval.lmTop) })}
+          </p>
           {next && (
             <p className="dist-chosen-line" data-testid="chosen-probabilities" data-lm={next.lm} data-knn={next.knn} data-mix={next.mix} data-lambda={explanation.settings.lambda}>
               <mark className="dist-chosen-token" lang="en">
