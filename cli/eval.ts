@@ -10,6 +10,8 @@
  *        (token-aligned RETRO reads the kNN-LM keys of the active datastore, as in the app)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --knnlm [--lambda 0.25] [--k 1024] [--temperature 1]
  *        [--sweep-lambda 0.1,0.25] [--sweep-temperature 1,10] [--sweep-k 64,1024] [--pointers N]
+ *        [--skip-above θ] [--adaptive-lambda]   (adaptive kNN-LM, docs/adaptive-knnlm.md, as the app's switches;
+ *        fitting tables and several θ at once: npm run eval:study)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
  *   npm run eval -- --model public/models/gpt-wt2 --split test --replug [--replug-k 4] [--replug-temperature 0.1]
  *        [--icralm-stride 4] [--icralm-query 32]
@@ -28,6 +30,7 @@ import { parseArgs } from 'node:util';
 import type { EvalRequest, EvalResult, KnnLmSettings, ModelKey } from '../src/protocol/api';
 import { DEFAULT_ICRALM_SETTINGS } from '../src/core/icralm/types';
 import { DEFAULT_KNN_SETTINGS } from '../src/core/knnlm/types';
+import { DEFAULT_LAMBDA_TABLE } from '../src/core/knnlm/adaptive';
 import { DEFAULT_REPLUG_SETTINGS } from '../src/core/replug/types';
 import { EVAL_STRIDE } from '../src/core/engine/evaluate';
 import { dataDir, progressLines, REPO_ROOT } from './datastore-node';
@@ -56,6 +59,8 @@ const { values: args } = parseArgs({
     'sweep-temperature': { type: 'string' },
     'sweep-k': { type: 'string' },
     pointers: { type: 'string' },
+    'skip-above': { type: 'string' },
+    'adaptive-lambda': { type: 'boolean', default: false },
     icralm: { type: 'boolean', default: false },
     replug: { type: 'boolean', default: false },
     'replug-k': { type: 'string' },
@@ -163,7 +168,10 @@ async function main(): Promise<void> {
       k: key === 'knnlm' ? (int('k', args.k) ?? DEFAULT_KNN_SETTINGS.k) : DEFAULT_KNN_SETTINGS.k,
       temperature: Number(args.temperature ?? DEFAULT_KNN_SETTINGS.temperature),
       ...(args.pointers !== undefined ? { pointers: int('pointers', args.pointers)! } : {}),
+      ...(args['skip-above'] !== undefined ? { skipAbove: Number(args['skip-above']) } : {}),
+      ...(args['adaptive-lambda'] ? { lambdaTable: { ...DEFAULT_LAMBDA_TABLE } } : {}),
     };
+    if (knn.skipAbove !== undefined && !(knn.skipAbove > 0 && knn.skipAbove <= 1)) fail(`--skip-above takes a threshold in (0, 1], got ${args['skip-above']}`);
     knn.sweep = sweep(knn);
     const passageSettings = { stride: int('icralm-stride', args['icralm-stride']) ?? DEFAULT_ICRALM_SETTINGS.stride, queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_ICRALM_SETTINGS.queryLength };
     const retroK = int('k', args.k) ?? engines.ready.models.find((m) => m.key === 'retro')?.neighbours ?? 2;
@@ -259,10 +267,17 @@ function report(
     ...(r.wordPplEstimated ? { word_ppl_estimated: true } : {}),
     ...(key === 'knnlm' && r.knnlm
       ? {
-          settings: { lambda: request.knn.lambda, k: request.knn.k, temperature: request.knn.temperature },
+          settings: {
+            lambda: request.knn.lambda,
+            k: request.knn.k,
+            temperature: request.knn.temperature,
+            ...(request.knn.skipAbove ? { skip_above: request.knn.skipAbove } : {}),
+            ...(request.knn.lambdaTable ? { lambda_table: request.knn.lambdaTable } : {}),
+          },
           gpt: { nll: r.knnlm.gpt.nll, token_ppl: r.knnlm.gpt.tokenPpl, word_ppl: Math.exp(r.knnlm.gpt.nll / words) },
           sweep: r.knnlm.sweep.map((s) => ({ ...s.settings, nll: s.nll, token_ppl: s.tokenPpl, word_ppl: Math.exp(s.nll / words) })),
           target_in_neighbours: r.knnlm.targetInNeighbours,
+          ...(request.knn.skipAbove ? { adaptive: { skip_above: request.knn.skipAbove, searches_saved: r.knnlm.searchesSaved, fraction_saved: r.knnlm.searchesSaved / Math.max(1, r.scoredTokens) } } : {}),
           ...(request.knn.pointers !== undefined
             ? { retomaton: { min_pointers: request.knn.pointers, searches_skipped: r.knnlm.searchesSkipped, fraction_skipped: r.knnlm.searchesSkipped / Math.max(1, r.scoredTokens) } }
             : {}),

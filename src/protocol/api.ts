@@ -438,8 +438,8 @@ export interface EvalResult {
   logProbs: Float32Array;
   /** where RETRO's neighbours or the passages came from; null without retrieval */
   datastoreId: string | null;
-  /** kNN-LM: the GPT on the same targets, and every setting of the sweep */
-  knnlm?: { gpt: { nll: number; tokenPpl: number }; sweep: { settings: KnnLmSettings; nll: number; tokenPpl: number }[]; targetInNeighbours: number; searchesSkipped: number };
+  /** kNN-LM: the GPT on the same targets, every setting of the sweep; searches RetoMaton's pointers skipped and the adaptive rule (θ) saved */
+  knnlm?: { gpt: { nll: number; tokenPpl: number }; sweep: { settings: KnnLmSettings; nll: number; tokenPpl: number }[]; targetInNeighbours: number; searchesSkipped: number; searchesSaved: number };
   /** In-Context RALM and REPLUG: blocks, forwards and retrievals */
   passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number };
   seconds: number;

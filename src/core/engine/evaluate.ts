@@ -123,6 +123,7 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
         sweep: totals.knnlm.map((s) => ({ settings: s.settings, nll: s.nll, tokenPpl: s.token_ppl })),
         targetInNeighbours: totals.target_in_neighbours,
         searchesSkipped: totals.searches_skipped,
+        searchesSaved: head.skipped,
       },
     };
   }
