@@ -48,5 +48,7 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'cli/**/*.test.ts', 'workers/**/*.test.ts'],
     environment: 'node',
     testTimeout: 60_000,
+    // Hooks load the shipped ONNX models; on a loaded 2-core machine that alone took over 10 s.
+    hookTimeout: 120_000,
   },
 });
