@@ -112,7 +112,8 @@ export function CurvesView({ active }: { active: boolean }) {
 
   return (
     <section className="curves" aria-labelledby={`${ids}-title`} data-testid="curves">
-      <form className="panel curves-input" onSubmit={run}>
+      {/* noValidate: the fields clamp what they take, and a step mismatch must not block the run silently. */}
+      <form className="panel curves-input" onSubmit={run} noValidate>
         <h2 id={`${ids}-title`} className="lens-title">
           {t('app.curves')}
         </h2>
@@ -168,7 +169,7 @@ export function CurvesView({ active }: { active: boolean }) {
           <NumberField label={t('curves.windows')} value={windows} min={1} max={MAX_CURVE_WINDOWS} onChange={(v) => setWindows(Math.round(v))} title={t('curves.windowsHint')} />
           <NumberField label={t('settings.lambda')} value={centre.lambda} min={0} max={0.99} step={0.05} onChange={(v) => setCentre((c) => ({ ...c, lambda: v }))} />
           <NumberField label={t('settings.knnK')} value={centre.k} min={1} max={maxK} onChange={(v) => setCentre((c) => ({ ...c, k: Math.round(v) }))} />
-          <NumberField label={t('curves.temperature')} value={centre.temperature} min={0.1} max={1000} step={1} onChange={(v) => setCentre((c) => ({ ...c, temperature: v }))} />
+          <NumberField label={t('curves.temperature')} value={centre.temperature} min={0.5} max={1000} step={0.5} onChange={(v) => setCentre((c) => ({ ...c, temperature: v }))} />
         </div>
         <p className="hint">{t('curves.centreHint')}</p>
 
