@@ -1,3 +1,4 @@
+import AxeBuilder from '@axe-core/playwright';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEngines } from '../cli/engines-node';
@@ -137,6 +138,18 @@ test.describe('kNN-LM curves', () => {
     await details.focus();
     await page.keyboard.press('Enter');
     await expect(view.getByTestId('curve-table-lambda')).toBeVisible();
+
+    // axe over the view with a table open: no serious or critical violation.
+    const axe = await new AxeBuilder({ page }).include('[data-testid="curves"]').analyze();
+    const serious = axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    expect(serious, 'axe on the curves view').toEqual([]);
+
+    // In Chinese the tab, the axes and the plots' labels follow.
+    await page.getByTestId('language').selectOption('zh');
+    await expect(page.getByTestId('tab-curves')).toHaveText('kNN-LM 曲线');
+    await expect(view.getByTestId('curves-run')).toHaveText('计算曲线');
+    await expect(view.getByTestId('curve-plot-lambda').locator('svg[role="img"]')).toHaveAttribute('aria-label', /^kNN-LM 词元困惑度随 λ（kNN 权重）/);
+    await expect(view.getByTestId('curve-plot-k')).toContainText('词元困惑度');
 
     expect(app.consoleErrors).toEqual([]);
   });

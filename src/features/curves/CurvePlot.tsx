@@ -55,6 +55,12 @@ export function CurvePlot({ axis, points, gpt, label }: { axis: CurveAxis; point
           : []),
       ],
     });
+    // The SVG is one image with one label (the numbers are in the table): Plot's labels on its mark
+    // groups would be ARIA on elements without a role.
+    svg.querySelectorAll('[aria-label], [aria-description]').forEach((node) => {
+      node.removeAttribute('aria-label');
+      node.removeAttribute('aria-description');
+    });
     svg.setAttribute('role', 'img');
     svg.setAttribute('aria-label', summary);
     el.replaceChildren(svg);
