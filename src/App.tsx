@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { CompareView } from './features/compare/CompareView';
 import { LensView } from './features/lens/LensView';
+import { CurvesView } from './features/curves/CurvesView';
 import { Tabs, tabPanelProps } from './ui/Tabs';
 import { DatastorePanel } from './features/datastores/DatastorePanel';
 import { Notices } from './features/notices/Notices';
@@ -11,7 +12,7 @@ import { useTranslation } from 'react-i18next';
 import { LANGUAGES, currentLanguage } from './i18n';
 import { UpdatePrompt } from './features/offline/UpdatePrompt';
 
-type View = 'compare' | 'lens';
+type View = 'compare' | 'lens' | 'curves';
 
 /** Typing in a field must not toggle presenter mode. */
 function isTyping(target: EventTarget | null): boolean {
@@ -23,6 +24,7 @@ export function App() {
   const VIEWS: { key: View; label: string }[] = [
     { key: 'compare', label: t('app.compare') },
     { key: 'lens', label: t('app.lens') },
+    { key: 'curves', label: t('app.curves') },
   ];
   const [view, setView] = useState<View>('compare');
   const [initial] = useState(() => decodeState(location.search));
@@ -114,6 +116,9 @@ export function App() {
           </div>
           <div {...tabPanelProps('view', 'lens', presenter ? 'compare' : view)}>
             <LensView active={view === 'lens' && !presenter} />
+          </div>
+          <div {...tabPanelProps('view', 'curves', presenter ? 'compare' : view)}>
+            <CurvesView active={view === 'curves' && !presenter} />
           </div>
         </main>
         {/* Kept mounted when closed, so a build or a kNN-LM download in it keeps its progress. */}

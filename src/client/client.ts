@@ -9,6 +9,8 @@ import type {
   BackendInfo,
   ChunkReport,
   DatastoreInfo,
+  EvalRequest,
+  EvalResult,
   GenerateRequest,
   GenerationEvent,
   IndexKind,
@@ -69,7 +71,21 @@ export interface AppState {
   notices: Notice[];
   lastQueryMs: number | null;
   lens: LensState;
+  /** The curves view's kNN-LM sweep (InferenceApi.evaluate) */
+  curves: CurvesState;
   knn: KnnState;
+}
+
+/** A whole-text evaluation (the curves view): progress while it runs, then its result. */
+export interface CurvesState {
+  running: boolean;
+  /** targets scored of the targets to score */
+  progress: { done: number; total: number } | null;
+  result: EvalResult | null;
+  /** the request `result` answers (its sweep names the settings) */
+  request: EvalRequest | null;
+  error: string | null;
+  stopped: boolean;
 }
 
 /** The kNN-LM column: the user's switch and the datastore the inference worker holds. */
@@ -122,6 +138,7 @@ const initialState: AppState = {
   notices: [],
   lastQueryMs: null,
   lens: { running: false, progress: null, counts: null, result: null, error: null, stopped: false },
+  curves: { running: false, progress: null, result: null, request: null, error: null, stopped: false },
   knn: { choice: null, sourceId: null, loading: false, progress: null, model: null, error: null, keyRate: null },
 };
 
@@ -566,6 +583,10 @@ export class RetroLabClient {
       this.set((s) => ({ lens: { ...s.lens, error: 'A generation is running: stop it (or wait) before scoring.' } }));
       return null;
     }
+    if (this.state.curves.running) {
+      this.set((s) => ({ lens: { ...s.lens, error: 'The curves view is evaluating a text: stop it (or wait) before scoring.' } }));
+      return null;
+    }
     if (request.retro.retrieval && request.models.includes('retro') && !this.state.retrieval?.activeId) {
       this.notify('No datastore is active, so RETRO is scored without retrieval. Pick or add a datastore to score it with neighbours.', 'info', NOTICE.noActive);
       request = { ...request, retro: { ...request.retro, retrieval: false } };
@@ -621,6 +642,50 @@ export class RetroLabClient {
 
   clearLensError(): void {
     this.set((s) => ({ lens: { ...s.lens, error: null } }));
+  }
+
+  // --- curves ----------------------------------------------------------------------------------
+
+  /**
+   * Perplexity of a whole text for one model (InferenceApi.evaluate): for kNN-LM every setting of
+   * `request.knn.sweep` comes from one forward and one search pass. The previous result stays until
+   * the new one is in; `stopEvaluate` stops it.
+   */
+  async evaluate(request: EvalRequest): Promise<EvalResult | null> {
+    if (this.state.curves.running) return null;
+    const busy = this.state.generating
+      ? 'A generation is running: stop it (or wait) before computing curves.'
+      : this.state.lens.running
+        ? 'The lens is scoring a text: stop it (or wait) before computing curves.'
+        : request.model === 'knnlm' && !this.state.knn.model
+          ? 'kNN-LM is off: turn it on to compute its curves.'
+          : null;
+    if (busy) {
+      this.set((s) => ({ curves: { ...s.curves, error: busy } }));
+      return null;
+    }
+    this.set((s) => ({ curves: { ...s.curves, running: true, progress: null, error: null, stopped: false } }));
+    const onProgress = Comlink.proxy((done: number, total: number) => {
+      this.set((s) => (s.curves.running ? { curves: { ...s.curves, progress: { done, total } } } : {}));
+    });
+    try {
+      const result = await this.api.inference.evaluate(request, onProgress);
+      this.set((s) => ({ curves: { ...s.curves, running: false, progress: null, result, request } }));
+      return result;
+    } catch (error) {
+      const stopped = error instanceof Error && error.name === 'AbortError';
+      this.set((s) => ({ curves: { ...s.curves, running: false, progress: null, stopped, error: stopped ? null : errorMessage(error) } }));
+      return null;
+    }
+  }
+
+  /** Stops a running `evaluate` (it rejects with an AbortError; the state says stopped). */
+  stopEvaluate(): void {
+    if (this.state.curves.running) void this.api.inference.stopScore();
+  }
+
+  clearCurvesError(): void {
+    this.set((s) => ({ curves: { ...s.curves, error: null } }));
   }
 
   async refreshStorage(): Promise<void> {

@@ -1,5 +1,5 @@
 export { RetroLabClient, KNN_NOT_BUILT_MESSAGE } from './client';
-export type { AppState, RunState, Notice, LensState, KnnState } from './client';
+export type { AppState, RunState, Notice, LensState, CurvesState, KnnState } from './client';
 export { LENS_MAX_CHARS, LENS_MAX_TOKENS } from '../protocol/api';
 export { ClientContext, useClient, useAppState } from './hooks';
 export { formatBytes, formatDuration, type DurationWords } from './format';

@@ -37,7 +37,7 @@ export interface KnnEvalOptions {
   onProgress?: (done: number, total: number) => void;
   /** Filled with the headline setting's log p(ids[j+1]) at index j for every scored target. */
   tokenLogProbs?: Float32Array;
-  /** Checked before each window; an aborted run rejects with an AbortError. */
+  /** Checked before each window, after yielding to the event loop; an aborted run rejects with an AbortError. */
   signal?: AbortSignal;
   /**
    * Called for every scored target (stream index `position`, its target ids[position + 1]): log p_LM,
@@ -107,7 +107,12 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
   let skipped = 0;
   const minPointers = options.pointers ?? 0;
   for (const w of windows) {
-    options.signal?.throwIfAborted();
+    if (options.signal) {
+      // A macrotask turn, so a worker sees the stop message that aborts it (the forward and the
+      // searches of a window never return to the event loop).
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (options.signal.aborted) throw Object.assign(new Error('The kNN-LM evaluation was stopped.'), { name: 'AbortError' });
+    }
     const inputs = Array.from({ length: w.length - 1 }, (_, t) => ids[w.start + t]!);
     const f0 = performance.now();
     const out = await model.start(inputs, { allLogits: true });

@@ -91,6 +91,23 @@ describe('kNN-LM on the shipped GPT', () => {
     expect(direct.knnlm[0]!.token_ppl).toBeLessThan(direct.lm.token_ppl / 5);
   }, LONG);
 
+  it('stops between windows when a later task aborts it (a worker handles Stop as a message)', async () => {
+    const controller = new AbortController();
+    let done = 0;
+    // A macrotask: it only runs if the evaluation returns to the event loop between windows.
+    setTimeout(() => controller.abort(), 0);
+    const run = evaluateKnnLm(gpt, leaked, evalIds, {
+      context: 256,
+      stride: 128,
+      maxWindows: 3,
+      settings: [{ lambda: 0.3, k: 64, temperature: 2 }],
+      signal: controller.signal,
+      onProgress: (d) => (done = d),
+    });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(done).toBeLessThan(3);
+  }, LONG);
+
   it('generates through the shared loop: with leakage and a high λ it continues the datastore text', async () => {
     const model = new KnnLmModel(gpt, leaked, { settings: { lambda: 0.8, k: 32, temperature: 1 }, ownsModel: false });
     // From the stream's start, the prompt is exactly the context the datastore's first window saw.

@@ -1,0 +1,237 @@
+import { useEffect, useId, useMemo, useState, type FormEvent } from 'react';
+import { Trans, useTranslation } from 'react-i18next';
+import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, DEFAULT_REPLUG_SETTINGS, LENS_MAX_CHARS, MAX_KNN_K, useAppState, useClient, type KnnLmSettings } from '../../client';
+import { useDuration } from '../../i18n/format';
+import { NumberField } from '../../ui/NumberField';
+import { ProgressBar } from '../../ui/ProgressBar';
+import { Switch } from '../../ui/Switch';
+import { CurvePlot, formatPpl } from './CurvePlot';
+import { CURVE_AXES, curveSweep, curvesOf, type CurveAxis } from './curves';
+import './curves.css';
+
+type Source = 'wikitext' | 'text';
+
+/** Windows scored by default: 4 windows of 256 tokens at stride 128 are ~640 targets, seconds on WASM. */
+export const DEFAULT_CURVE_WINDOWS = 4;
+const MAX_CURVE_WINDOWS = 64;
+
+const EXAMPLE_TEXT =
+  'The Eiffel Tower is a wrought iron lattice tower on the Champ de Mars in Paris , France . It is named after the engineer Gustave Eiffel , whose company designed and built the tower from 1887 to 1889 .';
+
+/**
+ * kNN-LM perplexity against λ, T and k on a slice of text, from one forward and one search pass
+ * (InferenceApi.evaluate with a sweep), the GPT's perplexity as a reference line.
+ */
+export function CurvesView({ active }: { active: boolean }) {
+  const client = useClient();
+  const { t } = useTranslation();
+  const duration = useDuration();
+  const ids = useId();
+  const ready = useAppState((s) => s.phase === 'ready' && s.models.length > 0);
+  const generating = useAppState((s) => s.generating);
+  const lensRunning = useAppState((s) => s.lens.running);
+  const curves = useAppState((s) => s.curves);
+  const knn = useAppState((s) => s.knn);
+  const knnEnabled = useAppState((s) => client.knnEnabled(s));
+
+  const [source, setSource] = useState<Source>('wikitext');
+  const [typed, setTyped] = useState(EXAMPLE_TEXT);
+  const [sample, setSample] = useState<string | null>(null);
+  const [sampleError, setSampleError] = useState<string | null>(null);
+  const [windows, setWindows] = useState(DEFAULT_CURVE_WINDOWS);
+  const [centre, setCentre] = useState<KnnLmSettings>({ ...DEFAULT_KNN_SETTINGS });
+
+  useEffect(() => {
+    if (!active || source !== 'wikitext' || sample !== null || sampleError) return;
+    let cancelled = false;
+    client
+      .loadLensSample()
+      .then((text) => !cancelled && setSample(text))
+      .catch((error: unknown) => {
+        if (cancelled) return;
+        setSampleError(error instanceof Error ? error.message : String(error));
+        setSource('text');
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [active, source, sample, sampleError, client]);
+
+  // Esc stops a running evaluation while the view is on screen.
+  useEffect(() => {
+    if (!active) return;
+    const onKey = (event: globalThis.KeyboardEvent) => {
+      if (event.key === 'Escape') client.stopEvaluate();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [active, client]);
+
+  const text = source === 'text' ? typed : (sample ?? '');
+  const maxK = Math.min(MAX_KNN_K, knn.model?.entries ?? MAX_KNN_K);
+  const inputProblem =
+    text.trim() === ''
+      ? source === 'wikitext' && sample === null
+        ? t('lens.loadingSample')
+        : t('lens.noText')
+      : text.length > LENS_MAX_CHARS
+        ? t('curves.tooLong', { maxChars: LENS_MAX_CHARS.toLocaleString() })
+        : null;
+  const canRun = ready && !!knn.model && !curves.running && !generating && !lensRunning && inputProblem === null;
+
+  const run = (event?: FormEvent) => {
+    event?.preventDefault();
+    if (!canRun) return;
+    const c = { ...centre, k: Math.min(centre.k, maxK) };
+    const sweep = curveSweep(c, maxK);
+    void client.evaluate({
+      text,
+      model: 'knnlm',
+      retro: { retrieval: false, k: 2 },
+      knn: { ...sweep[0]!, sweep: sweep.slice(1) },
+      icralm: DEFAULT_ICRALM_SETTINGS,
+      replug: DEFAULT_REPLUG_SETTINGS,
+      maxWindows: windows,
+    });
+  };
+
+  const shown = useMemo(() => {
+    const { result, request } = curves;
+    if (!result?.knnlm || !request) return null;
+    try {
+      const centre = { lambda: request.knn.lambda, k: request.knn.k, temperature: request.knn.temperature };
+      const maxK = Math.max(...[centre, ...(request.knn.sweep ?? [])].map((s) => s.k));
+      return { curves: curvesOf(result, centre, maxK), error: null };
+    } catch (error) {
+      return { curves: null, error: error instanceof Error ? error.message : String(error) };
+    }
+  }, [curves]);
+
+  const axisLabel: Record<CurveAxis, string> = { lambda: t('curves.lambda'), temperature: t('curves.temperature'), k: t('curves.k') };
+  const progress = curves.progress;
+
+  return (
+    <section className="curves" aria-labelledby={`${ids}-title`} data-testid="curves">
+      {/* noValidate: the fields clamp what they take, and a step mismatch must not block the run silently. */}
+      <form className="panel curves-input" onSubmit={run} noValidate>
+        <h2 id={`${ids}-title`} className="lens-title">
+          {t('app.curves')}
+        </h2>
+        <p className="hint">{t('curves.intro')}</p>
+
+        {!knn.model && (
+          <div className="curves-knn" data-testid="curves-knn-off">
+            <p className="muted">{t('curves.knnOff')}</p>
+            <Switch label={t('curves.knnSwitch')} checked={knnEnabled} disabled={!ready || knn.loading} onChange={(on) => void client.setKnnEnabled(on)} />
+            {knn.loading && (knn.progress ? <ProgressBar progress={knn.progress} testId="curves-knn-progress" /> : <p className="muted">{t('knn.loading')}</p>)}
+            {knn.error && knnEnabled && (
+              <p className="error" role="alert">
+                {knn.error}
+              </p>
+            )}
+          </div>
+        )}
+
+        <fieldset className="lens-sources">
+          <legend className="field-label">{t('lens.text')}</legend>
+          {(
+            [
+              ['wikitext', t('lens.sourceWikitext')],
+              ['text', t('lens.sourceText')],
+            ] as const
+          ).map(([value, label]) => (
+            <label key={value} className="lens-radio">
+              <input
+                type="radio"
+                name={`${ids}-source`}
+                value={value}
+                checked={source === value}
+                disabled={value === 'wikitext' && !!sampleError}
+                onChange={() => setSource(value)}
+                data-testid={`curves-source-${value}`}
+              />
+              {label}
+            </label>
+          ))}
+        </fieldset>
+        {source === 'wikitext' && sample === null && !sampleError && <p className="muted">{t('lens.loadingSample')}</p>}
+        {sampleError && <p className="error">{sampleError}</p>}
+        {source === 'text' && (
+          <div className="lens-source-body">
+            <label htmlFor={`${ids}-text`} className="visually-hidden">
+              {t('lens.textLabel')}
+            </label>
+            <textarea id={`${ids}-text`} data-testid="curves-text" lang="en" rows={4} value={typed} onChange={(e) => setTyped(e.target.value)} placeholder={t('lens.placeholder')} />
+          </div>
+        )}
+
+        <div className="controls-row curves-settings">
+          <NumberField label={t('curves.windows')} value={windows} min={1} max={MAX_CURVE_WINDOWS} onChange={(v) => setWindows(Math.round(v))} title={t('curves.windowsHint')} />
+          <NumberField label={t('settings.lambda')} value={centre.lambda} min={0} max={0.99} step={0.05} onChange={(v) => setCentre((c) => ({ ...c, lambda: v }))} />
+          <NumberField label={t('settings.knnK')} value={centre.k} min={1} max={maxK} onChange={(v) => setCentre((c) => ({ ...c, k: Math.round(v) }))} />
+          <NumberField label={t('curves.temperature')} value={centre.temperature} min={0.5} max={1000} step={0.5} onChange={(v) => setCentre((c) => ({ ...c, temperature: v }))} />
+        </div>
+        <p className="hint">{t('curves.centreHint')}</p>
+
+        <div className="prompt-actions">
+          <button type="submit" className="primary" data-testid="curves-run" disabled={!canRun}>
+            {t('curves.run')}
+          </button>
+          <button type="button" data-testid="curves-stop" onClick={() => client.stopEvaluate()} disabled={!curves.running}>
+            {t('compare.stop')}
+          </button>
+          <span className="hint">
+            <Trans i18nKey="lens.escStops" components={[<kbd key="0" />]} />
+          </span>
+          {inputProblem && !curves.running && (
+            <span className="muted" data-testid="curves-input-problem">
+              {inputProblem}
+            </span>
+          )}
+          {(generating || lensRunning) && <span className="muted">{t('curves.busy')}</span>}
+        </div>
+      </form>
+
+      {curves.running && (
+        <div className="panel progress" data-testid="curves-progress">
+          <div className="progress-label">
+            <span>{t('curves.computing')}</span>
+            <span className="progress-detail">{progress ? t('curves.progress', { done: progress.done.toLocaleString(), total: progress.total.toLocaleString() }) : ''}</span>
+          </div>
+          <progress max={1} value={progress ? progress.done / Math.max(1, progress.total) : undefined} aria-label={t('curves.progressLabel')} />
+        </div>
+      )}
+      {(curves.error ?? shown?.error) && (
+        <div className="panel error" role="alert" data-testid="curves-error">
+          {curves.error ?? shown?.error}{' '}
+          {curves.error && (
+            <button type="button" className="link-button" onClick={() => client.clearCurvesError()}>
+              {t('app.dismiss')}
+            </button>
+          )}
+        </div>
+      )}
+      {curves.stopped && !curves.running && <p className="muted" data-testid="curves-stopped">{curves.result ? t('lens.stoppedKept') : t('lens.stopped')}</p>}
+
+      {shown?.curves && (
+        <div className="panel curves-results" data-testid="curves-results">
+          <p className="curves-summary" data-testid="curves-summary" data-gpt={shown.curves.gpt.tokenPpl}>
+            {t('curves.summary', {
+              tokens: shown.curves.scoredTokens.toLocaleString(),
+              windows: shown.curves.windows.toLocaleString(),
+              total: shown.curves.totalWindows.toLocaleString(),
+              gpt: formatPpl(shown.curves.gpt.tokenPpl),
+              hits: (shown.curves.targetInNeighbours * 100).toFixed(1),
+              seconds: duration(curves.result?.seconds ?? 0),
+            })}
+          </p>
+          <div className="curves-grid">
+            {CURVE_AXES.map((axis) => (
+              <CurvePlot key={axis} axis={axis} points={shown.curves.curves[axis]} gpt={shown.curves.gpt.tokenPpl} label={axisLabel[axis]} />
+            ))}
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}

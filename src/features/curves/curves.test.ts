@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import type { EvalResult, KnnLmSettings } from '../../client';
+import { CURVE_VALUES, curveSweep, curveValues, curvesOf } from './curves';
+
+const centre: KnnLmSettings = { lambda: 0.5, k: 1024, temperature: 10 };
+
+/** A kNN-LM evaluation whose every setting has a made-up perplexity that depends on all three. */
+function fakeResult(sweep: KnnLmSettings[]): EvalResult {
+  const ppl = (s: KnnLmSettings) => 100 - 10 * s.lambda + s.temperature / 10 + Math.log2(s.k);
+  return {
+    knnlm: { gpt: { nll: 1, tokenPpl: 100 }, sweep: sweep.map((s) => ({ settings: s, nll: Math.log(ppl(s)), tokenPpl: ppl(s) })), targetInNeighbours: 0.5, searchesSkipped: 0 },
+    scoredTokens: 10,
+    windows: 1,
+    totalWindows: 1,
+  } as EvalResult;
+}
+
+describe('curves', () => {
+  it('sweeps each setting around the centre, the centre once and first', () => {
+    const sweep = curveSweep(centre);
+    expect(sweep[0]).toEqual(centre);
+    const keys = sweep.map((s) => `${s.lambda}/${s.k}/${s.temperature}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    // Each setting varies one of the three only.
+    for (const s of sweep) expect([s.lambda !== centre.lambda, s.k !== centre.k, s.temperature !== centre.temperature].filter(Boolean).length).toBeLessThanOrEqual(1);
+    expect(sweep.length).toBe(1 + (CURVE_VALUES.lambda.length - 1) + (CURVE_VALUES.temperature.length - 1) + (CURVE_VALUES.k.length - 1));
+  });
+
+  it('adds the centre to its curve, sorted, and caps k', () => {
+    expect(curveValues({ ...centre, lambda: 0.33 }, 'lambda')).toContain(0.33);
+    expect(curveValues(centre, 'temperature')).toEqual([...CURVE_VALUES.temperature].sort((a, b) => a - b));
+    expect(curveValues(centre, 'k', 100)).toEqual([1, 4, 16, 64]);
+    expect(Math.max(...curveSweep({ ...centre, k: 64 }, 100).map((s) => s.k))).toBe(64);
+  });
+
+  it('reads each curve back from the sweep with the centre marked', () => {
+    const c = { lambda: 0.25, k: 256, temperature: 3 };
+    const curves = curvesOf(fakeResult(curveSweep(c)), c);
+    expect(curves.gpt.tokenPpl).toBe(100);
+    expect(curves.curves.lambda.map((p) => p.value)).toEqual([0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]);
+    expect(curves.curves.lambda.filter((p) => p.current).map((p) => p.value)).toEqual([0.25]);
+    expect(curves.curves.temperature.find((p) => p.value === 50)!.tokenPpl).toBeCloseTo(100 - 2.5 + 5 + 8);
+    expect(curves.curves.k.find((p) => p.value === 4)!.tokenPpl).toBeCloseTo(100 - 2.5 + 0.3 + 2);
+  });
+
+  it('refuses a result without the settings it needs', () => {
+    expect(() => curvesOf(fakeResult([centre]), centre)).toThrow(/no result for λ 0/);
+    expect(() => curvesOf({ ...fakeResult([]), knnlm: undefined } as EvalResult, centre)).toThrow(/Not a kNN-LM/);
+  });
+});
