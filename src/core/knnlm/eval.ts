@@ -107,7 +107,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
         const ms = performance.now() - s0;
         searchMs += ms;
         times.push(ms);
-        candidates += datastore.index.lastCandidates;
+        candidates += datastore.lastCandidates;
       }
       previous = nearest;
       const nv = Int32Array.from(nearest, (id) => values[id]!);
