@@ -5,9 +5,13 @@
  * of them alike. Prints JSON.
  *
  *   npm run bench:ivf -- <file.rlds> [--k 1024] [--queries 300] [--nprobe 8,16,32,64,128] [--rerank 2048] [--seed 7]
+ *        [--model public/models/gpt-wt2 --split-file ../shared/data/wikitext-2/wiki.test.tokens]
  *
  * Queries are stored keys (dequantized), each searched with k + 1 and itself left out of both
  * results: a query key is in the datastore's distribution without being its own nearest neighbour.
+ * With --model and --split-file they are held-out keys instead: the GPT's knn_key at positions of
+ * windows spread over that text (the second half of each window, every 4th position), projected
+ * like the datastore's keys.
  */
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -16,6 +20,13 @@ import { decodeShard } from '../src/core/datastore/shard';
 import { IvfIndex, type IvfSearchOptions } from '../src/core/knnlm/ivf';
 import { KnnIndex } from '../src/core/knnlm/search';
 import type { KnnSearchResult } from '../src/core/knnlm/types';
+import { projectKeys } from '../src/core/knnlm/pca';
+import { concatenateArticles, tokenizeWikiTextArticles } from '../src/core/eval/stream';
+import { GptModel } from '../src/core/models';
+import { Runtime } from '../src/core/runtime';
+import { nodeModelFiles } from '../src/core/runtime/node-files';
+import { loadTokenizer } from '../src/core/tokenizer';
+import type { KnnlmSection } from '../src/protocol/shard';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -25,6 +36,8 @@ const { values, positionals } = parseArgs({
     rerank: { type: 'string' },
     seed: { type: 'string', default: '7' },
     warmup: { type: 'string', default: '5' },
+    model: { type: 'string' },
+    'split-file': { type: 'string' },
   },
   allowPositionals: true,
 });
@@ -49,15 +62,44 @@ const t2 = performance.now();
 const ivf = IvfIndex.fromCodes(codes, scales, dim, knn.ivf);
 const t3 = performance.now();
 
+/** The GPT's knn_key at positions of windows spread over a held-out text, projected into the datastore's key space. */
+async function heldOutQueries(modelDir: string, splitPath: string, count: number, section: KnnlmSection, decoderSha256: string): Promise<Float32Array[]> {
+  const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: 1 });
+  const files = nodeModelFiles(modelDir);
+  const gpt = await GptModel.load(runtime, files);
+  if (gpt.manifest.onnx.decoder.sha256 !== decoderSha256) throw new Error(`${modelDir} is not the GPT whose keys ${file} holds`);
+  const tokenizer = loadTokenizer(JSON.parse(await files.text(gpt.manifest.tokenizer.file)) as unknown, { id: gpt.manifest.tokenizer.id });
+  const stream = concatenateArticles(tokenizeWikiTextArticles(tokenizer, readFileSync(splitPath, 'utf8')), tokenizer.vocabSize);
+  const context = gpt.manifest.hyperparameters.context;
+  const keyDim = gpt.manifest.hyperparameters.d_model;
+  const perWindow = Math.floor(context / 2 / 4);
+  const windows = Math.ceil(count / perWindow);
+  const out: Float32Array[] = [];
+  for (let w = 0; w < windows && out.length < count; w++) {
+    const start = Math.floor((w * (stream.length - context)) / windows);
+    const step = await gpt.start(Array.from(stream.slice(start, start + context)), { allLogits: true });
+    const keys = step.knnKeys!;
+    for (let t = context / 2; t < context && out.length < count; t += 4) {
+      const raw = keys.slice(t * keyDim, (t + 1) * keyDim);
+      out.push(section.pca ? projectKeys({ keyDim, dim: section.dim, ...section.pca }, raw) : raw);
+    }
+  }
+  await gpt.dispose();
+  return out;
+}
+
 let seed = Number(values.seed) >>> 0;
 const uniform = () => {
   seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
   return seed / 2 ** 32;
 };
-const queries = Array.from({ length: queryCount }, () => {
-  const id = Math.floor(uniform() * n);
-  return { id, key: Float32Array.from({ length: dim }, (_, j) => Math.fround(scales[id]! * codes[id * dim + j]!)) };
-});
+const heldOut = values.model && values['split-file'];
+const queries = heldOut
+  ? (await heldOutQueries(values.model!, values['split-file']!, queryCount, knn, shard.meta.knnlm!.model.decoderSha256)).map((key) => ({ id: -1, key }))
+  : Array.from({ length: queryCount }, () => {
+      const id = Math.floor(uniform() * n);
+      return { id, key: Float32Array.from({ length: dim }, (_, j) => Math.fround(scales[id]! * codes[id * dim + j]!)) };
+    });
 
 interface Variant {
   name: string;
@@ -114,7 +156,7 @@ console.log(
       k,
       queries: queryCount,
       timed_queries: Math.max(0, queryCount - warmup),
-      query_source: 'stored keys (dequantized), each left out of its own results',
+      query_source: heldOut ? `held-out keys: ${values.model} over ${values['split-file']}` : 'stored keys (dequantized), each left out of its own results',
       machine: { nproc: cpus().length, cpu: cpus()[0]?.model, node: process.version },
       decode_s: round((t1 - t0) / 1000, 2),
       exact_open_s: round((t2 - t1) / 1000, 2),
