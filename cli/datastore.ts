@@ -9,7 +9,9 @@
  *   npm run datastore -- build-knn --model public/models/gpt-wt2 --input <file> ... [--format wikitext]
  *        --out <file.rlds> [--max-tokens N] [--pca D] [--keys int8|f32] [--pca-sample N] [--name <name>] [--stride 128] [--threads T]
  *   npm run datastore -- compress-knn <float.rlds> --out <file.rlds> [--pca D] [--keys int8|f32]
- *   npm run datastore -- bench-knn <file.rlds> [--size 1000000] [--k 1024] [--queries 200] [--queries-from <float.rlds>] [--check 5] [--reference <float.rlds>]
+ *   npm run datastore -- build-ivf <file.rlds> --out <file.rlds> [--lists 2048] [--sample 65536] [--iterations 10] [--seed 1]
+ *   npm run datastore -- build-ivf <file.rlds> --out <file.rlds> [--lists <n>] [--sample <n>] [--iterations <n>] [--seed <n>]
+  npm run datastore -- bench-knn <file.rlds> [--size 1000000] [--k 1024] [--queries 200] [--queries-from <float.rlds>] [--check 5] [--reference <float.rlds>]
  *
  * build, search and build-knn --base do what the app does, with the app's engines (cli/engines-node.ts)
  * and the shipped models of public/models: the same parsing, chunking, embedding, search and key
@@ -24,7 +26,7 @@ import { decodeShard, readShardHeader, sectionSizes } from '../src/core/datastor
 import { INPUT_FORMATS, type InputFormat } from '../src/core/datastore/parse';
 import { buildDatastoreFile } from './datastore-node';
 import { startRetrieval } from './engines-node';
-import { attachKnnKeysToFile, benchKnn, buildKnnFile, compressKnnFile } from './knn';
+import { attachKnnKeysToFile, benchKnn, buildIvfFile, buildKnnFile, compressKnnFile } from './knn';
 
 const USAGE = `usage:
   npm run datastore -- build --input <file> [--input <file> ...] [--format wikitext|jsonl|txt|md]
@@ -67,6 +69,10 @@ const options = {
   reference: { type: 'string' },
   check: { type: 'string', default: '5' },
   'no-simd': { type: 'boolean', default: false },
+  lists: { type: 'string' },
+  sample: { type: 'string' },
+  iterations: { type: 'string' },
+  seed: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -132,6 +138,28 @@ async function main(): Promise<void> {
     if (!file) fail('compress-knn needs a file');
     if (!values.out) fail('compress-knn needs --out');
     const result = compressKnnFile({ input: file, out: values.out, encoding: values.keys, pca: positive('pca', values.pca), pcaSample: positive('pca-sample', values['pca-sample']) });
+    console.log(JSON.stringify(result));
+    return;
+  }
+
+  if (command === 'build-ivf') {
+    if (!file) fail('build-ivf needs a file');
+    if (!values.out) fail('build-ivf needs --out');
+    const count = (name: string, value: string | undefined): number | undefined => {
+      if (value === undefined) return undefined;
+      const n = Number(value);
+      if (!(Number.isInteger(n) && n >= 0)) fail(`--${name} must be a whole number, got ${value}`);
+      return n;
+    };
+    const result = buildIvfFile({
+      input: file,
+      out: values.out,
+      lists: positive('lists', values.lists),
+      sample: positive('sample', values.sample),
+      iterations: count('iterations', values.iterations),
+      seed: count('seed', values.seed),
+    });
+    console.error(`built ${result.out}: ${result.lists} lists (${result.minList}..${result.maxList} entries) over ${result.entries.toLocaleString('en')} entries, +${(result.ivfBytes / 1048576).toFixed(1)} MB, in ${result.totalSeconds.toFixed(1)} s`);
     console.log(JSON.stringify(result));
     return;
   }

@@ -14,6 +14,7 @@
  *   npm run eval:study -- --model public/models/gpt-wt2 --split test --knnlm --knn-datastore <file.rlds>
  *        [--lambda 0.25] [--k 1024] [--temperature 1] [--sweep-lambda 0.1,0.25,0.5] [--sweep-temperature 1,10]
  *        [--sweep-k 64,1024]   (kNN-LM, docs/knnlm.md: GPT and kNN-LM perplexity from one pass)
+ *        [--knn-index exact|ivf] [--nprobe N] [--rerank N]   (kNN-LM search: exact, or the datastore's IVF lists, npm run datastore -- build-ivf)
  *        [--pointers N]   (RetoMaton: follow the previous neighbours' pointers when >= N survive, src/core/knnlm/retomaton.ts)
  *        [--skip-above θ1,θ2] [--adaptive-lambda | --lambda-table <file.json>] [--fit-adaptive B [--write-lambda-table <file.json>]]
  *             (adaptive kNN-LM, docs/adaptive-knnlm.md: no search when the GPT's top probability >= θ; λ by the
@@ -81,6 +82,9 @@ const { values: args } = parseArgs({
     'no-cache': { type: 'boolean', default: false },
     knnlm: { type: 'boolean', default: false },
     'knn-datastore': { type: 'string' },
+    'knn-index': { type: 'string', default: 'exact' },
+    nprobe: { type: 'string' },
+    rerank: { type: 'string' },
     lambda: { type: 'string' },
     temperature: { type: 'string' },
     'sweep-lambda': { type: 'string' },
@@ -459,10 +463,16 @@ async function evalKnnLm(
   if (!file) fail('--knnlm needs --knn-datastore <file.rlds> (npm run datastore -- build-knn)');
   if (!existsSync(file)) fail(`kNN-LM datastore ${file} does not exist`);
   const t0 = performance.now();
-  const datastore = KnnDatastore.open(new Uint8Array(readFileSync(file)));
+  const index = args['knn-index'];
+  if (index !== 'exact' && index !== 'ivf') fail('--knn-index must be exact or ivf');
+  const nprobe = int('nprobe', args.nprobe);
+  const rerank = int('rerank', args.rerank);
+  const datastore = KnnDatastore.open(new Uint8Array(readFileSync(file)), { index, ...(nprobe !== undefined ? { nprobe } : {}), ...(rerank !== undefined ? { rerank } : {}) });
+  if (index === 'ivf' && datastore.defaultIndex !== 'ivf') fail(`${file} has no IVF lists: npm run datastore -- build-ivf`);
   datastore.checkModel(manifest);
   const m = datastore.meta;
-  progress(`kNN-LM datastore ${file}: ${datastore.size.toLocaleString('en')} entries, ${m.dim}-d ${m.encoding} keys${m.pcaSample ? ` (PCA from ${m.keyDim})` : ''}, opened in ${((performance.now() - t0) / 1000).toFixed(1)} s (${datastore.index.backend})`);
+  const searchIndex = datastore.defaultIndex === 'ivf' ? datastore.ivf! : datastore.index;
+  progress(`kNN-LM datastore ${file}: ${datastore.size.toLocaleString('en')} entries, ${m.dim}-d ${m.encoding} keys${m.pcaSample ? ` (PCA from ${m.keyDim})` : ''}, opened in ${((performance.now() - t0) / 1000).toFixed(1)} s (${searchIndex.backend}, ${datastore.defaultIndex} search)`);
   const headline: KnnLmSettings = {
     lambda: Number(args.lambda ?? DEFAULT_KNN_SETTINGS.lambda),
     k: int('k', args.k) ?? DEFAULT_KNN_SETTINGS.k,
@@ -562,7 +572,7 @@ async function evalKnnLm(
       : {}),
     ...(args.pointers !== undefined ? { retomaton: { min_pointers: Number(args.pointers), searches_skipped: totals.searches_skipped, fraction_skipped: totals.searches_skipped / Math.max(1, totals.scored_tokens) } } : {}),
     datastore: { file, name: datastore.name, entries: datastore.size, dim: m.dim, key_dim: m.keyDim, encoding: m.encoding, pca: Boolean(m.pcaSample), built_with: m.model },
-    search: { ...totals.search, backend: datastore.index.backend },
+    search: { ...totals.search, backend: searchIndex.backend, index: datastore.defaultIndex, ...(datastore.defaultIndex === 'ivf' ? { lists: datastore.ivf!.lists, nprobe: nprobe ?? 32, ...(rerank !== undefined ? { rerank } : {}) } : {}) },
     forward_seconds: totals.forward_seconds,
     seconds: (performance.now() - started) / 1000,
     eval_seconds: (performance.now() - evalStart) / 1000,

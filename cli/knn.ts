@@ -7,7 +7,8 @@ import { basename, join, resolve } from 'node:path';
 import type { KnnlmKeyEncoding } from '../src/protocol/shard';
 import { decodeShard } from '../src/core/datastore/shard';
 import type { InputFormat } from '../src/core/datastore/parse';
-import { buildKnnShard, compressKnnShard, type KnnBuildStats } from '../src/core/knnlm/build';
+import { addIvfToShard, buildKnnShard, compressKnnShard, type KnnBuildStats } from '../src/core/knnlm/build';
+import type { IvfTrainStats } from '../src/core/knnlm/ivf';
 import { projectKeys } from '../src/core/knnlm/pca';
 import { KnnIndex, bruteForceKnn, dequantize } from '../src/core/knnlm/search';
 import { quantizeVectors } from '../src/core/retrieval/flat';
@@ -127,6 +128,42 @@ export function compressKnnFile(options: CompressKnnFileOptions): { out: string;
     ...(out.meta.knnlm?.pcaVariance !== undefined ? { pcaVariance: out.meta.knnlm.pcaVariance } : {}),
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+export interface BuildIvfFileOptions {
+  input: string;
+  out: string;
+  lists?: number;
+  sample?: number;
+  iterations?: number;
+  seed?: number;
+  log?: (line: string) => void;
+}
+
+/** Adds IVF lists over a kNN-LM datastore's keys (src/core/knnlm/ivf.ts) and writes the file atomically. */
+export function buildIvfFile(options: BuildIvfFileOptions): { out: string; bytes: number; ivfBytes: number; entries: number; totalSeconds: number } & IvfTrainStats {
+  const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const t0 = performance.now();
+  const shard = decodeShard(new Uint8Array(readFileSync(options.input)));
+  if (!shard.knnlm) throw new Error(`${options.input} has no kNN-LM section`);
+  log(`${options.input}: ${shard.knnlm.values.length.toLocaleString('en')} entries of ${shard.knnlm.dim} dims (${shard.knnlm.encoding})`);
+  let lastLine = 0;
+  const { shard: out, bytes, stats } = addIvfToShard(shard, {
+    ...(options.lists ? { lists: options.lists } : {}),
+    ...(options.sample ? { sample: options.sample } : {}),
+    ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    onProgress: (phase, done, total) => {
+      const now = performance.now();
+      if (done === total || now - lastLine > 10_000) {
+        log(`  ${phase.padEnd(7)} ${done.toLocaleString('en')}/${total.toLocaleString('en')} (${((now - t0) / 1000).toFixed(0)} s)`);
+        lastLine = now;
+      }
+    },
+  });
+  writeAtomically(options.out, bytes);
+  const ivf = out.knnlm!.ivf!;
+  return { out: options.out, bytes: bytes.length, ivfBytes: ivf.centroids.byteLength + ivf.offsets.byteLength + ivf.ids.byteLength, entries: out.knnlm!.values.length, ...stats, totalSeconds: (performance.now() - t0) / 1000 };
 }
 
 export interface BenchKnnOptions {

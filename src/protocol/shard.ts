@@ -49,6 +49,9 @@ export const SECTION_IDS = {
   knnlmPcaMean: 17,
   knnlmPcaBasis: 18,
   knnlmTextOffsets: 19,
+  knnlmIvfCentroids: 20,
+  knnlmIvfOffsets: 21,
+  knnlmIvfIds: 22,
 } as const;
 export type SectionName = keyof typeof SECTION_IDS;
 
@@ -117,6 +120,30 @@ export interface KnnlmMeta {
   model: { id: string; decoderSha256: string; context: number; stride: number };
   /** tokens of the datastore stream (count + 1) */
   streamTokens: number;
+  /** Present when the shard holds an IVF index over the keys (the knnlmIvf* sections; src/core/knnlm/ivf.ts). */
+  ivf?: KnnlmIvfMeta;
+}
+
+/** `meta.knnlm.ivf`: how the IVF lists were made. Readers that do not know `version` search exactly. */
+export interface KnnlmIvfMeta {
+  version: number;
+  /** clusters (lists) */
+  lists: number;
+  /** keys k-means was trained on */
+  sample: number;
+  /** Lloyd iterations */
+  iterations: number;
+  seed: number;
+}
+
+/** IVF lists over the stored keys: list c holds ids[offsets[c] .. offsets[c + 1]), ascending. */
+export interface KnnlmIvf {
+  /** [lists, dim] row-major, in the stored key space */
+  centroids: Float32Array;
+  /** [lists + 1], from 0 to count */
+  offsets: Uint32Array;
+  /** [count]: every entry id exactly once, grouped by list */
+  ids: Uint32Array;
 }
 
 /** A kNN-LM datastore: keys, next-token values and where each entry's token is in `texts`. */
@@ -138,6 +165,8 @@ export interface KnnlmSection {
    * at textOffsets[i + 1]; null in the format-1 placeholder layout.
    */
   textOffsets: Uint32Array | null;
+  /** IVF lists over the keys (optional sections), or null/absent: exact search only */
+  ivf?: KnnlmIvf | null;
 }
 
 /** A decoded shard. Arrays may be views into the bytes it was decoded from. */

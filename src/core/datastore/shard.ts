@@ -20,6 +20,7 @@ import {
 import type { IndexKind } from '../../protocol/retrieval';
 import { bytesOf, crc32 } from './checksum';
 import { ShardCorruptError, ShardMagicError, ShardTruncatedError, ShardVersionError } from './errors';
+import { IVF_FORMAT_VERSION, checkIvf } from './ivf-format';
 
 // Sections are typed-array views of the bytes, which is only right on a little-endian machine
 // (every browser platform); refuse loudly rather than misread elsewhere.
@@ -174,6 +175,12 @@ function validateKnnlm(shard: Shard, report: (message: string, section?: Section
     if (textOffsets[count]! > shard.texts.length) report('kNN-LM text offsets run past the texts', 'knnlmTextOffsets');
   }
   const m = shard.meta.knnlm;
+  const ivf = shard.knnlm!.ivf;
+  if (ivf) {
+    const problem = checkIvf(ivf, count, dim);
+    if (problem) report(problem, 'knnlmIvfOffsets');
+    if (m?.ivf && m.ivf.lists !== ivf.offsets.length - 1) report('the IVF metadata does not match its sections', 'knnlmIvfOffsets');
+  }
   if (m && (m.count !== count || m.keyDim !== keyDim || m.dim !== dim || m.encoding !== encoding || (m.pcaSample !== undefined) !== (pca !== null))) {
     report('the kNN-LM metadata does not match its sections', 'knnlmValues');
   }
@@ -221,6 +228,13 @@ export function encodeShard(shard: Shard): Uint8Array {
     if (knn.pca) sections.push(['knnlmPcaMean', knn.pca.mean], ['knnlmPcaBasis', knn.pca.basis]);
     sections.push(['knnlmValues', knn.values]);
     if (knn.textOffsets) sections.push(['knnlmTextOffsets', knn.textOffsets]);
+    if (knn.ivf) {
+      if (!meta.knnlm.ivf) throw new RangeError('cannot encode shard (knnlmIvfOffsets): IVF sections need meta.knnlm.ivf');
+      sections.push(['knnlmIvfCentroids', knn.ivf.centroids], ['knnlmIvfOffsets', knn.ivf.offsets], ['knnlmIvfIds', knn.ivf.ids]);
+    } else if (meta.knnlm.ivf) {
+      meta.knnlm = { ...meta.knnlm };
+      delete meta.knnlm.ivf;
+    }
     flags |= SHARD_FLAGS.knnlmDatastore;
   } else {
     delete meta.knnlm;
@@ -424,7 +438,13 @@ export function decodeShard(bytes: Uint8Array, options: DecodeOptions = {}): Sha
       pca: mean && basis ? { mean, basis } : null,
       values: section<Uint32Array>('knnlmValues', ['u32']),
       textOffsets: section<Uint32Array>('knnlmTextOffsets', ['u32']),
+      ivf: null,
     };
+    // IVF lists (optional): used only when all three sections are there and their version is known.
+    const centroids = optional<Float32Array>('knnlmIvfCentroids', 'f32');
+    const ivfOffsets = optional<Uint32Array>('knnlmIvfOffsets', 'u32');
+    const ivfIds = optional<Uint32Array>('knnlmIvfIds', 'u32');
+    if (centroids && ivfOffsets && ivfIds && m.ivf?.version === IVF_FORMAT_VERSION) knnlm.ivf = { centroids, offsets: ivfOffsets, ids: ivfIds };
   } else if (header.flags & SHARD_FLAGS.knnlm) {
     const keyDim = header.meta.knnlmKeyDim;
     if (!keyDim) throw new ShardCorruptError('the kNN-LM flag is set but the key dimension is missing', 'knnlmKeys');

@@ -9,7 +9,7 @@
  * Runs in Node and in a worker: it yields to the event loop between windows so progress can be
  * posted and an AbortSignal seen.
  */
-import type { DocumentInput, KnnBuildProgress, KnnlmKeyEncoding, KnnlmMeta, KnnlmSection, Shard, ShardMeta } from '../../protocol/shard';
+import type { DocumentInput, KnnBuildProgress, KnnlmIvfMeta, KnnlmKeyEncoding, KnnlmMeta, KnnlmSection, Shard, ShardMeta } from '../../protocol/shard';
 import { SHARD_FORMAT_VERSION } from '../../protocol/shard';
 import { EmptyInputError, ShardMismatchError } from '../datastore/errors';
 import { buildCheckpoint, clock } from '../datastore/checkpoint';
@@ -19,6 +19,7 @@ import type { LanguageModel } from '../models/types';
 import { quantizeVectors } from '../retrieval/flat';
 import type { RetroTokenizer } from '../tokenizer/index';
 import { fitPca, projectKeys, type Pca } from './pca';
+import { IVF_FORMAT_VERSION, trainIvf, type IvfTrainOptions, type IvfTrainStats } from './ivf';
 
 /** What the builder needs of a model: its manifest and a prefill that returns `knnKeys` (GptModel). */
 export type KeyModel = Pick<LanguageModel, 'manifest' | 'start'>;
@@ -366,14 +367,30 @@ export function compressKnnShard(shard: Shard, options: { encoding: KnnlmKeyEnco
   let section: KnnlmSection;
   if (options.encoding === 'int8') {
     const q = quantizeVectors(keys, dim);
-    section = { ...knn, dim, encoding: 'int8', keys: null, codes: q.codes, scales: q.scales, pca: pca ? { mean: pca.mean, basis: pca.basis } : null };
+    section = { ...knn, dim, encoding: 'int8', keys: null, codes: q.codes, scales: q.scales, pca: pca ? { mean: pca.mean, basis: pca.basis } : null, ivf: null };
   } else {
-    section = { ...knn, dim, encoding: 'f32', keys, codes: null, scales: null, pca: pca ? { mean: pca.mean, basis: pca.basis } : null };
+    section = { ...knn, dim, encoding: 'f32', keys, codes: null, scales: null, pca: pca ? { mean: pca.mean, basis: pca.basis } : null, ivf: null };
   }
   const newMeta: KnnlmMeta = { ...meta, dim, encoding: options.encoding };
+  delete newMeta.ivf;
   delete newMeta.pcaSample;
   delete newMeta.pcaVariance;
   if (pca) Object.assign(newMeta, { pcaSample: Math.min(count, options.pcaSample ?? 32768), pcaVariance: pca.explained });
   const bytes = encodeShard({ ...shard, meta: { ...shard.meta, knnlm: newMeta }, knnlm: section });
   return { shard: decodeShard(bytes), bytes };
+}
+
+/**
+ * Adds IVF lists (ivf.ts) over a kNN-LM shard's stored keys, replacing any it had: the other sections
+ * are kept as they are. Float keys are clustered through their int8 copies.
+ */
+export function addIvfToShard(shard: Shard, options: IvfTrainOptions = {}): { shard: Shard; bytes: Uint8Array; stats: IvfTrainStats } {
+  const knn = shard.knnlm;
+  const meta = shard.meta.knnlm;
+  if (!knn || !meta) throw new ShardMismatchError(`datastore "${shard.meta.name}" has no kNN-LM section`);
+  const q = knn.encoding === 'f32' ? quantizeVectors(knn.keys!, knn.dim) : { codes: knn.codes!, scales: knn.scales! };
+  const { ivf, stats } = trainIvf(q.codes, q.scales, knn.dim, options);
+  const ivfMeta: KnnlmIvfMeta = { version: IVF_FORMAT_VERSION, lists: stats.lists, sample: stats.sample, iterations: stats.iterations, seed: stats.seed };
+  const bytes = encodeShard({ ...shard, meta: { ...shard.meta, knnlm: { ...meta, ivf: ivfMeta } }, knnlm: { ...knn, ivf } });
+  return { shard: decodeShard(bytes), bytes, stats };
 }

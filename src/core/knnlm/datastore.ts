@@ -7,10 +7,27 @@ import type { KnnlmMeta, KnnlmSection, Shard } from '../../protocol/shard';
 import { ShardMismatchError } from '../datastore/errors';
 import { decodeShard, type DecodeOptions } from '../datastore/shard';
 import { projectKeys } from './pca';
+import { IvfIndex, type IvfSearchOptions } from './ivf';
 import { KnnIndex, type KnnIndexOptions } from './search';
 import type { KnnSearchResult } from './types';
 
-export interface KnnOpenOptions extends KnnIndexOptions, DecodeOptions {}
+/** Which index answers searches: the exact int8 scan (the reference) or the shard's IVF lists. */
+export type KnnIndexKind = 'exact' | 'ivf';
+
+/** Per-search choices: the index (default: the datastore's) and the IVF settings. */
+export interface KnnSearchOptions extends IvfSearchOptions {
+  index?: KnnIndexKind;
+}
+
+export interface KnnDatastoreOptions extends KnnIndexOptions, IvfSearchOptions {
+  /**
+   * Default index of `search` (default 'exact'). 'ivf' needs IVF sections in the shard (npm run
+   * datastore -- build-ivf); without them the datastore searches exactly.
+   */
+  index?: KnnIndexKind;
+}
+
+export interface KnnOpenOptions extends KnnDatastoreOptions, DecodeOptions {}
 
 export interface KnnEntryText {
   docId: number;
@@ -29,22 +46,28 @@ function charStart(bytes: Uint8Array, offset: number, limit: number): number {
 export class KnnDatastore {
   readonly meta: KnnlmMeta;
   readonly section: KnnlmSection;
-  readonly index: KnnIndex;
+  /** The index `search` uses unless told otherwise: 'ivf' only when asked for and the shard has IVF lists. */
+  readonly defaultIndex: KnnIndexKind;
+  /** Keys re-ranked exactly by the last search, whichever index ran it. */
+  lastCandidates = 0;
+  private exact: KnnIndex | null = null;
+  private ivfIndex: IvfIndex | null = null;
   private readonly decoder = new TextDecoder();
   private readonly projected: Float32Array<ArrayBufferLike>;
 
   private constructor(
     readonly shard: Shard,
-    options: KnnIndexOptions,
+    private readonly options: KnnDatastoreOptions,
   ) {
     const section = shard.knnlm;
     const meta = shard.meta.knnlm;
     if (!section || !meta) throw new ShardMismatchError(`datastore "${shard.meta.name}" has no kNN-LM section: build one with npm run datastore -- build-knn`);
     this.meta = meta;
     this.section = section;
-    this.index = section.encoding === 'f32'
-      ? KnnIndex.fromFloats(section.keys!, section.dim, options)
-      : KnnIndex.fromCodes(section.codes!, section.scales!, section.dim, options);
+    this.defaultIndex = options.index === 'ivf' && section.ivf ? 'ivf' : 'exact';
+    // The default index is built now (the exact one as before); the other on first use.
+    if (this.defaultIndex === 'ivf') void this.ivf;
+    else void this.index;
     this.projected = new Float32Array(section.dim);
   }
 
@@ -53,8 +76,27 @@ export class KnnDatastore {
     return new KnnDatastore(decodeShard(bytes, { verifyChecksums: options.verifyChecksums }), options);
   }
 
-  static fromShard(shard: Shard, options: KnnIndexOptions = {}): KnnDatastore {
+  static fromShard(shard: Shard, options: KnnDatastoreOptions = {}): KnnDatastore {
     return new KnnDatastore(shard, options);
+  }
+
+  /** The exact search (the reference), built on first use when the datastore defaults to IVF. */
+  get index(): KnnIndex {
+    const { section, options } = this;
+    this.exact ??= section.encoding === 'f32'
+      ? KnnIndex.fromFloats(section.keys!, section.dim, options)
+      : KnnIndex.fromCodes(section.codes!, section.scales!, section.dim, options);
+    return this.exact;
+  }
+
+  /** The IVF index over the shard's lists, or null when the shard has none. */
+  get ivf(): IvfIndex | null {
+    const { section, options } = this;
+    if (!section.ivf) return null;
+    this.ivfIndex ??= section.encoding === 'f32'
+      ? IvfIndex.fromFloats(section.keys!, section.dim, section.ivf, options)
+      : IvfIndex.fromCodes(section.codes!, section.scales!, section.dim, section.ivf, options);
+    return this.ivfIndex;
   }
 
   get name(): string {
@@ -91,15 +133,30 @@ export class KnnDatastore {
     return projectKeys({ keyDim: this.section.keyDim, dim: this.section.dim, ...pca }, key, out);
   }
 
-  /** The k nearest entries to a model key (knn_key of one position), nearest first. */
-  search(key: Float32Array, k: number): KnnSearchResult {
-    return this.index.search(this.project(key), k);
+  /**
+   * The k nearest entries to a model key (knn_key of one position), nearest first: exact, or by the
+   * IVF lists when asked (per search or by the datastore's default) and the shard has them.
+   */
+  search(key: Float32Array, k: number, options: KnnSearchOptions = {}): KnnSearchResult {
+    const projected = this.project(key);
+    const ivf = (options.index ?? this.defaultIndex) === 'ivf' ? this.ivf : null;
+    if (ivf) {
+      const nprobe = options.nprobe ?? this.options.nprobe;
+      const rerank = options.rerank ?? this.options.rerank;
+      const result = ivf.search(projected, k, { ...(nprobe !== undefined ? { nprobe } : {}), ...(rerank !== undefined ? { rerank } : {}) });
+      this.lastCandidates = ivf.lastCandidates;
+      return result;
+    }
+    const result = this.index.search(projected, k);
+    this.lastCandidates = this.index.lastCandidates;
+    return result;
   }
 
   /** Exact squared L2 from a model key to each of `entries`' keys (RetoMaton's pointed-to entries: no search). */
   distancesTo(key: Float32Array, entries: ArrayLike<number>): Float32Array {
     const projected = this.project(key);
-    return Float32Array.from(entries as ArrayLike<number>, (entry) => this.index.exactDistance(projected, entry));
+    const index = this.defaultIndex === 'ivf' ? this.ivf! : this.index;
+    return Float32Array.from(entries as ArrayLike<number>, (entry) => index.exactDistance(projected, entry));
   }
 
   /** Next-token id of entry `entry`. */

@@ -151,7 +151,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
         const ms = performance.now() - s0;
         searchMs += ms;
         times.push(ms);
-        candidates += datastore.index.lastCandidates;
+        candidates += datastore.lastCandidates;
       }
       previous = nearest.length > 0 ? nearest : null;
       const nv = Int32Array.from(nearest, (id) => values[id]!);

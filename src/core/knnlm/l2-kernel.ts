@@ -151,13 +151,21 @@ export class L2Kernel {
   private readonly codesPtr: number;
   private sigma = 1;
 
-  /** `base[i]` and `coef[i]` are the per-key terms of the distance (see `below`). */
+  private queryView: Int16Array | null = null;
+  private sumsView: Int32Array | null = null;
+
+  /**
+   * `base[i]` and `coef[i]` are the per-key terms of the distance (see `below`). With `order`, the
+   * kernel's row i is row order[i] of `codes` (the IVF index keeps each list's keys contiguous);
+   * `base` and `coef` are then already in the kernel's order.
+   */
   constructor(
     codes: Int8Array,
     readonly count: number,
     readonly dim: number,
     base: Float32Array,
     coef: Float32Array,
+    order?: ArrayLike<number>,
   ) {
     this.dim16 = Math.ceil(dim / 16) * 16;
     const module = dim <= L2_KERNEL_MAX_DIM ? kernel(this.dim16) : null;
@@ -180,7 +188,12 @@ export class L2Kernel {
     new Float32Array(this.memory.buffer, this.basePtr, count).set(base.subarray(0, count));
     new Float32Array(this.memory.buffer, this.coefPtr, count).set(coef.subarray(0, count));
     const mem = new Int8Array(this.memory.buffer);
-    if (this.dim16 === dim) {
+    if (order) {
+      for (let i = 0; i < count; i++) {
+        const r = order[i]!;
+        mem.set(codes.subarray(r * dim, (r + 1) * dim), this.codesPtr + i * this.dim16);
+      }
+    } else if (this.dim16 === dim) {
       mem.set(codes.subarray(0, count * dim), this.codesPtr);
     } else {
       for (let i = 0; i < count; i++) mem.set(codes.subarray(i * dim, (i + 1) * dim), this.codesPtr + i * this.dim16);
@@ -201,6 +214,28 @@ export class L2Kernel {
     this.sumsFn(0, this.codesPtr, this.count, this.sumsPtr);
     this.sigma = sigma;
     return new Int32Array(this.memory.buffer, this.sumsPtr, this.count);
+  }
+
+  /** Sets the query (and `sigma`) for `scanRange`. */
+  setQuery(query: Int16Array, sigma: number): void {
+    this.queryView ??= new Int16Array(this.memory.buffer, 0, this.dim16);
+    this.queryView.set(query.subarray(0, this.dim));
+    this.sigma = sigma;
+  }
+
+  /**
+   * Integer dot products of the query of `setQuery` with keys [start, start + count), written to
+   * `sums()` at the same positions (the IVF index scans only the lists it probes).
+   */
+  scanRange(start: number, count: number): void {
+    if (!(start >= 0 && count >= 0 && start + count <= this.count)) throw new RangeError(`keys ${start}..${start + count} are outside 0..${this.count}`);
+    this.sumsFn(0, this.codesPtr + start * this.dim16, count, this.sumsPtr + start * 4);
+  }
+
+  /** The dot products of the last scans (a view, valid until the memory grows: it never does after construction). */
+  sums(): Int32Array {
+    this.sumsView ??= new Int32Array(this.memory.buffer, this.sumsPtr, this.count);
+    return this.sumsView;
   }
 
   /**
