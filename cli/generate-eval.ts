@@ -1,7 +1,8 @@
 /**
- * What the columns *write*, measured on the shipped int8 files through the app's TypeScript models
- * (WASM): each column is the model the compare view runs (GPT, token-aligned RETRO, kNN-LM over the
- * GPT, In-Context RALM over the GPT), decoding greedily with the app's default logits processors
+ * What the columns *write*, measured on the shipped int8 files through the app's engines in Node
+ * (cli/engines-node.ts, WASM): each column is the compare view's (GPT, token-aligned RETRO, kNN-LM
+ * over the GPT, In-Context RALM over the GPT) run by `InferenceEngine.generate`, with the datastore
+ * and kNN-LM keys the engines choose, decoding greedily with the app's default logits processors
  * (`--plain`: bare greedy).
  *
  *   npm run eval:generate -- --task copy    [--n 300] [--plain --write-metrics]
