@@ -164,6 +164,26 @@ describe('InferenceEngine + RetrievalEngine in one thread', () => {
     expect(other).not.toBe(first);
   }, LONG);
 
+  it('evaluates a whole text through the engine as the lens scores it; window parts add up to the run', async () => {
+    const text = valid.slice(30_000, 34_000);
+    const base = { text, retro: { retrieval: false, k: 2 }, knn: { ...DEFAULT_KNN_SETTINGS }, icralm: DEFAULT_ICRALM_SETTINGS, replug: DEFAULT_REPLUG_SETTINGS };
+    const lens = (await inference.score({ ...base, models: ['gpt'] }, () => undefined)).scores[0]!;
+    const whole = await inference.evaluate({ ...base, model: 'gpt' }, () => undefined);
+    expect(whole.scoredTokens).toBe(lens.scoredTokens);
+    expect(Math.abs(whole.nll / lens.nll - 1)).toBeLessThan(1e-6);
+    expect(whole.totalWindows).toBeGreaterThan(2);
+    const head = await inference.evaluate({ ...base, model: 'gpt', maxWindows: 3 }, () => undefined);
+    const parts = await Promise.all([{ start: 0, end: 1 }, { start: 1, end: 3 }].map((windows) => inference.evaluate({ ...base, model: 'gpt', maxWindows: 3, windows }, () => undefined)).map((p) => p.catch((e: unknown) => e)));
+    // One run at a time holds the GPT: the second of two concurrent calls is refused, not interleaved.
+    expect(parts.filter((p) => p instanceof Error)).toHaveLength(1);
+    const first = await inference.evaluate({ ...base, model: 'gpt', maxWindows: 3, windows: { start: 0, end: 1 } }, () => undefined);
+    const rest = await inference.evaluate({ ...base, model: 'gpt', maxWindows: 3, windows: { start: 1, end: 3 } }, () => undefined);
+    expect(first.windows + rest.windows).toBe(head.windows);
+    expect(first.scoredTokens + rest.scoredTokens).toBe(head.scoredTokens);
+    expect(Math.abs((first.nll + rest.nll) / head.nll - 1)).toBeLessThan(1e-9);
+    expect(head.wordPplEstimated).toBe(true);
+  }, LONG);
+
   it('Stop ends the running column at a token boundary and keeps what was written', async () => {
     const events: GenerationEvent[] = [];
     let stoppedAt = 0;

@@ -284,12 +284,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
 
   async score(request: ScoreRequest, onEvent: ScoreCallback): Promise<ScoreResult> {
     const tk = this.loadedTokenizer();
-    const holder = this.gptHolder();
-    if (holder === 'generation') throw new Error('A generation is running: stop it (or wait) before scoring.');
-    if (holder === 'keys') throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
-    if (holder === 'lens') throw new Error('The lens is already scoring a text.');
-    const controller = new AbortController();
-    this.scoreController = controller;
+    const controller = this.holdGptForScoring('scoring');
     try {
       const server = this.server;
       const result = await scoreText(
@@ -313,17 +308,23 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     }
   }
 
+  /** Takes the GPT for the lens or an evaluation (stopScore stops either), or says what holds it. */
+  private holdGptForScoring(verb: string): AbortController {
+    const holder = this.gptHolder();
+    if (holder === 'generation') throw new Error(`A generation is running: stop it (or wait) before ${verb}.`);
+    if (holder === 'keys') throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
+    if (holder === 'lens') throw new Error('The lens is already scoring a text.');
+    const controller = new AbortController();
+    this.scoreController = controller;
+    return controller;
+  }
+
   stopScore(): void {
     this.scoreController?.abort();
   }
 
   async evaluate(request: EvalRequest, onProgress: (done: number, total: number) => void): Promise<EvalResult> {
-    const holder = this.gptHolder();
-    if (holder === 'generation') throw new Error('A generation is running: stop it (or wait) before evaluating.');
-    if (holder === 'keys') throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
-    if (holder === 'lens') throw new Error('The lens is already scoring a text.');
-    const controller = new AbortController();
-    this.scoreController = controller;
+    const controller = this.holdGptForScoring('evaluating');
     try {
       const tk = this.loadedTokenizer();
       const gpt = this.loadedGpt();
