@@ -19,6 +19,7 @@ import { TopK } from '../retrieval/vector-index';
 import type { KnnlmIvf } from '../../protocol/shard';
 import { checkIvf } from '../datastore/ivf-format';
 import { L2Kernel, l2KernelSupported } from './l2-kernel';
+import { exactKeyDistance } from './search';
 import type { KnnSearchResult } from './types';
 
 export { IVF_FORMAT_VERSION, checkIvf } from '../datastore/ivf-format';
@@ -331,22 +332,7 @@ export class IvfIndex {
 
   /** Exact squared L2 between `query` and the stored key `i`: the same as KnnIndex.exactDistance. */
   exactDistance(query: Float32Array, i: number): number {
-    const { codes, scales, floats, dim } = this;
-    const o = i * dim;
-    let d = 0;
-    if (floats) {
-      for (let j = 0; j < dim; j++) {
-        const e = query[j]! - floats[o + j]!;
-        d += e * e;
-      }
-    } else {
-      const s = scales[i]!;
-      for (let j = 0; j < dim; j++) {
-        const e = query[j]! - Math.fround(s * codes[o + j]!);
-        d += e * e;
-      }
-    }
-    return d;
+    return exactKeyDistance(this.codes, this.scales, this.floats, this.dim, query, i);
   }
 
   /** The k nearest keys among the `nprobe` lists nearest to `query`, nearest first (ties: smaller id first). */

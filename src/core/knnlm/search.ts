@@ -108,23 +108,7 @@ export class KnnIndex {
 
   /** Exact squared L2 between `query` and the stored key `i`: what the search re-ranks by. */
   exactDistance(query: Float32Array, i: number): number {
-    const { codes, scales, floats, dim } = this;
-    const o = i * dim;
-    let d = 0;
-    if (floats) {
-      for (let j = 0; j < dim; j++) {
-        const e = query[j]! - floats[o + j]!;
-        d += e * e;
-      }
-    } else {
-      const s = scales[i]!;
-      for (let j = 0; j < dim; j++) {
-        // x̂ is float32(s·c), exactly what dequantize() and a float scan would see.
-        const e = query[j]! - Math.fround(s * codes[o + j]!);
-        d += e * e;
-      }
-    }
-    return d;
+    return exactKeyDistance(this.codes, this.scales, this.floats, this.dim, query, i);
   }
 
   /** The k nearest keys to `query` by squared L2, nearest first (ties: smaller id first). */
@@ -250,6 +234,29 @@ export function bruteForceKnn(vectors: Float32Array, dim: number, query: Float32
 }
 
 /** Float keys of int8 codes with one scale per key. */
+/**
+ * Exact squared L2 between `query` and stored key `i` (float keys, or int8 codes times their row
+ * scale): the distance both the exact index and the IVF index re-rank by.
+ */
+export function exactKeyDistance(codes: Int8Array, scales: Float32Array, floats: Float32Array | null, dim: number, query: Float32Array, i: number): number {
+  const o = i * dim;
+  let d = 0;
+  if (floats) {
+    for (let j = 0; j < dim; j++) {
+      const e = query[j]! - floats[o + j]!;
+      d += e * e;
+    }
+  } else {
+    const s = scales[i]!;
+    for (let j = 0; j < dim; j++) {
+      // x̂ is float32(s·c), exactly what dequantize() and a float scan would see.
+      const e = query[j]! - Math.fround(s * codes[o + j]!);
+      d += e * e;
+    }
+  }
+  return d;
+}
+
 export function dequantize(codes: Int8Array, scales: Float32Array, dim: number): Float32Array {
   const out = new Float32Array(codes.length);
   for (let i = 0; i < scales.length; i++) {
