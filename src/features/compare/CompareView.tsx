@@ -24,6 +24,7 @@ import { stepSettings } from '../lessons/preset';
 import { withState, type SharedState } from '../share/urlState';
 import { download, exportRun, runToMarkdown } from '../share/exportRun';
 import { Trans, useTranslation } from 'react-i18next';
+import { useEscape } from '../../ui/useEscape';
 
 // WikiText-style prompts (spaces around punctuation, as the models were trained). The first two
 // open articles of the WikiText-2 datastore, so RETRO's neighbours visibly hold the continuation.
@@ -94,13 +95,7 @@ export function CompareView({
   useEffect(() => saveSettings(settings), [settings]);
 
   // Esc stops generation from anywhere on the page.
-  useEffect(() => {
-    const onKey = (event: globalThis.KeyboardEvent) => {
-      if (event.key === 'Escape') client.stop();
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [client]);
+  useEscape(() => client.stop());
 
   const gpt = models.find((m) => m.key === 'gpt');
   const retro = models.find((m) => m.key === 'retro');

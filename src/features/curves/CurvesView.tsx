@@ -8,6 +8,7 @@ import { Switch } from '../../ui/Switch';
 import { CurvePlot, formatPpl } from './CurvePlot';
 import { CURVE_AXES, curveSweep, curvesOf, type CurveAxis } from './curves';
 import './curves.css';
+import { useEscape } from '../../ui/useEscape';
 
 type Source = 'wikitext' | 'text';
 
@@ -58,14 +59,7 @@ export function CurvesView({ active }: { active: boolean }) {
   }, [active, source, sample, sampleError, client]);
 
   // Esc stops a running evaluation while the view is on screen.
-  useEffect(() => {
-    if (!active) return;
-    const onKey = (event: globalThis.KeyboardEvent) => {
-      if (event.key === 'Escape') client.stopEvaluate();
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [active, client]);
+  useEscape(() => client.stopEvaluate(), active);
 
   const text = source === 'text' ? typed : (sample ?? '');
   const maxK = Math.min(MAX_KNN_K, knn.model?.entries ?? MAX_KNN_K);

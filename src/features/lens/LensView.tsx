@@ -9,6 +9,7 @@ import { compareLosses, pages } from './summary';
 import { MODEL_LABELS } from './labels';
 import { TokenMap, type ColourMode } from './TokenMap';
 import './lens.css';
+import { useEscape } from '../../ui/useEscape';
 
 type Source = 'wikitext' | 'text' | 'file';
 
@@ -90,14 +91,7 @@ export function LensView({ active }: { active: boolean }) {
   }, [active, source, sample, sampleError, client]);
 
   // Esc stops a running score while the lens is on screen.
-  useEffect(() => {
-    if (!active) return;
-    const onKey = (event: globalThis.KeyboardEvent) => {
-      if (event.key === 'Escape') client.stopScore();
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [active, client]);
+  useEscape(() => client.stopScore(), active);
 
   const text = useMemo(() => {
     if (source === 'text') return typed;
