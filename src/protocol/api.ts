@@ -6,6 +6,7 @@
  */
 import type { IcRalmSettings } from './icralm';
 import type { ReplugSettings, ReplugTokenShare } from './replug';
+import type { FlareLookaheadToken, FlareSettings } from './flare';
 import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from './knnlm';
 import type { Backend, BackendInfo, RetroSettings } from './model';
 import type { IndexKind } from './retrieval';
@@ -13,6 +14,7 @@ import type { DocumentFormat } from './shard';
 
 export type { IcRalmSettings } from './icralm';
 export type { ReplugSettings, ReplugTokenShare } from './replug';
+export type { FlareLookaheadToken, FlareSettings } from './flare';
 export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, LambdaTable, TokenProbability } from './knnlm';
 // Rejections cross as SerializedError {name, message, code} (workers/wire.ts).
 export type { Backend, BackendInfo, RetroSettings, SerializedError } from './model';
@@ -20,9 +22,10 @@ export type { IndexKind } from './retrieval';
 
 /**
  * 'icralm': In-Context RALM, the GPT with a retrieved chunk before its context (src/core/icralm);
- * 'replug': REPLUG, the GPT run once per top-k passage and the runs mixed (src/core/replug).
+ * 'replug': REPLUG, the GPT run once per top-k passage and the runs mixed (src/core/replug);
+ * 'flare': FLARE, the GPT that looks ahead and retrieves only when a look-ahead token is unsure (src/core/flare).
  */
-export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug';
+export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug' | 'flare';
 
 /** What every progress event has, whatever it reports on. */
 export interface ProgressFields {
@@ -321,6 +324,8 @@ export interface GenerateRequest {
   icralm: IcRalmSettings;
   /** k, τ, s and l of the 'replug' column; its passages come from the active datastore */
   replug: ReplugSettings;
+  /** look-ahead, θ, β and l of the 'flare' column (the defaults of src/core/flare when absent) */
+  flare?: FlareSettings;
 }
 
 /** The kNN-LM model the inference engine holds (the GPT wrapped with one kNN-LM datastore). */
@@ -348,6 +353,12 @@ export interface ChunkReport {
   neighbours: NeighbourDisplay[];
   /** REPLUG: each neighbour's weight in the mixture, in the order of `neighbours` */
   weights?: number[];
+  /**
+   * FLARE: the decision at `end` (the block's first position): the GPT's look-ahead, which of its
+   * tokens were below θ (they triggered the retrieval; empty: confident, nothing retrieved) and the
+   * masked query's text.
+   */
+  flare?: { lookahead: (FlareLookaheadToken & { text: string })[]; triggers: number[]; retrieved: boolean; queryText: string; threshold: number; maskBelow: number };
   latencyMs: number;
 }
 
@@ -409,6 +420,8 @@ export interface EvalRequest {
   knn: KnnLmSettings & { sweep?: KnnLmSettings[] };
   icralm: IcRalmSettings;
   replug: ReplugSettings;
+  /** FLARE's look-ahead, θ, β, l (src/core/flare defaults when absent) */
+  flare?: FlareSettings;
   /** windows per forward (default 4) */
   batch?: number;
   /** the first N windows of the protocol only */
@@ -441,7 +454,7 @@ export interface EvalResult {
   /** kNN-LM: the GPT on the same targets, every setting of the sweep; searches RetoMaton's pointers skipped and the adaptive rule (θ) saved */
   knnlm?: { gpt: { nll: number; tokenPpl: number }; sweep: { settings: KnnLmSettings; nll: number; tokenPpl: number }[]; targetInNeighbours: number; searchesSkipped: number; searchesSaved: number };
   /** In-Context RALM and REPLUG: blocks, forwards and retrievals */
-  passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number };
+  passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number; lookaheadAccuracy?: number };
   seconds: number;
 }
 
