@@ -10,7 +10,7 @@
  *        (token-aligned RETRO reads the kNN-LM keys of the active datastore, as in the app)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --knnlm [--lambda 0.25] [--k 1024] [--temperature 1]
  *        [--sweep-lambda 0.1,0.25] [--sweep-temperature 1,10] [--sweep-k 64,1024] [--pointers N]
- *        [--skip-above θ] [--adaptive-lambda]   (adaptive kNN-LM, docs/adaptive-knnlm.md, as the app's switches;
+ *        [--skip-above θ] [--adaptive-lambda] [--knn-search ivf|exact]   (adaptive kNN-LM, docs/adaptive-knnlm.md, as the app's switches;
  *        fitting tables and several θ at once: npm run eval:study)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
  *   npm run eval -- --model public/models/gpt-wt2 --split test --replug [--replug-k 4] [--replug-temperature 0.1]
@@ -64,6 +64,7 @@ const { values: args } = parseArgs({
     pointers: { type: 'string' },
     'skip-above': { type: 'string' },
     'adaptive-lambda': { type: 'boolean', default: false },
+    'knn-search': { type: 'string' },
     icralm: { type: 'boolean', default: false },
     replug: { type: 'boolean', default: false },
     flare: { type: 'boolean', default: false },
@@ -165,7 +166,11 @@ async function main(): Promise<void> {
     if (key !== 'retro' && args.neighbours && args.neighbours !== 'none') fail(`${id} is a GPT: it takes no neighbours`);
     const datastoreId = key === 'gpt' || (key === 'retro' && neighbours === 'none') ? null : await chooseDatastore(engines);
     // The engines choose the keys, as in the app (RetrievalState.knn): the active datastore's own, or the built-in ones.
-    if (key === 'knnlm' && !(await engines.inference.loadKnnFor('knnlm', progressLines(progress, 10_000)))) fail('kNN-LM needs kNN-LM keys: npm run setup:knn builds the built-in ones');
+    if (key === 'knnlm') {
+      const loaded = await engines.inference.loadKnnFor('knnlm', progressLines(progress, 10_000));
+      if (!loaded) fail('kNN-LM needs kNN-LM keys: npm run setup:knn builds the built-in ones');
+      loadedKnnIndex = loaded.index;
+    }
     const tokenAligned = engines.ready.models.some((m) => m.key === 'retro' && m.tokenAligned);
     if (key === 'retro' && neighbours !== 'none' && tokenAligned && !(await engines.inference.loadKnnFor('retro', progressLines(progress, 10_000)))) {
       fail(`RETRO retrieves with the kNN-LM keys of the active datastore “${datastoreId}”, which has none: npm run setup:knn builds those of WikiText-2 train`);
@@ -177,7 +182,9 @@ async function main(): Promise<void> {
       ...(args.pointers !== undefined ? { pointers: int('pointers', args.pointers)! } : {}),
       ...(args['skip-above'] !== undefined ? { skipAbove: Number(args['skip-above']) } : {}),
       ...(args['adaptive-lambda'] ? { lambdaTable: { ...DEFAULT_LAMBDA_TABLE } } : {}),
+      ...(args['knn-search'] !== undefined ? { search: args['knn-search'] as 'exact' | 'ivf' } : {}),
     };
+    if (knn.search !== undefined && knn.search !== 'exact' && knn.search !== 'ivf') fail(`--knn-search takes ivf or exact, got ${args['knn-search']}`);
     if (knn.skipAbove !== undefined && !(knn.skipAbove > 0 && knn.skipAbove <= 1)) fail(`--skip-above takes a threshold in (0, 1], got ${args['skip-above']}`);
     knn.sweep = sweep(knn);
     const passageSettings = { stride: int('icralm-stride', args['icralm-stride']) ?? DEFAULT_ICRALM_SETTINGS.stride, queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_ICRALM_SETTINGS.queryLength };
@@ -286,6 +293,7 @@ function report(
             temperature: request.knn.temperature,
             ...(request.knn.skipAbove ? { skip_above: request.knn.skipAbove } : {}),
             ...(request.knn.lambdaTable ? { lambda_table: request.knn.lambdaTable } : {}),
+            search: knnSearch(request),
           },
           gpt: { nll: r.knnlm.gpt.nll, token_ppl: r.knnlm.gpt.tokenPpl, word_ppl: Math.exp(r.knnlm.gpt.nll / words) },
           sweep: r.knnlm.sweep.map((s) => ({ ...s.settings, nll: s.nll, token_ppl: s.tokenPpl, word_ppl: Math.exp(s.nll / words) })),
@@ -314,6 +322,12 @@ function report(
     stride: EVAL_STRIDE,
     measured_by: 'npm run eval (the app’s engines in Node: onnxruntime-web WASM, int8 graphs)',
   };
+}
+
+/** The index the kNN-LM searched: the request's choice, else the loaded datastore's default (IVF when it has lists). */
+let loadedKnnIndex: 'exact' | 'ivf' | null = null;
+function knnSearch(request: EvalRequest): string {
+  return request.knn.search ?? loadedKnnIndex ?? 'exact';
 }
 
 /** What --write-metrics stores in the manifest. */

@@ -42,8 +42,10 @@ test('FLARE: the column retrieves only where a look-ahead token is below θ, mar
   await expect(decision).toBeVisible();
   await expect(decision.getByTestId('flare-lookahead-token')).toHaveCount(4);
   await expect(decision.locator('[data-trigger="true"]')).toHaveCount(4);
-  await expect(decision.getByTestId('flare-query')).not.toBeEmpty();
-  await expect(page.getByTestId('flare-passage-panel').getByTestId('neighbour')).toHaveCount(1);
+  const panel = page.getByTestId('flare-passage-panel');
+  await expect(panel.getByTestId('neighbour')).toHaveCount(1);
+  // The query is the recent text followed by the look-ahead (θ = 1 with β = the default keeps its likely tokens).
+  await expect(panel.locator('.query')).toContainText('Query (recent text + masked look-ahead)');
   await page.keyboard.press('Escape');
 
   // A θ between the look-ahead probabilities: retrieval exactly where a token fell below it, and a mark only there.

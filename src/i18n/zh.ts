@@ -170,6 +170,8 @@ export const zh: Messages = {
     passageQuery: '查询（最后 l 个词元）',
   },
   settings: {
+    knnExact: '精确检索',
+    knnExactHint: '扫描所有存储的键（作为参照），而不是数据库的 IVF 列表；IVF 只扫描其中 1/32，能以快几倍的速度找到 99.5% 相同的近邻',
     decoding: '解码（所有模型相同）',
     strategy: '策略',
     greedy: '贪心',
@@ -242,6 +244,7 @@ export const zh: Messages = {
     buildUnfinished: '数据库没有建完',
   },
   knn: {
+    ivf: '；用 IVF 列表检索（每个词元扫描 {{lists}} 个列表中的 {{nprobe}} 个）',
     lm: 'p_LM（只用 GPT）',
     knn: 'p_kNN（近邻的下一个词元）',
     mix: '混合 λ·p_kNN + (1−λ)·p_LM',

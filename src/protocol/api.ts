@@ -336,6 +336,11 @@ export interface KnnModelState {
   dim: number;
   /** decode + index build time */
   openMs: number;
+  /** The search the kNN-LM (and token-aligned RETRO) uses by default: the shard's IVF lists when it has them, else the exact scan. */
+  index: 'exact' | 'ivf';
+  /** IVF lists in the shard, and how many a search scans (0 without lists). */
+  lists: number;
+  nprobe: number;
 }
 
 /** A token's explanation with display text for every token id in it. */

@@ -83,7 +83,7 @@ type GptJob = 'generation' | 'lens' | 'keys';
  * pointers, the adaptive θ and λ table) are off, not whatever an earlier request set.
  */
 function knnRequestSettings(knn: KnnLmSettings): KnnLmSettings {
-  return { pointers: 0, skipAbove: 0, lambdaTable: undefined, ...knn };
+  return { pointers: 0, skipAbove: 0, lambdaTable: undefined, search: undefined, ...knn };
 }
 
 export class InferenceEngine implements InferenceApi, InferenceLinks {

@@ -27,7 +27,7 @@ import type { RetrievedPassage } from '../icralm/types';
 
 export type { FlareLookaheadToken, FlareSettings } from '../../protocol/flare';
 
-export const DEFAULT_FLARE_SETTINGS: Readonly<FlareSettings> = { lookahead: 8, threshold: 0.1, maskBelow: 0.1, queryLength: 32 };
+export const DEFAULT_FLARE_SETTINGS: Readonly<FlareSettings> = { lookahead: 8, threshold: 0.05, maskBelow: 0.1, queryLength: 32 };
 
 /** The longest look-ahead the app offers (each look-ahead token is a GPT step). */
 export const MAX_FLARE_LOOKAHEAD = 32;

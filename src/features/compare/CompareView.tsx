@@ -351,8 +351,6 @@ export function CompareView({
     side = {
       label: replug ? t('replug.panel') : flare ? t('flare.panel') : t('compare.panelPassage'),
       content: (
-        <>
-        {flare && <FlareDecision report={passagePanel.report} />}
         <NeighbourPanel
           report={passagePanel.report}
           queryText={passagePanel.queryText}
@@ -378,8 +376,9 @@ export function CompareView({
             queryLabel: flare ? t('flare.query') : t('neighbours.passageQuery'),
             modelName: replug ? 'REPLUG' : flare ? 'FLARE' : 'In-Context RALM',
           }}
-        />
-        </>
+        >
+          {flare && <FlareDecision report={passagePanel.report} />}
+        </NeighbourPanel>
       ),
     };
   } else if (panel) {

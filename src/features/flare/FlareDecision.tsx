@@ -4,7 +4,7 @@ import type { ChunkReport } from '../../client';
 /**
  * What FLARE saw before retrieving: the look-ahead the GPT wrote without a passage, each token with
  * its probability; the tokens below θ (they triggered the retrieval) and those below β (left out of
- * the query) marked; then the query the retriever got.
+ * the query) marked. The neighbour panel around it shows the query the retriever got and the passage.
  */
 export function FlareDecision({ report }: { report: ChunkReport }) {
   const { t } = useTranslation();
@@ -35,14 +35,6 @@ export function FlareDecision({ report }: { report: ChunkReport }) {
       <p className="hint">
         {flare.triggers.length > 0 ? t('flare.triggered', { count: flare.triggers.length, threshold: flare.threshold, mask: flare.maskBelow }) : t('flare.confident', { threshold: flare.threshold })}
       </p>
-      {flare.retrieved && (
-        <p>
-          <strong>{t('flare.query')}</strong>{' '}
-          <q lang="en" data-testid="flare-query">
-            {flare.queryText}
-          </q>
-        </p>
-      )}
     </div>
   );
 }
