@@ -250,8 +250,10 @@ function sweep(head: KnnLmSettings): KnnLmSettings[] {
   for (const lambda of lambdas.length ? lambdas : [head.lambda]) {
     for (const temperature of temperatures.length ? temperatures : [head.temperature]) {
       for (const k of ks.length ? ks : [head.k]) {
+        // An adaptive headline (θ, λ table) differs from the plain setting with its λ, k and T: that one is kept.
+        const adaptiveHead = Boolean(head.skipAbove || head.lambdaTable);
         const same = (s: KnnLmSettings) => s.lambda === lambda && s.k === k && s.temperature === temperature;
-        if (!same(head) && !out.some(same)) out.push({ lambda, k, temperature });
+        if ((adaptiveHead || !same(head)) && !out.some(same)) out.push({ lambda, k, temperature });
       }
     }
   }
@@ -339,7 +341,18 @@ function metrics(out: Record<string, unknown>, r: EvalResult, key: ModelKey, req
     words: out.words,
     windows: r.windows,
     ...(key === 'retro' ? { neighbours: out.neighbours, k: request.retro.k } : {}),
-    ...(key === 'knnlm' ? { ...(out.settings as object), datastore: r.datastoreId } : {}),
+    ...(key === 'knnlm'
+      ? {
+          ...(out.settings as object),
+          datastore: r.datastoreId,
+          // What the adaptive rule and RetoMaton's pointers saved, and the plain settings of the same pass.
+          ...(out.adaptive ? { adaptive: out.adaptive } : {}),
+          ...(out.retomaton ? { retomaton: out.retomaton } : {}),
+          searches_per_token: r.knnlm ? 1 - (r.knnlm.searchesSaved + r.knnlm.searchesSkipped) / Math.max(1, r.scoredTokens) : 1,
+          ...(Array.isArray(out.sweep) && out.sweep.length > 1 ? { sweep: out.sweep.slice(1) } : {}),
+          gpt_token_ppl: r.knnlm?.gpt.tokenPpl,
+        }
+      : {}),
     ...(key === 'flare' ? { retrievals_per_100_tokens: out.retrievals_per_100_tokens } : {}),
     ...(key === 'icralm' || key === 'replug' || key === 'flare' ? { ...(out.settings as object), forwards_per_token: out.forwards_per_token, datastore: r.datastoreId, ...(out.gpt ? { gpt_token_ppl: (out.gpt as { token_ppl: number }).token_ppl } : {}) } : {}),
     measured_by: out.measured_by,
