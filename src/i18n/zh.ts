@@ -253,7 +253,7 @@ export const zh: Messages = {
     dense: '稠密（嵌入器）',
     bm25: 'BM25（词语）',
     title: '稠密：按检索嵌入器找最近的片段（余弦距离，也就是 RETRO 读取的）。BM25：找与查询词语最相符的片段（Robertson & Zaragoza 2009，“The Probabilistic Relevance Framework: BM25 and Beyond”）',
-    score: 'BM25 {{value}}',
+    score: 'BM25 分数 {{value}}',
     scoreTitle: 'BM25 分数：片段与查询词语的相符程度，越少见的词分量越重；越大越好',
     distanceTitle: '查询与片段的嵌入之间的余弦距离；越小越近',
     foundBy: '由 {{retriever}} 检索到',
