@@ -136,6 +136,8 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
    * same chunks keeps it.
    */
   private bm25: { shard: Shard; index: Bm25Index } | null = null;
+  /** init's progress callback: where a BM25 build started by the inference engine (a column's first passage) reports. */
+  private appProgress: ProgressCallback | null = null;
   private indexKind: IndexKind = 'flat';
   private voyReady: Promise<void> | null = null;
   private buildController: AbortController | null = null;
@@ -185,6 +187,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
 
   async init(baseUrl: string, onProgress: ProgressCallback): Promise<RetrievalState> {
     this.baseUrl = baseUrl;
+    this.appProgress = onProgress;
     this.store ??= await this.openStore();
     const s = this.store;
     this.indexKind = (await s.getSetting('indexKind')) === 'voy' ? 'voy' : 'flat';
@@ -269,7 +272,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     if (retriever === 'bm25') {
       if (text.trim() === '') throw new RangeError('Nothing to retrieve for an empty text.');
       // Built here, with progress, so the search's latency is the search's alone.
-      this.bm25Index(onProgress);
+      this.bm25Index(onProgress ?? this.appProgress);
       const { neighbours, latencyMs } = this.retrieveQuery({ retriever, text }, k, excludeDocIds);
       return { neighbours: neighbours.map((n) => display(n, texts)), latencyMs };
     }
@@ -613,7 +616,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
   }
 
   /** The active datastore's BM25 index, built now if it is not yet (reported as 'bm25-index'). */
-  private bm25Index(onProgress?: ProgressCallback): Bm25Index {
+  private bm25Index(onProgress: ProgressCallback | null = this.appProgress): Bm25Index {
     const { id, datastore } = this.requireActive();
     if (this.bm25?.shard === datastore.shard) return this.bm25.index;
     this.bm25 = null;
