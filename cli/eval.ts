@@ -17,6 +17,7 @@
  *        [--icralm-stride 4] [--icralm-query 32]
  *   npm run eval -- --model public/models/gpt-wt2 --split test --flare [--flare-lookahead 8] [--flare-threshold θ]
  *        [--flare-mask β] [--icralm-query 32]   (FLARE, docs/flare.md)
+ *        (In-Context RALM, REPLUG: --retriever dense|bm25, the passages' retriever, dense by default; docs/bm25.md)
  *   options: --datastore <built-in id | file.rlds | wiki.*.tokens> (default: the app's first built-in, WikiText-2 train)
  *            --knn-datastore public/datastores/wikitext-2-train.knn-pca64.rlds (accepted: the built-in keys, which the engines load anyway)
  *            --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)
@@ -29,7 +30,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { EvalRequest, EvalResult, KnnLmSettings, ModelKey } from '../src/protocol/api';
+import type { EvalRequest, EvalResult, KnnLmSettings, ModelKey, RetrieverKind } from '../src/protocol/api';
 import { DEFAULT_ICRALM_SETTINGS } from '../src/core/icralm/types';
 import { DEFAULT_KNN_SETTINGS } from '../src/core/knnlm/types';
 import { DEFAULT_LAMBDA_TABLE } from '../src/core/knnlm/adaptive';
@@ -75,6 +76,7 @@ const { values: args } = parseArgs({
     'replug-temperature': { type: 'string' },
     'icralm-stride': { type: 'string' },
     'icralm-query': { type: 'string' },
+    retriever: { type: 'string', default: 'dense' },
     'no-baseline': { type: 'boolean', default: false },
     'knn-datastore': { type: 'string' },
   },
@@ -187,7 +189,8 @@ async function main(): Promise<void> {
     if (knn.search !== undefined && knn.search !== 'exact' && knn.search !== 'ivf') fail(`--knn-search takes ivf or exact, got ${args['knn-search']}`);
     if (knn.skipAbove !== undefined && !(knn.skipAbove > 0 && knn.skipAbove <= 1)) fail(`--skip-above takes a threshold in (0, 1], got ${args['skip-above']}`);
     knn.sweep = sweep(knn);
-    const passageSettings = { stride: int('icralm-stride', args['icralm-stride']) ?? DEFAULT_ICRALM_SETTINGS.stride, queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_ICRALM_SETTINGS.queryLength };
+    const retriever: RetrieverKind = args.retriever === 'bm25' ? 'bm25' : args.retriever === 'dense' ? 'dense' : fail(`--retriever takes dense or bm25, got ${args.retriever}`);
+    const passageSettings = { stride: int('icralm-stride', args['icralm-stride']) ?? DEFAULT_ICRALM_SETTINGS.stride, queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_ICRALM_SETTINGS.queryLength, retriever };
     const retroK = int('k', args.k) ?? engines.ready.models.find((m) => m.key === 'retro')?.neighbours ?? 2;
     const request: EvalRequest = {
       text,
@@ -211,11 +214,21 @@ async function main(): Promise<void> {
       ...(range ? { windows: range } : {}),
     };
     const passages = key === 'icralm' || key === 'replug' || key === 'flare';
+    // BM25's index is built on its first search: built here, so its time is reported apart from the eval's.
+    let bm25BuildSeconds: number | undefined;
+    if (passages && retriever === 'bm25') {
+      const t0 = performance.now();
+      await engines.retrieval.retrieveText('index', 1, [], 'bm25', (p) => {
+        if (p.finished) console.error(`${p.label}: ${p.done} chunks`);
+      });
+      bm25BuildSeconds = (performance.now() - t0) / 1000;
+    }
     const evalStarted = performance.now();
     const result = await engines.inference.evaluate(request, progressReporter(passages ? 'tokens' : 'windows', 10_000));
     const evalSeconds = (performance.now() - evalStarted) / 1000;
     const baseline = passages && !args['no-baseline'] ? await engines.inference.evaluate({ ...request, model: 'gpt' }, () => undefined) : null;
     const out = report(result, id, neighbours, request, baseline, (performance.now() - started) / 1000, evalSeconds, engines.ready.backend.backend, range);
+    if (bm25BuildSeconds !== undefined) out.bm25_build_seconds = bm25BuildSeconds;
     if (args['write-metrics']) out.wrote_metrics = writeManifestMetric(modelDir, args['write-metrics'], metrics(out, result, key, request));
     if (args['token-logprobs']) {
       const file = resolve(args['token-logprobs']);
@@ -306,8 +319,8 @@ function report(
             : {}),
         }
       : {}),
-    ...(key === 'icralm' ? { settings: { stride: request.icralm.stride, query_length: request.icralm.queryLength, separator: 'newline' } } : {}),
-    ...(key === 'replug' ? { settings: { stride: request.replug.stride, query_length: request.replug.queryLength, separator: 'newline', k: request.replug.k, temperature: request.replug.temperature } } : {}),
+    ...(key === 'icralm' ? { settings: { stride: request.icralm.stride, query_length: request.icralm.queryLength, separator: 'newline', retriever: request.icralm.retriever ?? 'dense' } } : {}),
+    ...(key === 'replug' ? { settings: { stride: request.replug.stride, query_length: request.replug.queryLength, separator: 'newline', k: request.replug.k, temperature: request.replug.temperature, retriever: request.replug.retriever ?? 'dense' } } : {}),
     ...(key === 'flare' && request.flare
       ? { settings: { lookahead: request.flare.lookahead, threshold: request.flare.threshold, mask_below: request.flare.maskBelow, query_length: request.flare.queryLength, separator: 'newline' } }
       : {}),
