@@ -4,4 +4,6 @@ export interface IcRalmSettings {
   stride: number;
   /** l: the query is the last `queryLength` tokens (paper default 32). */
   queryLength: number;
+  /** The random-neighbour control (docs/controls.md): a passage drawn at random from the datastore, seeded by the query. */
+  randomNeighbours?: boolean;
 }

@@ -8,6 +8,8 @@ export interface ReplugSettings {
   stride: number;
   /** l: the query is the last `queryLength` tokens. */
   queryLength: number;
+  /** The random-neighbour control (docs/controls.md): k passages drawn at random from the datastore, seeded by the query. */
+  randomNeighbours?: boolean;
 }
 
 /** What one generated token owes to each passage: its weight and the probability that passage's GPT run gave the token. */

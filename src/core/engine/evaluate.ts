@@ -112,6 +112,7 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
       ...(request.maxWindows !== undefined ? { maxWindows: request.maxWindows } : {}),
       ...(range ? { windowRange: range } : {}),
       ...(request.knn.pointers !== undefined ? { pointers: request.knn.pointers } : {}),
+      ...(request.knn.randomNeighbours ? { random: true } : {}),
       tokenLogProbs: logProbs,
       signal,
       onProgress,
@@ -137,8 +138,10 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
     const last = allWindows.at(-1)!;
     const maxTokens = request.maxWindows !== undefined ? last.start + last.length - 1 : undefined;
     let datastoreId: string | null = null;
+    // The random-passage control (docs/controls.md): passages drawn at random, seeded by each query.
+    const random = (request.model === 'icralm' ? request.icralm.randomNeighbours : request.replug.randomNeighbours) === true;
     const passages: PassagesRetriever = async (query, k) => {
-      const result = await server.retrieve([...query], k, []);
+      const result = await server.retrieve([...query], k, [], { random });
       datastoreId = result.datastoreId;
       return result.tokenIds.map((tokenIds, i) => ({ tokenIds: trimPadding(tokenIds, deps.eotId), chunkIndex: result.views[i]?.chunkIndex ?? -1, docId: result.views[i]?.docId ?? -1, distance: result.views[i]?.distance ?? 0 }));
     };

@@ -37,6 +37,7 @@ import { TokenBytes, TokenTexts } from './token-text';
 import { fetchFolder, type FolderOpener } from './folder';
 import { inThread, type Transfer } from './transfer';
 import { knnSources } from './knn-sources';
+import { Rng, seedOfIds } from '../generate/rng';
 
 interface Assets {
   manifest: ModelManifest;
@@ -162,10 +163,14 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       const activeId = this.active && records.some((r) => r.id === this.active!.id) ? this.active.id : null;
       return knnSources(records.filter((r) => r.kind !== 'knnlm').map(info), activeId, knnDefault(entries, records));
     },
-    retrieve: async (chunkTokenIds, k, excludeDocIds): Promise<RetrievedForModel> => {
+    retrieve: async (chunkTokenIds, k, excludeDocIds, options): Promise<RetrievedForModel> => {
       const { texts } = await this.loadAssets();
-      const { neighbours, latencyMs, datastoreId } = this.retrieveIds(chunkTokenIds, k, excludeDocIds);
+      const { neighbours, latencyMs, datastoreId } = this.retrieveIds(chunkTokenIds, k, excludeDocIds, options?.random === true);
       return { tokenIds: neighbours.map((n) => n.tokenIds), views: neighbours.map((n) => display(n, texts)), latencyMs, datastoreId };
+    },
+    promptSources: async (promptIds) => {
+      if (!this.active) throw new Error('No datastore is active: pick one in the Datastores panel or add your own text.');
+      return this.active.datastore.promptSources(promptIds);
     },
   };
 
@@ -588,10 +593,13 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     }
   }
 
-  private retrieveIds(chunkTokenIds: number[], k: number, excludeDocIds: number[]): { neighbours: Neighbour[]; latencyMs: number; datastoreId: string } {
+  private retrieveIds(chunkTokenIds: number[], k: number, excludeDocIds: number[], random = false): { neighbours: Neighbour[]; latencyMs: number; datastoreId: string } {
     if (!this.active) throw new Error('No datastore is active: pick one in the Datastores panel or add your own text.');
     const t0 = performance.now();
-    const neighbours = this.active.datastore.retrieve(chunkTokenIds, k, { excludeDocIds });
+    const datastore = this.active.datastore;
+    // The random-neighbour control: drawn with a generator seeded by the query (docs/controls.md).
+    const rng = random ? new Rng(seedOfIds(chunkTokenIds)) : null;
+    const neighbours = rng ? datastore.randomNeighboursExcluding(k, () => rng.next(), chunkTokenIds, { excludeDocIds }) : datastore.retrieve(chunkTokenIds, k, { excludeDocIds });
     return { neighbours, latencyMs: performance.now() - t0, datastoreId: this.active.id };
   }
 
