@@ -1,9 +1,10 @@
 import type { RunState } from '../src/client';
 import { expect, test } from './fixtures';
+import { HURRICANE, LIGHTHOUSE, ORCHARD, textFile } from './texts';
 
-/** The first "Try" prompt: the opening of a WikiText-2 train article, so the built-in datastore holds its document. */
-const PROMPT =
-  'Simon Bradstreet ( baptized March 18 , 1603 / 4 – March 27 , 1697 ) was a colonial magistrate , businessman , diplomat , and the last governor of the Massachusetts Bay Colony .';
+/** A prompt from the lighthouse text: the datastore below holds its document. */
+const PROMPT = LIGHTHOUSE.slice(0, LIGHTHOUSE.indexOf(' When'));
+const SOURCE = 'lighthouse.txt';
 const COLUMNS = ['retro', 'knnlm', 'icralm', 'replug'] as const;
 const NAMES = { retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM', replug: 'REPLUG' } as const;
 
@@ -14,44 +15,47 @@ test('experiment controls: random neighbours for each retrieval column and the p
   test.setTimeout(400_000);
   await app.goto({ backend: 'wasm' });
   await app.waitUntilReady();
-  // The built-in WikiText-2 train datastore is active and has kNN-LM keys: the kNN-LM column is on.
-  expect(await app.waitForKnnModel(200_000)).not.toBeNull();
+  // Three documents with kNN-LM keys (each .txt file is a document titled by its name): the kNN-LM column comes on with them.
+  await app.buildKnnDatastore([textFile('lighthouse.txt', LIGHTHOUSE), textFile('hurricane.txt', HURRICANE), textFile('orchard.txt', ORCHARD)], 'Harbour');
+  await app.waitForBuildToFinish();
+  await expect.poll(() => app.activeDatastoreName()).toBe('Harbour');
+  expect(await app.waitForKnnModel()).toBe('Harbour');
   await page.getByRole('switch', { name: 'In-Context RALM column' }).check();
   await page.getByRole('switch', { name: 'REPLUG column' }).check();
   await app.field('Passages k').fill('2');
 
   // Kept in (the default): the prompt's own article is what RETRO and the passage columns find.
-  await app.generate(PROMPT, { maxTokens: 3, timeout: 200_000 });
+  await app.generate(PROMPT, { maxTokens: 3 });
   const kept = await app.state();
   for (const model of COLUMNS) await expect(page.getByTestId(`controls-${model}`)).toHaveCount(0);
-  for (const model of ['retro', 'icralm', 'replug'] as const) expect(retrieved(kept.runs[model]).some((n) => n.startsWith('Simon Bradstreet'))).toBe(true);
+  for (const model of ['retro', 'icralm', 'replug'] as const) expect(retrieved(kept.runs[model]).some((n) => n.startsWith(SOURCE))).toBe(true);
 
   // Excluded: every column names the document it found and retrieves nothing from it.
   const exclude = page.getByRole('switch', { name: 'Exclude the prompt’s own document' });
   await exclude.check();
-  await app.generate(PROMPT, { maxTokens: 3, timeout: 200_000 });
+  await app.generate(PROMPT, { maxTokens: 3 });
   const excluded = await app.state();
   for (const model of COLUMNS) {
-    await expect(page.getByTestId(`controls-${model}`).getByTestId('badge-leakage')).toHaveText('prompt’s document excluded: Simon Bradstreet');
-    expect(excluded.runs[model]!.controls?.promptSources?.documents.map((d) => d.title.trim())).toEqual(['Simon Bradstreet']);
+    await expect(page.getByTestId(`controls-${model}`).getByTestId('badge-leakage')).toHaveText(`prompt’s document excluded: ${SOURCE}`);
+    expect(excluded.runs[model]!.controls?.promptSources?.documents.map((d) => d.title)).toEqual([SOURCE]);
   }
   for (const model of ['retro', 'icralm', 'replug'] as const) {
     expect(retrieved(excluded.runs[model]).length).toBeGreaterThan(0);
-    expect(retrieved(excluded.runs[model]).filter((n) => n.startsWith('Simon Bradstreet'))).toEqual([]);
+    expect(retrieved(excluded.runs[model]).filter((n) => n.startsWith(SOURCE))).toEqual([]);
   }
   // The kNN-LM's neighbours of its first token: none from the excluded article.
   await app.closeSettings();
   await app.knnTokens().first().click();
   const contexts = app.tokenDistribution.getByTestId('knn-context-title');
   await expect(contexts.first()).toBeVisible();
-  expect((await contexts.allTextContents()).filter((t) => t.includes('Simon Bradstreet'))).toEqual([]);
+  expect((await contexts.allTextContents()).filter((t) => t.includes(SOURCE))).toEqual([]);
   await page.keyboard.press('Escape');
   await app.openSettings();
   await exclude.uncheck();
 
   // Random neighbours, switched on column by column: each column is marked, and reads other places than the nearest.
   for (const model of COLUMNS) await page.getByRole('switch', { name: `Random neighbours: ${NAMES[model]}` }).check();
-  await app.generate(PROMPT, { maxTokens: 3, timeout: 200_000 });
+  await app.generate(PROMPT, { maxTokens: 3 });
   const random = await app.state();
   for (const model of COLUMNS) {
     await expect(page.getByTestId(`controls-${model}`).getByTestId('badge-random')).toHaveText('random neighbours');
