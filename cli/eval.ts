@@ -17,7 +17,7 @@
  *        [--icralm-stride 4] [--icralm-query 32]
  *   npm run eval -- --model public/models/gpt-wt2 --split test --flare [--flare-lookahead 8] [--flare-threshold θ]
  *        [--flare-mask β] [--icralm-query 32]   (FLARE, docs/flare.md)
- *   --knnlm, --icralm, --replug take --neighbours real|random too: random is the random-neighbour control
+ *   --knnlm, --icralm, --replug, --flare take --neighbours real|random too: random is the random-neighbour control
  *        (k entries or passages drawn at random, seeded by each query; docs/controls.md)
  *   options: --datastore <built-in id | file.rlds | wiki.*.tokens> (default: the app's first built-in, WikiText-2 train)
  *            --knn-datastore public/datastores/wikitext-2-train.knn-pca64.rlds (accepted: the built-in keys, which the engines load anyway)
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
     const modelDir = resolve(args.model);
     const { key, id } = evaluatedModel(engines, modelDir);
     // kNN-LM, In-Context RALM and REPLUG retrieve too: `random` is their random-neighbour control (docs/controls.md).
-    const retrieves = key === 'knnlm' || key === 'icralm' || key === 'replug';
+    const retrieves = key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'flare';
     const neighbours = key === 'retro' || retrieves ? (args.neighbours ?? 'real') : 'none';
     if (!['real', 'random', 'none'].includes(neighbours)) fail(`--neighbours must be real, random or none, got ${neighbours}`);
     if (retrieves && neighbours === 'none') fail(`--neighbours none: ${key} without retrieval is the GPT (run the GPT)`);
@@ -197,7 +197,7 @@ async function main(): Promise<void> {
     const passageSettings = {
       stride: int('icralm-stride', args['icralm-stride']) ?? DEFAULT_ICRALM_SETTINGS.stride,
       queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_ICRALM_SETTINGS.queryLength,
-      ...(random && (key === 'icralm' || key === 'replug') ? { randomNeighbours: true } : {}),
+      ...(random && (key === 'icralm' || key === 'replug' || key === 'flare') ? { randomNeighbours: true } : {}),
     };
     const retroK = int('k', args.k) ?? engines.ready.models.find((m) => m.key === 'retro')?.neighbours ?? 2;
     const request: EvalRequest = {
@@ -216,6 +216,7 @@ async function main(): Promise<void> {
         threshold: args['flare-threshold'] !== undefined ? Number(args['flare-threshold']) : DEFAULT_FLARE_SETTINGS.threshold,
         maskBelow: args['flare-mask'] !== undefined ? Number(args['flare-mask']) : DEFAULT_FLARE_SETTINGS.maskBelow,
         queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_FLARE_SETTINGS.queryLength,
+        ...(random && key === 'flare' ? { randomNeighbours: true } : {}),
       },
       batch: int('batch', args.batch) || 4,
       ...(maxWindows !== undefined ? { maxWindows } : {}),
@@ -288,7 +289,7 @@ function report(
     model: key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'flare' ? `${id}+${key}` : id,
     split: args.split,
     ...(key === 'retro' ? { neighbours, k: request.retro.k, ...(neighbours === 'random' ? { seed: request.retro.seed } : {}) } : {}),
-    ...(key === 'knnlm' || key === 'icralm' || key === 'replug' ? { neighbours } : {}),
+    ...(key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'flare' ? { neighbours } : {}),
     windows: r.windows,
     ...(range ? { window_range: range, total_windows: r.totalWindows, split_tokens: r.tokens, split_words: r.words } : {}),
     scored_tokens: r.scoredTokens,

@@ -16,6 +16,7 @@ import { parseDocuments } from '../datastore/parse';
 import { DatastoreStore } from '../datastore/store';
 import { DEFAULT_ICRALM_SETTINGS } from '../icralm/types';
 import { DEFAULT_REPLUG_SETTINGS } from '../replug/types';
+import { DEFAULT_FLARE_SETTINGS } from '../flare/types';
 import { splitWikiTextArticles } from '../tokenizer/wikitext';
 import { InferenceEngine } from './inference';
 import { nodeFolder } from './node-folder';
@@ -38,12 +39,14 @@ const PROMPT = SECOND.text.slice(FROM, SECOND.text.indexOf(' ', FROM + 200));
 function request(overrides: Partial<GenerateRequest>): GenerateRequest {
   return {
     prompt: PROMPT,
-    models: ['retro', 'knnlm', 'icralm', 'replug'],
+    models: ['retro', 'knnlm', 'icralm', 'replug', 'flare'],
     decoding: { strategy: 'greedy', temperature: 1, topK: 0, topP: 1, seed: 1, maxTokens: 8, suppressUnk: true, repetitionPenalty: 1, noRepeatNgramSize: 0 },
     retro: { retrieval: true, k: 2, retrievalStep: 8, leftPad: true, retroPlusPlus: false, excludeDocIds: [] },
     knn: { lambda: 0.5, k: 16, temperature: 10 },
     icralm: { ...DEFAULT_ICRALM_SETTINGS },
     replug: { ...DEFAULT_REPLUG_SETTINGS, k: 2 },
+    // θ = 1: FLARE retrieves at every decision, so it has passages to check.
+    flare: { ...DEFAULT_FLARE_SETTINGS, threshold: 1 },
     ...overrides,
   };
 }
@@ -135,7 +138,7 @@ describe('experiment controls through the engines', () => {
 
   it('kept in (the default), every column retrieves from the prompt’s document; excluded, none does, and each says which it excluded', async () => {
     const kept = await run({});
-    for (const model of ['retro', 'icralm', 'replug'] as const) {
+    for (const model of ['retro', 'icralm', 'replug', 'flare'] as const) {
       expect(kept.controls(model)).toEqual({ random: false });
       expect(kept.docs(model)).toContain(secondDoc);
     }
@@ -143,10 +146,10 @@ describe('experiment controls through the engines', () => {
     expect((await knnDocs(promptLength, 8)).docs).toContain(secondDoc);
 
     const excluded = await run({ excludePromptDocument: true });
-    for (const model of ['retro', 'knnlm', 'icralm', 'replug'] as const) {
+    for (const model of ['retro', 'knnlm', 'icralm', 'replug', 'flare'] as const) {
       expect(excluded.controls(model)).toEqual({ random: false, promptSources: { known: true, documents: [{ docId: secondDoc, title: SECOND.title }], pieces: expect.any(Number) } });
     }
-    for (const model of ['retro', 'icralm', 'replug'] as const) {
+    for (const model of ['retro', 'icralm', 'replug', 'flare'] as const) {
       expect(excluded.docs(model).length).toBeGreaterThan(0);
       expect(excluded.docs(model)).not.toContain(secondDoc);
     }
@@ -162,6 +165,7 @@ describe('experiment controls through the engines', () => {
       knn: { ...request({}).knn, ...random },
       icralm: { ...DEFAULT_ICRALM_SETTINGS, ...random },
       replug: { ...DEFAULT_REPLUG_SETTINGS, k: 2, ...random },
+      flare: { ...DEFAULT_FLARE_SETTINGS, threshold: 1, ...random },
     });
     const promptLength = (await inference.encode(PROMPT)).length;
     const real = await run({});
@@ -171,8 +175,8 @@ describe('experiment controls through the engines', () => {
     const second = await run(on());
     const secondKnn = await knnDocs(promptLength, 8);
     const chunkIds = (r: Run, model: ModelKey) => r.reports(model).flatMap((c) => c.neighbours.map((n) => `${n.docId}:${n.chunkIndex}`));
-    for (const model of ['retro', 'knnlm', 'icralm', 'replug'] as const) expect(first.controls(model)).toEqual({ random: true });
-    for (const model of ['retro', 'icralm', 'replug'] as const) {
+    for (const model of ['retro', 'knnlm', 'icralm', 'replug', 'flare'] as const) expect(first.controls(model)).toEqual({ random: true });
+    for (const model of ['retro', 'icralm', 'replug', 'flare'] as const) {
       // The written text may differ once, so compare the first retrieval (its query is the prompt's).
       const a = chunkIds(first, model).slice(0, 2);
       expect(a.length).toBeGreaterThan(0);

@@ -139,7 +139,8 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
     const maxTokens = request.maxWindows !== undefined ? last.start + last.length - 1 : undefined;
     let datastoreId: string | null = null;
     // The random-passage control (docs/controls.md): passages drawn at random, seeded by each query.
-    const random = (request.model === 'icralm' ? request.icralm.randomNeighbours : request.replug.randomNeighbours) === true;
+    const settings = request.model === 'icralm' ? request.icralm : request.model === 'replug' ? request.replug : request.flare;
+    const random = settings?.randomNeighbours === true;
     const passages: PassagesRetriever = async (query, k) => {
       const result = await server.retrieve([...query], k, [], { random });
       datastoreId = result.datastoreId;

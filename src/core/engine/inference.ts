@@ -272,7 +272,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
         const controls = await this.columnControls(key, request, sources);
         const excluded = sourceIds(controls);
         const loaded =
-          key === 'knnlm' ? this.knnLoaded(request, excluded) : key === 'icralm' ? this.icralmLoaded(request, excluded) : key === 'replug' ? this.replugLoaded(request, excluded) : key === 'flare' ? this.flareLoaded(request) : this.models.get(key);
+          key === 'knnlm' ? this.knnLoaded(request, excluded) : key === 'icralm' ? this.icralmLoaded(request, excluded) : key === 'replug' ? this.replugLoaded(request, excluded) : key === 'flare' ? this.flareLoaded(request, excluded) : this.models.get(key);
         if (!loaded) throw new Error(`Model ${key} is not loaded.`);
         if (signal.aborted) {
           await onEvent({ type: 'done', model: key, generated: 0, tokensPerSecond: 0, stopped: true, ms: 0 });
@@ -292,7 +292,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
 
   /**
    * The leakage control's searches for one request, each run at most once: in the active chunk
-   * datastore (In-Context RALM, REPLUG, chunk RETRO) and in the loaded kNN-LM keys (kNN-LM,
+   * datastore (In-Context RALM, REPLUG, FLARE, chunk RETRO) and in the loaded kNN-LM keys (kNN-LM,
    * token-aligned RETRO). Null when the request keeps the prompt's documents in.
    */
   private promptSourceFinder(promptIds: readonly number[], on: boolean): { chunks: () => Promise<PromptSources>; keys: () => PromptSources } | null {
@@ -317,6 +317,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
       : key === 'knnlm' ? request.knn.randomNeighbours === true
       : key === 'icralm' ? request.icralm.randomNeighbours === true
       : key === 'replug' ? request.replug.randomNeighbours === true
+      : key === 'flare' ? request.flare?.randomNeighbours === true
       : null;
     if (random === null || (key === 'retro' && !request.retro.retrieval)) return undefined;
     if (!sources) return { random };
@@ -452,9 +453,9 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   }
 
   /** The 'flare' column's model with this request's look-ahead, θ, β, l and excluded documents. */
-  private flareLoaded(request: GenerateRequest): Loaded | undefined {
+  private flareLoaded(request: GenerateRequest, promptDocIds: readonly number[]): Loaded | undefined {
     const gpt = this.models.get('gpt');
-    return gpt ? { key: 'flare', model: this.flare.prepare(request), manifest: gpt.manifest } : undefined;
+    return gpt ? { key: 'flare', model: this.flare.prepare(request, promptDocIds), manifest: gpt.manifest } : undefined;
   }
 
   /** The 'icralm' column's model with this request's s, l and excluded documents. */

@@ -212,7 +212,7 @@ export function CompareView({
       knn: settings.knn,
       icralm: { stride: settings.icralm.stride, queryLength: settings.icralm.queryLength, randomNeighbours: settings.icralm.randomNeighbours === true },
       replug: { k: settings.replug.k, temperature: settings.replug.temperature, stride: settings.replug.stride, queryLength: settings.replug.queryLength, randomNeighbours: settings.replug.randomNeighbours === true },
-      flare: { lookahead: settings.flare.lookahead, threshold: settings.flare.threshold, maskBelow: settings.flare.maskBelow, queryLength: settings.flare.queryLength },
+      flare: { lookahead: settings.flare.lookahead, threshold: settings.flare.threshold, maskBelow: settings.flare.maskBelow, queryLength: settings.flare.queryLength, randomNeighbours: settings.flare.randomNeighbours === true },
       excludePromptDocument: settings.experiments.excludePromptDocument,
       decoding: settings.decoding,
       retro: {

@@ -54,6 +54,12 @@ export function ExperimentControls({
       off: off('REPLUG', settings.replug.enabled),
       onChange: (v) => onChange((s) => ({ ...s, replug: { ...s.replug, randomNeighbours: v } })),
     },
+    {
+      column: 'FLARE',
+      checked: settings.flare.randomNeighbours === true,
+      off: off('FLARE', settings.flare.enabled),
+      onChange: (v) => onChange((s) => ({ ...s, flare: { ...s.flare, randomNeighbours: v } })),
+    },
   ];
   return (
     <fieldset className="controls" disabled={disabled} data-testid="experiment-controls">

@@ -38,7 +38,7 @@ export const DEFAULT_SETTINGS: CompareSettings = {
   knn: { ...DEFAULT_KNN_SETTINGS, randomNeighbours: false },
   icralm: { enabled: false, ...DEFAULT_ICRALM_SETTINGS, randomNeighbours: false },
   replug: { ...DEFAULT_REPLUG_COLUMN, randomNeighbours: false },
-  flare: DEFAULT_FLARE_COLUMN,
+  flare: { ...DEFAULT_FLARE_COLUMN, randomNeighbours: false },
   // Kept in by default (as before): the built-in prompts come from WikiText-2, so switching shows the difference.
   experiments: { excludePromptDocument: false },
 };
