@@ -18,6 +18,8 @@
  *   npm run eval -- --model public/models/gpt-wt2 --split test --flare [--flare-lookahead 8] [--flare-threshold θ]
  *        [--flare-mask β] [--icralm-query 32]   (FLARE, docs/flare.md)
  *        (In-Context RALM, REPLUG: --retriever dense|bm25, the passages' retriever, dense by default; docs/bm25.md)
+ *   --knnlm, --icralm, --replug, --flare take --neighbours real|random too: random is the random-neighbour control
+ *        (k entries or passages drawn at random, seeded by each query; docs/controls.md)
  *   options: --datastore <built-in id | file.rlds | wiki.*.tokens> (default: the app's first built-in, WikiText-2 train)
  *            --knn-datastore public/datastores/wikitext-2-train.knn-pca64.rlds (accepted: the built-in keys, which the engines load anyway)
  *            --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)
@@ -163,9 +165,13 @@ async function main(): Promise<void> {
   try {
     const modelDir = resolve(args.model);
     const { key, id } = evaluatedModel(engines, modelDir);
-    const neighbours = key === 'retro' ? (args.neighbours ?? 'real') : 'none';
+    // kNN-LM, In-Context RALM and REPLUG retrieve too: `random` is their random-neighbour control (docs/controls.md).
+    const retrieves = key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'flare';
+    const neighbours = key === 'retro' || retrieves ? (args.neighbours ?? 'real') : 'none';
     if (!['real', 'random', 'none'].includes(neighbours)) fail(`--neighbours must be real, random or none, got ${neighbours}`);
-    if (key !== 'retro' && args.neighbours && args.neighbours !== 'none') fail(`${id} is a GPT: it takes no neighbours`);
+    if (retrieves && neighbours === 'none') fail(`--neighbours none: ${key} without retrieval is the GPT (run the GPT)`);
+    if (key === 'gpt' && args.neighbours && args.neighbours !== 'none') fail(`${id} is a GPT: it takes no neighbours (add --knnlm, --icralm or --replug for a retrieval method)`);
+    const random = neighbours === 'random';
     const datastoreId = key === 'gpt' || (key === 'retro' && neighbours === 'none') ? null : await chooseDatastore(engines);
     // The engines choose the keys, as in the app (RetrievalState.knn): the active datastore's own, or the built-in ones.
     if (key === 'knnlm') {
@@ -185,12 +191,18 @@ async function main(): Promise<void> {
       ...(args['skip-above'] !== undefined ? { skipAbove: Number(args['skip-above']) } : {}),
       ...(args['adaptive-lambda'] ? { lambdaTable: { ...DEFAULT_LAMBDA_TABLE } } : {}),
       ...(args['knn-search'] !== undefined ? { search: args['knn-search'] as 'exact' | 'ivf' } : {}),
+      ...(key === 'knnlm' && random ? { randomNeighbours: true } : {}),
     };
     if (knn.search !== undefined && knn.search !== 'exact' && knn.search !== 'ivf') fail(`--knn-search takes ivf or exact, got ${args['knn-search']}`);
     if (knn.skipAbove !== undefined && !(knn.skipAbove > 0 && knn.skipAbove <= 1)) fail(`--skip-above takes a threshold in (0, 1], got ${args['skip-above']}`);
     knn.sweep = sweep(knn);
     const retriever: RetrieverKind = args.retriever === 'bm25' ? 'bm25' : args.retriever === 'dense' ? 'dense' : fail(`--retriever takes dense or bm25, got ${args.retriever}`);
-    const passageSettings = { stride: int('icralm-stride', args['icralm-stride']) ?? DEFAULT_ICRALM_SETTINGS.stride, queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_ICRALM_SETTINGS.queryLength, retriever };
+    const passageSettings = {
+      stride: int('icralm-stride', args['icralm-stride']) ?? DEFAULT_ICRALM_SETTINGS.stride,
+      queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_ICRALM_SETTINGS.queryLength,
+      retriever,
+      ...(random && (key === 'icralm' || key === 'replug' || key === 'flare') ? { randomNeighbours: true } : {}),
+    };
     const retroK = int('k', args.k) ?? engines.ready.models.find((m) => m.key === 'retro')?.neighbours ?? 2;
     const request: EvalRequest = {
       text,
@@ -208,6 +220,7 @@ async function main(): Promise<void> {
         threshold: args['flare-threshold'] !== undefined ? Number(args['flare-threshold']) : DEFAULT_FLARE_SETTINGS.threshold,
         maskBelow: args['flare-mask'] !== undefined ? Number(args['flare-mask']) : DEFAULT_FLARE_SETTINGS.maskBelow,
         queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_FLARE_SETTINGS.queryLength,
+        ...(random && key === 'flare' ? { randomNeighbours: true } : {}),
       },
       batch: int('batch', args.batch) || 4,
       ...(maxWindows !== undefined ? { maxWindows } : {}),
@@ -292,6 +305,7 @@ function report(
     model: key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'flare' ? `${id}+${key}` : id,
     split: args.split,
     ...(key === 'retro' ? { neighbours, k: request.retro.k, ...(neighbours === 'random' ? { seed: request.retro.seed } : {}) } : {}),
+    ...(key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'flare' ? { neighbours } : {}),
     windows: r.windows,
     ...(range ? { window_range: range, total_windows: r.totalWindows, split_tokens: r.tokens, split_words: r.words } : {}),
     scored_tokens: r.scoredTokens,
@@ -354,6 +368,7 @@ function metrics(out: Record<string, unknown>, r: EvalResult, key: ModelKey, req
     words: out.words,
     windows: r.windows,
     ...(key === 'retro' ? { neighbours: out.neighbours, k: request.retro.k } : {}),
+    ...(key !== 'retro' && out.neighbours === 'random' ? { neighbours: 'random' } : {}),
     ...(key === 'knnlm'
       ? {
           ...(out.settings as object),

@@ -67,7 +67,7 @@ test('RETRO writes an invented fact it retrieved from a datastore built in the b
   // The control: with random neighbours RETRO reads places drawn at random (the same ones for the
   // same prompt), the panel says they were not searched, and the name is gone.
   await app.openSettings();
-  await page.getByRole('switch', { name: 'Random neighbours' }).check();
+  await page.getByRole('switch', { name: 'Random neighbours: RETRO' }).check();
   await app.closeSettings();
   await app.generate(PROMPT, { maxTokens: 8, timeout: 150_000 });
   const control = (await app.state()).runs.retro!;

@@ -23,7 +23,8 @@ export interface RetrievalWorkerApi extends RetrievalApi {
 export function remoteNeighbourServer(port: MessagePort): NeighbourServer {
   const remote = Comlink.wrap<NeighbourServer>(port);
   return {
-    retrieve: (chunkTokenIds, k, excludeDocIds, retriever) => remote.retrieve(chunkTokenIds, k, excludeDocIds, retriever),
+    retrieve: (chunkTokenIds, k, excludeDocIds, options) => remote.retrieve(chunkTokenIds, k, excludeDocIds, options),
+    promptSources: (promptIds) => remote.promptSources(promptIds),
     knnShard: (id, onProgress) => remote.knnShard(id, onProgress && Comlink.proxy(onProgress)),
     knnSources: () => remote.knnSources(),
   };

@@ -8,6 +8,7 @@ import type {
   Backend,
   BackendInfo,
   ChunkReport,
+  ColumnControls,
   DatastoreInfo,
   EvalRequest,
   EvalResult,
@@ -43,6 +44,8 @@ export interface RunState {
   tokensPerSecond: number | null;
   status: 'waiting' | 'running' | 'done' | 'stopped' | 'error';
   ms: number | null;
+  /** Retrieval columns: the experiment controls the run used (random neighbours, the prompt's documents excluded) */
+  controls?: ColumnControls;
 }
 
 export interface Notice {
@@ -309,7 +312,7 @@ export class RetroLabClient {
       let next: RunState;
       switch (event.type) {
         case 'start':
-          next = { ...run, prefix: event.prefix, paddingId: event.paddingId, prompt: event.prompt, chunk: event.chunk, status: 'running' };
+          next = { ...run, prefix: event.prefix, paddingId: event.paddingId, prompt: event.prompt, chunk: event.chunk, status: 'running', ...(event.controls ? { controls: event.controls } : {}) };
           break;
         case 'tokens':
           next = { ...run, generated: [...run.generated, ...event.tokens], tokensPerSecond: event.tokensPerSecond };

@@ -248,8 +248,10 @@ export interface RetrievalApi {
 
 /** What the retrieval engine serves to the inference engine (over a MessageChannel between the workers). */
 export interface NeighbourServer {
-  /** The k best chunks for a query of token ids; BM25 (`retriever` 'bm25') matches the words of their decoded text. */
-  retrieve(chunkTokenIds: number[], k: number, excludeDocIds: number[], retriever?: RetrieverKind): Promise<RetrievedForModel>;
+  /** `options.random`: k chunks drawn at random (seeded by the query ids) instead of the nearest, excluded documents skipped; `options.retriever` 'bm25' matches the words of their decoded text. */
+  retrieve(chunkTokenIds: number[], k: number, excludeDocIds: number[], options?: RetrieveControls): Promise<RetrievedForModel>;
+  /** The documents of the active datastore the prompt comes from (the leakage control): see PromptSources. */
+  promptSources(promptIds: number[]): Promise<PromptSources>;
   /**
    * The shard bytes of a stored datastore with kNN-LM sections, transferred (not copied). The
    * built-in kNN-LM datastore (KnnDefaultInfo.id) is copied into IndexedDB first if it is not yet.
@@ -257,6 +259,40 @@ export interface NeighbourServer {
   knnShard(id: string, onProgress?: ProgressCallback): Promise<KnnShardBytes>;
   /** The kNN-LM keys each use reads for the active datastore (RetrievalState.knn). */
   knnSources(): Promise<KnnSources>;
+}
+
+/** How a retrieval is made beyond its query, k and exclusions. */
+/** How a retrieval is made: the random-neighbour control, and the retriever (default 'dense'). */
+export interface RetrieveControls {
+  random?: boolean;
+  retriever?: RetrieverKind;
+}
+
+/** A document of a datastore that a prompt comes from. */
+export interface PromptSource {
+  docId: number;
+  title: string;
+}
+
+/**
+ * The leakage control's search (docs/controls.md): the documents of one datastore that hold at least
+ * half of the prompt's 8-token pieces (its first token left out, whose tokens depend on the text
+ * before it). `known` false: the datastore cannot say (kNN-LM keys stored without their text
+ * offsets have no document boundaries); `documents` is then empty.
+ */
+export interface PromptSources {
+  known: boolean;
+  documents: PromptSource[];
+  /** the prompt's 8-token pieces searched for (0: the prompt is too short to find its document) */
+  pieces: number;
+}
+
+/** The experiment controls a column ran with (GenerationEvent 'start'), for its badges. */
+export interface ColumnControls {
+  /** random neighbours or passages instead of the nearest */
+  random: boolean;
+  /** GenerateRequest.excludePromptDocument: what this column's datastore said about the prompt's documents, which were excluded */
+  promptSources?: PromptSources;
 }
 
 export interface KnnShardBytes {
@@ -338,6 +374,11 @@ export interface GenerateRequest {
   replug: ReplugSettings;
   /** look-ahead, θ, β and l of the 'flare' column (the defaults of src/core/flare when absent) */
   flare?: FlareSettings;
+  /**
+   * The leakage control (docs/controls.md): every retrieval column excludes the documents of its own
+   * datastore the prompt comes from (PromptSources), as well as `retro.excludeDocIds`. Default false.
+   */
+  excludePromptDocument?: boolean;
 }
 
 /** The kNN-LM model the inference engine holds (the GPT wrapped with one kNN-LM datastore). */
@@ -389,6 +430,8 @@ export type GenerationEvent =
       chunk: number | null;
       /** Prefix tokens with this id are left padding (end-of-text), drawn compactly */
       paddingId: number;
+      /** Retrieval columns: the experiment controls this run used */
+      controls?: ColumnControls;
     }
   | { type: 'tokens'; model: ModelKey; tokens: TokenView[]; tokensPerSecond: number }
   | { type: 'chunk'; model: ModelKey; report: ChunkReport }

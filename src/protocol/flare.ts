@@ -8,6 +8,8 @@ export interface FlareSettings {
   maskBelow: number;
   /** l: the query is the last `queryLength` tokens of the text followed by the masked look-ahead. */
   queryLength: number;
+  /** The random-neighbour control (docs/controls.md): each retrieval takes a passage drawn at random from the datastore, seeded by the query. */
+  randomNeighbours?: boolean;
 }
 
 /** One look-ahead token as the column shows it: what the GPT wrote and how sure it was. */

@@ -8,4 +8,6 @@ export interface IcRalmSettings {
   queryLength: number;
   /** How the passage is found (default 'dense': the retrieval embedder, as RETRO). */
   retriever?: RetrieverKind;
+  /** The random-neighbour control (docs/controls.md): a passage drawn at random from the datastore, seeded by the query. */
+  randomNeighbours?: boolean;
 }

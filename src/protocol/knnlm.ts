@@ -30,6 +30,12 @@ export interface KnnLmSettings {
    * IVF when the shard has lists (src/core/knnlm/ivf.ts, docs/benchmarks.md).
    */
   search?: 'exact' | 'ivf';
+  /**
+   * The random-neighbour control (docs/controls.md): k entries drawn at random from the datastore
+   * instead of the k nearest, seeded by the context (the same text draws the same entries); their
+   * distances to the query key are computed exactly, so p_kNN = softmax(−d / T) is still defined.
+   */
+  randomNeighbours?: boolean;
 }
 
 /**

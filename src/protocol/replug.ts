@@ -15,6 +15,8 @@ export interface ReplugSettings {
    * s = each passage's BM25 score over the top passage's (1 for the top one), src/core/replug/types.ts.
    */
   retriever?: RetrieverKind;
+  /** The random-neighbour control (docs/controls.md): k passages drawn at random from the datastore, seeded by the query. */
+  randomNeighbours?: boolean;
 }
 
 /** What one generated token owes to each passage: its weight and the probability that passage's GPT run gave the token. */

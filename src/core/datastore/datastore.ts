@@ -10,6 +10,8 @@ import type { VectorIndex, VectorSource } from '../retrieval/vector-index';
 import { initVoy, VoyIndex, type VoyWasmSource } from '../retrieval/voy';
 import { ShardMismatchError } from './errors';
 import { decodeShard, readShardHeader, sectionSizes } from './shard';
+import { findPromptSources, lastAtOrBefore } from './prompt-sources';
+import type { PromptSources } from '../../protocol/api';
 
 /**
  * Exact chunk vectors recomputed from the chunk tokens: the float32 the builder computed, bit for
@@ -58,6 +60,8 @@ export class Datastore {
   private readonly docFirstChunk: Uint32Array;
   private readonly decoder = new TextDecoder();
   private readonly sections: Record<string, number>;
+  /** The documents' token stream (each chunk's own tokens, in order) and where each chunk starts in it: built on first use. */
+  private stream: { ids: Uint16Array | Int32Array; chunkStarts: Uint32Array } | null = null;
 
   private constructor(
     readonly shard: Shard,
@@ -260,6 +264,35 @@ export class Datastore {
       }
       return this.neighbour(id, distance);
     });
+  }
+
+  /**
+   * The random-neighbour control with exclusions (docs/controls.md): k chunks drawn uniformly with
+   * replacement from a generator the caller seeds (by the query), chunks of excluded documents drawn
+   * again (up to 64k draws in all). Distances to the query are computed, as `randomNeighbours`'.
+   */
+  randomNeighboursExcluding(k: number, rng: () => number, query: ArrayLike<number>, options: RetrieveOptions = {}): Neighbour[] {
+    const excluded = this.excluder(options);
+    const kept: Neighbour[] = [];
+    for (let tries = 0; kept.length < k && tries < 64 * k; tries++) {
+      const [n] = this.randomNeighbours(1, rng, query);
+      if (n && !excluded?.(n.chunkIndex)) kept.push(n);
+    }
+    return kept;
+  }
+
+  /** The documents the prompt comes from (prompt-sources.ts): pieces of it found in this datastore's text tokens. */
+  promptSources(promptIds: ArrayLike<number>): PromptSources {
+    const s = this.shard;
+    if (!this.stream) {
+      const chunkStarts = new Uint32Array(this.chunkCount + 1);
+      for (let c = 0; c < this.chunkCount; c++) chunkStarts[c + 1] = chunkStarts[c]! + s.chunkLengths[c]!;
+      const ids = s.tokens instanceof Uint16Array ? new Uint16Array(chunkStarts[this.chunkCount]!) : new Int32Array(chunkStarts[this.chunkCount]!);
+      for (let c = 0; c < this.chunkCount; c++) ids.set(s.tokens.subarray(c * s.neighbourLen, c * s.neighbourLen + s.chunkLengths[c]!), chunkStarts[c]!);
+      this.stream = { ids, chunkStarts };
+    }
+    const { ids, chunkStarts } = this.stream;
+    return findPromptSources(promptIds, ids, (at) => s.chunkDocs[lastAtOrBefore(chunkStarts, at)] ?? -1, (doc) => s.titles[doc] ?? '');
   }
 
   dispose(): void {

@@ -81,13 +81,13 @@ describe('RetrievalEngine: BM25', () => {
 
   it('serves token-id queries by their words, and leaves out excluded documents', async () => {
     const ids = files.tokenizer.encode(' Mating occurs in the summer , producing eggs');
-    const served = await engine.neighbourServer.retrieve(ids, 3, [], 'bm25');
+    const served = await engine.neighbourServer.retrieve(ids, 3, [], { retriever: 'bm25' });
     const expected = reference.search(files.tokenizer.decode(ids), 3);
     expect(served.views.map((v) => v.chunkIndex)).toEqual(expected.map((h) => h.id));
     expect(served.views[0]!.text).toContain('Mating occurs in the summer');
     expect(served.tokenIds[0]).toEqual(Array.from(datastore.neighbourTokens(expected[0]!.id)));
     const topDoc = served.views[0]!.docId;
-    const without = await engine.neighbourServer.retrieve(ids, 3, [topDoc], 'bm25');
+    const without = await engine.neighbourServer.retrieve(ids, 3, [topDoc], { retriever: 'bm25' });
     const docs = datastore.shard.chunkDocs;
     expect(without.views.map((v) => v.chunkIndex)).toEqual(reference.search(files.tokenizer.decode(ids), 3, (c) => docs[c] === topDoc).map((h) => h.id));
     expect(without.views.every((v) => v.docId !== topDoc)).toBe(true);

@@ -112,6 +112,7 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
       ...(request.maxWindows !== undefined ? { maxWindows: request.maxWindows } : {}),
       ...(range ? { windowRange: range } : {}),
       ...(request.knn.pointers !== undefined ? { pointers: request.knn.pointers } : {}),
+      ...(request.knn.randomNeighbours ? { random: true } : {}),
       tokenLogProbs: logProbs,
       signal,
       onProgress,
@@ -137,9 +138,12 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
     const last = allWindows.at(-1)!;
     const maxTokens = request.maxWindows !== undefined ? last.start + last.length - 1 : undefined;
     let datastoreId: string | null = null;
-    const retriever = (request.model === 'icralm' ? request.icralm.retriever : request.replug.retriever) ?? 'dense';
+    // The retriever and the random-passage control (docs/bm25.md, docs/controls.md): passages drawn at random are seeded by each query.
+    const settings = request.model === 'icralm' ? request.icralm : request.model === 'replug' ? request.replug : request.flare;
+    const random = settings?.randomNeighbours === true;
+    const retriever = (request.model === 'icralm' ? request.icralm.retriever : request.model === 'replug' ? request.replug.retriever : undefined) ?? 'dense';
     const passages: PassagesRetriever = async (query, k) => {
-      const result = await server.retrieve([...query], k, [], retriever);
+      const result = await server.retrieve([...query], k, [], { random, retriever });
       datastoreId = result.datastoreId;
       return result.tokenIds.map((tokenIds, i) => {
         const view = result.views[i];

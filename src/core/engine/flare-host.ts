@@ -18,8 +18,11 @@ export class FlareHost {
   /** In-Context RALM's host needs the same three things: the GPT, the tokenizer, the retrieval engine. */
   constructor(private readonly deps: IcRalmHostDeps) {}
 
-  /** The column's model for this request: its look-ahead, θ, β, l and document exclusions; reports start afresh. */
-  prepare(request: GenerateRequest): FlareModel {
+  /**
+   * The column's model for this request: its look-ahead, θ, β, l, document exclusions (the request's
+   * and `promptDocIds`, the leakage control's) and random-passage control; reports start afresh.
+   */
+  prepare(request: GenerateRequest, promptDocIds: readonly number[] = []): FlareModel {
     const gpt = this.deps.gpt();
     const eotId = gpt.manifest.tokenizer.eot_id;
     const tokenizer = this.deps.tokenizer();
@@ -27,19 +30,19 @@ export class FlareHost {
       // The GPT session is the 'gpt' column's too: the engine runs the columns one after another.
       this.model = new FlareModel(gpt, this.retriever([], eotId), { ownsModel: false });
     }
-    this.model.setRetriever(this.retriever([...request.retro.excludeDocIds], eotId));
+    this.model.setRetriever(this.retriever([...request.retro.excludeDocIds, ...promptDocIds], eotId, request.flare?.randomNeighbours === true));
     this.model.setSettings({ ...DEFAULT_FLARE_SETTINGS, ...request.flare }, separatorTokens('newline', (t) => tokenizer.encode(t), eotId));
     this.views = [];
     this.reported = 0;
     return this.model;
   }
 
-  private retriever(excludeDocIds: number[], eotId: number): PassageRetriever {
+  private retriever(excludeDocIds: number[], eotId: number, random = false): PassageRetriever {
     return async (queries) => {
       const server = this.deps.server();
       const passages = [];
       for (const query of queries) {
-        const result = await server.retrieve([...query], 1, excludeDocIds);
+        const result = await server.retrieve([...query], 1, excludeDocIds, { random });
         const ids = result.tokenIds[0];
         const view = result.views[0] ?? null;
         this.views.push(view);

@@ -6,7 +6,7 @@
 import { DEFAULT_ICRALM_SETTINGS, IcRalmModel, separatorTokens, trimPadding, type PassageRetriever } from '../icralm';
 import type { GptModel } from '../models';
 import type { RetroTokenizer } from '../tokenizer';
-import type { ChunkReport, GenerateRequest, NeighbourServer, NeighbourDisplay, RetrieverKind } from '../../protocol/api';
+import type { ChunkReport, GenerateRequest, NeighbourServer, NeighbourDisplay, RetrieveControls } from '../../protocol/api';
 
 /** What a passage carries from the retrieval engine's view of it: where it is, and its distance (dense) or BM25 score. */
 export function passageFields(view: NeighbourDisplay): { chunkIndex: number; docId: number; title: string; distance: number; score?: number } {
@@ -27,8 +27,11 @@ export class IcRalmHost {
 
   constructor(private readonly deps: IcRalmHostDeps) {}
 
-  /** The column's model for this request: its s, l and document exclusions; reports start afresh. */
-  prepare(request: GenerateRequest): IcRalmModel {
+  /**
+   * The column's model for this request: its s, l, document exclusions (the request's and
+   * `promptDocIds`, the leakage control's) and random-passage control; reports start afresh.
+   */
+  prepare(request: GenerateRequest, promptDocIds: readonly number[] = []): IcRalmModel {
     const gpt = this.deps.gpt();
     const eotId = gpt.manifest.tokenizer.eot_id;
     const tokenizer = this.deps.tokenizer();
@@ -36,20 +39,20 @@ export class IcRalmHost {
       // The GPT session is the 'gpt' column's too: the engine runs the columns one after another.
       this.model = new IcRalmModel(gpt, this.retriever([], eotId), { ownsModel: false });
     }
-    const exclude = [...request.retro.excludeDocIds];
-    this.model.setRetriever(this.retriever(exclude, eotId, request.icralm.retriever ?? 'dense'));
+    const exclude = [...request.retro.excludeDocIds, ...promptDocIds];
+    this.model.setRetriever(this.retriever(exclude, eotId, { retriever: request.icralm.retriever ?? 'dense', random: request.icralm.randomNeighbours === true }));
     this.model.setSettings({ ...DEFAULT_ICRALM_SETTINGS, ...request.icralm }, separatorTokens('newline', (t) => tokenizer.encode(t), eotId));
     this.views = [];
     this.reported = 0;
     return this.model;
   }
 
-  private retriever(excludeDocIds: number[], eotId: number, kind: RetrieverKind = 'dense'): PassageRetriever {
+  private retriever(excludeDocIds: number[], eotId: number, controls: RetrieveControls = {}): PassageRetriever {
     return async (queries) => {
       const server = this.deps.server();
       const passages = [];
       for (const query of queries) {
-        const result = await server.retrieve([...query], 1, excludeDocIds, kind);
+        const result = await server.retrieve([...query], 1, excludeDocIds, controls);
         const ids = result.tokenIds[0];
         const view = result.views[0] ?? null;
         this.views.push(view);

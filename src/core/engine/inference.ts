@@ -14,6 +14,7 @@ import type {
   Backend,
   BackendInfo,
   ChunkReport,
+  ColumnControls,
   EvalRequest,
   EvalResult,
   ExplainOptions,
@@ -32,12 +33,14 @@ import type {
   NeighbourDisplay,
   NeighbourServer,
   ProgressCallback,
+  PromptSources,
   ScoreCallback,
   ScoreRequest,
   ScoreResult,
   TokenView,
 } from '../../protocol/api';
 import { alignedNeighbourSource } from '../knnlm/aligned';
+import { knnPromptSources } from '../knnlm/controls';
 import { KnnLmModel } from '../knnlm/model';
 import { Runtime, type ModelFiles } from '../runtime';
 import { GptModel, RetroModel, readManifest, type LanguageModel, type NeighbourSource, type RetrievedNeighbour } from '../models';
@@ -83,7 +86,12 @@ type GptJob = 'generation' | 'lens' | 'keys';
  * pointers, the adaptive θ and λ table) are off, not whatever an earlier request set.
  */
 function knnRequestSettings(knn: KnnLmSettings): KnnLmSettings {
-  return { pointers: 0, skipAbove: 0, lambdaTable: undefined, search: undefined, ...knn };
+  return { pointers: 0, skipAbove: 0, lambdaTable: undefined, search: undefined, randomNeighbours: false, ...knn };
+}
+
+/** The documents a column excludes for the leakage control: those its datastore found, none when it could not say. */
+function sourceIds(controls: ColumnControls | undefined): number[] {
+  return controls?.promptSources?.documents.map((d) => d.docId) ?? [];
 }
 
 export class InferenceEngine implements InferenceApi, InferenceLinks {
@@ -154,7 +162,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   /** RETRO's neighbours: token-aligned from the kNN-LM keys, else chunks from the retrieval engine. */
   private readonly neighbourSource: NeighbourSource = async (chunkTokenIds, k, options) => {
     if (this.retroIsTokenAligned) return this.alignedNeighbours(chunkTokenIds, k, options);
-    const result = await this.connectedServer().retrieve(chunkTokenIds, k, [...(options.excludeDocIds ?? [])]);
+    const result = await this.connectedServer().retrieve(chunkTokenIds, k, [...(options.excludeDocIds ?? [])], { random: options.random === true });
     this.pendingViews.push({ query: [...chunkTokenIds], views: result.views, latencyMs: result.latencyMs });
     return result.tokenIds.map((tokenIds, i): RetrievedNeighbour => {
       const view = result.views[i];
@@ -259,14 +267,18 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     try {
       const promptIds = request.promptIds ?? tokenizer.encode(request.prompt);
       if (promptIds.length === 0) throw new RangeError('The prompt is empty after tokenization.');
+      const sources = this.promptSourceFinder(promptIds, request.excludePromptDocument === true);
       for (const key of request.models) {
-        const loaded = key === 'knnlm' ? this.knnLoaded(request) : key === 'icralm' ? this.icralmLoaded(request) : key === 'replug' ? this.replugLoaded(request) : key === 'flare' ? this.flareLoaded(request) : this.models.get(key);
+        const controls = await this.columnControls(key, request, sources);
+        const excluded = sourceIds(controls);
+        const loaded =
+          key === 'knnlm' ? this.knnLoaded(request, excluded) : key === 'icralm' ? this.icralmLoaded(request, excluded) : key === 'replug' ? this.replugLoaded(request, excluded) : key === 'flare' ? this.flareLoaded(request, excluded) : this.models.get(key);
         if (!loaded) throw new Error(`Model ${key} is not loaded.`);
         if (signal.aborted) {
           await onEvent({ type: 'done', model: key, generated: 0, tokensPerSecond: 0, stopped: true, ms: 0 });
           continue;
         }
-        await this.generateOne(loaded, promptIds, request, onEvent, signal);
+        await this.generateOne(loaded, promptIds, request, onEvent, signal, controls);
       }
     } finally {
       this.controller = null;
@@ -276,6 +288,40 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
 
   stop(): void {
     this.controller?.abort();
+  }
+
+  /**
+   * The leakage control's searches for one request, each run at most once: in the active chunk
+   * datastore (In-Context RALM, REPLUG, FLARE, chunk RETRO) and in the loaded kNN-LM keys (kNN-LM,
+   * token-aligned RETRO). Null when the request keeps the prompt's documents in.
+   */
+  private promptSourceFinder(promptIds: readonly number[], on: boolean): { chunks: () => Promise<PromptSources>; keys: () => PromptSources } | null {
+    if (!on) return null;
+    let chunks: Promise<PromptSources> | null = null;
+    let keys: PromptSources | null = null;
+    return {
+      chunks: () => (chunks ??= this.connectedServer().promptSources([...promptIds])),
+      keys: () => {
+        const store = this.knn.datastore;
+        // No keys loaded: the column fails with its own message; nothing can be said here.
+        return (keys ??= store ? knnPromptSources(store, promptIds) : { known: false, documents: [], pieces: 0 });
+      },
+    };
+  }
+
+  /** What a retrieval column runs with beyond its own settings: the random control and the prompt's documents it excludes. */
+  private async columnControls(key: ModelKey, request: GenerateRequest, sources: ReturnType<InferenceEngine['promptSourceFinder']>): Promise<ColumnControls | undefined> {
+    const fromKeys = key === 'knnlm' || (key === 'retro' && this.retroIsTokenAligned);
+    const random =
+      key === 'retro' ? request.retro.randomNeighbours === true
+      : key === 'knnlm' ? request.knn.randomNeighbours === true
+      : key === 'icralm' ? request.icralm.randomNeighbours === true
+      : key === 'replug' ? request.replug.randomNeighbours === true
+      : key === 'flare' ? request.flare?.randomNeighbours === true
+      : null;
+    if (random === null || (key === 'retro' && !request.retro.retrieval)) return undefined;
+    if (!sources) return { random };
+    return { random, promptSources: fromKeys ? sources.keys() : await sources.chunks() };
   }
 
   async encode(text: string): Promise<number[]> {
@@ -389,32 +435,33 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
 
   // --- columns ----------------------------------------------------------------------------------
 
-  /** The 'knnlm' column's model with this request's λ, k, T. */
-  private knnLoaded(request: GenerateRequest): Loaded | undefined {
+  /** The 'knnlm' column's model with this request's λ, k, T, random control and the prompt's documents excluded. */
+  private knnLoaded(request: GenerateRequest, promptDocIds: readonly number[]): Loaded | undefined {
     const model = this.knn.active;
     if (!model) throw new Error('kNN-LM is on but no kNN-LM datastore is loaded.');
     const gpt = this.models.get('gpt');
     if (!gpt) return undefined;
     model.setSettings(knnRequestSettings(request.knn));
+    model.setExcludedDocuments(promptDocIds);
     return { key: 'knnlm', model, manifest: gpt.manifest };
   }
 
   /** The 'replug' column's model with this request's k, τ, s, l and excluded documents. */
-  private replugLoaded(request: GenerateRequest): Loaded | undefined {
+  private replugLoaded(request: GenerateRequest, promptDocIds: readonly number[]): Loaded | undefined {
     const gpt = this.models.get('gpt');
-    return gpt ? { key: 'replug', model: this.replug.prepare(request), manifest: gpt.manifest } : undefined;
+    return gpt ? { key: 'replug', model: this.replug.prepare(request, promptDocIds), manifest: gpt.manifest } : undefined;
   }
 
   /** The 'flare' column's model with this request's look-ahead, θ, β, l and excluded documents. */
-  private flareLoaded(request: GenerateRequest): Loaded | undefined {
+  private flareLoaded(request: GenerateRequest, promptDocIds: readonly number[]): Loaded | undefined {
     const gpt = this.models.get('gpt');
-    return gpt ? { key: 'flare', model: this.flare.prepare(request), manifest: gpt.manifest } : undefined;
+    return gpt ? { key: 'flare', model: this.flare.prepare(request, promptDocIds), manifest: gpt.manifest } : undefined;
   }
 
   /** The 'icralm' column's model with this request's s, l and excluded documents. */
-  private icralmLoaded(request: GenerateRequest): Loaded | undefined {
+  private icralmLoaded(request: GenerateRequest, promptDocIds: readonly number[]): Loaded | undefined {
     const gpt = this.models.get('gpt');
-    return gpt ? { key: 'icralm', model: this.icralm.prepare(request), manifest: gpt.manifest } : undefined;
+    return gpt ? { key: 'icralm', model: this.icralm.prepare(request, promptDocIds), manifest: gpt.manifest } : undefined;
   }
 
   private loadedGpt(): GptModel {
@@ -457,7 +504,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     return json.models.filter((m): m is string => typeof m === 'string');
   }
 
-  private async generateOne({ key, model }: Loaded, promptIds: number[], request: GenerateRequest, onEvent: GenerationCallback, signal: AbortSignal): Promise<void> {
+  private async generateOne({ key, model }: Loaded, promptIds: number[], request: GenerateRequest, onEvent: GenerationCallback, signal: AbortSignal, controls?: ColumnControls): Promise<void> {
     const tt = this.loadedTexts();
     const started = performance.now();
     const isRetro = model instanceof RetroModel;
@@ -469,7 +516,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
         retrievalStep: r.retrievalStep,
         leftPad: r.leftPad,
         retroPlusPlus: r.retroPlusPlus,
-        excludeDocIds: r.excludeDocIds,
+        excludeDocIds: [...r.excludeDocIds, ...sourceIds(controls)],
         randomNeighbours: r.randomNeighbours === true,
       });
     }
@@ -488,7 +535,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
       const prefix = tt.views(sequence.slice(0, prefixLength));
       const prompt = tt.views(promptIds);
       const chunk = isRetro ? (model.manifest.hyperparameters.chunk ?? null) : null;
-      void onEvent({ type: 'start', model: key, prefix, prompt, chunk, paddingId: model.manifest.tokenizer.eot_id });
+      void onEvent({ type: 'start', model: key, prefix, prompt, chunk, paddingId: model.manifest.tokenizer.eot_id, ...(controls ? { controls } : {}) });
     };
 
     const report = (retrievals: readonly ChunkRetrieval[]) => {
@@ -575,6 +622,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
       const knnModel = this.knn.active;
       if (!knnModel || !gpt) return 'kNN-LM is off: turn it on in the compare view (it loads a kNN-LM datastore) to score with it.';
       knnModel.setSettings(knnRequestSettings(request.knn));
+      knnModel.setExcludedDocuments([]);
       // Its forwardBatch returns the mixture's log-probabilities, which the eval's log-softmax keeps.
       return { key, name: 'kNN-LM', model: knnModel, context: gpt.manifest.hyperparameters.context };
     }

@@ -5,7 +5,7 @@
  */
 import { separatorTokens, trimPadding } from '../icralm';
 import { DEFAULT_REPLUG_SETTINGS, ReplugModel, type PassagesRetriever, type ReplugTokenShare } from '../replug';
-import type { ChunkReport, GenerateRequest, NeighbourDisplay, RetrieverKind } from '../../protocol/api';
+import type { ChunkReport, GenerateRequest, NeighbourDisplay, RetrieveControls } from '../../protocol/api';
 import { passageFields, type IcRalmHostDeps } from './icralm-host';
 
 export class ReplugHost {
@@ -17,8 +17,11 @@ export class ReplugHost {
   /** In-Context RALM's host needs the same three things: the GPT, the tokenizer, the retrieval engine. */
   constructor(private readonly deps: IcRalmHostDeps) {}
 
-  /** The column's model for this request: its k, τ, s, l and document exclusions; reports start afresh. */
-  prepare(request: GenerateRequest): ReplugModel {
+  /**
+   * The column's model for this request: its k, τ, s, l, document exclusions (the request's and
+   * `promptDocIds`, the leakage control's) and random-passage control; reports start afresh.
+   */
+  prepare(request: GenerateRequest, promptDocIds: readonly number[] = []): ReplugModel {
     const gpt = this.deps.gpt();
     const eotId = gpt.manifest.tokenizer.eot_id;
     const tokenizer = this.deps.tokenizer();
@@ -26,16 +29,16 @@ export class ReplugHost {
       void this.model?.dispose();
       this.model = new ReplugModel(gpt, this.retriever([], eotId));
     }
-    this.model.setRetriever(this.retriever([...request.retro.excludeDocIds], eotId, request.replug.retriever ?? 'dense'));
+    this.model.setRetriever(this.retriever([...request.retro.excludeDocIds, ...promptDocIds], eotId, { retriever: request.replug.retriever ?? 'dense', random: request.replug.randomNeighbours === true }));
     this.model.setSettings({ ...DEFAULT_REPLUG_SETTINGS, ...request.replug }, separatorTokens('newline', (t) => tokenizer.encode(t), eotId));
     this.views = [];
     this.reported = 0;
     return this.model;
   }
 
-  private retriever(excludeDocIds: number[], eotId: number, kind: RetrieverKind = 'dense'): PassagesRetriever {
+  private retriever(excludeDocIds: number[], eotId: number, controls: RetrieveControls = {}): PassagesRetriever {
     return async (query, k) => {
-      const result = await this.deps.server().retrieve([...query], k, excludeDocIds, kind);
+      const result = await this.deps.server().retrieve([...query], k, excludeDocIds, controls);
       this.views.push(result.views.slice(0, k));
       return result.tokenIds.slice(0, k).map((ids, j) => {
         const view = result.views[j];

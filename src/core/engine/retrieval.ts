@@ -38,6 +38,7 @@ import { TokenBytes, TokenTexts } from './token-text';
 import { fetchFolder, type FolderOpener } from './folder';
 import { inThread, type Transfer } from './transfer';
 import { knnSources } from './knn-sources';
+import { Rng, seedOfIds } from '../generate/rng';
 
 interface Assets {
   manifest: ModelManifest;
@@ -171,11 +172,21 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       const activeId = this.active && records.some((r) => r.id === this.active!.id) ? this.active.id : null;
       return knnSources(records.filter((r) => r.kind !== 'knnlm').map(info), activeId, knnDefault(entries, records));
     },
-    retrieve: async (chunkTokenIds, k, excludeDocIds, retriever = 'dense'): Promise<RetrievedForModel> => {
+    retrieve: async (chunkTokenIds, k, excludeDocIds, options = {}): Promise<RetrievedForModel> => {
       const { texts, tokenizer } = await this.loadAssets();
-      const query = retriever === 'bm25' ? { retriever, text: tokenizer.decode(chunkTokenIds) } : { retriever, ids: chunkTokenIds };
+      const retriever = options.retriever ?? 'dense';
+      // A random draw stands in for any retriever: it reads the query ids only to seed itself.
+      const query = options.random
+        ? { retriever: 'dense' as const, ids: chunkTokenIds, random: true }
+        : retriever === 'bm25'
+          ? { retriever, text: tokenizer.decode(chunkTokenIds) }
+          : { retriever, ids: chunkTokenIds };
       const { neighbours, latencyMs, datastoreId } = this.retrieveQuery(query, k, excludeDocIds);
       return { tokenIds: neighbours.map((n) => n.tokenIds), views: neighbours.map((n) => display(n, texts)), latencyMs, datastoreId };
+    },
+    promptSources: async (promptIds) => {
+      if (!this.active) throw new Error('No datastore is active: pick one in the Datastores panel or add your own text.');
+      return this.active.datastore.promptSources(promptIds);
     },
   };
 
@@ -631,14 +642,16 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
   }
 
   private retrieveQuery(
-    query: { retriever: 'dense'; ids: number[] } | { retriever: 'bm25'; text: string },
+    query: { retriever: 'dense'; ids: number[]; random?: boolean } | { retriever: 'bm25'; text: string },
     k: number,
     excludeDocIds: number[],
   ): { neighbours: Neighbour[]; latencyMs: number; datastoreId: string } {
     const { id, datastore } = this.requireActive();
     if (query.retriever === 'dense') {
       const t0 = performance.now();
-      const neighbours = datastore.retrieve(query.ids, k, { excludeDocIds });
+      // The random-neighbour control: drawn with a generator seeded by the query (docs/controls.md).
+      const rng = query.random ? new Rng(seedOfIds(query.ids)) : null;
+      const neighbours = rng ? datastore.randomNeighboursExcluding(k, () => rng.next(), query.ids, { excludeDocIds }) : datastore.retrieve(query.ids, k, { excludeDocIds });
       return { neighbours, latencyMs: performance.now() - t0, datastoreId: id };
     }
     const index = this.bm25Index();

@@ -25,3 +25,12 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 }
+
+/**
+ * A seed from token ids (FNV-1a over the ids): the random-neighbour controls seed their draws with
+ * the query, so the same text draws the same places again (docs/controls.md).
+ */
+export function seedOfIds(ids: ArrayLike<number>, from = 0, to = ids.length, seed = 2166136261): number {
+  for (let i = from; i < to; i++) seed = Math.imul(seed ^ ids[i]!, 16777619) >>> 0;
+  return seed;
+}

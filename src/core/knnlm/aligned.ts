@@ -13,7 +13,7 @@ import type { NeighbourSource, RetrievedNeighbour } from '../models/neighbours';
 import type { LanguageModel, StepOutput } from '../models/types';
 import type { KnnDatastore, KnnEntryText } from './datastore';
 import { MAX_KNN_K } from './types';
-import { Rng } from '../generate/rng';
+import { Rng, seedOfIds } from '../generate/rng';
 
 export interface AlignedMatch {
   /** which of the searched datastores */
@@ -92,9 +92,7 @@ export async function queryKey(gpt: QueryGpt, context: readonly number[]): Promi
  */
 function randomKept(datastore: KnnDatastore, k: number, context: readonly number[], excluded: ReadonlySet<number>, chunk: number): AlignedNeighbour[] {
   // The sampler's generator, seeded with the FNV-1a hash of the query ids.
-  let seed = 2166136261;
-  for (const id of context) seed = Math.imul(seed ^ id, 16777619) >>> 0;
-  const rng = new Rng(seed);
+  const rng = new Rng(seedOfIds(context));
   const kept: AlignedNeighbour[] = [];
   for (let tries = 0; kept.length < k && tries < 64 * k; tries++) {
     const [entry] = randomEntries(datastore, 1, () => rng.next());

@@ -189,6 +189,23 @@ export class KnnDatastore {
     return lo;
   }
 
+  /** Whether entries know their documents: keys stored with their text offsets (without, no document can be named or excluded). */
+  get knowsDocuments(): boolean {
+    return this.section.textOffsets !== undefined && this.section.textOffsets !== null;
+  }
+
+  /**
+   * Document of entry `entry` (as `entryText`'s docId, without decoding text); -1 when entries do not
+   * know documents. Entries are in text order, so a document's keys are one range of entries.
+   */
+  entryDocument(entry: number): number {
+    const offsets = this.section.textOffsets;
+    if (!offsets) return -1;
+    const start = offsets[entry]!;
+    const docId = this.documentAt(start);
+    return start === offsets[entry + 1] && docId > 0 && this.shard.docTextOffsets[docId] === start ? docId - 1 : docId;
+  }
+
   /** Where entry `entry` comes from: its document, the text before its value token, the token, the text after. */
   entryText(entry: number, before = 240, after = 60): KnnEntryText {
     if (!(entry >= 0 && entry < this.size)) throw new RangeError(`no kNN-LM entry ${entry} (${this.size} entries)`);

@@ -17,6 +17,8 @@ import type { KeyModel } from './build';
 import { followPointers, pointerNeighbours } from './retomaton';
 import { effectiveLambda, skipsSearch } from './adaptive';
 import { MAX_KNN_K, type KnnLmSettings } from './types';
+import { randomKnnNeighbours } from './controls';
+import { seedOfIds } from '../generate/rng';
 
 export interface KnnEvalOptions {
   context: number;
@@ -34,6 +36,11 @@ export interface KnnEvalOptions {
    * this many survive, instead of searching; pointers restart at each window's first scored target.
    */
   pointers?: number;
+  /**
+   * The random-neighbour control (controls.ts): each target's kMax neighbours are drawn at random,
+   * seeded by the window's tokens up to it, with their exact distances; no search, no pointers.
+   */
+  random?: boolean;
   onProgress?: (done: number, total: number) => void;
   /** Filled with the headline setting's log p(ids[j+1]) at index j for every scored target. */
   tokenLogProbs?: Float32Array;
@@ -122,7 +129,9 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
     const keys = out.knnKeys;
     if (!keys) throw new Error(`${model.manifest.id} returned no knn_key: not a GPT with kNN-LM keys`);
     let previous: Int32Array | null = null;
+    let seed = options.random ? seedOfIds(inputs, 0, w.firstScored) : 0;
     for (let t = w.firstScored; t < inputs.length; t++) {
+      if (options.random) seed = seedOfIds(inputs, t, t + 1, seed);
       const target = ids[w.start + t + 1]!;
       // log p_LM of the target and the GPT's top probability from one log-sum-exp
       const row = t * V;
@@ -136,7 +145,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
       const skips = options.settings.map((s) => skipsSearch(s, lmTop));
       const key = keys.subarray(t * keyDim, (t + 1) * keyDim);
       // The token read at position t is the previous target: pointers that went on with it.
-      const pointers = minPointers > 0 && previous ? followPointers(previous, values, inputs[t]!) : null;
+      const pointers = minPointers > 0 && previous && !options.random ? followPointers(previous, values, inputs[t]!) : null;
       let nearest: Int32Array;
       let distances: Float32Array;
       if (skips.every(Boolean)) {
@@ -144,6 +153,8 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
         nearest = new Int32Array(0);
         distances = new Float32Array(0);
         saved++;
+      } else if (options.random) {
+        ({ ids: nearest, distances } = randomKnnNeighbours(datastore, key, kMax, seed));
       } else if (pointers && pointers.length >= minPointers) {
         ({ ids: nearest, distances } = pointerNeighbours(datastore, key, pointers, kMax));
         skipped++;

@@ -16,6 +16,8 @@ import type { KnnDatastore } from './datastore';
 import { knnLogProbs, logSoftmax, mixLogProbs, validateKnnSettings, type SparseLogProbs } from './interpolate';
 import { followPointers, pointerNeighbours } from './retomaton';
 import { effectiveLambda, skipsSearch, topProbability } from './adaptive';
+import { randomKnnNeighbours, searchExcluding } from './controls';
+import { seedOfIds } from '../generate/rng';
 import { DEFAULT_KNN_SETTINGS, MAX_KNN_K, type ExplainOptions, type KnnLmSettings, type KnnTokenExplanation, type TokenProbability } from './types';
 
 export interface KnnLmModelOptions {
@@ -85,6 +87,8 @@ export class KnnLmModel implements LanguageModel {
   lastSkipped = false;
   /** The λ the last row was mixed with. */
   lastLambda: number = DEFAULT_KNN_SETTINGS.lambda;
+  /** Documents whose entries are never neighbours (the leakage control, controls.ts). */
+  private excluded: ReadonlySet<number> = new Set();
 
   constructor(
     /** the GPT: any LanguageModel whose StepOutputs carry `knnKeys` */
@@ -115,6 +119,11 @@ export class KnnLmModel implements LanguageModel {
     this.current = next;
   }
 
+  /** Documents whose entries must not be neighbours from the next call on (empty: none); entries of a datastore without document boundaries cannot be excluded. */
+  setExcludedDocuments(docIds: readonly number[]): void {
+    this.excluded = new Set(docIds);
+  }
+
   get sequence(): readonly number[] {
     return this.lm.sequence;
   }
@@ -137,7 +146,10 @@ export class KnnLmModel implements LanguageModel {
     return this.serial.run(async () => {
       const out = await this.lm.next(tokenId);
       const min = this.current.pointers ?? 0;
-      const pointers = min > 0 && this.lastNeighbours && !out.restarted ? followPointers(this.lastNeighbours, this.datastore.section.values, tokenId) : null;
+      // Random neighbours have no pointers worth following: each token draws afresh.
+      const follow = min > 0 && this.lastNeighbours && !out.restarted && !this.current.randomNeighbours;
+      let pointers = follow ? followPointers(this.lastNeighbours!, this.datastore.section.values, tokenId) : null;
+      if (pointers && this.excluded.size > 0) pointers = pointers.filter((e) => !this.excluded.has(this.datastore.entryDocument(e)));
       return this.mix(out, this.lm.sequence.length - out.rows, true, pointers && pointers.length >= min ? pointers : null);
     });
   }
@@ -169,7 +181,11 @@ export class KnnLmModel implements LanguageModel {
     const { k, temperature } = this.current;
     const logits = new Float32Array(out.rows * V);
     const values = this.datastore.section.values;
+    const sequence = this.lm.sequence;
+    // Random draws are seeded by the text up to each position (the same text draws the same entries).
+    let seed = this.current.randomNeighbours ? seedOfIds(sequence, 0, first) : 0;
     for (let r = 0; r < out.rows; r++) {
+      if (this.current.randomNeighbours) seed = seedOfIds(sequence, first + r, first + r + 1, seed);
       const lm = logSoftmax(out.logits, r * V, V);
       const key = keys.subarray(r * keyDim, (r + 1) * keyDim);
       // Adaptive kNN-LM: a confident GPT is trusted alone, with no search.
@@ -177,7 +193,11 @@ export class KnnLmModel implements LanguageModel {
       const skipped = skipsSearch(this.current, lmTop);
       // Only a single generated row follows pointers; prefills and the eval's batches search.
       const followed = !skipped && pointers && out.rows === 1;
-      const { ids, distances } = skipped ? { ids: new Int32Array(0), distances: new Float32Array(0) } : followed ? pointerNeighbours(this.datastore, key, pointers, k) : this.datastore.search(key, k, this.current.search ? { index: this.current.search } : {});
+      const { ids, distances } = skipped ? { ids: new Int32Array(0), distances: new Float32Array(0) } : followed
+          ? pointerNeighbours(this.datastore, key, pointers, k)
+          : this.current.randomNeighbours
+            ? randomKnnNeighbours(this.datastore, key, k, seed, this.excluded)
+            : searchExcluding(this.datastore, key, k, this.excluded, this.current.search ? { index: this.current.search } : {});
       const lambda = effectiveLambda(this.current, distances.length > 0 ? distances[0] : undefined);
       if (remember) {
         if (skipped) this.searches.saved++;

@@ -17,6 +17,7 @@ import { DecodingControls } from './DecodingControls';
 import { OutputColumn } from './OutputColumn';
 import { TokenPanel } from './TokenPanel';
 import { RetroControls } from './RetroControls';
+import { ExperimentControls } from './ExperimentControls';
 import { loadSettings, saveSettings, type CompareSettings } from './settings';
 import { SidePanel } from '../../ui/SidePanel';
 import { LessonBar } from '../lessons/LessonBar';
@@ -209,9 +210,10 @@ export function CompareView({
       prompt,
       models,
       knn: settings.knn,
-      icralm: { stride: settings.icralm.stride, queryLength: settings.icralm.queryLength, retriever: settings.icralm.retriever ?? 'dense' },
-      replug: { k: settings.replug.k, temperature: settings.replug.temperature, stride: settings.replug.stride, queryLength: settings.replug.queryLength, retriever: settings.replug.retriever ?? 'dense' },
-      flare: { lookahead: settings.flare.lookahead, threshold: settings.flare.threshold, maskBelow: settings.flare.maskBelow, queryLength: settings.flare.queryLength },
+      icralm: { stride: settings.icralm.stride, queryLength: settings.icralm.queryLength, retriever: settings.icralm.retriever ?? 'dense', randomNeighbours: settings.icralm.randomNeighbours === true },
+      replug: { k: settings.replug.k, temperature: settings.replug.temperature, stride: settings.replug.stride, queryLength: settings.replug.queryLength, retriever: settings.replug.retriever ?? 'dense', randomNeighbours: settings.replug.randomNeighbours === true },
+      flare: { lookahead: settings.flare.lookahead, threshold: settings.flare.threshold, maskBelow: settings.flare.maskBelow, queryLength: settings.flare.queryLength, randomNeighbours: settings.flare.randomNeighbours === true },
+      excludePromptDocument: settings.experiments.excludePromptDocument,
       decoding: settings.decoding,
       retro: {
         ...retroSettings,
@@ -433,6 +435,7 @@ export function CompareView({
         activeDatastoreName={active?.name ?? null}
         disabled={generating}
       />
+      <ExperimentControls settings={settings} onChange={setSettings} knnOn={knnOn} disabled={generating} />
     </div>
   );
 

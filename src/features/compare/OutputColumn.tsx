@@ -1,7 +1,7 @@
 import { useMemo, type ReactNode } from 'react';
 import type { TFunction } from 'i18next';
 import { useTranslation } from 'react-i18next';
-import { qualityMetrics, type ModelInfo, type ModelKey, type RunState } from '../../client';
+import { qualityMetrics, type ColumnControls, type ModelInfo, type ModelKey, type RunState } from '../../client';
 import { chunkSequence, detokenizeTokens, plainSegments } from './chunks';
 import { Segments, type TokenPicker } from './Segments';
 
@@ -14,6 +14,25 @@ function parameters(text: string, t: TFunction): string {
 function testPerplexity(model: ModelInfo, t: TFunction): string {
   const m = model.metrics.wt2_test;
   return m ? ` · ${t('column.testPerplexity', { value: m.word_ppl.toFixed(1) })}` : '';
+}
+
+/** What a column's experiment controls did, as short badges (docs/controls.md), so a class sees which column is the control. */
+function controlBadges(controls: ColumnControls | undefined, t: TFunction): { key: string; text: string }[] {
+  if (!controls) return [];
+  const badges: { key: string; text: string }[] = [];
+  if (controls.random) badges.push({ key: 'random', text: t('experiments.badgeRandom') });
+  const sources = controls.promptSources;
+  if (sources) {
+    const text = !sources.known
+      ? t('experiments.badgeUnknown')
+      : sources.documents.length > 0
+        ? t('experiments.badgeExcluded', { titles: sources.documents.map((d) => d.title || `#${d.docId}`).join(', ') })
+        : sources.pieces === 0
+          ? t('experiments.badgeTooShort')
+          : t('experiments.badgeNotFound');
+    badges.push({ key: 'leakage', text });
+  }
+  return badges;
 }
 
 function metricsTitle(model: ModelInfo, t: TFunction): string {
@@ -91,6 +110,7 @@ export function OutputColumn({
   const chunkSize = run?.chunk ?? null;
   const generated = run?.generated;
   const shown = useMemo(() => (generated ? detokenizeTokens(generated) : []), [generated]);
+  const badges = controlBadges(run?.controls, t);
   const picker: TokenPicker | undefined =
     onSelectToken && run && run.status !== 'running' && run.status !== 'waiting' ? { shown, selected: selectedToken, onSelect: onSelectToken, column: title } : undefined;
 
@@ -105,6 +125,15 @@ export function OutputColumn({
           {t('column.tpsValue', { value: tps != null ? tps.toFixed(tps < 10 ? 1 : 0) : '–' })}
         </span>
       </header>
+      {badges.length > 0 && (
+        <ul className="control-badges" aria-label={t('experiments.badgesLabel')} data-testid={`controls-${modelKey}`}>
+          {badges.map((b) => (
+            <li key={b.key} className={`control-badge control-badge-${b.key}`} data-testid={`badge-${b.key}`}>
+              {b.text}
+            </li>
+          ))}
+        </ul>
+      )}
       {/* The models write English whatever the UI language: screen readers need to know. */}
       <div
         lang="en"

@@ -65,15 +65,6 @@ export function RetroControls({
             hint={t('settings.retroPlusPlusHint')}
           />
         </div>
-        <div className="controls-row">
-          <Switch
-            label={t('settings.randomNeighbours')}
-            checked={value.randomNeighbours === true}
-            disabled={!value.retrieval}
-            onChange={(v) => set('randomNeighbours', v)}
-            hint={t('settings.randomNeighboursHint')}
-          />
-        </div>
         <div className="exclusions" aria-live="polite">
           <span className="field-label">{t('settings.excluded')}</span>
           {exclusions.length === 0 ? (

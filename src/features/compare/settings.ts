@@ -22,15 +22,25 @@ export interface CompareSettings {
   replug: ReplugColumnSettings;
   /** The FLARE column: off by default, look-ahead, θ, β and l */
   flare: FlareColumnSettings;
+  /** Controls that apply to every retrieval column (docs/controls.md); each column's random switch is in its own section. */
+  experiments: ExperimentSettings;
+}
+
+export interface ExperimentSettings {
+  /** The leakage control: GenerateRequest.excludePromptDocument */
+  excludePromptDocument: boolean;
 }
 
 export const DEFAULT_SETTINGS: CompareSettings = {
   decoding: { strategy: 'sample', ...DEFAULT_SAMPLING, seed: 42, maxTokens: 48, ...DEFAULT_PROCESSORS },
   retro: { retrieval: true, k: 2, retrievalStep: null, leftPad: true, retroPlusPlus: false, randomNeighbours: false, exclusions: [] },
-  knn: { ...DEFAULT_KNN_SETTINGS },
-  icralm: { enabled: false, ...DEFAULT_ICRALM_SETTINGS },
-  replug: DEFAULT_REPLUG_COLUMN,
-  flare: DEFAULT_FLARE_COLUMN,
+  // randomNeighbours is listed so that links and stored settings carry it (they keep known keys only).
+  knn: { ...DEFAULT_KNN_SETTINGS, randomNeighbours: false },
+  icralm: { enabled: false, ...DEFAULT_ICRALM_SETTINGS, randomNeighbours: false },
+  replug: { ...DEFAULT_REPLUG_COLUMN, randomNeighbours: false },
+  flare: { ...DEFAULT_FLARE_COLUMN, randomNeighbours: false },
+  // Kept in by default (as before): the built-in prompts come from WikiText-2, so switching shows the difference.
+  experiments: { excludePromptDocument: false },
 };
 
 // v2: sampling and the logits processors became the defaults; settings saved as v1 (greedy) start afresh.
@@ -57,6 +67,7 @@ export function mergeSettings(partial: { [K in keyof CompareSettings]?: Partial<
     icralm: { ...DEFAULT_SETTINGS.icralm, ...partial.icralm },
     replug: { ...DEFAULT_SETTINGS.replug, ...partial.replug },
     flare: { ...DEFAULT_SETTINGS.flare, ...partial.flare },
+    experiments: { ...DEFAULT_SETTINGS.experiments, ...partial.experiments },
   };
 }
 
