@@ -15,12 +15,14 @@
  *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
  *   npm run eval -- --model public/models/gpt-wt2 --split test --replug [--replug-k 4] [--replug-temperature 0.1]
  *        [--icralm-stride 4] [--icralm-query 32]
+ *   npm run eval -- --model public/models/gpt-wt2 --split test --rag-sequence [--replug-k 4] [--replug-temperature 0.1]
+ *        [--rag-span 32] [--icralm-query 32]   (RAG-Sequence over sequences of --rag-span tokens, docs/rag-sequence.md)
  *   options: --datastore <built-in id | file.rlds | wiki.*.tokens> (default: the app's first built-in, WikiText-2 train)
  *            --knn-datastore public/datastores/wikitext-2-train.knn-pca64.rlds (accepted: the built-in keys, which the engines load anyway)
  *            --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)
  *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
  *            --token-logprobs <file.f32>  (each target's log-probability, for npm run eval:paired)
- *            --no-baseline  (In-Context RALM, REPLUG: skip the GPT on the same targets)
+ *            --no-baseline  (In-Context RALM, REPLUG, RAG-Sequence: skip the GPT on the same targets)
  *
  * Prints one JSON object on stdout; progress goes to stderr.
  */
@@ -32,6 +34,7 @@ import { DEFAULT_ICRALM_SETTINGS } from '../src/core/icralm/types';
 import { DEFAULT_KNN_SETTINGS } from '../src/core/knnlm/types';
 import { DEFAULT_LAMBDA_TABLE } from '../src/core/knnlm/adaptive';
 import { DEFAULT_REPLUG_SETTINGS } from '../src/core/replug/types';
+import { DEFAULT_RAG_SEQUENCE_SETTINGS } from '../src/core/ragseq/types';
 import { EVAL_STRIDE } from '../src/core/engine/evaluate';
 import { dataDir, progressLines, REPO_ROOT } from './datastore-node';
 import { startEngines, type NodeEngines } from './engines-node';
@@ -63,6 +66,8 @@ const { values: args } = parseArgs({
     'adaptive-lambda': { type: 'boolean', default: false },
     icralm: { type: 'boolean', default: false },
     replug: { type: 'boolean', default: false },
+    'rag-sequence': { type: 'boolean', default: false },
+    'rag-span': { type: 'string' },
     'replug-k': { type: 'string' },
     'replug-temperature': { type: 'string' },
     'icralm-stride': { type: 'string' },
@@ -111,8 +116,8 @@ function evaluatedModel(engines: NodeEngines, dir: string): { key: ModelKey; id:
   const id = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { id: string }).id;
   const loaded = engines.ready.models.find((m) => m.id === id);
   if (!loaded) fail(`${dir} (${id}) is not one of the app's models (public/models/index.json): ${engines.ready.models.map((m) => m.id).join(', ')}; evaluate others with npm run eval:study`);
-  const method = args.knnlm ? 'knnlm' : args.icralm ? 'icralm' : args.replug ? 'replug' : null;
-  if ([args.knnlm, args.icralm, args.replug].filter(Boolean).length > 1) fail('give one of --knnlm, --icralm, --replug');
+  const method = args.knnlm ? 'knnlm' : args.icralm ? 'icralm' : args.replug ? 'replug' : args['rag-sequence'] ? 'ragseq' : null;
+  if ([args.knnlm, args.icralm, args.replug, args['rag-sequence']].filter(Boolean).length > 1) fail('give one of --knnlm, --icralm, --replug, --rag-sequence');
   if (method && loaded.key !== 'gpt') fail(`--${method} wraps the GPT; ${id} is ${loaded.architecture}`);
   return { key: method ?? loaded.key, id };
 }
@@ -186,11 +191,17 @@ async function main(): Promise<void> {
         k: int('replug-k', args['replug-k']) ?? DEFAULT_REPLUG_SETTINGS.k,
         temperature: args['replug-temperature'] !== undefined ? Number(args['replug-temperature']) : DEFAULT_REPLUG_SETTINGS.temperature,
       },
+      ragSequence: {
+        k: int('replug-k', args['replug-k']) ?? DEFAULT_RAG_SEQUENCE_SETTINGS.k,
+        temperature: args['replug-temperature'] !== undefined ? Number(args['replug-temperature']) : DEFAULT_RAG_SEQUENCE_SETTINGS.temperature,
+        span: int('rag-span', args['rag-span']) ?? DEFAULT_RAG_SEQUENCE_SETTINGS.span,
+        queryLength: passageSettings.queryLength,
+      },
       batch: int('batch', args.batch) || 4,
       ...(maxWindows !== undefined ? { maxWindows } : {}),
       ...(range ? { windows: range } : {}),
     };
-    const passages = key === 'icralm' || key === 'replug';
+    const passages = key === 'icralm' || key === 'replug' || key === 'ragseq';
     const evalStarted = performance.now();
     const result = await engines.inference.evaluate(request, progressReporter(passages ? 'tokens' : 'windows', 10_000));
     const evalSeconds = (performance.now() - evalStarted) / 1000;
@@ -254,7 +265,7 @@ function report(
   const words = r.wordPplEstimated ? scoredWords : r.words;
   const key = request.model;
   return {
-    model: key === 'knnlm' || key === 'icralm' || key === 'replug' ? `${id}+${key}` : id,
+    model: key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'ragseq' ? `${id}+${key === 'ragseq' ? 'rag_sequence' : key}` : id,
     split: args.split,
     ...(key === 'retro' ? { neighbours, k: request.retro.k, ...(neighbours === 'random' ? { seed: request.retro.seed } : {}) } : {}),
     windows: r.windows,
@@ -285,7 +296,8 @@ function report(
       : {}),
     ...(key === 'icralm' ? { settings: { stride: request.icralm.stride, query_length: request.icralm.queryLength, separator: 'newline' } } : {}),
     ...(key === 'replug' ? { settings: { stride: request.replug.stride, query_length: request.replug.queryLength, separator: 'newline', k: request.replug.k, temperature: request.replug.temperature } } : {}),
-    ...(r.passages ? { blocks: r.passages.blocks, forwards: r.passages.forwards, forwards_per_token: r.passages.forwards / Math.max(1, r.scoredTokens), ...(r.passages.meanTopWeight !== undefined ? { mean_top_weight: r.passages.meanTopWeight } : {}), ...(r.passages.retrieved !== undefined ? { retrieved: r.passages.retrieved } : {}) } : {}),
+    ...(key === 'ragseq' && request.ragSequence ? { settings: { span: request.ragSequence.span, query_length: request.ragSequence.queryLength, separator: 'newline', k: request.ragSequence.k, temperature: request.ragSequence.temperature } } : {}),
+    ...(r.passages ? { blocks: r.passages.blocks, forwards: r.passages.forwards, forwards_per_token: r.passages.forwards / Math.max(1, r.scoredTokens), ...(r.passages.meanTopWeight !== undefined ? { mean_top_weight: r.passages.meanTopWeight } : {}), ...(r.passages.meanTopPosterior !== undefined ? { mean_top_posterior: r.passages.meanTopPosterior } : {}), ...(r.passages.retrieved !== undefined ? { retrieved: r.passages.retrieved } : {}) } : {}),
     ...(baseline ? { gpt: { nll: baseline.nll, token_ppl: baseline.tokenPpl, word_ppl: Math.exp(baseline.nll / words) } } : {}),
     datastore: r.datastoreId,
     seconds,
@@ -307,7 +319,7 @@ function metrics(out: Record<string, unknown>, r: EvalResult, key: ModelKey, req
     windows: r.windows,
     ...(key === 'retro' ? { neighbours: out.neighbours, k: request.retro.k } : {}),
     ...(key === 'knnlm' ? { ...(out.settings as object), datastore: r.datastoreId } : {}),
-    ...(key === 'icralm' || key === 'replug' ? { ...(out.settings as object), forwards_per_token: out.forwards_per_token, datastore: r.datastoreId, ...(out.gpt ? { gpt_token_ppl: (out.gpt as { token_ppl: number }).token_ppl } : {}) } : {}),
+    ...(key === 'icralm' || key === 'replug' || key === 'ragseq' ? { ...(out.settings as object), forwards_per_token: out.forwards_per_token, datastore: r.datastoreId, ...(out.gpt ? { gpt_token_ppl: (out.gpt as { token_ppl: number }).token_ppl } : {}) } : {}),
     measured_by: out.measured_by,
   };
 }

@@ -6,6 +6,7 @@
  */
 import type { IcRalmSettings } from './icralm';
 import type { ReplugSettings, ReplugTokenShare } from './replug';
+import type { RagSequenceBlock, RagSequenceDecodeEvent, RagSequenceDecodeRequest, RagSequenceDecodeResult, RagSequenceSettings } from './ragseq';
 import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from './knnlm';
 import type { Backend, BackendInfo, RetroSettings } from './model';
 import type { IndexKind } from './retrieval';
@@ -13,6 +14,7 @@ import type { DocumentFormat } from './shard';
 
 export type { IcRalmSettings } from './icralm';
 export type { ReplugSettings, ReplugTokenShare } from './replug';
+export type { RagSequenceBlock, RagSequenceCandidate, RagSequenceDecodeEvent, RagSequenceDecodeRequest, RagSequenceDecodeResult, RagSequenceSettings } from './ragseq';
 export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, LambdaTable, TokenProbability } from './knnlm';
 // Rejections cross as SerializedError {name, message, code} (workers/wire.ts).
 export type { Backend, BackendInfo, RetroSettings, SerializedError } from './model';
@@ -20,9 +22,11 @@ export type { IndexKind } from './retrieval';
 
 /**
  * 'icralm': In-Context RALM, the GPT with a retrieved chunk before its context (src/core/icralm);
- * 'replug': REPLUG, the GPT run once per top-k passage and the runs mixed (src/core/replug).
+ * 'replug': REPLUG, the GPT run once per top-k passage and the runs mixed (src/core/replug);
+ * 'ragseq': RAG-Sequence, REPLUG's passages mixed per sequence by their posterior (src/core/ragseq;
+ * the lens and the eval: it is no compare column, its generation is thorough decoding).
  */
-export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug';
+export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug' | 'ragseq';
 
 /** What every progress event has, whatever it reports on. */
 export interface ProgressFields {
@@ -393,6 +397,8 @@ export interface ScoreRequest {
   knn: KnnLmSettings;
   /** s and l of the 'icralm' row */
   icralm: IcRalmSettings;
+  /** k, τ, span and l of the 'ragseq' row (default: DEFAULT_RAG_SEQUENCE_SETTINGS) */
+  ragSequence?: RagSequenceSettings;
 }
 
 /**
@@ -409,6 +415,8 @@ export interface EvalRequest {
   knn: KnnLmSettings & { sweep?: KnnLmSettings[] };
   icralm: IcRalmSettings;
   replug: ReplugSettings;
+  /** 'ragseq' (default: DEFAULT_RAG_SEQUENCE_SETTINGS) */
+  ragSequence?: RagSequenceSettings;
   /** windows per forward (default 4) */
   batch?: number;
   /** the first N windows of the protocol only */
@@ -440,8 +448,8 @@ export interface EvalResult {
   datastoreId: string | null;
   /** kNN-LM: the GPT on the same targets, every setting of the sweep; searches RetoMaton's pointers skipped and the adaptive rule (θ) saved */
   knnlm?: { gpt: { nll: number; tokenPpl: number }; sweep: { settings: KnnLmSettings; nll: number; tokenPpl: number }[]; targetInNeighbours: number; searchesSkipped: number; searchesSaved: number };
-  /** In-Context RALM and REPLUG: blocks, forwards and retrievals */
-  passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number };
+  /** In-Context RALM, REPLUG and RAG-Sequence: blocks, forwards and retrievals; RAG-Sequence's mean largest posterior after each sequence */
+  passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number; meanTopPosterior?: number };
   seconds: number;
 }
 
@@ -460,6 +468,8 @@ export interface ModelScore {
   wordPpl: number;
   /** RETRO: whether neighbours were retrieved; the datastore they came from */
   retrieval?: { datastoreId: string | null };
+  /** RAG-Sequence: each sequence's passages, prior and posterior per token */
+  ragSequence?: { blocks: RagSequenceBlock[] };
   seconds: number;
 }
 
@@ -525,6 +535,11 @@ export interface InferenceApi {
    * stopScore stops it. `onProgress` gets targets scored of the targets to score.
    */
   evaluate(request: EvalRequest, onProgress: (done: number, total: number) => void): Promise<EvalResult>;
+  /**
+   * RAG-Sequence's thorough decoding of a continuation of `prompt` with the active datastore's top-k
+   * passages (src/core/ragseq/decode.ts). Holds the GPT as a generation does; `stop` stops it.
+   */
+  ragSequenceDecode(request: RagSequenceDecodeRequest, onEvent: (event: RagSequenceDecodeEvent) => void): Promise<RagSequenceDecodeResult>;
 }
 
 /**

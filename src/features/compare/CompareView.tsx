@@ -50,7 +50,7 @@ const EXAMPLES: { label: string; text: string; datastore?: string }[] = [
 
 
 /** Column titles, for the export and the announcement of a finished column. */
-const COLUMN_TITLES: Record<ModelKey, string> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM', replug: 'REPLUG' };
+const COLUMN_TITLES: Record<ModelKey, string> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM', replug: 'REPLUG', ragseq: 'RAG-Sequence' };
 
 /** The one panel open beside the columns: a RETRO chunk's neighbours, the passages of a passage column, a column's token. */
 type Selection =
