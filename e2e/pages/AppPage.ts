@@ -2,7 +2,7 @@ import { expect, type Locator, type Page } from '@playwright/test';
 import type { AppState } from '../../src/client/client';
 import type { RetroLabTestHook } from '../../src/client/testHook';
 
-type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug';
+type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug' | 'ragseq';
 
 /** The RetroLab page as a test sees it: locators by role and test id, plus the typed window hook. */
 export class AppPage {
@@ -261,7 +261,7 @@ export class AppPage {
   async scoreInLens(text: string, models: ModelKey[] = ['gpt', 'retro'], timeout = 150_000): Promise<void> {
     await this.page.getByTestId('lens-source-text').check();
     await this.page.getByTestId('lens-text').fill(text);
-    for (const key of ['gpt', 'retro', 'knnlm', 'icralm'] as const) {
+    for (const key of ['gpt', 'retro', 'knnlm', 'icralm', 'ragseq'] as const) {
       const box = this.page.getByTestId(`lens-model-${key}`);
       if (await box.isEnabled()) await box.setChecked(models.includes(key));
     }

@@ -7,6 +7,7 @@ import { TokenDistribution } from '../knnlm/TokenDistribution';
 import { explainPosition } from '../knnlm/format';
 import { IcRalmControls } from '../icralm/IcRalmControls';
 import { ReplugControls } from '../replug/ReplugControls';
+import { ThoroughDecoding } from '../ragseq/ThoroughDecoding';
 import { IcRalmText } from '../icralm/IcRalmText';
 import { tokensServedBy } from '../icralm/blocks';
 import { tokensInfluencedBy } from './chunks';
@@ -576,6 +577,7 @@ export function CompareView({
           </SidePanel>
         )}
       </div>
+      {ready && <ThoroughDecoding prompt={prompt} initial={settings.replug} hasDatastore={activeId !== null} />}
       <span id={chunkHintId} hidden>
         {t('compare.chunkHint')}
       </span>
