@@ -131,4 +131,17 @@ describe.skipIf(!existsSync(join(gptDir, 'manifest.json')))('RAG-Sequence on the
       expect(c.perPassage[z]!).toBeCloseTo(own, 3);
     }
   });
+
+  it('thorough decoding stops between passages when its signal is aborted', async () => {
+    const controller = new AbortController();
+    const passages = [passage(1, 0.1), passage(7, 0.2)];
+    const run = thoroughDecode(gpt, [5, 6, 7, 8], {
+      passages,
+      prior: passageWeights(passages, 0.1),
+      maxTokens: 3,
+      signal: controller.signal,
+      onProgress: (phase, done) => phase === 'decode' && done === 1 && controller.abort(),
+    });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+  });
 });
