@@ -1,13 +1,15 @@
 /**
  * Decode speed of the shipped models on Node (onnxruntime-web WASM), measured interleaved:
- *   npm run bench [-- --threads 1 --tokens 128 --runs 4 --block 8 --datastore <shard file> --knn-datastore <file>]
+ *   npm run bench [-- --threads 1 --tokens 128 --runs 4 --block 8 --datastore <shard file> --knn-datastore <file> --stepwise]
  *
  * Method (docs/benchmarks.md, "Interleaved decode"). Every configuration is its own model object
  * decoding its own greedy sequence: GPT; RETRO with retrieval off; RETRO with fixed neighbours
  * (model cost only); RETRO with real token-aligned retrieval (the app's alignedNeighbourSource:
- * the GPT's one-call query key and the exact search of the kNN-LM keys) and the same with the key by
- * one-token calls ('real-stepwise'), when the kNN-LM datastore exists (else 'real' searches a
- * chunk datastore given or cached by `npm run eval`, if any); kNN-LM, when its datastore exists.
+ * the GPT's one-call query key and the search of the kNN-LM keys, by the shard's IVF lists as the app
+ * searches when it has them), 'real-exact' with the exact scan instead, and with --stepwise the key by
+ * one-token calls ('real-stepwise'), when the kNN-LM datastore exists (else 'real' searches a chunk
+ * datastore given or cached by `npm run eval`, if any); kNN-LM ('knnlm': IVF when the shard has
+ * lists, 'knnlm-exact': the exact scan), when its datastore exists.
  * Query keys and the kNN-LM come from GPT objects of their own, so no configuration disturbs
  * another's KV cache. Each round advances every configuration by one token, in an order rotated by
  * one each round, through generateStream (the app's loop: `next()` and the sampling), and times
@@ -58,6 +60,7 @@ const { values: args } = parseArgs({
     datastore: { type: 'string' },
     'knn-datastore': { type: 'string', default: join(REPO_ROOT, 'public/datastores/wikitext-2-train.knn-pca64.rlds') },
     'knn-k': { type: 'string', default: String(DEFAULT_KNN_SETTINGS.k) },
+    stepwise: { type: 'boolean', default: false },
   },
 });
 
@@ -129,20 +132,24 @@ async function main(): Promise<void> {
   ];
 
   const knnFile = args['knn-datastore']!;
-  const knnStore = existsSync(knnFile) ? KnnDatastore.open(new Uint8Array(readFileSync(knnFile))) : null;
+  // As the app opens it (KnnHost): IVF lists when the shard has them; a second copy searches exactly, the reference.
+  const knnBytes = existsSync(knnFile) ? new Uint8Array(readFileSync(knnFile)) : null;
+  const knnStore = knnBytes ? KnnDatastore.open(knnBytes, { index: 'ivf' }) : null;
+  const knnExact = knnBytes && knnStore?.defaultIndex === 'ivf' ? KnnDatastore.open(knnBytes) : null;
+  const searchName = (store: KnnDatastore) => (store.defaultIndex === 'ivf' ? `IVF, ${store.nprobe} of ${store.section.ivf!.offsets.length - 1} lists` : 'exact');
   if (isTokenAligned(m) && knnStore) {
     // What the app does per completed chunk (alignedNeighbourSource): a GPT reads RETRO's new
     // tokens (queryKey: one `extend` call on its cache), its key at the chunk's last token is
     // searched among the kNN-LM keys. 'real-stepwise' feeds the key as one-token calls (before
     // GptModel.extend). Each has a GPT of its own, holding that RETRO's context.
-    const realConfig = async (name: string, stepwise: boolean, neighbours: string): Promise<Config> => {
+    const realConfig = async (name: string, stepwise: boolean, neighbours: string, store: KnnDatastore): Promise<Config> => {
       const keyGpt = await loadGpt();
       owned.push(keyGpt);
       const queryGpt: QueryGpt = stepwise ? { manifest: keyGpt.manifest, get sequence() { return keyGpt.sequence; }, start: (t, o) => keyGpt.start(t, o), next: (t) => keyGpt.next(t) } : keyGpt;
       const latencies: number[] = [];
       const source = alignedNeighbourSource({
         queryGpt: () => queryGpt,
-        datastore: () => knnStore,
+        datastore: () => store,
         chunk: () => hp.chunk,
         onRetrieved: (_q, _kept, ms) => {
           if (timing) latencies.push(ms);
@@ -155,8 +162,9 @@ async function main(): Promise<void> {
       owned.push(model);
       return { name, model, promptIds: prompt, neighbours, latencies };
     };
-    configs.push(await realConfig('real', false, `token-aligned: GPT key (one call) + search of ${knnStore.size} kNN-LM keys`));
-    configs.push(await realConfig('real-stepwise', true, `token-aligned, query key by one-token calls: GPT key + search of ${knnStore.size} kNN-LM keys`));
+    configs.push(await realConfig('real', false, `token-aligned: GPT key (one call) + search (${searchName(knnStore)}) of ${knnStore.size} kNN-LM keys`, knnStore));
+    if (knnExact) configs.push(await realConfig('real-exact', false, `token-aligned: GPT key (one call) + exact search of ${knnStore.size} kNN-LM keys`, knnExact));
+    if (args.stepwise) configs.push(await realConfig('real-stepwise', true, `token-aligned, query key by one-token calls: GPT key + search of ${knnStore.size} kNN-LM keys`, knnStore));
   } else {
     const embedder = m.embedder ? MeanEmbedder.fromBytes(await retroFiles.bytes(m.embedder.file), m.embedder.vocab_size, m.embedder.dim, m.embedder.id) : null;
     const shard = embedder ? findShard(embedder.fingerprint) : null;
@@ -184,7 +192,12 @@ async function main(): Promise<void> {
   if (knnStore) {
     knn = new KnnLmModel(await loadGpt(), knnStore, { ownsModel: true, settings: { k: knnK } });
     owned.push(knn);
-    configs.push({ name: 'knnlm', model: knn, promptIds: prompt, neighbours: `kNN-LM datastore ${knnStore.size} entries, k=${knnK}` });
+    configs.push({ name: 'knnlm', model: knn, promptIds: prompt, neighbours: `kNN-LM datastore ${knnStore.size} entries, k=${knnK}, ${searchName(knnStore)}` });
+    if (knnExact) {
+      const exact = new KnnLmModel(await loadGpt(), knnExact, { ownsModel: true, settings: { k: knnK } });
+      owned.push(exact);
+      configs.push({ name: 'knnlm-exact', model: exact, promptIds: prompt, neighbours: `kNN-LM datastore ${knnStore.size} entries, k=${knnK}, exact` });
+    }
   } else {
     emit({ bench: 'decode', model: `${gpt.manifest.id}+knnlm`, skipped: `no kNN-LM datastore at ${knnFile}: run npm run setup:knn or pass --knn-datastore` });
   }
@@ -258,6 +271,8 @@ async function main(): Promise<void> {
     retro_with_search_vs_gpt: ratio('real'),
     retro_with_search_stepwise_key_vs_gpt: ratio('real-stepwise'),
     knnlm_per_token_cost_vs_gpt: ratio('knnlm'),
+    knnlm_exact_vs_gpt: ratio('knnlm-exact'),
+    retro_with_exact_search_vs_gpt: ratio('real-exact'),
      total_time_vs_gpt: Object.fromEntries(configs.map((c) => [c.name, r3(stats[c.name]!.vs_baseline_total)])),
     cpu_time_vs_gpt: Object.fromEntries(configs.map((c) => [c.name, r3(cpuStats[c.name]!.vs_baseline)])),
   });
@@ -290,7 +305,8 @@ async function main(): Promise<void> {
       dim: knn.datastore.meta.dim,
       encoding: knn.datastore.meta.encoding,
       k: knnK,
-      backend: knn.datastore.index.backend,
+      search: searchName(knn.datastore),
+      ...(knn.datastore.defaultIndex === 'exact' ? { backend: knn.datastore.index.backend } : {}),
       queries: times.length,
       median_ms: at(0.5),
       p95_ms: at(0.95),

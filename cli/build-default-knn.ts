@@ -21,7 +21,7 @@ import type { DefaultDatastoreEntry, DefaultDatastoreIndex } from '../src/protoc
 import { readShardHeader, type ShardHeader } from '../src/core/datastore/shard';
 import { parseDocuments } from '../src/core/datastore/parse';
 import { dataDir, defaultDatastoreEntry, REPO_ROOT } from './datastore-node';
-import { attachKnnKeysToFile, buildKnnFile } from './knn';
+import { attachKnnKeysToFile, buildIvfFile, buildKnnFile } from './knn';
 
 const ID = 'wikitext-2-train-knnlm';
 /** The chunk datastore of the same articles (npm run setup:datastores). */
@@ -70,6 +70,27 @@ function staleness(header: ShardHeader, manifest: ModelManifest, input: string, 
   return null;
 }
 
+/** Keys per IVF list: the built-in datastore's 2.63M keys make 2,048 lists (docs/benchmarks.md). */
+const KEYS_PER_LIST = 1286;
+
+/**
+ * Adds IVF lists to a kNN-LM shard that has none (the engines search them by default; the exact
+ * scan stays a choice): ~4 min for the built-in keys on this VM. A shard with lists is left alone.
+ */
+function ensureIvf(path: string, name: string): void {
+  const knn = readShardHeader(new Uint8Array(readFileSync(path))).meta.knnlm;
+  if (!knn) return;
+  if (knn.ivf && !values.force) {
+    console.error(`${name}: IVF lists up to date (${knn.ivf.lists})`);
+    return;
+  }
+  const entries = knn.count;
+  const lists = Math.min(2048, Math.max(8, Math.round(entries / KEYS_PER_LIST)));
+  console.error(`${name}: building ${lists} IVF lists over ${entries.toLocaleString('en')} keys`);
+  const stats = buildIvfFile({ input: path, out: path, lists, log: (line) => console.error(`${name}: ${line}`) });
+  console.error(`${name}: ${stats.lists} IVF lists (${stats.minList}..${stats.maxList} keys) in ${stats.totalSeconds.toFixed(0)} s, +${(stats.ivfBytes / 1048576).toFixed(1)} MB`);
+}
+
 /**
  * Built-in chunk datastores that get kNN-LM keys attached (same file, `build-knn --base`): the
  * shipped RETRO retrieves only through a datastore's kNN-LM keys (token-aligned neighbours), and
@@ -95,6 +116,7 @@ async function attachKeys(entry: DefaultDatastoreEntry | undefined, outDir: stri
     const stats = await attachKnnKeysToFile({ base: path, out: path, threads });
     console.error(`${entry.name}: ${stats.entries.toLocaleString('en')} entries keyed in ${stats.seconds.toFixed(0)} s`);
   }
+  ensureIvf(path, entry.name);
   // Same datastore, new size: the app's copy-in progress bar reads `bytes`.
   return { ...entry, ...defaultDatastoreEntry(path, { id: entry.id, name: entry.name, description: entry.description, file: entry.file }) };
 }
@@ -143,6 +165,7 @@ async function main(): Promise<void> {
     );
   }
 
+  ensureIvf(out, NAME);
   const entry = { ...defaultDatastoreEntry(out, { id: ID, name: NAME, description: DESCRIPTION, file: FILE }), base_id: BASE_ID };
   if (!entry.knnlm) throw new Error(`${out} has no kNN-LM sections`);
   // The chunk datastores' entries (npm run setup:datastores) stay; this one replaces its old self.

@@ -10,19 +10,21 @@
  *        (token-aligned RETRO reads the kNN-LM keys of the active datastore, as in the app)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --knnlm [--lambda 0.25] [--k 1024] [--temperature 1]
  *        [--sweep-lambda 0.1,0.25] [--sweep-temperature 1,10] [--sweep-k 64,1024] [--pointers N]
- *        [--skip-above θ] [--adaptive-lambda]   (adaptive kNN-LM, docs/adaptive-knnlm.md, as the app's switches;
+ *        [--skip-above θ] [--adaptive-lambda] [--knn-search ivf|exact]   (adaptive kNN-LM, docs/adaptive-knnlm.md, as the app's switches;
  *        fitting tables and several θ at once: npm run eval:study)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
  *   npm run eval -- --model public/models/gpt-wt2 --split test --replug [--replug-k 4] [--replug-temperature 0.1]
  *        [--icralm-stride 4] [--icralm-query 32]
  *   npm run eval -- --model public/models/gpt-wt2 --split test --rag-sequence [--replug-k 4] [--replug-temperature 0.1]
  *        [--rag-span 32] [--icralm-query 32]   (RAG-Sequence over sequences of --rag-span tokens, docs/rag-sequence.md)
+ *   npm run eval -- --model public/models/gpt-wt2 --split test --flare [--flare-lookahead 8] [--flare-threshold θ]
+ *        [--flare-mask β] [--icralm-query 32]   (FLARE, docs/flare.md)
  *   options: --datastore <built-in id | file.rlds | wiki.*.tokens> (default: the app's first built-in, WikiText-2 train)
  *            --knn-datastore public/datastores/wikitext-2-train.knn-pca64.rlds (accepted: the built-in keys, which the engines load anyway)
  *            --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)
  *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
  *            --token-logprobs <file.f32>  (each target's log-probability, for npm run eval:paired)
- *            --no-baseline  (In-Context RALM, REPLUG, RAG-Sequence: skip the GPT on the same targets)
+ *            --no-baseline  (In-Context RALM, REPLUG, FLARE, RAG-Sequence: skip the GPT on the same targets)
  *
  * Prints one JSON object on stdout; progress goes to stderr.
  */
@@ -35,6 +37,7 @@ import { DEFAULT_KNN_SETTINGS } from '../src/core/knnlm/types';
 import { DEFAULT_LAMBDA_TABLE } from '../src/core/knnlm/adaptive';
 import { DEFAULT_REPLUG_SETTINGS } from '../src/core/replug/types';
 import { DEFAULT_RAG_SEQUENCE_SETTINGS } from '../src/core/ragseq/types';
+import { DEFAULT_FLARE_SETTINGS } from '../src/core/flare/types';
 import { EVAL_STRIDE } from '../src/core/engine/evaluate';
 import { dataDir, progressLines, REPO_ROOT } from './datastore-node';
 import { startEngines, type NodeEngines } from './engines-node';
@@ -64,10 +67,15 @@ const { values: args } = parseArgs({
     pointers: { type: 'string' },
     'skip-above': { type: 'string' },
     'adaptive-lambda': { type: 'boolean', default: false },
+    'knn-search': { type: 'string' },
     icralm: { type: 'boolean', default: false },
     replug: { type: 'boolean', default: false },
     'rag-sequence': { type: 'boolean', default: false },
     'rag-span': { type: 'string' },
+    flare: { type: 'boolean', default: false },
+    'flare-lookahead': { type: 'string' },
+    'flare-threshold': { type: 'string' },
+    'flare-mask': { type: 'string' },
     'replug-k': { type: 'string' },
     'replug-temperature': { type: 'string' },
     'icralm-stride': { type: 'string' },
@@ -116,8 +124,8 @@ function evaluatedModel(engines: NodeEngines, dir: string): { key: ModelKey; id:
   const id = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { id: string }).id;
   const loaded = engines.ready.models.find((m) => m.id === id);
   if (!loaded) fail(`${dir} (${id}) is not one of the app's models (public/models/index.json): ${engines.ready.models.map((m) => m.id).join(', ')}; evaluate others with npm run eval:study`);
-  const method = args.knnlm ? 'knnlm' : args.icralm ? 'icralm' : args.replug ? 'replug' : args['rag-sequence'] ? 'ragseq' : null;
-  if ([args.knnlm, args.icralm, args.replug, args['rag-sequence']].filter(Boolean).length > 1) fail('give one of --knnlm, --icralm, --replug, --rag-sequence');
+  const method = args.knnlm ? 'knnlm' : args.icralm ? 'icralm' : args.replug ? 'replug' : args.flare ? 'flare' : args['rag-sequence'] ? 'ragseq' : null;
+  if ([args.knnlm, args.icralm, args.replug, args.flare, args['rag-sequence']].filter(Boolean).length > 1) fail('give one of --knnlm, --icralm, --replug, --flare, --rag-sequence');
   if (method && loaded.key !== 'gpt') fail(`--${method} wraps the GPT; ${id} is ${loaded.architecture}`);
   return { key: method ?? loaded.key, id };
 }
@@ -140,7 +148,7 @@ async function chooseDatastore(engines: NodeEngines): Promise<string | null> {
 }
 
 async function main(): Promise<void> {
-  if (!args.model) fail('usage: npm run eval -- --model public/models/<id> [--split test|valid] [--knnlm | --icralm | --replug] [--max-windows N]');
+  if (!args.model) fail('usage: npm run eval -- --model public/models/<id> [--split test|valid] [--knnlm | --icralm | --replug | --flare] [--max-windows N]');
   if (args.neighbours === 'leakage') fail('--neighbours leakage is a study: npm run eval:study -- --neighbours leakage');
   // The keys are the app's (the built-in kNN-LM datastore); other key files are a study's.
   if (args['knn-datastore'] && resolve(args['knn-datastore']) !== resolve(REPO_ROOT, 'public', 'datastores', 'wikitext-2-train.knn-pca64.rlds')) {
@@ -163,7 +171,11 @@ async function main(): Promise<void> {
     if (key !== 'retro' && args.neighbours && args.neighbours !== 'none') fail(`${id} is a GPT: it takes no neighbours`);
     const datastoreId = key === 'gpt' || (key === 'retro' && neighbours === 'none') ? null : await chooseDatastore(engines);
     // The engines choose the keys, as in the app (RetrievalState.knn): the active datastore's own, or the built-in ones.
-    if (key === 'knnlm' && !(await engines.inference.loadKnnFor('knnlm', progressLines(progress, 10_000)))) fail('kNN-LM needs kNN-LM keys: npm run setup:knn builds the built-in ones');
+    if (key === 'knnlm') {
+      const loaded = await engines.inference.loadKnnFor('knnlm', progressLines(progress, 10_000));
+      if (!loaded) fail('kNN-LM needs kNN-LM keys: npm run setup:knn builds the built-in ones');
+      loadedKnnIndex = loaded.index;
+    }
     const tokenAligned = engines.ready.models.some((m) => m.key === 'retro' && m.tokenAligned);
     if (key === 'retro' && neighbours !== 'none' && tokenAligned && !(await engines.inference.loadKnnFor('retro', progressLines(progress, 10_000)))) {
       fail(`RETRO retrieves with the kNN-LM keys of the active datastore “${datastoreId}”, which has none: npm run setup:knn builds those of WikiText-2 train`);
@@ -175,7 +187,9 @@ async function main(): Promise<void> {
       ...(args.pointers !== undefined ? { pointers: int('pointers', args.pointers)! } : {}),
       ...(args['skip-above'] !== undefined ? { skipAbove: Number(args['skip-above']) } : {}),
       ...(args['adaptive-lambda'] ? { lambdaTable: { ...DEFAULT_LAMBDA_TABLE } } : {}),
+      ...(args['knn-search'] !== undefined ? { search: args['knn-search'] as 'exact' | 'ivf' } : {}),
     };
+    if (knn.search !== undefined && knn.search !== 'exact' && knn.search !== 'ivf') fail(`--knn-search takes ivf or exact, got ${args['knn-search']}`);
     if (knn.skipAbove !== undefined && !(knn.skipAbove > 0 && knn.skipAbove <= 1)) fail(`--skip-above takes a threshold in (0, 1], got ${args['skip-above']}`);
     knn.sweep = sweep(knn);
     const passageSettings = { stride: int('icralm-stride', args['icralm-stride']) ?? DEFAULT_ICRALM_SETTINGS.stride, queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_ICRALM_SETTINGS.queryLength };
@@ -197,11 +211,17 @@ async function main(): Promise<void> {
         span: int('rag-span', args['rag-span']) ?? DEFAULT_RAG_SEQUENCE_SETTINGS.span,
         queryLength: passageSettings.queryLength,
       },
+      flare: {
+        lookahead: int('flare-lookahead', args['flare-lookahead']) ?? DEFAULT_FLARE_SETTINGS.lookahead,
+        threshold: args['flare-threshold'] !== undefined ? Number(args['flare-threshold']) : DEFAULT_FLARE_SETTINGS.threshold,
+        maskBelow: args['flare-mask'] !== undefined ? Number(args['flare-mask']) : DEFAULT_FLARE_SETTINGS.maskBelow,
+        queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_FLARE_SETTINGS.queryLength,
+      },
       batch: int('batch', args.batch) || 4,
       ...(maxWindows !== undefined ? { maxWindows } : {}),
       ...(range ? { windows: range } : {}),
     };
-    const passages = key === 'icralm' || key === 'replug' || key === 'ragseq';
+    const passages = key === 'icralm' || key === 'replug' || key === 'flare' || key === 'ragseq';
     const evalStarted = performance.now();
     const result = await engines.inference.evaluate(request, progressReporter(passages ? 'tokens' : 'windows', 10_000));
     const evalSeconds = (performance.now() - evalStarted) / 1000;
@@ -265,7 +285,7 @@ function report(
   const words = r.wordPplEstimated ? scoredWords : r.words;
   const key = request.model;
   return {
-    model: key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'ragseq' ? `${id}+${key === 'ragseq' ? 'rag_sequence' : key}` : id,
+    model: key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'flare' || key === 'ragseq' ? `${id}+${key === 'ragseq' ? 'rag_sequence' : key}` : id,
     split: args.split,
     ...(key === 'retro' ? { neighbours, k: request.retro.k, ...(neighbours === 'random' ? { seed: request.retro.seed } : {}) } : {}),
     windows: r.windows,
@@ -284,6 +304,7 @@ function report(
             temperature: request.knn.temperature,
             ...(request.knn.skipAbove ? { skip_above: request.knn.skipAbove } : {}),
             ...(request.knn.lambdaTable ? { lambda_table: request.knn.lambdaTable } : {}),
+            search: knnSearch(request),
           },
           gpt: { nll: r.knnlm.gpt.nll, token_ppl: r.knnlm.gpt.tokenPpl, word_ppl: Math.exp(r.knnlm.gpt.nll / words) },
           sweep: r.knnlm.sweep.map((s) => ({ ...s.settings, nll: s.nll, token_ppl: s.tokenPpl, word_ppl: Math.exp(s.nll / words) })),
@@ -297,6 +318,12 @@ function report(
     ...(key === 'icralm' ? { settings: { stride: request.icralm.stride, query_length: request.icralm.queryLength, separator: 'newline' } } : {}),
     ...(key === 'replug' ? { settings: { stride: request.replug.stride, query_length: request.replug.queryLength, separator: 'newline', k: request.replug.k, temperature: request.replug.temperature } } : {}),
     ...(key === 'ragseq' && request.ragSequence ? { settings: { span: request.ragSequence.span, query_length: request.ragSequence.queryLength, separator: 'newline', k: request.ragSequence.k, temperature: request.ragSequence.temperature } } : {}),
+    ...(key === 'flare' && request.flare
+      ? { settings: { lookahead: request.flare.lookahead, threshold: request.flare.threshold, mask_below: request.flare.maskBelow, query_length: request.flare.queryLength, separator: 'newline' } }
+      : {}),
+    ...(key === 'flare' && r.passages?.retrieved !== undefined
+      ? { retrievals_per_100_tokens: (100 * r.passages.retrieved) / Math.max(1, r.scoredTokens), lookahead_accuracy: r.passages.lookaheadAccuracy }
+      : {}),
     ...(r.passages ? { blocks: r.passages.blocks, forwards: r.passages.forwards, forwards_per_token: r.passages.forwards / Math.max(1, r.scoredTokens), ...(r.passages.meanTopWeight !== undefined ? { mean_top_weight: r.passages.meanTopWeight } : {}), ...(r.passages.meanTopPosterior !== undefined ? { mean_top_posterior: r.passages.meanTopPosterior } : {}), ...(r.passages.retrieved !== undefined ? { retrieved: r.passages.retrieved } : {}) } : {}),
     ...(baseline ? { gpt: { nll: baseline.nll, token_ppl: baseline.tokenPpl, word_ppl: Math.exp(baseline.nll / words) } } : {}),
     datastore: r.datastoreId,
@@ -309,6 +336,12 @@ function report(
   };
 }
 
+/** The index the kNN-LM searched: the request's choice, else the loaded datastore's default (IVF when it has lists). */
+let loadedKnnIndex: 'exact' | 'ivf' | null = null;
+function knnSearch(request: EvalRequest): string {
+  return request.knn.search ?? loadedKnnIndex ?? 'exact';
+}
+
 /** What --write-metrics stores in the manifest. */
 function metrics(out: Record<string, unknown>, r: EvalResult, key: ModelKey, request: EvalRequest): Record<string, unknown> {
   return {
@@ -319,7 +352,8 @@ function metrics(out: Record<string, unknown>, r: EvalResult, key: ModelKey, req
     windows: r.windows,
     ...(key === 'retro' ? { neighbours: out.neighbours, k: request.retro.k } : {}),
     ...(key === 'knnlm' ? { ...(out.settings as object), datastore: r.datastoreId } : {}),
-    ...(key === 'icralm' || key === 'replug' || key === 'ragseq' ? { ...(out.settings as object), forwards_per_token: out.forwards_per_token, datastore: r.datastoreId, ...(out.gpt ? { gpt_token_ppl: (out.gpt as { token_ppl: number }).token_ppl } : {}) } : {}),
+    ...(key === 'flare' ? { retrievals_per_100_tokens: out.retrievals_per_100_tokens } : {}),
+    ...(key === 'icralm' || key === 'replug' || key === 'flare' || key === 'ragseq' ? { ...(out.settings as object), forwards_per_token: out.forwards_per_token, datastore: r.datastoreId, ...(out.gpt ? { gpt_token_ppl: (out.gpt as { token_ppl: number }).token_ppl } : {}) } : {}),
     measured_by: out.measured_by,
   };
 }

@@ -231,6 +231,18 @@ test.describe('kNN-LM', () => {
     await expect(page.getByTestId('knn-progress')).toContainText(/MB of [\d.]+ MB/);
     await app.waitForKnnModel(540_000);
     expect((await app.state()).retrieval!.knnDefault?.stored).toBe(true);
+    // npm run setup:knn gives the built-in keys IVF lists: the column searches them, and says so.
+    const model = (await app.state()).knn.model!;
+    expect(model.index).toBe('ivf');
+    expect(model.nprobe).toBeGreaterThan(0);
+    expect(model.nprobe).toBeLessThanOrEqual(model.lists);
+    await expect(page.getByTestId('knn-status')).toContainText(`searched by IVF lists (${model.nprobe} of ${model.lists.toLocaleString('en')} scanned per token)`);
+    await app.generate('The ship was launched in', { maxTokens: 3, timeout: 120_000 });
+    await expect(app.knnTokens()).toHaveCount(3);
+    // The exact scan, the reference, is one switch away and writes with the same controls.
+    await app.openSettings();
+    await page.getByRole('switch', { name: 'Exact search' }).check();
+    await app.closeSettings();
     await app.generate('The ship was launched in', { maxTokens: 3, timeout: 120_000 });
     await expect(app.knnTokens()).toHaveCount(3);
     await app.knnTokens().last().click();

@@ -1,8 +1,7 @@
 import { expect, type Locator, type Page } from '@playwright/test';
 import type { AppState } from '../../src/client/client';
 import type { RetroLabTestHook } from '../../src/client/testHook';
-
-type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug' | 'ragseq';
+import type { ModelKey } from '../../src/protocol/api';
 
 /** The RetroLab page as a test sees it: locators by role and test id, plus the typed window hook. */
 export class AppPage {

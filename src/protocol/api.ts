@@ -7,6 +7,7 @@
 import type { IcRalmSettings } from './icralm';
 import type { ReplugSettings, ReplugTokenShare } from './replug';
 import type { RagSequenceBlock, RagSequenceDecodeEvent, RagSequenceDecodeRequest, RagSequenceDecodeResult, RagSequenceSettings } from './ragseq';
+import type { FlareLookaheadToken, FlareSettings } from './flare';
 import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from './knnlm';
 import type { Backend, BackendInfo, RetroSettings } from './model';
 import type { IndexKind } from './retrieval';
@@ -15,6 +16,7 @@ import type { DocumentFormat } from './shard';
 export type { IcRalmSettings } from './icralm';
 export type { ReplugSettings, ReplugTokenShare } from './replug';
 export type { RagSequenceBlock, RagSequenceCandidate, RagSequenceDecodeEvent, RagSequenceDecodeRequest, RagSequenceDecodeResult, RagSequenceSettings } from './ragseq';
+export type { FlareLookaheadToken, FlareSettings } from './flare';
 export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, LambdaTable, TokenProbability } from './knnlm';
 // Rejections cross as SerializedError {name, message, code} (workers/wire.ts).
 export type { Backend, BackendInfo, RetroSettings, SerializedError } from './model';
@@ -23,10 +25,11 @@ export type { IndexKind } from './retrieval';
 /**
  * 'icralm': In-Context RALM, the GPT with a retrieved chunk before its context (src/core/icralm);
  * 'replug': REPLUG, the GPT run once per top-k passage and the runs mixed (src/core/replug);
+ * 'flare': FLARE, the GPT that looks ahead and retrieves only when a look-ahead token is unsure (src/core/flare);
  * 'ragseq': RAG-Sequence, REPLUG's passages mixed per sequence by their posterior (src/core/ragseq;
  * the lens and the eval: it is no compare column, its generation is thorough decoding).
  */
-export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug' | 'ragseq';
+export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug' | 'flare' | 'ragseq';
 
 /** What every progress event has, whatever it reports on. */
 export interface ProgressFields {
@@ -325,6 +328,8 @@ export interface GenerateRequest {
   icralm: IcRalmSettings;
   /** k, τ, s and l of the 'replug' column; its passages come from the active datastore */
   replug: ReplugSettings;
+  /** look-ahead, θ, β and l of the 'flare' column (the defaults of src/core/flare when absent) */
+  flare?: FlareSettings;
 }
 
 /** The kNN-LM model the inference engine holds (the GPT wrapped with one kNN-LM datastore). */
@@ -335,6 +340,11 @@ export interface KnnModelState {
   dim: number;
   /** decode + index build time */
   openMs: number;
+  /** The search the kNN-LM (and token-aligned RETRO) uses by default: the shard's IVF lists when it has them, else the exact scan. */
+  index: 'exact' | 'ivf';
+  /** IVF lists in the shard, and how many a search scans (0 without lists). */
+  lists: number;
+  nprobe: number;
 }
 
 /** A token's explanation with display text for every token id in it. */
@@ -352,6 +362,12 @@ export interface ChunkReport {
   neighbours: NeighbourDisplay[];
   /** REPLUG: each neighbour's weight in the mixture, in the order of `neighbours` */
   weights?: number[];
+  /**
+   * FLARE: the decision at `end` (the block's first position): the GPT's look-ahead, which of its
+   * tokens were below θ (they triggered the retrieval; empty: confident, nothing retrieved) and the
+   * masked query's text.
+   */
+  flare?: { lookahead: (FlareLookaheadToken & { text: string })[]; triggers: number[]; retrieved: boolean; queryText: string; threshold: number; maskBelow: number };
   latencyMs: number;
 }
 
@@ -417,6 +433,8 @@ export interface EvalRequest {
   replug: ReplugSettings;
   /** 'ragseq' (default: DEFAULT_RAG_SEQUENCE_SETTINGS) */
   ragSequence?: RagSequenceSettings;
+  /** FLARE's look-ahead, θ, β, l (src/core/flare defaults when absent) */
+  flare?: FlareSettings;
   /** windows per forward (default 4) */
   batch?: number;
   /** the first N windows of the protocol only */
@@ -448,8 +466,8 @@ export interface EvalResult {
   datastoreId: string | null;
   /** kNN-LM: the GPT on the same targets, every setting of the sweep; searches RetoMaton's pointers skipped and the adaptive rule (θ) saved */
   knnlm?: { gpt: { nll: number; tokenPpl: number }; sweep: { settings: KnnLmSettings; nll: number; tokenPpl: number }[]; targetInNeighbours: number; searchesSkipped: number; searchesSaved: number };
-  /** In-Context RALM, REPLUG and RAG-Sequence: blocks, forwards and retrievals; RAG-Sequence's mean largest posterior after each sequence */
-  passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number; meanTopPosterior?: number };
+  /** In-Context RALM, REPLUG, FLARE and RAG-Sequence: blocks, forwards and retrievals; RAG-Sequence's mean largest posterior after each sequence */
+  passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number; lookaheadAccuracy?: number; meanTopPosterior?: number };
   seconds: number;
 }
 

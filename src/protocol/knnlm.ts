@@ -24,6 +24,12 @@ export interface KnnLmSettings {
   skipAbove?: number;
   /** Adaptive kNN-LM: λ by the nearest neighbour's distance (replaces `lambda` when present). */
   lambdaTable?: LambdaTable;
+  /**
+   * Which index answers the searches: 'ivf' (the shard's IVF lists, approximate, several times
+   * faster) or 'exact' (the int8 scan of every key, the reference). Absent: the datastore's default,
+   * IVF when the shard has lists (src/core/knnlm/ivf.ts, docs/benchmarks.md).
+   */
+  search?: 'exact' | 'ivf';
 }
 
 /**

@@ -3,12 +3,13 @@
  * datastore: what `npm run eval` runs in Node, by the protocol of docs/manifest.md. The GPT and RETRO
  * go through `evaluatePerplexity` with the lens's neighbour sources (score.ts), kNN-LM through
  * `evaluateKnnLm` (one forward and one search per target, every setting of a sweep mixed from them),
- * In-Context RALM, REPLUG and RAG-Sequence through their block evals with passages from the NeighbourServer.
+ * In-Context RALM, REPLUG, FLARE and RAG-Sequence through their block evals with passages from the NeighbourServer.
  */
 import type { EvalRequest, EvalResult, NeighbourServer } from '../../protocol/api';
 import { evaluatePerplexity, streamWindows, type WindowNeighbours } from '../eval/perplexity';
 import { alignedWindowNeighbours, windowNeighbours } from '../eval/neighbours';
 import { concatenateArticles, tokenizeWikiTextArticles } from '../eval/stream';
+import { evaluateFlare } from '../flare';
 import { evaluateIcRalm, trimPadding, type PassageRetriever } from '../icralm';
 import type { KnnDatastore } from '../knnlm/datastore';
 import { evaluateKnnLm } from '../knnlm/eval';
@@ -129,10 +130,10 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
     };
   }
 
-  if (request.model === 'icralm' || request.model === 'replug' || request.model === 'ragseq') {
-    if (range) throw new RangeError('In-Context RALM, REPLUG and RAG-Sequence score block by block: a window range does not apply.');
+  if (request.model === 'icralm' || request.model === 'replug' || request.model === 'flare' || request.model === 'ragseq') {
+    if (range) throw new RangeError('In-Context RALM, REPLUG, FLARE and RAG-Sequence score block by block: a window range does not apply.');
     const server = deps.server;
-    if (!server) throw new Error('In-Context RALM, REPLUG and RAG-Sequence need the retrieval engine, which is not connected.');
+    if (!server) throw new Error('In-Context RALM, REPLUG, FLARE and RAG-Sequence need the retrieval engine, which is not connected.');
     // --max-windows N: exactly the targets the plain eval scores in its first N windows.
     const last = allWindows.at(-1)!;
     const maxTokens = request.maxWindows !== undefined ? last.start + last.length - 1 : undefined;
@@ -156,6 +157,21 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
         ...finish('RAG-Sequence', request.maxWindows ?? allWindows.length, r.scored_tokens, r.nll, datastoreId),
         passages: { blocks: r.blocks, forwards: r.forwards, meanTopWeight: r.mean_top_prior, meanTopPosterior: r.mean_top_posterior },
       };
+    }
+    if (request.model === 'flare') {
+      // Its own GPT sequence for the look-aheads: the engine's GPT may hold a column's KV cache.
+      const lm = deps.gpt.fork();
+      try {
+        const retrieve: PassageRetriever = async (queries) => Promise.all(queries.map(async (q) => (await passages(q, 1))[0] ?? null));
+        const r = await evaluateFlare(lm, ids, { ...(request.flare ? { settings: request.flare } : {}), separator: deps.separator, retrieve, batch: request.batch ?? DEFAULT_BATCH, ...limit, signal, onProgress });
+        logProbs.set(Float32Array.from(r.logProbs));
+        return {
+          ...finish('FLARE', request.maxWindows ?? allWindows.length, r.scored_tokens, r.nll, datastoreId),
+          passages: { blocks: r.blocks, forwards: Math.round(r.forwards_per_token * r.scored_tokens), retrieved: r.retrieved, lookaheadAccuracy: r.lookahead_accuracy },
+        };
+      } finally {
+        await lm.dispose();
+      }
     }
     const r = await evaluateReplug(deps.gpt, ids, { settings: request.replug, separator: deps.separator, retrieve: passages, ...limit, signal, onProgress });
     logProbs.set(Float32Array.from(r.logProbs));

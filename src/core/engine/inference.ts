@@ -53,6 +53,7 @@ import { TokenBytes, TokenTexts } from './token-text';
 import { KnnHost } from './knnlm-host';
 import { IcRalmHost } from './icralm-host';
 import { ReplugHost } from './replug-host';
+import { FlareHost } from './flare-host';
 import { icRalmScorer, ragSequenceScorer, scoreText, serverEvalStore, type LensModel } from './score';
 import { evaluateRequest } from './evaluate';
 import { inThread, type Transfer } from './transfer';
@@ -87,7 +88,7 @@ type GptJob = 'generation' | 'lens' | 'keys';
  * pointers, the adaptive θ and λ table) are off, not whatever an earlier request set.
  */
 function knnRequestSettings(knn: KnnLmSettings): KnnLmSettings {
-  return { pointers: 0, skipAbove: 0, lambdaTable: undefined, ...knn };
+  return { pointers: 0, skipAbove: 0, lambdaTable: undefined, search: undefined, ...knn };
 }
 
 export class InferenceEngine implements InferenceApi, InferenceLinks {
@@ -110,6 +111,8 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   private readonly icralm: IcRalmHost;
   /** The 'replug' column: the GPT run once per top-k passage of the active datastore, the runs mixed. */
   private readonly replug: ReplugHost;
+  /** The 'flare' column: the GPT that looks ahead and retrieves only when a look-ahead token is unsure. */
+  private readonly flare: FlareHost;
   private readonly alignedNeighbours: NeighbourSource;
 
   constructor(options: InferenceEngineOptions = {}) {
@@ -119,6 +122,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     const passageDeps = { gpt: () => this.loadedGpt(), tokenizer: () => this.loadedTokenizer(), server: () => this.connectedServer() };
     this.icralm = new IcRalmHost(passageDeps);
     this.replug = new ReplugHost(passageDeps);
+    this.flare = new FlareHost(passageDeps);
     this.knn = new KnnHost({
       gpt: () => this.loadedGpt(),
       tokenizer: () => this.loadedTokenizer(),
@@ -261,7 +265,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
       const promptIds = request.promptIds ?? tokenizer.encode(request.prompt);
       if (promptIds.length === 0) throw new RangeError('The prompt is empty after tokenization.');
       for (const key of request.models) {
-        const loaded = key === 'knnlm' ? this.knnLoaded(request) : key === 'icralm' ? this.icralmLoaded(request) : key === 'replug' ? this.replugLoaded(request) : this.models.get(key);
+        const loaded = key === 'knnlm' ? this.knnLoaded(request) : key === 'icralm' ? this.icralmLoaded(request) : key === 'replug' ? this.replugLoaded(request) : key === 'flare' ? this.flareLoaded(request) : this.models.get(key);
         if (!loaded) throw new Error(`Model ${key} is not loaded.`);
         if (signal.aborted) {
           await onEvent({ type: 'done', model: key, generated: 0, tokensPerSecond: 0, stopped: true, ms: 0 });
@@ -451,6 +455,12 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     return gpt ? { key: 'replug', model: this.replug.prepare(request), manifest: gpt.manifest } : undefined;
   }
 
+  /** The 'flare' column's model with this request's look-ahead, θ, β, l and excluded documents. */
+  private flareLoaded(request: GenerateRequest): Loaded | undefined {
+    const gpt = this.models.get('gpt');
+    return gpt ? { key: 'flare', model: this.flare.prepare(request), manifest: gpt.manifest } : undefined;
+  }
+
   /** The 'icralm' column's model with this request's s, l and excluded documents. */
   private icralmLoaded(request: GenerateRequest): Loaded | undefined {
     const gpt = this.models.get('gpt');
@@ -543,7 +553,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
 
     // In-Context RALM's retrievals: one per block, shown like RETRO's chunks (icralm-host.ts).
     const reportPassages = () => {
-      const host = key === 'icralm' ? this.icralm : key === 'replug' ? this.replug : null;
+      const host = key === 'icralm' ? this.icralm : key === 'replug' ? this.replug : key === 'flare' ? this.flare : null;
       if (!host) return;
       for (const chunkReport of host.takeReports()) void onEvent({ type: 'chunk', model: key, report: chunkReport });
     };

@@ -135,14 +135,16 @@ export class KnnHost {
     onProgress({ kind: 'knn-open', datastoreId: id, target, label, done: 0, total: null, unit: 'steps', finished: false });
     const t0 = performance.now();
     try {
-      const datastore = KnnDatastore.open(bytes);
+      // IVF lists when the shard has them (npm run setup:knn builds them): the exact scan stays a choice per request.
+      const datastore = KnnDatastore.open(bytes, { index: 'ivf' });
       // Refuses keys made by other weights (ShardMismatchError with the two decoder hashes).
       const view = new OwnSequenceGpt(gpt);
       const model = new KnnLmModel(view, datastore);
       await this.model?.dispose();
       this.model = model;
       this.gptView = view;
-      this.loaded = { datastoreId: id, name, entries: datastore.size, dim: datastore.section.dim, openMs: performance.now() - t0 };
+      const lists = datastore.section.ivf ? datastore.section.ivf.offsets.length - 1 : 0;
+      this.loaded = { datastoreId: id, name, entries: datastore.size, dim: datastore.section.dim, openMs: performance.now() - t0, index: datastore.defaultIndex, lists, nprobe: datastore.nprobe };
       return this.loaded;
     } finally {
       onProgress({ kind: 'knn-open', datastoreId: id, target, label, done: 1, total: 1, unit: 'steps', finished: true });

@@ -106,6 +106,8 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
   let done = 0;
   let skipped = 0;
   const minPointers = options.pointers ?? 0;
+  // One search serves every setting: the headline's index choice is the run's.
+  const searchOptions = options.settings[0]!.search ? { index: options.settings[0]!.search } : {};
   for (const w of windows) {
     if (options.signal) {
       // A macrotask turn, so a worker sees the stop message that aborts it (the forward and the
@@ -147,7 +149,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
         skipped++;
       } else {
         const s0 = performance.now();
-        ({ ids: nearest, distances } = datastore.search(key, kMax));
+        ({ ids: nearest, distances } = datastore.search(key, kMax, searchOptions));
         const ms = performance.now() - s0;
         searchMs += ms;
         times.push(ms);

@@ -10,7 +10,7 @@ import { decodeShard, encodeShard, readShardHeader } from '../datastore/shard';
 import { byteTokenizer, testEmbedder, TOY_DOCUMENTS } from '../datastore/test-helpers';
 import { quantizeVectors } from '../retrieval/flat';
 import { addIvfToShard } from './build';
-import { KnnDatastore } from './datastore';
+import { KnnDatastore, defaultNprobe } from './datastore';
 import { IvfIndex, trainIvf } from './ivf';
 import { KnnIndex } from './search';
 
@@ -195,6 +195,24 @@ describe('IVF sections in the shard', () => {
       const want = ds.search(q, 20, { index: 'exact' });
       expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
     }
+  });
+
+  it('searches 1/32 of the lists by default (at least 8), and the exact scan when a search asks for it', async () => {
+    expect([defaultNprobe(2048), defaultNprobe(197), defaultNprobe(31), defaultNprobe(4)]).toEqual([64, 8, 8, 4]);
+    const { bytes } = addIvfToShard(await knnShard(), { lists: 64, sample: 2000 });
+    const ds = KnnDatastore.open(bytes, { index: 'ivf' });
+    expect(ds.nprobe).toBe(8);
+    let differs = 0;
+    for (const q of queries(20, 33)) {
+      const ivf = ds.search(q, 200);
+      const ivfScanned = ds.lastCandidates;
+      const exact = ds.search(q, 200, { index: 'exact' });
+      expect(Array.from(exact.ids)).toEqual(Array.from(ds.index.search(q, 200).ids));
+      if (Array.from(ivf.ids).join() !== Array.from(exact.ids).join()) differs++;
+      expect(ivfScanned).toBeGreaterThan(0);
+    }
+    // 8 of 64 lists miss some of the 200 nearest: the two searches are really different paths.
+    expect(differs).toBeGreaterThan(0);
   });
 
   it('refuses lists that do not cover every entry once', async () => {

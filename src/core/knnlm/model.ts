@@ -177,7 +177,7 @@ export class KnnLmModel implements LanguageModel {
       const skipped = skipsSearch(this.current, lmTop);
       // Only a single generated row follows pointers; prefills and the eval's batches search.
       const followed = !skipped && pointers && out.rows === 1;
-      const { ids, distances } = skipped ? { ids: new Int32Array(0), distances: new Float32Array(0) } : followed ? pointerNeighbours(this.datastore, key, pointers, k) : this.datastore.search(key, k);
+      const { ids, distances } = skipped ? { ids: new Int32Array(0), distances: new Float32Array(0) } : followed ? pointerNeighbours(this.datastore, key, pointers, k) : this.datastore.search(key, k, this.current.search ? { index: this.current.search } : {});
       const lambda = effectiveLambda(this.current, distances.length > 0 ? distances[0] : undefined);
       if (remember) {
         if (skipped) this.searches.saved++;

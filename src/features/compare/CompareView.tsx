@@ -9,6 +9,9 @@ import { IcRalmControls } from '../icralm/IcRalmControls';
 import { ReplugControls } from '../replug/ReplugControls';
 import { ThoroughDecoding } from '../ragseq/ThoroughDecoding';
 import { IcRalmText } from '../icralm/IcRalmText';
+import { FlareControls } from '../flare/FlareControls';
+import { FlareText } from '../flare/FlareText';
+import { FlareDecision } from '../flare/FlareDecision';
 import { tokensServedBy } from '../icralm/blocks';
 import { tokensInfluencedBy } from './chunks';
 import { DecodingControls } from './DecodingControls';
@@ -51,12 +54,15 @@ const EXAMPLES: { label: string; text: string; datastore?: string }[] = [
 
 
 /** Column titles, for the export and the announcement of a finished column. */
-const COLUMN_TITLES: Record<ModelKey, string> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM', replug: 'REPLUG', ragseq: 'RAG-Sequence' };
+const COLUMN_TITLES: Record<ModelKey, string> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM', replug: 'REPLUG', flare: 'FLARE', ragseq: 'RAG-Sequence' };
+
+/** The columns whose marks open a passage panel. */
+type PassageColumn = 'icralm' | 'replug' | 'flare';
 
 /** The one panel open beside the columns: a RETRO chunk's neighbours, the passages of a passage column, a column's token. */
 type Selection =
   | { kind: 'chunk'; index: number }
-  | { kind: 'passage'; model: 'icralm' | 'replug'; index: number }
+  | { kind: 'passage'; model: PassageColumn; index: number }
   | { kind: 'token'; model: ModelKey; index: number }
   | null;
 
@@ -105,6 +111,7 @@ export function CompareView({
   // In-Context RALM reads the active datastore; without one the column would have nothing to show.
   const icralmOn = settings.icralm.enabled && activeId !== null;
   const replugOn = settings.replug.enabled && activeId !== null;
+  const flareOn = settings.flare.enabled && activeId !== null;
   const ready = phase === 'ready' && models.length > 0 && retrieval !== null;
 
   /** Makes a lesson's datastore active, building it from its text files the first time; an error message or null. */
@@ -198,12 +205,14 @@ export function CompareView({
     if (knnOn && knnModel) models.push('knnlm');
     if (icralmOn) models.push('icralm');
     if (replugOn) models.push('replug');
+    if (flareOn) models.push('flare');
     void client.generate({
       prompt,
       models,
       knn: settings.knn,
       icralm: { stride: settings.icralm.stride, queryLength: settings.icralm.queryLength },
       replug: { k: settings.replug.k, temperature: settings.replug.temperature, stride: settings.replug.stride, queryLength: settings.replug.queryLength },
+      flare: { lookahead: settings.flare.lookahead, threshold: settings.flare.threshold, maskBelow: settings.flare.maskBelow, queryLength: settings.flare.queryLength },
       decoding: settings.decoding,
       retro: {
         ...retroSettings,
@@ -250,16 +259,17 @@ export function CompareView({
     else download(`retrolab-${stamp}.json`, 'application/json', `${JSON.stringify(data, null, 2)}\n`);
   };
 
-  const columnCount = 2 + (knnOn ? 1 : 0) + (settings.icralm.enabled ? 1 : 0) + (settings.replug.enabled ? 1 : 0);
+  const columnCount = 2 + (knnOn ? 1 : 0) + (settings.icralm.enabled ? 1 : 0) + (settings.replug.enabled ? 1 : 0) + (settings.flare.enabled ? 1 : 0);
   const retroRun = runs.retro;
   const knnRun = runs.knnlm;
   const icralmRun = runs.icralm;
   const replugRun = runs.replug;
+  const flareRun = runs.flare;
   const selectedChunk = selection?.kind === 'chunk' ? selection.index : null;
   const selectedToken = (model: ModelKey) => (selection?.kind === 'token' && selection.model === model ? selection.index : null);
-  const selectedPassage = (model: 'icralm' | 'replug') => (selection?.kind === 'passage' && selection.model === model ? selection.index : null);
+  const selectedPassage = (model: PassageColumn) => (selection?.kind === 'passage' && selection.model === model ? selection.index : null);
   const toggleChunk = (index: number) => setSelection((current) => (current?.kind === 'chunk' && current.index === index ? null : { kind: 'chunk', index }));
-  const togglePassage = (model: 'icralm' | 'replug') => (index: number) =>
+  const togglePassage = (model: PassageColumn) => (index: number) =>
     setSelection((current) => (current?.kind === 'passage' && current.model === model && current.index === index ? null : { kind: 'passage', model, index }));
   const toggleToken = (model: ModelKey) => (index: number) =>
     setSelection((current) => (current?.kind === 'token' && current.model === model && current.index === index ? null : { kind: 'token', model, index }));
@@ -284,7 +294,7 @@ export function CompareView({
   const icralmModel: ModelInfo | undefined = gpt && { ...gpt, metrics: icralmMetric ? { wt2_test: icralmMetric } : {} };
   const passageSelection = selection?.kind === 'passage' ? selection : null;
   const passageRun = passageSelection ? runs[passageSelection.model] : undefined;
-  const passageStride = passageSelection?.model === 'replug' ? settings.replug.stride : settings.icralm.stride;
+  const passageStride = passageSelection?.model === 'replug' ? settings.replug.stride : passageSelection?.model === 'flare' ? settings.flare.lookahead : settings.icralm.stride;
   const passagePanel = useMemo(() => {
     if (!passageSelection || !passageRun) return null;
     const at = passageRun.chunks.findIndex((c) => c.chunk === passageSelection.index);
@@ -292,10 +302,13 @@ export function CompareView({
     if (!report) return null;
     const sequence = [...passageRun.prefix, ...passageRun.prompt, ...passageRun.generated];
     const served = tokensServedBy(report, passageRun.chunks[at + 1], sequence, passageStride);
-    const queryText = sequence
-      .slice(report.start, report.end)
-      .map((t) => t.text)
-      .join('');
+    // FLARE's query ends with the look-ahead, which is not in the text: the report carries it.
+    const queryText =
+      report.flare?.queryText ??
+      sequence
+        .slice(report.start, report.end)
+        .map((t) => t.text)
+        .join('');
     const firstGenerated = passageRun.prefix.length + passageRun.prompt.length;
     return { model: passageSelection.model, report, queryText, served, writtenIsGenerated: report.end >= firstGenerated };
   }, [passageSelection, passageRun, passageStride]);
@@ -328,15 +341,16 @@ export function CompareView({
           run={tokenRun}
           index={selection.index}
           column={column}
-          retrieval={selection.model === 'retro' ? 'neighbours' : selection.model === 'icralm' ? 'passage' : selection.model === 'replug' ? 'passages' : null}
+          retrieval={selection.model === 'retro' ? 'neighbours' : selection.model === 'icralm' || selection.model === 'flare' ? 'passage' : selection.model === 'replug' ? 'passages' : null}
           onClose={close}
         />
       ),
     };
   } else if (passagePanel) {
     const replug = passagePanel.model === 'replug';
+    const flare = passagePanel.model === 'flare';
     side = {
-      label: replug ? t('replug.panel') : t('compare.panelPassage'),
+      label: replug ? t('replug.panel') : flare ? t('flare.panel') : t('compare.panelPassage'),
       content: (
         <NeighbourPanel
           report={passagePanel.report}
@@ -347,19 +361,25 @@ export function CompareView({
           onExclude={exclude}
           excluded={isExcluded}
           labels={{
-            id: replug ? 'replug-passages' : 'icralm-passage',
+            id: replug ? 'replug-passages' : flare ? 'flare-passage' : 'icralm-passage',
             heading: (
               <>
-                {replug ? t('replug.heading', { n: passagePanel.report.chunk + 1 }) : t('neighbours.passageHeading', { n: passagePanel.report.chunk + 1 })}{' '}
+                {replug
+                  ? t('replug.heading', { n: passagePanel.report.chunk + 1 })
+                  : flare
+                    ? t('flare.heading', { end: passagePanel.report.end })
+                    : t('neighbours.passageHeading', { n: passagePanel.report.chunk + 1 })}{' '}
                 <span className="muted">
                   {t('neighbours.passageDetail', { end: passagePanel.report.end, start: passagePanel.report.start, last: passagePanel.report.end - 1 })}
                 </span>
               </>
             ),
-            queryLabel: t('neighbours.passageQuery'),
-            modelName: replug ? 'REPLUG' : 'In-Context RALM',
+            queryLabel: flare ? t('flare.query') : t('neighbours.passageQuery'),
+            modelName: replug ? 'REPLUG' : flare ? 'FLARE' : 'In-Context RALM',
           }}
-        />
+        >
+          {flare && <FlareDecision report={passagePanel.report} />}
+        </NeighbourPanel>
       ),
     };
   } else if (panel) {
@@ -405,6 +425,12 @@ export function CompareView({
       <ReplugControls
         value={settings.replug}
         onChange={(replug) => setSettings((s) => ({ ...s, replug }))}
+        activeDatastoreName={active?.name ?? null}
+        disabled={generating}
+      />
+      <FlareControls
+        value={settings.flare}
+        onChange={(flare) => setSettings((s) => ({ ...s, flare }))}
         activeDatastoreName={active?.name ?? null}
         disabled={generating}
       />
@@ -568,6 +594,20 @@ export function CompareView({
               selectedToken={selectedToken('replug')}
               onSelectToken={toggleToken('replug')}
               body={replugRun && ((picker) => <IcRalmText run={replugRun} selected={selectedPassage('replug')} onSelect={togglePassage('replug')} picker={picker} />)}
+            />
+          )}
+          {settings.flare.enabled && (
+            <OutputColumn
+              modelKey="flare"
+              name="FLARE"
+              model={gpt && { ...gpt, metrics: {} }}
+              run={flareRun}
+              generating={generating}
+              selectedChunk={null}
+              onSelectChunk={() => undefined}
+              selectedToken={selectedToken('flare')}
+              onSelectToken={toggleToken('flare')}
+              body={flareRun && ((picker) => <FlareText run={flareRun} selected={selectedPassage('flare')} onSelect={togglePassage('flare')} picker={picker} />)}
             />
           )}
         </div>

@@ -165,6 +165,7 @@ export function OutputColumn({
             {t('column.searchesSkipped', { skipped: run.generated.filter((token) => token.searched === false && !token.knnSkipped).length, count: run.generated.length })}
           </span>
         )}
+        {run && run.chunks.some((c) => c.flare) && <FlareFooter run={run} />}
         {run && run.generated.some((token) => token.knnSkipped) && (
           <span data-testid="searches-saved">
             {' · '}
@@ -173,5 +174,19 @@ export function OutputColumn({
         )}
       </footer>
     </section>
+  );
+}
+
+/** FLARE's cost: how many of its look-aheads made it retrieve, and retrievals per 100 tokens written. */
+function FlareFooter({ run }: { run: RunState }) {
+  const { t } = useTranslation();
+  const decisions = run.chunks.filter((c) => c.flare);
+  const retrieved = decisions.filter((c) => c.flare!.retrieved).length;
+  const per100 = run.generated.length > 0 ? ((100 * retrieved) / run.generated.length).toFixed(1) : '–';
+  return (
+    <span data-testid="flare-footer" data-retrieved={retrieved} data-decisions={decisions.length}>
+      {' · '}
+      {t('flare.footer', { retrieved, decisions: decisions.length, per100 })}
+    </span>
   );
 }

@@ -1,6 +1,7 @@
 import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, type DecodingSettings, type KnnLmSettings, type RetroSettings } from '../../client';
 import type { IcRalmColumnSettings } from '../icralm/IcRalmControls';
 import { DEFAULT_REPLUG_COLUMN, type ReplugColumnSettings } from '../replug/ReplugControls';
+import { DEFAULT_FLARE_COLUMN, type FlareColumnSettings } from '../flare/FlareControls';
 import { DEFAULT_PROCESSORS, DEFAULT_SAMPLING } from '../../client';
 
 export interface Exclusion {
@@ -19,6 +20,8 @@ export interface CompareSettings {
   icralm: IcRalmColumnSettings;
   /** The REPLUG column: off by default, k, τ, s and l */
   replug: ReplugColumnSettings;
+  /** The FLARE column: off by default, look-ahead, θ, β and l */
+  flare: FlareColumnSettings;
 }
 
 export const DEFAULT_SETTINGS: CompareSettings = {
@@ -27,6 +30,7 @@ export const DEFAULT_SETTINGS: CompareSettings = {
   knn: { ...DEFAULT_KNN_SETTINGS },
   icralm: { enabled: false, ...DEFAULT_ICRALM_SETTINGS },
   replug: DEFAULT_REPLUG_COLUMN,
+  flare: DEFAULT_FLARE_COLUMN,
 };
 
 // v2: sampling and the logits processors became the defaults; settings saved as v1 (greedy) start afresh.
@@ -52,6 +56,7 @@ export function mergeSettings(partial: { [K in keyof CompareSettings]?: Partial<
     knn: { ...DEFAULT_SETTINGS.knn, ...partial.knn },
     icralm: { ...DEFAULT_SETTINGS.icralm, ...partial.icralm },
     replug: { ...DEFAULT_SETTINGS.replug, ...partial.replug },
+    flare: { ...DEFAULT_SETTINGS.flare, ...partial.flare },
   };
 }
 

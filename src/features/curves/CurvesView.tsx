@@ -9,6 +9,7 @@ import { CurvePlot, formatPpl } from './CurvePlot';
 import { CURVE_AXES, curveSweep, curvesOf, type CurveAxis } from './curves';
 import './curves.css';
 import { useEscape } from '../../ui/useEscape';
+import { useLoadOnce } from '../../ui/useLoadOnce';
 
 type Source = 'wikitext' | 'text';
 
@@ -37,26 +38,14 @@ export function CurvesView({ active }: { active: boolean }) {
 
   const [source, setSource] = useState<Source>('wikitext');
   const [typed, setTyped] = useState(EXAMPLE_TEXT);
-  const [sample, setSample] = useState<string | null>(null);
-  const [sampleError, setSampleError] = useState<string | null>(null);
   const [windows, setWindows] = useState(DEFAULT_CURVE_WINDOWS);
   const [centre, setCentre] = useState<KnnLmSettings>({ ...DEFAULT_KNN_SETTINGS });
 
+  const { value: sample, error: sampleError } = useLoadOnce(active && source === 'wikitext', () => client.loadLensSample());
+  // Without the sample, the pasted text is the only source.
   useEffect(() => {
-    if (!active || source !== 'wikitext' || sample !== null || sampleError) return;
-    let cancelled = false;
-    client
-      .loadLensSample()
-      .then((text) => !cancelled && setSample(text))
-      .catch((error: unknown) => {
-        if (cancelled) return;
-        setSampleError(error instanceof Error ? error.message : String(error));
-        setSource('text');
-      });
-    return () => {
-      cancelled = true;
-    };
-  }, [active, source, sample, sampleError, client]);
+    if (sampleError) setSource('text');
+  }, [sampleError]);
 
   // Esc stops a running evaluation while the view is on screen.
   useEscape(() => client.stopEvaluate(), active);

@@ -25,7 +25,10 @@ export function KnnControls({
 
   const firstCopy = source && !source.stored ? t('knn.firstCopy', { size: formatBytes(source.bytes) }) : '';
   let status: string;
-  if (knn.model) status = t('knn.loaded', { name: knn.model.name, entries: knn.model.entries.toLocaleString('en'), dim: knn.model.dim });
+  if (knn.model) {
+    status = t('knn.loaded', { name: knn.model.name, entries: knn.model.entries.toLocaleString('en'), dim: knn.model.dim });
+    if (knn.model.index === 'ivf') status += t('knn.ivf', { nprobe: knn.model.nprobe, lists: knn.model.lists.toLocaleString('en') });
+  }
   else if (!source) status = t('knn.none');
   else status = t('knn.uses', { name: source.name, firstCopy });
 
@@ -116,6 +119,15 @@ export function KnnControls({
             disabled={!enabled}
             onChange={(on) => set('lambdaTable', on ? { edges: [...DEFAULT_LAMBDA_TABLE.edges], lambdas: [...DEFAULT_LAMBDA_TABLE.lambdas] } : undefined)}
             hint={t('settings.knnLambdaByDistanceHint')}
+          />
+        </div>
+        <div className="controls-row">
+          <Switch
+            label={t('settings.knnExact')}
+            checked={value.search === 'exact'}
+            disabled={!enabled}
+            onChange={(on) => set('search', on ? 'exact' : undefined)}
+            hint={t('settings.knnExactHint')}
           />
         </div>
       </div>

@@ -12,6 +12,7 @@ import { PassagePosterior } from './PassagePosterior';
 import { NumberField } from '../../ui/NumberField';
 import './lens.css';
 import { useEscape } from '../../ui/useEscape';
+import { useLoadOnce } from '../../ui/useLoadOnce';
 
 type Source = 'wikitext' | 'text' | 'file';
 
@@ -67,8 +68,6 @@ export function LensView({ active }: { active: boolean }) {
   const [typed, setTyped] = useState(EXAMPLE_TEXT);
   const [file, setFile] = useState<{ name: string; text: string } | null>(null);
   const [fileError, setFileError] = useState<string | null>(null);
-  const [sample, setSample] = useState<{ text: string; articles: { title: string; text: string }[] } | null>(null);
-  const [sampleError, setSampleError] = useState<string | null>(null);
   const [article, setArticle] = useState(0);
   const [chosen, setChosen] = useState<ModelKey[]>(['gpt', 'retro']);
   const [retrieval, setRetrieval] = useState(true);
@@ -77,21 +76,12 @@ export function LensView({ active }: { active: boolean }) {
   const [ragSequence, setRagSequence] = useState({ ...DEFAULT_RAG_SEQUENCE_SETTINGS });
 
   // The sample is fetched once, when the lens is first shown with it selected.
+  const { value: sampleText, error: sampleError } = useLoadOnce(active && source === 'wikitext', () => client.loadLensSample());
+  const sample = useMemo(() => (sampleText === null ? null : { text: sampleText, articles: splitWikiTextArticles(sampleText) }), [sampleText]);
+  // Without the sample, the other sources remain.
   useEffect(() => {
-    if (!active || source !== 'wikitext' || sample || sampleError) return;
-    let cancelled = false;
-    client
-      .loadLensSample()
-      .then((text) => !cancelled && setSample({ text, articles: splitWikiTextArticles(text) }))
-      .catch((error: unknown) => {
-        if (cancelled) return;
-        setSampleError(error instanceof Error ? error.message : String(error));
-        setSource('text');
-      });
-    return () => {
-      cancelled = true;
-    };
-  }, [active, source, sample, sampleError, client]);
+    if (sampleError) setSource('text');
+  }, [sampleError]);
 
   // Esc stops a running score while the lens is on screen.
   useEscape(() => client.stopScore(), active);

@@ -50,6 +50,7 @@ export function NeighbourPanel({
   onExclude,
   excluded,
   labels,
+  children,
 }: {
   report: ChunkReport;
   queryText: string;
@@ -59,6 +60,8 @@ export function NeighbourPanel({
   onExclude: (neighbour: NeighbourView) => void;
   excluded: (docId: number) => boolean;
   labels?: NeighbourPanelLabels;
+  /** What the model saw before it retrieved (FLARE's look-ahead), shown above the query */
+  children?: ReactNode;
 }) {
   const { t } = useTranslation();
   const headingId = `${labels?.id ?? 'neighbours'}-${report.chunk}`;
@@ -81,6 +84,7 @@ export function NeighbourPanel({
           ×
         </button>
       </header>
+      {children}
       <p className="query">
         <span className="field-label">{labels?.queryLabel ?? t('neighbours.query')}</span> <span lang="en">{detokenizeWikiText(queryText)}</span>
       </p>

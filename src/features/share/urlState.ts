@@ -26,7 +26,7 @@ export function withState(search: string, state: SharedState): string {
 }
 
 type Section = keyof CompareSettings;
-const SECTIONS: Section[] = ['decoding', 'retro', 'knn', 'icralm', 'replug'];
+const SECTIONS: Section[] = ['decoding', 'retro', 'knn', 'icralm', 'replug', 'flare'];
 
 /** Only what differs from the defaults goes in the link, so links stay short and follow retuned defaults. */
 function settingsDiff(settings: CompareSettings): Record<string, Record<string, unknown>> {
