@@ -12,6 +12,7 @@ const ENTRY_POINTS = { group: ['**/workers/**', '**/cli/**', '../cli/*', '../../
 const ORT = { group: ['onnxruntime-web', 'onnxruntime-web/*', 'onnxruntime-node', 'onnxruntime-common'], message: 'Only src/core/runtime imports onnxruntime.' };
 const IDB = { group: ['idb'], message: 'Only src/core/datastore/store.ts imports idb.' };
 const VOY = { group: ['voy-search', 'voy-search/*'], message: 'Only src/core/retrieval/voy* imports voy-search.' };
+const MINISEARCH = { group: ['minisearch', 'minisearch/*'], message: 'Only src/core/retrieval/bm25.ts imports minisearch.' };
 const UI_OUTSIDE = { group: ['**/core/runtime', '**/core/runtime/**', '**/core/datastore/store', '**/core/datastore/store*', '**/workers/**'], message: 'UI code goes through src/client.' };
 
 const restrict = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
@@ -29,15 +30,16 @@ export default tseslint.config(
     },
   },
   // The UI: React, through src/client only.
-  { files: ['src/features/**/*.{ts,tsx}', 'src/ui/**/*.{ts,tsx}', 'src/App.tsx', 'src/main.tsx'], rules: restrict(UI_OUTSIDE, ORT, IDB, VOY) },
+  { files: ['src/features/**/*.{ts,tsx}', 'src/ui/**/*.{ts,tsx}', 'src/App.tsx', 'src/main.tsx'], rules: restrict(UI_OUTSIDE, ORT, IDB, VOY, MINISEARCH) },
   // core: pure TypeScript. Its Node-side tests may read files through the CLI helpers.
-  { files: ['src/core/**/*.ts'], ignores: ['src/core/runtime/**', 'src/core/datastore/store.ts', 'src/core/retrieval/voy*', 'src/core/**/*.test.ts'], rules: restrict(REACT, UI_LAYERS, ENTRY_POINTS, ORT, IDB, VOY) },
-  { files: ['src/core/**/*.test.ts'], ignores: ['src/core/runtime/**'], rules: restrict(REACT, UI_LAYERS, ORT, IDB, VOY) },
-  { files: ['src/core/runtime/**/*.ts'], rules: restrict(REACT, UI_LAYERS, ENTRY_POINTS, IDB, VOY) },
-  { files: ['src/core/datastore/store.ts'], rules: restrict(REACT, UI_LAYERS, ENTRY_POINTS, ORT, VOY) },
-  { files: ['src/core/retrieval/voy*'], rules: restrict(REACT, UI_LAYERS, ENTRY_POINTS, ORT, IDB) },
+  { files: ['src/core/**/*.ts'], ignores: ['src/core/runtime/**', 'src/core/datastore/store.ts', 'src/core/retrieval/voy*', 'src/core/retrieval/bm25.ts', 'src/core/**/*.test.ts'], rules: restrict(REACT, UI_LAYERS, ENTRY_POINTS, ORT, IDB, VOY, MINISEARCH) },
+  { files: ['src/core/**/*.test.ts'], ignores: ['src/core/runtime/**'], rules: restrict(REACT, UI_LAYERS, ORT, IDB, VOY, MINISEARCH) },
+  { files: ['src/core/runtime/**/*.ts'], rules: restrict(REACT, UI_LAYERS, ENTRY_POINTS, IDB, VOY, MINISEARCH) },
+  { files: ['src/core/datastore/store.ts'], rules: restrict(REACT, UI_LAYERS, ENTRY_POINTS, ORT, VOY, MINISEARCH) },
+  { files: ['src/core/retrieval/voy*'], rules: restrict(REACT, UI_LAYERS, ENTRY_POINTS, ORT, IDB, MINISEARCH) },
+  { files: ['src/core/retrieval/bm25.ts'], rules: restrict(REACT, UI_LAYERS, ENTRY_POINTS, ORT, IDB, VOY) },
   // protocol: a leaf of types and constants.
-  { files: ['src/protocol/**/*.ts'], rules: restrict({ group: ['../*', '../../*', 'react', 'idb', 'voy-search', 'onnxruntime-web', 'onnxruntime-web/*'], message: 'src/protocol is a leaf: it imports nothing outside itself.' }) },
+  { files: ['src/protocol/**/*.ts'], rules: restrict({ group: ['../*', '../../*', 'react', 'idb', 'voy-search', 'minisearch', 'onnxruntime-web', 'onnxruntime-web/*'], message: 'src/protocol is a leaf: it imports nothing outside itself.' }) },
   // Worker entries and CLIs drive core; they never reach libraries core owns.
-  { files: ['workers/**/*.ts', 'cli/**/*.ts'], rules: restrict(REACT, ORT, IDB, VOY) },
+  { files: ['workers/**/*.ts', 'cli/**/*.ts'], rules: restrict(REACT, ORT, IDB, VOY, MINISEARCH) },
 );

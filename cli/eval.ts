@@ -19,6 +19,7 @@
  *        [--rag-span 32] [--icralm-query 32]   (RAG-Sequence over sequences of --rag-span tokens, docs/rag-sequence.md)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --flare [--flare-lookahead 8] [--flare-threshold θ]
  *        [--flare-mask β] [--icralm-query 32]   (FLARE, docs/flare.md)
+ *        (In-Context RALM, REPLUG: --retriever dense|bm25, the passages' retriever, dense by default; docs/bm25.md)
  *   options: --datastore <built-in id | file.rlds | wiki.*.tokens> (default: the app's first built-in, WikiText-2 train)
  *            --knn-datastore public/datastores/wikitext-2-train.knn-pca64.rlds (accepted: the built-in keys, which the engines load anyway)
  *            --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)
@@ -31,7 +32,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { EvalRequest, EvalResult, KnnLmSettings, ModelKey } from '../src/protocol/api';
+import type { EvalRequest, EvalResult, KnnLmSettings, ModelKey, RetrieverKind } from '../src/protocol/api';
 import { DEFAULT_ICRALM_SETTINGS } from '../src/core/icralm/types';
 import { DEFAULT_KNN_SETTINGS } from '../src/core/knnlm/types';
 import { DEFAULT_LAMBDA_TABLE } from '../src/core/knnlm/adaptive';
@@ -80,6 +81,7 @@ const { values: args } = parseArgs({
     'replug-temperature': { type: 'string' },
     'icralm-stride': { type: 'string' },
     'icralm-query': { type: 'string' },
+    retriever: { type: 'string', default: 'dense' },
     'no-baseline': { type: 'boolean', default: false },
     'knn-datastore': { type: 'string' },
   },
@@ -192,7 +194,8 @@ async function main(): Promise<void> {
     if (knn.search !== undefined && knn.search !== 'exact' && knn.search !== 'ivf') fail(`--knn-search takes ivf or exact, got ${args['knn-search']}`);
     if (knn.skipAbove !== undefined && !(knn.skipAbove > 0 && knn.skipAbove <= 1)) fail(`--skip-above takes a threshold in (0, 1], got ${args['skip-above']}`);
     knn.sweep = sweep(knn);
-    const passageSettings = { stride: int('icralm-stride', args['icralm-stride']) ?? DEFAULT_ICRALM_SETTINGS.stride, queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_ICRALM_SETTINGS.queryLength };
+    const retriever: RetrieverKind = args.retriever === 'bm25' ? 'bm25' : args.retriever === 'dense' ? 'dense' : fail(`--retriever takes dense or bm25, got ${args.retriever}`);
+    const passageSettings = { stride: int('icralm-stride', args['icralm-stride']) ?? DEFAULT_ICRALM_SETTINGS.stride, queryLength: int('icralm-query', args['icralm-query']) ?? DEFAULT_ICRALM_SETTINGS.queryLength, retriever };
     const retroK = int('k', args.k) ?? engines.ready.models.find((m) => m.key === 'retro')?.neighbours ?? 2;
     const request: EvalRequest = {
       text,
@@ -222,11 +225,21 @@ async function main(): Promise<void> {
       ...(range ? { windows: range } : {}),
     };
     const passages = key === 'icralm' || key === 'replug' || key === 'flare' || key === 'ragseq';
+    // BM25's index is built on its first search: built here, so its time is reported apart from the eval's.
+    let bm25BuildSeconds: number | undefined;
+    if (passages && retriever === 'bm25') {
+      const t0 = performance.now();
+      await engines.retrieval.retrieveText('index', 1, [], 'bm25', (p) => {
+        if (p.finished) console.error(`${p.label}: ${p.done} chunks`);
+      });
+      bm25BuildSeconds = (performance.now() - t0) / 1000;
+    }
     const evalStarted = performance.now();
     const result = await engines.inference.evaluate(request, progressReporter(passages ? 'tokens' : 'windows', 10_000));
     const evalSeconds = (performance.now() - evalStarted) / 1000;
     const baseline = passages && !args['no-baseline'] ? await engines.inference.evaluate({ ...request, model: 'gpt' }, () => undefined) : null;
     const out = report(result, id, neighbours, request, baseline, (performance.now() - started) / 1000, evalSeconds, engines.ready.backend.backend, range);
+    if (bm25BuildSeconds !== undefined) out.bm25_build_seconds = bm25BuildSeconds;
     if (args['write-metrics']) out.wrote_metrics = writeManifestMetric(modelDir, args['write-metrics'], metrics(out, result, key, request));
     if (args['token-logprobs']) {
       const file = resolve(args['token-logprobs']);
@@ -261,8 +274,10 @@ function sweep(head: KnnLmSettings): KnnLmSettings[] {
   for (const lambda of lambdas.length ? lambdas : [head.lambda]) {
     for (const temperature of temperatures.length ? temperatures : [head.temperature]) {
       for (const k of ks.length ? ks : [head.k]) {
+        // An adaptive headline (θ, λ table) differs from the plain setting with its λ, k and T: that one is kept.
+        const adaptiveHead = Boolean(head.skipAbove || head.lambdaTable);
         const same = (s: KnnLmSettings) => s.lambda === lambda && s.k === k && s.temperature === temperature;
-        if (!same(head) && !out.some(same)) out.push({ lambda, k, temperature });
+        if ((adaptiveHead || !same(head)) && !out.some(same)) out.push({ lambda, k, temperature });
       }
     }
   }
@@ -315,8 +330,8 @@ function report(
             : {}),
         }
       : {}),
-    ...(key === 'icralm' ? { settings: { stride: request.icralm.stride, query_length: request.icralm.queryLength, separator: 'newline' } } : {}),
-    ...(key === 'replug' ? { settings: { stride: request.replug.stride, query_length: request.replug.queryLength, separator: 'newline', k: request.replug.k, temperature: request.replug.temperature } } : {}),
+    ...(key === 'icralm' ? { settings: { stride: request.icralm.stride, query_length: request.icralm.queryLength, separator: 'newline', retriever: request.icralm.retriever ?? 'dense' } } : {}),
+    ...(key === 'replug' ? { settings: { stride: request.replug.stride, query_length: request.replug.queryLength, separator: 'newline', k: request.replug.k, temperature: request.replug.temperature, retriever: request.replug.retriever ?? 'dense' } } : {}),
     ...(key === 'ragseq' && request.ragSequence ? { settings: { span: request.ragSequence.span, query_length: request.ragSequence.queryLength, separator: 'newline', k: request.ragSequence.k, temperature: request.ragSequence.temperature } } : {}),
     ...(key === 'flare' && request.flare
       ? { settings: { lookahead: request.flare.lookahead, threshold: request.flare.threshold, mask_below: request.flare.maskBelow, query_length: request.flare.queryLength, separator: 'newline' } }
@@ -351,7 +366,18 @@ function metrics(out: Record<string, unknown>, r: EvalResult, key: ModelKey, req
     words: out.words,
     windows: r.windows,
     ...(key === 'retro' ? { neighbours: out.neighbours, k: request.retro.k } : {}),
-    ...(key === 'knnlm' ? { ...(out.settings as object), datastore: r.datastoreId } : {}),
+    ...(key === 'knnlm'
+      ? {
+          ...(out.settings as object),
+          datastore: r.datastoreId,
+          // What the adaptive rule and RetoMaton's pointers saved, and the plain settings of the same pass.
+          ...(out.adaptive ? { adaptive: out.adaptive } : {}),
+          ...(out.retomaton ? { retomaton: out.retomaton } : {}),
+          searches_per_token: r.knnlm ? 1 - (r.knnlm.searchesSaved + r.knnlm.searchesSkipped) / Math.max(1, r.scoredTokens) : 1,
+          ...(Array.isArray(out.sweep) && out.sweep.length > 1 ? { sweep: out.sweep.slice(1) } : {}),
+          gpt_token_ppl: r.knnlm?.gpt.tokenPpl,
+        }
+      : {}),
     ...(key === 'flare' ? { retrievals_per_100_tokens: out.retrievals_per_100_tokens } : {}),
     ...(key === 'icralm' || key === 'replug' || key === 'flare' || key === 'ragseq' ? { ...(out.settings as object), forwards_per_token: out.forwards_per_token, datastore: r.datastoreId, ...(out.gpt ? { gpt_token_ppl: (out.gpt as { token_ppl: number }).token_ppl } : {}) } : {}),
     measured_by: out.measured_by,

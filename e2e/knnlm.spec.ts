@@ -242,7 +242,6 @@ test.describe('kNN-LM', () => {
     // The exact scan, the reference, is one switch away and writes with the same controls.
     await app.openSettings();
     await page.getByRole('switch', { name: 'Exact search' }).check();
-    await app.closeSettings();
     await app.generate('The ship was launched in', { maxTokens: 3, timeout: 120_000 });
     await expect(app.knnTokens()).toHaveCount(3);
     await app.knnTokens().last().click();

@@ -21,6 +21,8 @@ describe('lint boundaries', () => {
     ['src/core/models/probe.ts', "import * as ort from 'onnxruntime-web';"],
     ['src/core/knnlm/probe.ts', "import { openDB } from 'idb';"],
     ['src/core/knnlm/probe.ts', "import * as voy from 'voy-search';"],
+    ['src/core/engine/probe.ts', "import MiniSearch from 'minisearch';"],
+    ['src/features/compare/probe.tsx', "import MiniSearch from 'minisearch';"],
     ['src/features/compare/probe.tsx', "import { Runtime } from '../../core/runtime';"],
     ['src/features/compare/probe.tsx', "import { openDB } from 'idb';"],
     ['src/protocol/probe.ts', "import { x } from '../core/models';"],
@@ -33,6 +35,7 @@ describe('lint boundaries', () => {
   it.each([
     ['src/core/runtime/probe.ts', "import * as ort from 'onnxruntime-web';"],
     ['src/core/datastore/store.ts', "import { openDB } from 'idb';"],
+    ['src/core/retrieval/bm25.ts', "import MiniSearch from 'minisearch';"],
     ['src/features/compare/probe.tsx', "import { x } from '../../client';"],
     ['workers/probe.ts', "import { x } from '../src/core/models';"],
   ])('%s: %s is allowed', async (file, code) => {

@@ -23,7 +23,7 @@ export interface RetrievalWorkerApi extends RetrievalApi {
 export function remoteNeighbourServer(port: MessagePort): NeighbourServer {
   const remote = Comlink.wrap<NeighbourServer>(port);
   return {
-    retrieve: (chunkTokenIds, k, excludeDocIds) => remote.retrieve(chunkTokenIds, k, excludeDocIds),
+    retrieve: (chunkTokenIds, k, excludeDocIds, retriever) => remote.retrieve(chunkTokenIds, k, excludeDocIds, retriever),
     knnShard: (id, onProgress) => remote.knnShard(id, onProgress && Comlink.proxy(onProgress)),
     knnSources: () => remote.knnSources(),
   };

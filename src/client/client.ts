@@ -22,6 +22,7 @@ import type {
   RagSequenceDecodeEvent,
   RagSequenceDecodeRequest,
   RagSequenceDecodeResult,
+  RetrieverKind,
   ScoreEvent,
   ScoreRequest,
   ScoreResult,
@@ -470,8 +471,9 @@ export class RetroLabClient {
     this.set((s) => ({ build: { ...s.build, error: null } }));
   }
 
-  async retrieveText(text: string, k: number, excludeDocIds: number[] = []): Promise<RetrieveResult> {
-    const result = await this.api.retrieval.retrieveText(text, k, excludeDocIds);
+  /** The datastore search box; BM25's index is built on its first search, its progress shown like a load's. */
+  async retrieveText(text: string, k: number, excludeDocIds: number[] = [], retriever: RetrieverKind = 'dense'): Promise<RetrieveResult> {
+    const result = await this.api.retrieval.retrieveText(text, k, excludeDocIds, retriever, Comlink.proxy(this.onProgress));
     this.set({ lastQueryMs: result.latencyMs });
     return result;
   }

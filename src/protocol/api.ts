@@ -10,7 +10,7 @@ import type { RagSequenceBlock, RagSequenceDecodeEvent, RagSequenceDecodeRequest
 import type { FlareLookaheadToken, FlareSettings } from './flare';
 import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from './knnlm';
 import type { Backend, BackendInfo, RetroSettings } from './model';
-import type { IndexKind } from './retrieval';
+import type { IndexKind, RetrieverKind } from './retrieval';
 import type { DocumentFormat } from './shard';
 
 export type { IcRalmSettings } from './icralm';
@@ -20,7 +20,7 @@ export type { FlareLookaheadToken, FlareSettings } from './flare';
 export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, LambdaTable, TokenProbability } from './knnlm';
 // Rejections cross as SerializedError {name, message, code} (workers/wire.ts).
 export type { Backend, BackendInfo, RetroSettings, SerializedError } from './model';
-export type { IndexKind } from './retrieval';
+export type { IndexKind, RetrieverKind } from './retrieval';
 
 /**
  * 'icralm': In-Context RALM, the GPT with a retrieved chunk before its context (src/core/icralm);
@@ -55,7 +55,8 @@ export interface ProgressFields {
  * - 'datastore-open': a stored datastore decoded and indexed to become the active one;
  * - 'index': the active datastore's index rebuilt for another index kind;
  * - 'build': a datastore built from the user's files (chunks, then kNN-LM keys);
- * - 'knn-open': a kNN-LM datastore decoded for the GPT.
+ * - 'knn-open': a kNN-LM datastore decoded for the GPT;
+ * - 'bm25-index': the active datastore's BM25 index built, the first time a BM25 search asks for it.
  */
 export type Progress =
   | (ProgressFields & { kind: 'model'; model: ModelKey; file: string })
@@ -63,7 +64,8 @@ export type Progress =
   | (ProgressFields & { kind: 'datastore-open'; datastoreId: string })
   | (ProgressFields & { kind: 'index'; indexKind: IndexKind })
   | (ProgressFields & { kind: 'build' })
-  | (ProgressFields & { kind: 'knn-open'; datastoreId: string });
+  | (ProgressFields & { kind: 'knn-open'; datastoreId: string })
+  | (ProgressFields & { kind: 'bm25-index'; datastoreId: string });
 
 export type ProgressCallback = (progress: Progress) => void;
 
@@ -177,7 +179,12 @@ export interface NeighbourDisplay {
   docId: number;
   title: string;
   chunkIndex: number;
+  /** cosine distance to the query (dense); NaN when BM25 found it (see `score`) or for random neighbours */
   distance: number;
+  /** Which retriever found it; absent: dense (RETRO's neighbours are always dense). */
+  retriever?: RetrieverKind;
+  /** BM25 score (bigger is better) when `retriever` is 'bm25' */
+  score?: number;
   /** The retrieved chunk's text, detokenized for display */
   text: string;
   /** The next chunk of the same document: the part RETRO can copy from */
@@ -222,8 +229,12 @@ export interface RetrievalApi {
   state(): Promise<RetrievalState>;
   setActive(id: string, onProgress?: ProgressCallback): Promise<RetrievalState>;
   setIndexKind(kind: IndexKind, onProgress?: ProgressCallback): Promise<RetrievalState>;
-  /** Neighbours of a piece of text from the active datastore (the neighbour inspector, tests). */
-  retrieveText(text: string, k: number, excludeDocIds?: number[]): Promise<RetrieveResult>;
+  /**
+   * Chunks of the active datastore for a piece of text (the datastore search box, tests). Dense
+   * embeds the text's last chunk of tokens; BM25 matches all its words, and builds the datastore's
+   * BM25 index on first use (`onProgress` reports it as 'bm25-index').
+   */
+  retrieveText(text: string, k: number, excludeDocIds?: number[], retriever?: RetrieverKind, onProgress?: ProgressCallback): Promise<RetrieveResult>;
   build(request: BuildRequest, onProgress: ProgressCallback): Promise<RetrievalState & { built: DatastoreInfo }>;
   /**
    * Runs the GPT over a stored chunk datastore's text and stores its kNN-LM keys in it (what
@@ -241,7 +252,8 @@ export interface RetrievalApi {
 
 /** What the retrieval engine serves to the inference engine (over a MessageChannel between the workers). */
 export interface NeighbourServer {
-  retrieve(chunkTokenIds: number[], k: number, excludeDocIds: number[]): Promise<RetrievedForModel>;
+  /** The k best chunks for a query of token ids; BM25 (`retriever` 'bm25') matches the words of their decoded text. */
+  retrieve(chunkTokenIds: number[], k: number, excludeDocIds: number[], retriever?: RetrieverKind): Promise<RetrievedForModel>;
   /**
    * The shard bytes of a stored datastore with kNN-LM sections, transferred (not copied). The
    * built-in kNN-LM datastore (KnnDefaultInfo.id) is copied into IndexedDB first if it is not yet.

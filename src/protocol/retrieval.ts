@@ -10,6 +10,16 @@ export type IndexKind = 'flat' | 'voy';
 export const INDEX_KINDS: readonly IndexKind[] = ['flat', 'voy'];
 
 /**
+ * How chunks are found for a query. `dense`: the retrieval embedder and the vector index (cosine
+ * distance, the default everywhere). `bm25`: Okapi BM25 over the chunks' words (Robertson &
+ * Zaragoza 2009, "The Probabilistic Relevance Framework: BM25 and Beyond"), an inverted index
+ * built on first use (src/core/retrieval/bm25.ts); its score is bigger for better matches.
+ */
+export type RetrieverKind = 'dense' | 'bm25';
+
+export const RETRIEVER_KINDS: readonly RetrieverKind[] = ['dense', 'bm25'];
+
+/**
  * Every distance RetroLab reports is the cosine distance `1 - q·x` between the query embedding and
  * the chunk embedding, both unit vectors: 0 = same direction, 1 = orthogonal, 2 = opposite.
  * (Squared L2 between unit vectors is exactly twice this.)

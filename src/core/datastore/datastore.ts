@@ -211,6 +211,12 @@ export class Datastore {
     return b > a ? this.decoder.decode(t.subarray(a, b)) : '';
   }
 
+  /** A chunk's own text (raw, e.g. still WikiText-escaped), without its continuation: what BM25 indexes. */
+  chunkText(chunkIndex: number): string {
+    const spans = this.shard.chunkTextSpans;
+    return this.text(spans[3 * chunkIndex]!, spans[3 * chunkIndex + 1]!);
+  }
+
   /** Neighbour record of a chunk; `distance` NaN when there was no query. */
   neighbour(chunkIndex: number, distance = NaN): Neighbour {
     if (!(chunkIndex >= 0 && chunkIndex < this.chunkCount)) throw new RangeError(`no chunk ${chunkIndex} (${this.chunkCount} chunks)`);

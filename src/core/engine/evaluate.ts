@@ -138,10 +138,14 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
     const last = allWindows.at(-1)!;
     const maxTokens = request.maxWindows !== undefined ? last.start + last.length - 1 : undefined;
     let datastoreId: string | null = null;
+    const retriever = (request.model === 'icralm' ? request.icralm.retriever : request.replug.retriever) ?? 'dense';
     const passages: PassagesRetriever = async (query, k) => {
-      const result = await server.retrieve([...query], k, []);
+      const result = await server.retrieve([...query], k, [], retriever);
       datastoreId = result.datastoreId;
-      return result.tokenIds.map((tokenIds, i) => ({ tokenIds: trimPadding(tokenIds, deps.eotId), chunkIndex: result.views[i]?.chunkIndex ?? -1, docId: result.views[i]?.docId ?? -1, distance: result.views[i]?.distance ?? 0 }));
+      return result.tokenIds.map((tokenIds, i) => {
+        const view = result.views[i];
+        return { tokenIds: trimPadding(tokenIds, deps.eotId), chunkIndex: view?.chunkIndex ?? -1, docId: view?.docId ?? -1, distance: view?.distance ?? 0, ...(view?.score !== undefined ? { score: view.score } : {}) };
+      });
     };
     const limit = maxTokens !== undefined ? { maxTokens } : {};
     if (request.model === 'icralm') {

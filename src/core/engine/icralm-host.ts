@@ -6,7 +6,12 @@
 import { DEFAULT_ICRALM_SETTINGS, IcRalmModel, separatorTokens, trimPadding, type PassageRetriever } from '../icralm';
 import type { GptModel } from '../models';
 import type { RetroTokenizer } from '../tokenizer';
-import type { ChunkReport, GenerateRequest, NeighbourServer, NeighbourDisplay } from '../../protocol/api';
+import type { ChunkReport, GenerateRequest, NeighbourServer, NeighbourDisplay, RetrieverKind } from '../../protocol/api';
+
+/** What a passage carries from the retrieval engine's view of it: where it is, and its distance (dense) or BM25 score. */
+export function passageFields(view: NeighbourDisplay): { chunkIndex: number; docId: number; title: string; distance: number; score?: number } {
+  return { chunkIndex: view.chunkIndex, docId: view.docId, title: view.title, distance: view.distance, ...(view.score !== undefined ? { score: view.score } : {}) };
+}
 
 export interface IcRalmHostDeps {
   gpt(): GptModel;
@@ -32,23 +37,23 @@ export class IcRalmHost {
       this.model = new IcRalmModel(gpt, this.retriever([], eotId), { ownsModel: false });
     }
     const exclude = [...request.retro.excludeDocIds];
-    this.model.setRetriever(this.retriever(exclude, eotId));
+    this.model.setRetriever(this.retriever(exclude, eotId, request.icralm.retriever ?? 'dense'));
     this.model.setSettings({ ...DEFAULT_ICRALM_SETTINGS, ...request.icralm }, separatorTokens('newline', (t) => tokenizer.encode(t), eotId));
     this.views = [];
     this.reported = 0;
     return this.model;
   }
 
-  private retriever(excludeDocIds: number[], eotId: number): PassageRetriever {
+  private retriever(excludeDocIds: number[], eotId: number, kind: RetrieverKind = 'dense'): PassageRetriever {
     return async (queries) => {
       const server = this.deps.server();
       const passages = [];
       for (const query of queries) {
-        const result = await server.retrieve([...query], 1, excludeDocIds);
+        const result = await server.retrieve([...query], 1, excludeDocIds, kind);
         const ids = result.tokenIds[0];
         const view = result.views[0] ?? null;
         this.views.push(view);
-        passages.push(ids ? { tokenIds: trimPadding(ids, eotId), ...(view ? { chunkIndex: view.chunkIndex, docId: view.docId, title: view.title, distance: view.distance } : {}) } : null);
+        passages.push(ids ? { tokenIds: trimPadding(ids, eotId), ...(view ? passageFields(view) : {}) } : null);
       }
       return passages;
     };

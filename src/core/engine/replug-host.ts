@@ -5,8 +5,8 @@
  */
 import { separatorTokens, trimPadding } from '../icralm';
 import { DEFAULT_REPLUG_SETTINGS, ReplugModel, type PassagesRetriever, type ReplugTokenShare } from '../replug';
-import type { ChunkReport, GenerateRequest, NeighbourDisplay } from '../../protocol/api';
-import type { IcRalmHostDeps } from './icralm-host';
+import type { ChunkReport, GenerateRequest, NeighbourDisplay, RetrieverKind } from '../../protocol/api';
+import { passageFields, type IcRalmHostDeps } from './icralm-host';
 
 export class ReplugHost {
   private model: ReplugModel | null = null;
@@ -26,20 +26,20 @@ export class ReplugHost {
       void this.model?.dispose();
       this.model = new ReplugModel(gpt, this.retriever([], eotId));
     }
-    this.model.setRetriever(this.retriever([...request.retro.excludeDocIds], eotId));
+    this.model.setRetriever(this.retriever([...request.retro.excludeDocIds], eotId, request.replug.retriever ?? 'dense'));
     this.model.setSettings({ ...DEFAULT_REPLUG_SETTINGS, ...request.replug }, separatorTokens('newline', (t) => tokenizer.encode(t), eotId));
     this.views = [];
     this.reported = 0;
     return this.model;
   }
 
-  private retriever(excludeDocIds: number[], eotId: number): PassagesRetriever {
+  private retriever(excludeDocIds: number[], eotId: number, kind: RetrieverKind = 'dense'): PassagesRetriever {
     return async (query, k) => {
-      const result = await this.deps.server().retrieve([...query], k, excludeDocIds);
+      const result = await this.deps.server().retrieve([...query], k, excludeDocIds, kind);
       this.views.push(result.views.slice(0, k));
       return result.tokenIds.slice(0, k).map((ids, j) => {
         const view = result.views[j];
-        return { tokenIds: trimPadding(ids, eotId), ...(view ? { chunkIndex: view.chunkIndex, docId: view.docId, title: view.title, distance: view.distance } : {}) };
+        return { tokenIds: trimPadding(ids, eotId), ...(view ? passageFields(view) : {}) };
       });
     };
   }

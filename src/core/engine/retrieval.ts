@@ -7,7 +7,8 @@
  * (workers/retrieval.worker.ts); Node tests run it in their own thread over fake-indexeddb.
  */
 import { chunkDatastoreGeometry, type ModelManifest } from '../../protocol/manifest';
-import type { IndexKind, Neighbour } from '../../protocol/retrieval';
+import type { IndexKind, Neighbour, RetrieverKind } from '../../protocol/retrieval';
+import type { Shard } from '../../protocol/shard';
 import { DOCUMENT_FORMATS, type BuildProgress, type DocumentFormat, type DocumentInput } from '../../protocol/shard';
 import type {
   BuildRequest,
@@ -30,7 +31,7 @@ import { InputTooLargeError } from '../datastore/errors';
 import { Datastore, buildShard, detectFormat, parseDocuments, readShardHeader } from '../datastore';
 import { DatastoreStore, knnRecordInfo, type DatastoreRecord } from '../datastore/store';
 import { formatBytes } from '../io';
-import { MeanEmbedder, initVoy } from '../retrieval';
+import { Bm25Index, MeanEmbedder, initVoy } from '../retrieval';
 import type { VoyWasmSource } from '../retrieval/voy';
 import { detokenizeWikiText, loadTokenizer, type RetroTokenizer } from '../tokenizer';
 import { TokenBytes, TokenTexts } from './token-text';
@@ -129,6 +130,14 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
   private store: DatastoreStore | null = null;
   private assets: Promise<Assets> | null = null;
   private active: { id: string; datastore: Datastore } | null = null;
+  /**
+   * The active datastore's BM25 index, built the first time BM25 is asked for (seconds for
+   * WikiText-2 train) and let go with the datastore. Keyed by the shard: another index kind over the
+   * same chunks keeps it.
+   */
+  private bm25: { shard: Shard; index: Bm25Index } | null = null;
+  /** init's progress callback: where a BM25 build started by the inference engine (a column's first passage) reports. */
+  private appProgress: ProgressCallback | null = null;
   private indexKind: IndexKind = 'flat';
   private voyReady: Promise<void> | null = null;
   private buildController: AbortController | null = null;
@@ -162,9 +171,10 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       const activeId = this.active && records.some((r) => r.id === this.active!.id) ? this.active.id : null;
       return knnSources(records.filter((r) => r.kind !== 'knnlm').map(info), activeId, knnDefault(entries, records));
     },
-    retrieve: async (chunkTokenIds, k, excludeDocIds): Promise<RetrievedForModel> => {
-      const { texts } = await this.loadAssets();
-      const { neighbours, latencyMs, datastoreId } = this.retrieveIds(chunkTokenIds, k, excludeDocIds);
+    retrieve: async (chunkTokenIds, k, excludeDocIds, retriever = 'dense'): Promise<RetrievedForModel> => {
+      const { texts, tokenizer } = await this.loadAssets();
+      const query = retriever === 'bm25' ? { retriever, text: tokenizer.decode(chunkTokenIds) } : { retriever, ids: chunkTokenIds };
+      const { neighbours, latencyMs, datastoreId } = this.retrieveQuery(query, k, excludeDocIds);
       return { tokenIds: neighbours.map((n) => n.tokenIds), views: neighbours.map((n) => display(n, texts)), latencyMs, datastoreId };
     },
   };
@@ -177,6 +187,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
 
   async init(baseUrl: string, onProgress: ProgressCallback): Promise<RetrievalState> {
     this.baseUrl = baseUrl;
+    this.appProgress = onProgress;
     this.store ??= await this.openStore();
     const s = this.store;
     this.indexKind = (await s.getSetting('indexKind')) === 'voy' ? 'voy' : 'flat';
@@ -207,6 +218,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       // Deleted in another tab: this tab lets go of it too.
       active.datastore.dispose();
       this.active = null;
+      this.bm25 = null;
       this.notices.push('The active datastore was deleted in another tab.');
     }
     const datastores = records.filter((r) => r.kind !== 'knnlm').map(info);
@@ -255,12 +267,19 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     return this.state();
   }
 
-  async retrieveText(text: string, k: number, excludeDocIds: number[] = []): Promise<RetrieveResult> {
+  async retrieveText(text: string, k: number, excludeDocIds: number[] = [], retriever: RetrieverKind = 'dense', onProgress?: ProgressCallback): Promise<RetrieveResult> {
     const { tokenizer, texts, manifest } = await this.loadAssets();
+    if (retriever === 'bm25') {
+      if (text.trim() === '') throw new RangeError('Nothing to retrieve for an empty text.');
+      // Built here, with progress, so the search's latency is the search's alone.
+      this.bm25Index(onProgress ?? this.appProgress);
+      const { neighbours, latencyMs } = this.retrieveQuery({ retriever, text }, k, excludeDocIds);
+      return { neighbours: neighbours.map((n) => display(n, texts)), latencyMs };
+    }
     const { chunk } = chunkDatastoreGeometry(manifest);
     const ids = tokenizer.encode(text).slice(-chunk);
     if (ids.length === 0) throw new RangeError('Nothing to retrieve for an empty text.');
-    const { neighbours, latencyMs } = this.retrieveIds(ids, k, excludeDocIds);
+    const { neighbours, latencyMs } = this.retrieveQuery({ retriever, ids }, k, excludeDocIds);
     return { neighbours: neighbours.map((n) => display(n, texts)), latencyMs };
   }
 
@@ -407,6 +426,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     if (this.active?.id === id) {
       this.active.datastore.dispose();
       this.active = null;
+      this.bm25 = null;
       const next = (await s.list()).find((r) => r.kind !== 'knnlm');
       if (next) await this.activate(next.id);
     }
@@ -417,6 +437,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
   dispose(): void {
     this.active?.datastore.dispose();
     this.active = null;
+    this.bm25 = null;
     this.store?.close();
     this.store = null;
   }
@@ -582,17 +603,51 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       }
       this.active?.datastore.dispose();
       this.active = { id, datastore };
+      if (this.bm25?.shard !== datastore.shard) this.bm25 = null;
       await s.setActive(id);
     } finally {
       onProgress?.({ ...base, done: record.chunks, total: record.chunks, finished: true });
     }
   }
 
-  private retrieveIds(chunkTokenIds: number[], k: number, excludeDocIds: number[]): { neighbours: Neighbour[]; latencyMs: number; datastoreId: string } {
+  private requireActive(): { id: string; datastore: Datastore } {
     if (!this.active) throw new Error('No datastore is active: pick one in the Datastores panel or add your own text.');
+    return this.active;
+  }
+
+  /** The active datastore's BM25 index, built now if it is not yet (reported as 'bm25-index'). */
+  private bm25Index(onProgress: ProgressCallback | null = this.appProgress): Bm25Index {
+    const { id, datastore } = this.requireActive();
+    if (this.bm25?.shard === datastore.shard) return this.bm25.index;
+    this.bm25 = null;
+    const name = datastore.summary.name || id;
+    const base = { kind: 'bm25-index' as const, datastoreId: id, target: `bm25:${id}`, label: `Building the BM25 index of “${name}”`, unit: 'chunks' as const };
+    onProgress?.({ ...base, done: 0, total: datastore.chunkCount, finished: false });
+    const index = Bm25Index.build(datastore.chunkCount, (c) => datastore.chunkText(c), {
+      onProgress: (done, total) => onProgress?.({ ...base, done, total, finished: done === total }),
+    });
+    this.bm25 = { shard: datastore.shard, index };
+    return index;
+  }
+
+  private retrieveQuery(
+    query: { retriever: 'dense'; ids: number[] } | { retriever: 'bm25'; text: string },
+    k: number,
+    excludeDocIds: number[],
+  ): { neighbours: Neighbour[]; latencyMs: number; datastoreId: string } {
+    const { id, datastore } = this.requireActive();
+    if (query.retriever === 'dense') {
+      const t0 = performance.now();
+      const neighbours = datastore.retrieve(query.ids, k, { excludeDocIds });
+      return { neighbours, latencyMs: performance.now() - t0, datastoreId: id };
+    }
+    const index = this.bm25Index();
     const t0 = performance.now();
-    const neighbours = this.active.datastore.retrieve(chunkTokenIds, k, { excludeDocIds });
-    return { neighbours, latencyMs: performance.now() - t0, datastoreId: this.active.id };
+    const excluded = new Set(excludeDocIds);
+    const docs = datastore.shard.chunkDocs;
+    const hits = index.search(query.text, k, excluded.size > 0 ? (c) => excluded.has(docs[c]!) : undefined);
+    const neighbours = hits.map((h) => ({ ...datastore.neighbour(h.id, Number.NaN), bm25: h.score }));
+    return { neighbours, latencyMs: performance.now() - t0, datastoreId: id };
   }
 
   /**
@@ -646,13 +701,15 @@ function missingDefaults(entries: DefaultEntry[], records: DatastoreRecord[]): s
   return entries.filter((e) => !e.knnlm && !stored.has(e.id)).map((e) => e.name);
 }
 
-function display(n: Neighbour, texts: TokenTexts): NeighbourDisplay {
+/** `bm25`: the BM25 score when BM25 found it. */
+function display(n: Neighbour & { bm25?: number }, texts: TokenTexts): NeighbourDisplay {
   const real = n.tokenIds.slice(0, n.chunkLength + n.continuationLength);
   return {
     docId: n.docId,
     title: n.title,
     chunkIndex: n.chunkIndex,
     distance: n.distance,
+    ...(n.bm25 !== undefined ? { retriever: 'bm25' as const, score: n.bm25 } : { retriever: 'dense' as const }),
     text: detokenizeWikiText(n.text),
     continuationText: detokenizeWikiText(n.continuationText),
     tokens: texts.standalone(real),

@@ -110,7 +110,7 @@ export function icRalmScorer(gpt: BatchForwardModel, server: Pick<NeighbourServe
   const retrieve: PassageRetriever = async (queries) => {
     const passages = [];
     for (const query of queries) {
-      const ids = (await server.retrieve([...query], 1, [])).tokenIds[0];
+      const ids = (await server.retrieve([...query], 1, [], settings.retriever ?? 'dense')).tokenIds[0];
       passages.push(ids ? { tokenIds: trimPadding(ids, eotId) } : null);
     }
     return passages;

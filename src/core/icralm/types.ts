@@ -21,7 +21,8 @@
  *   passage reads as the previous paragraph. `separator` is the token ids, so 'eot' and nothing
  *   at all can be measured too (cli/eval.ts --icralm-separator).
  * - **Top-1.** One passage per retrieval, the nearest chunk by the retrieval embedder (cosine),
- *   from the same datastore and index RETRO uses. The paper also studies reranking and several
+ *   from the same datastore and index RETRO uses, or with `retriever: 'bm25'` the chunk with the
+ *   best BM25 score for the query's words (the paper's own retriever; docs/bm25.md). The paper also studies reranking and several
  *   passages; RetroLab keeps the basic method.
  * - **No self-retrieval.** The default datastore is WikiText-2 train and the evaluated text is
  *   valid or test, which share no article; `excludeDocIds` removes documents otherwise.
@@ -31,7 +32,7 @@ import type { IcRalmSettings } from '../../protocol/icralm';
 
 export type { IcRalmSettings } from '../../protocol/icralm';
 
-export const DEFAULT_ICRALM_SETTINGS: Readonly<IcRalmSettings> = { stride: 4, queryLength: 32 };
+export const DEFAULT_ICRALM_SETTINGS: Readonly<IcRalmSettings> = { stride: 4, queryLength: 32, retriever: 'dense' };
 
 /** A retrieved passage as the model reads it, with what the UI shows about it. */
 export interface RetrievedPassage {
@@ -40,8 +41,10 @@ export interface RetrievedPassage {
   chunkIndex?: number;
   docId?: number;
   title?: string;
-  /** cosine distance to the query */
+  /** cosine distance to the query (dense retrieval) */
   distance?: number;
+  /** BM25 score (BM25 retrieval; bigger is better); when present it, not `distance`, ranks and weighs the passage */
+  score?: number;
   /** The chunk's and its continuation's text (raw WikiText). */
   text?: string;
   continuationText?: string;
@@ -69,4 +72,5 @@ export function validateIcRalmSettings(settings: IcRalmSettings, context: number
   const { stride, queryLength } = settings;
   if (!Number.isInteger(stride) || stride < 1 || stride >= context) throw new RangeError(`In-Context RALM stride must be an integer in 1..${context - 1}, got ${stride}`);
   if (!Number.isInteger(queryLength) || queryLength < 1) throw new RangeError(`In-Context RALM query length must be a positive integer, got ${queryLength}`);
+  if (settings.retriever !== undefined && settings.retriever !== 'dense' && settings.retriever !== 'bm25') throw new RangeError(`In-Context RALM retriever must be 'dense' or 'bm25', got ${String(settings.retriever)}`);
 }

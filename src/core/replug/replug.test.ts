@@ -27,6 +27,15 @@ describe('REPLUG weights and mixture', () => {
     expect(passageWeights([], 0.1)).toEqual([]);
   });
 
+  it('with BM25 passages, s is each score over the top score: the weights do not depend on the scores’ scale', () => {
+    const bm25 = (scores: number[]) => passageWeights(scores.map((score) => ({ tokenIds: [], distance: Number.NaN, score })), 0.1);
+    const w = bm25([20, 18]);
+    // s = 1 and 0.9: a ratio of e^((1 - 0.9) / 0.1) = e.
+    expect(w[0]! / w[1]!).toBeCloseTo(Math.E, 6);
+    expect(bm25([2, 1.8])).toEqual(w.map((x) => expect.closeTo(x, 12)));
+    expect(w.every(Number.isFinite)).toBe(true);
+  });
+
   it('mixes the rows as probabilities, returning log-probabilities', () => {
     const a = Float32Array.from([Math.log(0.5), Math.log(0.5), -Infinity]);
     const b = Float32Array.from([1, 1, 1], () => Math.log(1 / 3));

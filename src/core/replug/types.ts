@@ -6,7 +6,9 @@
  *   p(y | x) = Σ_j λ_j · p_LM(y | d_j ∘ x),   λ_j = exp(s(d_j, x) / τ) / Σ_i exp(s(d_i, x) / τ)
  *
  * with s the retriever's cosine similarity (1 − the cosine distance the datastore reports) over the
- * top-k passages. Blocks, queries and inputs are In-Context RALM's (src/core/icralm/plan.ts): every
+ * top-k passages; with the BM25 retriever, s is each passage's BM25 score divided by the top
+ * passage's (1 for the top one, in (0, 1] for the rest), so τ keeps one meaning across queries whose
+ * raw BM25 scores range from a few units to tens (docs/bm25.md). Blocks, queries and inputs are In-Context RALM's (src/core/icralm/plan.ts): every
  * `stride` predictions the last `queryLength` tokens retrieve k passages, each prefilled as
  * [passage] + [separator] + recent text in its own KV cache, and fed token by token for the block.
  * Plain data only: these types cross the inference worker's boundary.
@@ -16,7 +18,7 @@ import type { RetrievedPassage } from '../icralm/types';
 
 export type { ReplugSettings, ReplugTokenShare } from '../../protocol/replug';
 
-export const DEFAULT_REPLUG_SETTINGS: Readonly<ReplugSettings> = { k: 4, temperature: 0.1, stride: 4, queryLength: 32 };
+export const DEFAULT_REPLUG_SETTINGS: Readonly<ReplugSettings> = { k: 4, temperature: 0.1, stride: 4, queryLength: 32, retriever: 'dense' };
 
 /** The most passages one retrieval may use (each costs a GPT run per token). */
 export const MAX_REPLUG_K = 8;
@@ -39,12 +41,18 @@ export function validateReplugSettings(settings: ReplugSettings, context: number
   if (!(temperature > 0) || !Number.isFinite(temperature)) throw new RangeError(`REPLUG τ must be a positive number, got ${temperature}`);
   if (!Number.isInteger(stride) || stride < 1 || stride >= context) throw new RangeError(`REPLUG stride must be an integer in 1..${context - 1}, got ${stride}`);
   if (!Number.isInteger(queryLength) || queryLength < 1) throw new RangeError(`REPLUG query length must be a positive integer, got ${queryLength}`);
+  if (settings.retriever !== undefined && settings.retriever !== 'dense' && settings.retriever !== 'bm25') throw new RangeError(`REPLUG retriever must be 'dense' or 'bm25', got ${String(settings.retriever)}`);
 }
 
-/** λ_j = softmax((1 − distance_j) / τ): the passage weights. Passages without a distance count as similarity 0. */
+/**
+ * λ_j = softmax(s_j / τ): the passage weights. Dense: s = 1 − distance (passages without one count
+ * as similarity 0). BM25 (passages with a `score`): s = score / the largest score among them.
+ */
 export function passageWeights(passages: readonly RetrievedPassage[], temperature: number): number[] {
   if (passages.length === 0) return [];
-  const scores = passages.map((p) => (1 - (p.distance ?? 1)) / temperature);
+  const top = Math.max(...passages.map((p) => p.score ?? 0));
+  const similarity = (p: RetrievedPassage) => (p.score !== undefined ? (top > 0 ? p.score / top : 0) : 1 - (p.distance ?? 1));
+  const scores = passages.map((p) => similarity(p) / temperature);
   const max = Math.max(...scores);
   const exps = scores.map((s) => Math.exp(s - max));
   const sum = exps.reduce((a, b) => a + b, 0);

@@ -210,8 +210,8 @@ export function CompareView({
       prompt,
       models,
       knn: settings.knn,
-      icralm: { stride: settings.icralm.stride, queryLength: settings.icralm.queryLength },
-      replug: { k: settings.replug.k, temperature: settings.replug.temperature, stride: settings.replug.stride, queryLength: settings.replug.queryLength },
+      icralm: { stride: settings.icralm.stride, queryLength: settings.icralm.queryLength, retriever: settings.icralm.retriever ?? 'dense' },
+      replug: { k: settings.replug.k, temperature: settings.replug.temperature, stride: settings.replug.stride, queryLength: settings.replug.queryLength, retriever: settings.replug.retriever ?? 'dense' },
       flare: { lookahead: settings.flare.lookahead, threshold: settings.flare.threshold, maskBelow: settings.flare.maskBelow, queryLength: settings.flare.queryLength },
       decoding: settings.decoding,
       retro: {

@@ -3,6 +3,7 @@ import { useTranslation } from 'react-i18next';
 import { formatBytes, useAppState, useClient, type DatastoreInfo, type IndexKind, type Progress } from '../../client';
 import { ProgressBar } from '../../ui/ProgressBar';
 import { CustomDatastore } from './CustomDatastore';
+import { DatastoreSearch } from './DatastoreSearch';
 import { StorageMeter } from './StorageMeter';
 
 const ORIGIN_LABEL = { default: 'datastores.builtin', custom: 'datastores.yours', imported: 'datastores.imported' } as const;
@@ -180,6 +181,8 @@ export function DatastorePanel() {
             {lastQueryMs !== null ? t('datastores.lastQuery', { ms: lastQueryMs.toFixed(1) }) : t('datastores.noQuery')}
           </span>
         </fieldset>
+
+        <DatastoreSearch activeName={retrieval?.datastores.find((d) => d.id === retrieval.activeId)?.name ?? null} />
 
         <div className="import-row">
           <button type="button" onClick={() => importRef.current?.click()} disabled={busy !== null}>

@@ -1,6 +1,7 @@
 import { useTranslation } from 'react-i18next';
 import type { IcRalmSettings } from '../../client';
 import { NumberField } from '../../ui/NumberField';
+import { RetrieverSelect } from '../../ui/RetrieverSelect';
 import { Switch } from '../../ui/Switch';
 
 export type IcRalmColumnSettings = IcRalmSettings & { enabled: boolean };
@@ -9,7 +10,7 @@ export type IcRalmColumnSettings = IcRalmSettings & { enabled: boolean };
 export const MAX_ICRALM_STRIDE = 64;
 export const MAX_ICRALM_QUERY = 128;
 
-/** The In-Context RALM column's switch, s and l (src/core/icralm/types.ts). */
+/** The In-Context RALM column's switch, s, l and retriever (src/core/icralm/types.ts). */
 export function IcRalmControls({
   value,
   onChange,
@@ -62,6 +63,9 @@ export function IcRalmControls({
             title={t('settings.queryLengthTitle')}
             onChange={(v) => set('queryLength', Math.round(v))}
           />
+        </div>
+        <div className="controls-row">
+          <RetrieverSelect label={t('retriever.icralm')} value={value.retriever ?? 'dense'} disabled={!value.enabled} onChange={(v) => set('retriever', v)} />
         </div>
       </div>
     </fieldset>

@@ -85,6 +85,11 @@ export function NeighbourPanel({
         </button>
       </header>
       {children}
+      {labels && report.neighbours[0] && (
+        <p className="hint" data-testid="passage-retriever" data-retriever={report.neighbours[0].retriever ?? 'dense'}>
+          {t('retriever.foundBy', { retriever: t(`retriever.${report.neighbours[0].retriever ?? 'dense'}`) })}
+        </p>
+      )}
       <p className="query">
         <span className="field-label">{labels?.queryLabel ?? t('neighbours.query')}</span> <span lang="en">{detokenizeWikiText(queryText)}</span>
       </p>
@@ -108,9 +113,15 @@ export function NeighbourPanel({
                 <span className="neighbour-title" data-testid="neighbour-title">
                   {detokenizeWikiText(n.title) || t('neighbours.document', { id: n.docId })}
                 </span>
-                <span className="distance" title={t('neighbours.distanceTitle')}>
-                  {Number.isFinite(n.distance) ? t('neighbours.distance', { value: n.distance.toFixed(3) }) : t('neighbours.randomDistance')}
-                </span>
+                {n.retriever === 'bm25' ? (
+                  <span className="distance" title={t('retriever.scoreTitle')} data-testid="neighbour-score" data-score={n.score}>
+                    {t('retriever.score', { value: (n.score ?? 0).toFixed(2) })}
+                  </span>
+                ) : (
+                  <span className="distance" title={t('neighbours.distanceTitle')}>
+                    {Number.isFinite(n.distance) ? t('neighbours.distance', { value: n.distance.toFixed(3) }) : t('neighbours.randomDistance')}
+                  </span>
+                )}
                 {report.weights?.[i] !== undefined && (
                   <span className="weight" title={t('neighbours.weightTitle')} data-testid="neighbour-weight" data-weight={report.weights[i]}>
                     {t('neighbours.weight', { value: report.weights[i]!.toFixed(3) })}

@@ -1,6 +1,7 @@
 import { useTranslation } from 'react-i18next';
 import { DEFAULT_REPLUG_SETTINGS, MAX_REPLUG_K, type ReplugSettings } from '../../client';
 import { NumberField } from '../../ui/NumberField';
+import { RetrieverSelect } from '../../ui/RetrieverSelect';
 import { Switch } from '../../ui/Switch';
 import { MAX_ICRALM_QUERY, MAX_ICRALM_STRIDE } from '../icralm/IcRalmControls';
 
@@ -8,7 +9,7 @@ export type ReplugColumnSettings = ReplugSettings & { enabled: boolean };
 
 export const DEFAULT_REPLUG_COLUMN: ReplugColumnSettings = { enabled: false, ...DEFAULT_REPLUG_SETTINGS };
 
-/** The REPLUG column's switch, k, τ, s and l (src/core/replug/types.ts). */
+/** The REPLUG column's switch, k, τ, s, l and retriever (src/core/replug/types.ts). */
 export function ReplugControls({
   value,
   onChange,
@@ -42,6 +43,9 @@ export function ReplugControls({
         <div className="controls-row">
           <NumberField label={t('replug.stride')} value={value.stride} min={1} max={MAX_ICRALM_STRIDE} disabled={!value.enabled} title={t('settings.strideTitle')} onChange={(v) => set('stride', Math.round(v))} />
           <NumberField label={t('replug.queryLength')} value={value.queryLength} min={1} max={MAX_ICRALM_QUERY} disabled={!value.enabled} title={t('settings.queryLengthTitle')} onChange={(v) => set('queryLength', Math.round(v))} />
+        </div>
+        <div className="controls-row">
+          <RetrieverSelect label={t('retriever.replug')} value={value.retriever ?? 'dense'} disabled={!value.enabled} onChange={(v) => set('retriever', v)} />
         </div>
       </div>
     </fieldset>

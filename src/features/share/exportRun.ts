@@ -21,7 +21,7 @@ export interface ColumnExport {
   seconds: number | null;
   tokensPerSecond: number | null;
   quality: { repeated4grams: number; distinct2: number; unkRate: number } | null;
-  retrievals: { tokens: [number, number]; query: string; neighbours: { title: string; distance: number; text: string }[] }[];
+  retrievals: { tokens: [number, number]; query: string; neighbours: { title: string; distance: number; bm25?: number; text: string }[] }[];
 }
 
 const text = (tokens: { text: string }[]) => detokenizeWikiText(tokens.map((t) => t.text).join(''));
@@ -52,7 +52,7 @@ export function exportRun(input: {
       retrievals: run.chunks.map((c) => ({
         tokens: [c.start, c.end],
         query: text(sequence.slice(c.start, c.end)),
-        neighbours: c.neighbours.map((n) => ({ title: detokenizeWikiText(n.title), distance: n.distance, text: text(n.tokens) })),
+        neighbours: c.neighbours.map((n) => ({ title: detokenizeWikiText(n.title), distance: n.distance, ...(n.retriever === 'bm25' && n.score !== undefined ? { bm25: n.score } : {}), text: text(n.tokens) })),
       })),
     });
   }
@@ -96,7 +96,7 @@ export function runToMarkdown(run: RunExport): string {
       lines.push('', '| tokens | query | neighbour | distance |', '|---|---|---|---|');
       for (const r of c.retrievals) {
         for (const n of r.neighbours) {
-          lines.push(`| ${r.tokens[0]}–${r.tokens[1] - 1} | ${cell(r.query)} | ${cell(`${n.title}: ${n.text}`)} | ${Number.isFinite(n.distance) ? n.distance.toFixed(3) : 'random'} |`);
+          lines.push(`| ${r.tokens[0]}–${r.tokens[1] - 1} | ${cell(r.query)} | ${cell(`${n.title}: ${n.text}`)} | ${n.bm25 !== undefined ? `BM25 ${n.bm25.toFixed(2)}` : Number.isFinite(n.distance) ? n.distance.toFixed(3) : 'random'} |`);
         }
       }
     }
