@@ -15,6 +15,8 @@
  *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
  *   npm run eval -- --model public/models/gpt-wt2 --split test --replug [--replug-k 4] [--replug-temperature 0.1]
  *        [--icralm-stride 4] [--icralm-query 32]
+ *   npm run eval -- --model public/models/gpt-wt2 --split test --rag-sequence [--replug-k 4] [--replug-temperature 0.1]
+ *        [--rag-span 32] [--icralm-query 32]   (RAG-Sequence over sequences of --rag-span tokens, docs/rag-sequence.md)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --flare [--flare-lookahead 8] [--flare-threshold θ]
  *        [--flare-mask β] [--icralm-query 32]   (FLARE, docs/flare.md)
  *        (In-Context RALM, REPLUG: --retriever dense|bm25, the passages' retriever, dense by default; docs/bm25.md)
@@ -25,7 +27,7 @@
  *            --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)
  *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
  *            --token-logprobs <file.f32>  (each target's log-probability, for npm run eval:paired)
- *            --no-baseline  (In-Context RALM, REPLUG, FLARE: skip the GPT on the same targets)
+ *            --no-baseline  (In-Context RALM, REPLUG, FLARE, RAG-Sequence: skip the GPT on the same targets)
  *
  * Prints one JSON object on stdout; progress goes to stderr.
  */
@@ -37,6 +39,7 @@ import { DEFAULT_ICRALM_SETTINGS } from '../src/core/icralm/types';
 import { DEFAULT_KNN_SETTINGS } from '../src/core/knnlm/types';
 import { DEFAULT_LAMBDA_TABLE } from '../src/core/knnlm/adaptive';
 import { DEFAULT_REPLUG_SETTINGS } from '../src/core/replug/types';
+import { DEFAULT_RAG_SEQUENCE_SETTINGS } from '../src/core/ragseq/types';
 import { DEFAULT_FLARE_SETTINGS } from '../src/core/flare/types';
 import { EVAL_STRIDE } from '../src/core/engine/evaluate';
 import { dataDir, progressLines, REPO_ROOT } from './datastore-node';
@@ -70,6 +73,8 @@ const { values: args } = parseArgs({
     'knn-search': { type: 'string' },
     icralm: { type: 'boolean', default: false },
     replug: { type: 'boolean', default: false },
+    'rag-sequence': { type: 'boolean', default: false },
+    'rag-span': { type: 'string' },
     flare: { type: 'boolean', default: false },
     'flare-lookahead': { type: 'string' },
     'flare-threshold': { type: 'string' },
@@ -123,8 +128,8 @@ function evaluatedModel(engines: NodeEngines, dir: string): { key: ModelKey; id:
   const id = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { id: string }).id;
   const loaded = engines.ready.models.find((m) => m.id === id);
   if (!loaded) fail(`${dir} (${id}) is not one of the app's models (public/models/index.json): ${engines.ready.models.map((m) => m.id).join(', ')}; evaluate others with npm run eval:study`);
-  const method = args.knnlm ? 'knnlm' : args.icralm ? 'icralm' : args.replug ? 'replug' : args.flare ? 'flare' : null;
-  if ([args.knnlm, args.icralm, args.replug, args.flare].filter(Boolean).length > 1) fail('give one of --knnlm, --icralm, --replug, --flare');
+  const method = args.knnlm ? 'knnlm' : args.icralm ? 'icralm' : args.replug ? 'replug' : args.flare ? 'flare' : args['rag-sequence'] ? 'ragseq' : null;
+  if ([args.knnlm, args.icralm, args.replug, args.flare, args['rag-sequence']].filter(Boolean).length > 1) fail('give one of --knnlm, --icralm, --replug, --flare, --rag-sequence');
   if (method && loaded.key !== 'gpt') fail(`--${method} wraps the GPT; ${id} is ${loaded.architecture}`);
   return { key: method ?? loaded.key, id };
 }
@@ -215,6 +220,12 @@ async function main(): Promise<void> {
         k: int('replug-k', args['replug-k']) ?? DEFAULT_REPLUG_SETTINGS.k,
         temperature: args['replug-temperature'] !== undefined ? Number(args['replug-temperature']) : DEFAULT_REPLUG_SETTINGS.temperature,
       },
+      ragSequence: {
+        k: int('replug-k', args['replug-k']) ?? DEFAULT_RAG_SEQUENCE_SETTINGS.k,
+        temperature: args['replug-temperature'] !== undefined ? Number(args['replug-temperature']) : DEFAULT_RAG_SEQUENCE_SETTINGS.temperature,
+        span: int('rag-span', args['rag-span']) ?? DEFAULT_RAG_SEQUENCE_SETTINGS.span,
+        queryLength: passageSettings.queryLength,
+      },
       flare: {
         lookahead: int('flare-lookahead', args['flare-lookahead']) ?? DEFAULT_FLARE_SETTINGS.lookahead,
         threshold: args['flare-threshold'] !== undefined ? Number(args['flare-threshold']) : DEFAULT_FLARE_SETTINGS.threshold,
@@ -226,7 +237,7 @@ async function main(): Promise<void> {
       ...(maxWindows !== undefined ? { maxWindows } : {}),
       ...(range ? { windows: range } : {}),
     };
-    const passages = key === 'icralm' || key === 'replug' || key === 'flare';
+    const passages = key === 'icralm' || key === 'replug' || key === 'flare' || key === 'ragseq';
     // BM25's index is built on its first search: built here, so its time is reported apart from the eval's.
     let bm25BuildSeconds: number | undefined;
     if (passages && retriever === 'bm25') {
@@ -302,7 +313,7 @@ function report(
   const words = r.wordPplEstimated ? scoredWords : r.words;
   const key = request.model;
   return {
-    model: key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'flare' ? `${id}+${key}` : id,
+    model: key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'flare' || key === 'ragseq' ? `${id}+${key === 'ragseq' ? 'rag_sequence' : key}` : id,
     split: args.split,
     ...(key === 'retro' ? { neighbours, k: request.retro.k, ...(neighbours === 'random' ? { seed: request.retro.seed } : {}) } : {}),
     ...(key === 'knnlm' || key === 'icralm' || key === 'replug' || key === 'flare' ? { neighbours } : {}),
@@ -335,13 +346,14 @@ function report(
       : {}),
     ...(key === 'icralm' ? { settings: { stride: request.icralm.stride, query_length: request.icralm.queryLength, separator: 'newline', retriever: request.icralm.retriever ?? 'dense' } } : {}),
     ...(key === 'replug' ? { settings: { stride: request.replug.stride, query_length: request.replug.queryLength, separator: 'newline', k: request.replug.k, temperature: request.replug.temperature, retriever: request.replug.retriever ?? 'dense' } } : {}),
+    ...(key === 'ragseq' && request.ragSequence ? { settings: { span: request.ragSequence.span, query_length: request.ragSequence.queryLength, separator: 'newline', k: request.ragSequence.k, temperature: request.ragSequence.temperature } } : {}),
     ...(key === 'flare' && request.flare
       ? { settings: { lookahead: request.flare.lookahead, threshold: request.flare.threshold, mask_below: request.flare.maskBelow, query_length: request.flare.queryLength, separator: 'newline' } }
       : {}),
     ...(key === 'flare' && r.passages?.retrieved !== undefined
       ? { retrievals_per_100_tokens: (100 * r.passages.retrieved) / Math.max(1, r.scoredTokens), lookahead_accuracy: r.passages.lookaheadAccuracy }
       : {}),
-    ...(r.passages ? { blocks: r.passages.blocks, forwards: r.passages.forwards, forwards_per_token: r.passages.forwards / Math.max(1, r.scoredTokens), ...(r.passages.meanTopWeight !== undefined ? { mean_top_weight: r.passages.meanTopWeight } : {}), ...(r.passages.retrieved !== undefined ? { retrieved: r.passages.retrieved } : {}) } : {}),
+    ...(r.passages ? { blocks: r.passages.blocks, forwards: r.passages.forwards, forwards_per_token: r.passages.forwards / Math.max(1, r.scoredTokens), ...(r.passages.meanTopWeight !== undefined ? { mean_top_weight: r.passages.meanTopWeight } : {}), ...(r.passages.meanTopPosterior !== undefined ? { mean_top_posterior: r.passages.meanTopPosterior } : {}), ...(r.passages.retrieved !== undefined ? { retrieved: r.passages.retrieved } : {}) } : {}),
     ...(baseline ? { gpt: { nll: baseline.nll, token_ppl: baseline.tokenPpl, word_ppl: Math.exp(baseline.nll / words) } } : {}),
     datastore: r.datastoreId,
     seconds,
@@ -382,7 +394,7 @@ function metrics(out: Record<string, unknown>, r: EvalResult, key: ModelKey, req
         }
       : {}),
     ...(key === 'flare' ? { retrievals_per_100_tokens: out.retrievals_per_100_tokens } : {}),
-    ...(key === 'icralm' || key === 'replug' || key === 'flare' ? { ...(out.settings as object), forwards_per_token: out.forwards_per_token, datastore: r.datastoreId, ...(out.gpt ? { gpt_token_ppl: (out.gpt as { token_ppl: number }).token_ppl } : {}) } : {}),
+    ...(key === 'icralm' || key === 'replug' || key === 'flare' || key === 'ragseq' ? { ...(out.settings as object), forwards_per_token: out.forwards_per_token, datastore: r.datastoreId, ...(out.gpt ? { gpt_token_ppl: (out.gpt as { token_ppl: number }).token_ppl } : {}) } : {}),
     measured_by: out.measured_by,
   };
 }

@@ -4,6 +4,7 @@
  *
  *   npm run lens -- --text <file> [--models gpt,retro,knnlm,icralm] [--datastore <id>] [--k 2]
  *        [--lambda 0.5] [--knn-k 1024] [--temperature 10] [--icralm-stride 4] [--icralm-query 32]
+ *        [--rag-k 4] [--rag-temperature 0.1] [--rag-span 32]   (the ragseq row: RAG-Sequence, docs/rag-sequence.md)
  *
  * Keys are chosen as the app chooses them (src/core/engine/knn-sources.ts): token-aligned RETRO reads
  * the active datastore's own kNN-LM keys, kNN-LM those or else the built-in kNN-LM datastore.
@@ -13,6 +14,7 @@ import { parseArgs } from 'node:util';
 import type { ModelKey, ScoreRequest } from '../src/protocol/api';
 import { DEFAULT_ICRALM_SETTINGS } from '../src/core/icralm/types';
 import { DEFAULT_KNN_SETTINGS } from '../src/core/knnlm/types';
+import { DEFAULT_RAG_SEQUENCE_SETTINGS } from '../src/core/ragseq/types';
 import { startEngines } from './engines-node';
 
 const { values: args } = parseArgs({
@@ -26,6 +28,9 @@ const { values: args } = parseArgs({
     temperature: { type: 'string' },
     'icralm-stride': { type: 'string' },
     'icralm-query': { type: 'string' },
+    'rag-k': { type: 'string' },
+    'rag-temperature': { type: 'string' },
+    'rag-span': { type: 'string' },
   },
 });
 
@@ -37,7 +42,7 @@ function fail(message: string): never {
 const number = (value: string | undefined, fallback: number) => (value === undefined ? fallback : Number(value));
 
 async function main(): Promise<void> {
-  if (!args.text) fail('usage: npm run lens -- --text <file> [--models gpt,retro,knnlm,icralm] [--datastore <id>]');
+  if (!args.text) fail('usage: npm run lens -- --text <file> [--models gpt,retro,knnlm,icralm,ragseq] [--datastore <id>]');
   const models = args.models!.split(',') as ModelKey[];
   const engines = await startEngines({ onProgress: (p) => p.finished && p.kind !== 'model' && console.error(`${p.label}: done`) });
   try {
@@ -56,12 +61,18 @@ async function main(): Promise<void> {
       retro: { retrieval: state.activeId !== null && (!tokenAligned || retroKeys !== null), k: number(args.k, 2) },
       knn: { lambda: number(args.lambda, DEFAULT_KNN_SETTINGS.lambda), k: number(args['knn-k'], DEFAULT_KNN_SETTINGS.k), temperature: number(args.temperature, DEFAULT_KNN_SETTINGS.temperature) },
       icralm: { stride: number(args['icralm-stride'], DEFAULT_ICRALM_SETTINGS.stride), queryLength: number(args['icralm-query'], DEFAULT_ICRALM_SETTINGS.queryLength) },
+      ragSequence: {
+        k: number(args['rag-k'], DEFAULT_RAG_SEQUENCE_SETTINGS.k),
+        temperature: number(args['rag-temperature'], DEFAULT_RAG_SEQUENCE_SETTINGS.temperature),
+        span: number(args['rag-span'], DEFAULT_RAG_SEQUENCE_SETTINGS.span),
+        queryLength: number(args['icralm-query'], DEFAULT_RAG_SEQUENCE_SETTINGS.queryLength),
+      },
     };
     const result = await engines.inference.score(request, (e) => {
       if (e.type === 'tokenized') console.error(`${e.tokens} tokens, ${e.words} words, ${e.windows} windows`);
     });
     for (const s of result.scores) {
-      console.log(JSON.stringify({ model: s.model, name: s.name, token_ppl: s.tokenPpl, word_ppl: s.wordPpl, nll: s.nll, scored_tokens: s.scoredTokens, datastore: s.retrieval?.datastoreId ?? null, settings: s.model === 'knnlm' ? request.knn : s.model === 'icralm' ? request.icralm : undefined, seconds: s.seconds }));
+      console.log(JSON.stringify({ model: s.model, name: s.name, token_ppl: s.tokenPpl, word_ppl: s.wordPpl, nll: s.nll, scored_tokens: s.scoredTokens, datastore: s.retrieval?.datastoreId ?? null, settings: s.model === 'knnlm' ? request.knn : s.model === 'icralm' ? request.icralm : s.model === 'ragseq' ? request.ragSequence : undefined, seconds: s.seconds }));
     }
   } finally {
     await engines.dispose();

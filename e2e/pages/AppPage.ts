@@ -260,7 +260,7 @@ export class AppPage {
   async scoreInLens(text: string, models: ModelKey[] = ['gpt', 'retro'], timeout = 150_000): Promise<void> {
     await this.page.getByTestId('lens-source-text').check();
     await this.page.getByTestId('lens-text').fill(text);
-    for (const key of ['gpt', 'retro', 'knnlm', 'icralm'] as const) {
+    for (const key of ['gpt', 'retro', 'knnlm', 'icralm', 'ragseq'] as const) {
       const box = this.page.getByTestId(`lens-model-${key}`);
       if (await box.isEnabled()) await box.setChecked(models.includes(key));
     }

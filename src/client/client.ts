@@ -20,6 +20,9 @@ import type {
   Progress,
   RetrievalState,
   RetrieveResult,
+  RagSequenceDecodeEvent,
+  RagSequenceDecodeRequest,
+  RagSequenceDecodeResult,
   RetrieverKind,
   ScoreEvent,
   ScoreRequest,
@@ -304,6 +307,21 @@ export class RetroLabClient {
 
   stop(): void {
     if (this.state.generating) void this.api.inference.stop();
+  }
+
+  /**
+   * RAG-Sequence's thorough decoding of the prompt (src/core/ragseq/decode.ts). It holds the GPT as a
+   * generation does, so the compare view counts it as generating: Stop and Esc stop it.
+   */
+  async ragSequenceDecode(request: RagSequenceDecodeRequest, onEvent: (event: RagSequenceDecodeEvent) => void): Promise<RagSequenceDecodeResult> {
+    if (this.state.generating) throw new Error('A generation is already running.');
+    if (this.state.lens.running || this.state.curves.running) throw new Error('The lens or the curves are scoring a text: stop them (or wait) before generating.');
+    this.set({ generating: true });
+    try {
+      return await this.api.inference.ragSequenceDecode(request, Comlink.proxy(onEvent));
+    } finally {
+      this.set({ generating: false });
+    }
   }
 
   private applyEvent(event: GenerationEvent): void {
@@ -601,8 +619,8 @@ export class RetroLabClient {
     }
     const missing = request.models.includes('knnlm') && !this.state.knn.model
       ? 'kNN-LM is off: turn it on in the compare view to score with it.'
-      : request.models.includes('icralm') && !this.state.retrieval?.activeId
-        ? 'In-Context RALM needs an active datastore to retrieve passages from.'
+      : (request.models.includes('icralm') || request.models.includes('ragseq')) && !this.state.retrieval?.activeId
+        ? `${request.models.includes('icralm') ? 'In-Context RALM' : 'RAG-Sequence'} needs an active datastore to retrieve passages from.`
         : null;
     if (missing) {
       this.set((s) => ({ lens: { ...s.lens, error: missing } }));

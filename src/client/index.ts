@@ -13,6 +13,7 @@ export { DEFAULT_PROCESSORS, DEFAULT_SAMPLING } from '../core/generate/defaults'
 export { qualityMetrics, type QualityMetrics } from '../core/eval/quality';
 export { DEFAULT_ICRALM_SETTINGS } from '../core/icralm/types';
 export { DEFAULT_REPLUG_SETTINGS, MAX_REPLUG_K } from '../core/replug/types';
+export { DEFAULT_RAG_SEQUENCE_SETTINGS, MAX_RAG_SEQUENCE_K, MAX_RAG_SEQUENCE_SPAN } from '../core/ragseq/types';
 export { DEFAULT_FLARE_SETTINGS, MAX_FLARE_LOOKAHEAD } from '../core/flare/types';
 // Display-only text helper, pure; re-exported so the UI needs nothing from core directly.
 export { detokenizeWikiText, splitWikiTextArticles } from '../core/tokenizer/wikitext';

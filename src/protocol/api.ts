@@ -6,6 +6,7 @@
  */
 import type { IcRalmSettings } from './icralm';
 import type { ReplugSettings, ReplugTokenShare } from './replug';
+import type { RagSequenceBlock, RagSequenceDecodeEvent, RagSequenceDecodeRequest, RagSequenceDecodeResult, RagSequenceSettings } from './ragseq';
 import type { FlareLookaheadToken, FlareSettings } from './flare';
 import type { ExplainOptions, KnnLmSettings, KnnTokenExplanation } from './knnlm';
 import type { Backend, BackendInfo, RetroSettings } from './model';
@@ -14,6 +15,7 @@ import type { DocumentFormat } from './shard';
 
 export type { IcRalmSettings } from './icralm';
 export type { ReplugSettings, ReplugTokenShare } from './replug';
+export type { RagSequenceBlock, RagSequenceCandidate, RagSequenceDecodeEvent, RagSequenceDecodeRequest, RagSequenceDecodeResult, RagSequenceSettings } from './ragseq';
 export type { FlareLookaheadToken, FlareSettings } from './flare';
 export type { ExplainOptions, KnnEntryView, KnnLmSettings, KnnTokenExplanation, LambdaTable, TokenProbability } from './knnlm';
 // Rejections cross as SerializedError {name, message, code} (workers/wire.ts).
@@ -23,9 +25,11 @@ export type { IndexKind, RetrieverKind } from './retrieval';
 /**
  * 'icralm': In-Context RALM, the GPT with a retrieved chunk before its context (src/core/icralm);
  * 'replug': REPLUG, the GPT run once per top-k passage and the runs mixed (src/core/replug);
- * 'flare': FLARE, the GPT that looks ahead and retrieves only when a look-ahead token is unsure (src/core/flare).
+ * 'flare': FLARE, the GPT that looks ahead and retrieves only when a look-ahead token is unsure (src/core/flare);
+ * 'ragseq': RAG-Sequence, REPLUG's passages mixed per sequence by their posterior (src/core/ragseq;
+ * the lens and the eval: it is no compare column, its generation is thorough decoding).
  */
-export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug' | 'flare';
+export type ModelKey = 'gpt' | 'retro' | 'knnlm' | 'icralm' | 'replug' | 'flare' | 'ragseq';
 
 /** What every progress event has, whatever it reports on. */
 export interface ProgressFields {
@@ -464,6 +468,8 @@ export interface ScoreRequest {
   knn: KnnLmSettings;
   /** s and l of the 'icralm' row */
   icralm: IcRalmSettings;
+  /** k, τ, span and l of the 'ragseq' row (default: DEFAULT_RAG_SEQUENCE_SETTINGS) */
+  ragSequence?: RagSequenceSettings;
 }
 
 /**
@@ -480,6 +486,8 @@ export interface EvalRequest {
   knn: KnnLmSettings & { sweep?: KnnLmSettings[] };
   icralm: IcRalmSettings;
   replug: ReplugSettings;
+  /** 'ragseq' (default: DEFAULT_RAG_SEQUENCE_SETTINGS) */
+  ragSequence?: RagSequenceSettings;
   /** FLARE's look-ahead, θ, β, l (src/core/flare defaults when absent) */
   flare?: FlareSettings;
   /** windows per forward (default 4) */
@@ -513,8 +521,8 @@ export interface EvalResult {
   datastoreId: string | null;
   /** kNN-LM: the GPT on the same targets, every setting of the sweep; searches RetoMaton's pointers skipped and the adaptive rule (θ) saved */
   knnlm?: { gpt: { nll: number; tokenPpl: number }; sweep: { settings: KnnLmSettings; nll: number; tokenPpl: number }[]; targetInNeighbours: number; searchesSkipped: number; searchesSaved: number };
-  /** In-Context RALM and REPLUG: blocks, forwards and retrievals */
-  passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number; lookaheadAccuracy?: number };
+  /** In-Context RALM, REPLUG, FLARE and RAG-Sequence: blocks, forwards and retrievals; RAG-Sequence's mean largest posterior after each sequence */
+  passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number; lookaheadAccuracy?: number; meanTopPosterior?: number };
   seconds: number;
 }
 
@@ -533,6 +541,8 @@ export interface ModelScore {
   wordPpl: number;
   /** RETRO: whether neighbours were retrieved; the datastore they came from */
   retrieval?: { datastoreId: string | null };
+  /** RAG-Sequence: each sequence's passages, prior and posterior per token */
+  ragSequence?: { blocks: RagSequenceBlock[] };
   seconds: number;
 }
 
@@ -598,6 +608,11 @@ export interface InferenceApi {
    * stopScore stops it. `onProgress` gets targets scored of the targets to score.
    */
   evaluate(request: EvalRequest, onProgress: (done: number, total: number) => void): Promise<EvalResult>;
+  /**
+   * RAG-Sequence's thorough decoding of a continuation of `prompt` with the active datastore's top-k
+   * passages (src/core/ragseq/decode.ts). Holds the GPT as a generation does; `stop` stops it.
+   */
+  ragSequenceDecode(request: RagSequenceDecodeRequest, onEvent: (event: RagSequenceDecodeEvent) => void): Promise<RagSequenceDecodeResult>;
 }
 
 /**

@@ -184,6 +184,28 @@ describe('InferenceEngine + RetrievalEngine in one thread', () => {
     expect(head.wordPplEstimated).toBe(true);
   }, LONG);
 
+  it('RAG-Sequence: the lens row is the eval’s number with a posterior per token; thorough decoding chooses the best marginal', async () => {
+    const text = valid.slice(30_000, 31_500);
+    const ragSequence = { k: 2, temperature: 0.1, span: 16, queryLength: 32 };
+    const base = { text, retro: { retrieval: false, k: 2 }, knn: { ...DEFAULT_KNN_SETTINGS }, icralm: DEFAULT_ICRALM_SETTINGS, replug: DEFAULT_REPLUG_SETTINGS, ragSequence };
+    const lens = (await inference.score({ ...base, models: ['ragseq'] }, () => undefined)).scores[0]!;
+    const whole = await inference.evaluate({ ...base, model: 'ragseq' }, () => undefined);
+    expect(whole.scoredTokens).toBe(lens.scoredTokens);
+    expect(Math.abs(whole.nll / lens.nll - 1)).toBeLessThan(1e-6);
+    expect(whole.passages!.forwards).toBe(2 * whole.passages!.blocks);
+    const blocks = lens.ragSequence!.blocks;
+    expect(blocks).toHaveLength(whole.passages!.blocks);
+    for (const b of blocks) {
+      expect(b.passages).toHaveLength(2);
+      expect(b.posterior).toHaveLength(b.end - b.start + 1);
+      for (const row of b.posterior) expect(row[0]! + row[1]!).toBeCloseTo(1, 9);
+    }
+    const decoded = await inference.ragSequenceDecode({ prompt: text.slice(0, 300), settings: { k: 2, temperature: 0.1, queryLength: 32 }, maxTokens: 4 }, () => undefined);
+    expect(decoded.passages).toHaveLength(2);
+    expect(decoded.candidates[decoded.chosen]!.logMarginal).toBe(Math.max(...decoded.candidates.map((c) => c.logMarginal)));
+    expect(decoded.candidates.flatMap((c) => c.fromPassages).sort()).toEqual([0, 1]);
+  }, LONG);
+
   it('Stop ends the running column at a token boundary and keeps what was written', async () => {
     const events: GenerationEvent[] = [];
     let stoppedAt = 0;

@@ -3,7 +3,7 @@
  * datastore: what `npm run eval` runs in Node, by the protocol of docs/manifest.md. The GPT and RETRO
  * go through `evaluatePerplexity` with the lens's neighbour sources (score.ts), kNN-LM through
  * `evaluateKnnLm` (one forward and one search per target, every setting of a sweep mixed from them),
- * In-Context RALM, REPLUG and FLARE through their block evals with passages from the NeighbourServer.
+ * In-Context RALM, REPLUG, FLARE and RAG-Sequence through their block evals with passages from the NeighbourServer.
  */
 import type { EvalRequest, EvalResult, NeighbourServer } from '../../protocol/api';
 import { evaluatePerplexity, streamWindows, type WindowNeighbours } from '../eval/perplexity';
@@ -16,6 +16,7 @@ import { evaluateKnnLm } from '../knnlm/eval';
 import type { GptModel } from '../models/gpt';
 import { evaluateReplug } from '../replug/eval';
 import type { PassagesRetriever } from '../replug/types';
+import { evaluateRagSequence } from '../ragseq/eval';
 import { countWikiTextWords, type RetroTokenizer } from '../tokenizer';
 import { serverEvalStore, type LensModel } from './score';
 
@@ -130,10 +131,10 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
     };
   }
 
-  if (request.model === 'icralm' || request.model === 'replug' || request.model === 'flare') {
-    if (range) throw new RangeError('In-Context RALM, REPLUG and FLARE score block by block: a window range does not apply.');
+  if (request.model === 'icralm' || request.model === 'replug' || request.model === 'flare' || request.model === 'ragseq') {
+    if (range) throw new RangeError('In-Context RALM, REPLUG, FLARE and RAG-Sequence score block by block: a window range does not apply.');
     const server = deps.server;
-    if (!server) throw new Error('In-Context RALM, REPLUG and FLARE need the retrieval engine, which is not connected.');
+    if (!server) throw new Error('In-Context RALM, REPLUG, FLARE and RAG-Sequence need the retrieval engine, which is not connected.');
     // --max-windows N: exactly the targets the plain eval scores in its first N windows.
     const last = allWindows.at(-1)!;
     const maxTokens = request.maxWindows !== undefined ? last.start + last.length - 1 : undefined;
@@ -156,6 +157,14 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
       const r = await evaluateIcRalm(deps.gpt, ids, { settings: request.icralm, separator: deps.separator, retrieve, batch: request.batch ?? DEFAULT_BATCH, ...limit, signal, onProgress });
       logProbs.set(Float32Array.from(r.logProbs));
       return { ...finish('In-Context RALM', request.maxWindows ?? allWindows.length, r.scored_tokens, r.nll, datastoreId), passages: { blocks: r.blocks, forwards: r.blocks, retrieved: r.retrieved } };
+    }
+    if (request.model === 'ragseq') {
+      const r = await evaluateRagSequence(deps.gpt, ids, { ...(request.ragSequence ? { settings: request.ragSequence } : {}), separator: deps.separator, retrieve: passages, ...limit, signal, onProgress });
+      logProbs.set(Float32Array.from(r.logProbs));
+      return {
+        ...finish('RAG-Sequence', request.maxWindows ?? allWindows.length, r.scored_tokens, r.nll, datastoreId),
+        passages: { blocks: r.blocks, forwards: r.forwards, meanTopWeight: r.mean_top_prior, meanTopPosterior: r.mean_top_posterior },
+      };
     }
     if (request.model === 'flare') {
       // Its own GPT sequence for the look-aheads: the engine's GPT may hold a column's KV cache.

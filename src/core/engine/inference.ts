@@ -34,6 +34,9 @@ import type {
   NeighbourServer,
   ProgressCallback,
   PromptSources,
+  RagSequenceDecodeEvent,
+  RagSequenceDecodeRequest,
+  RagSequenceDecodeResult,
   ScoreCallback,
   ScoreRequest,
   ScoreResult,
@@ -46,13 +49,15 @@ import { Runtime, type ModelFiles } from '../runtime';
 import { GptModel, RetroModel, readManifest, type LanguageModel, type NeighbourSource, type RetrievedNeighbour } from '../models';
 import { generate as runGeneration } from '../generate';
 import { detokenizeWikiText, loadTokenizer, type RetroTokenizer } from '../tokenizer';
-import { separatorTokens } from '../icralm';
+import { blockQuery, separatorTokens, trimPadding } from '../icralm';
+import { passageWeights } from '../replug/types';
+import { thoroughDecode, validateRagSequenceSettings } from '../ragseq';
 import { TokenBytes, TokenTexts } from './token-text';
 import { KnnHost } from './knnlm-host';
 import { IcRalmHost } from './icralm-host';
 import { ReplugHost } from './replug-host';
 import { FlareHost } from './flare-host';
-import { icRalmScorer, scoreText, serverEvalStore, type LensModel } from './score';
+import { icRalmScorer, ragSequenceScorer, scoreText, serverEvalStore, type LensModel } from './score';
 import { evaluateRequest } from './evaluate';
 import { inThread, type Transfer } from './transfer';
 import { fetchFolder, type FolderOpener } from './folder';
@@ -386,7 +391,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
         {
           tokenizer: tk,
           gpt,
-          lensModel: (key) => this.lensModel(key, { knn: request.knn, icralm: request.icralm }),
+          lensModel: (key) => this.lensModel(key, { knn: request.knn, icralm: request.icralm, ...(request.ragSequence ? { ragSequence: request.ragSequence } : {}) }),
           knn: store && datastoreId ? { store, datastoreId } : null,
           server: this.server,
           separator: separatorTokens('newline', (t) => tk.encode(t), eotId),
@@ -398,6 +403,51 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
       return this.transfer(result, [result.logProbs.buffer as ArrayBuffer]);
     } finally {
       this.scoreController = null;
+    }
+  }
+
+  async ragSequenceDecode(request: RagSequenceDecodeRequest, onEvent: (event: RagSequenceDecodeEvent) => void): Promise<RagSequenceDecodeResult> {
+    const tk = this.loadedTokenizer();
+    const gpt = this.loadedGpt();
+    const server = this.connectedServer();
+    const { k, temperature, queryLength } = request.settings;
+    validateRagSequenceSettings({ k, temperature, queryLength, span: request.maxTokens });
+    await this.knn.idle();
+    const holder = this.gptHolder();
+    if (holder === 'generation') throw new Error('A generation is already running.');
+    if (holder === 'keys') throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
+    if (holder === 'lens') throw new Error('The perplexity lens is scoring a text: stop it (or wait) before generating.');
+    // Held as a generation: `stop` (Esc) aborts it between tokens and between forwards.
+    const controller = new AbortController();
+    this.controller = controller;
+    try {
+      const started = performance.now();
+      const promptIds = tk.encode(request.prompt);
+      if (promptIds.length === 0) throw new RangeError('The prompt is empty after tokenization.');
+      const eotId = gpt.manifest.tokenizer.eot_id;
+      void onEvent({ type: 'progress', phase: 'retrieve', done: 0, total: 1 });
+      const found = await server.retrieve(blockQuery(promptIds, promptIds.length, queryLength).query, k, []);
+      const views = found.views.slice(0, k);
+      const passages = found.tokenIds.slice(0, k).map((ids, j) => ({ tokenIds: trimPadding(ids, eotId), distance: views[j]?.distance ?? 1 }));
+      const prior = passageWeights(passages, temperature);
+      const { candidates, chosen } = await thoroughDecode(gpt, promptIds, {
+        passages,
+        prior,
+        separator: separatorTokens('newline', (t) => tk.encode(t), eotId),
+        maxTokens: request.maxTokens,
+        stopTokenId: eotId,
+        signal: controller.signal,
+        onProgress: (phase, done, total) => void onEvent({ type: 'progress', phase, done, total }),
+      });
+      return {
+        passages: views.map((v) => ({ title: v.title, text: `${v.text} ${v.continuationText}`.trim(), distance: v.distance })),
+        prior: passages.length > 0 ? prior : [1],
+        candidates: candidates.map((c) => ({ ...c, text: detokenizeWikiText(tk.decode(c.tokenIds)) })),
+        chosen,
+        seconds: (performance.now() - started) / 1000,
+      };
+    } finally {
+      this.controller = null;
     }
   }
 
@@ -616,7 +666,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   // --- perplexity lens (score.ts) ----------------------------------------------------------------
 
   /** The lens's row for `key`, set up from this request alone (λ, k, T; s and l), or why there is none. */
-  private lensModel(key: ModelKey, request: Pick<ScoreRequest, 'knn' | 'icralm'>): LensModel | string {
+  private lensModel(key: ModelKey, request: Pick<ScoreRequest, 'knn' | 'icralm' | 'ragSequence'>): LensModel | string {
     const gpt = this.models.get('gpt');
     if (key === 'knnlm') {
       const knnModel = this.knn.active;
@@ -633,6 +683,14 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
       const eotId = gpt.manifest.tokenizer.eot_id;
       const separator = separatorTokens('newline', (t) => tk.encode(t), eotId);
       return { key, name: 'In-Context RALM', model: gpt.model, context: gpt.manifest.hyperparameters.context, ownScorer: icRalmScorer(gpt.model, this.server, eotId, separator, request.icralm) };
+    }
+    if (key === 'ragseq') {
+      if (!gpt || !(gpt.model instanceof GptModel)) return 'RAG-Sequence needs the GPT, which is not loaded yet.';
+      if (!this.server) return 'RAG-Sequence needs the retrieval engine, which is not connected.';
+      const tk = this.loadedTokenizer();
+      const eotId = gpt.manifest.tokenizer.eot_id;
+      const separator = separatorTokens('newline', (t) => tk.encode(t), eotId);
+      return { key, name: 'RAG-Sequence', model: gpt.model, context: gpt.manifest.hyperparameters.context, ownScorer: ragSequenceScorer(gpt.model, this.server, eotId, separator, request.ragSequence) };
     }
     const loaded = this.models.get(key);
     if (!loaded) return `Model ${key} is not loaded yet.`;

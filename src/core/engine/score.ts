@@ -12,6 +12,9 @@ import type { KnnDatastore } from '../knnlm/datastore';
 import { tokenizeWikiTextStream } from '../eval/stream';
 import type { RetroModel } from '../models/retro';
 import { evaluateIcRalm, trimPadding, type BatchForwardModel, type PassageRetriever } from '../icralm';
+import { evaluateRagSequence } from '../ragseq/eval';
+import type { RagSequenceBlock, RagSequenceSettings } from '../../protocol/ragseq';
+import type { PassagesRetriever } from '../replug/types';
 import { countWikiTextWords, type RetroTokenizer } from '../tokenizer';
 import {
   type IcRalmSettings,
@@ -39,7 +42,7 @@ const PROGRESS_EVERY_MS = 150;
 export type OwnScorer = (
   ids: ArrayLike<number>,
   options: { signal: AbortSignal; onProgress: (scoredTokens: number) => void },
-) => Promise<{ nll: number; scoredTokens: number; logProbs: ArrayLike<number> }>;
+) => Promise<{ nll: number; scoredTokens: number; logProbs: ArrayLike<number>; ragSequence?: ModelScore['ragSequence'] }>;
 
 export interface LensModel {
   key: ModelKey;
@@ -118,6 +121,32 @@ export function icRalmScorer(gpt: BatchForwardModel, server: Pick<NeighbourServe
   };
 }
 
+/**
+ * RAG-Sequence scored by its own eval (src/core/ragseq/eval.ts: sequences of `span` tokens, k
+ * passages each), keeping every sequence's passages, prior and posterior for the lens to show.
+ */
+export function ragSequenceScorer(gpt: BatchForwardModel, server: Pick<NeighbourServer, 'retrieve'>, eotId: number, separator: readonly number[], settings?: RagSequenceSettings): OwnScorer {
+  return async (ids, { signal, onProgress }) => {
+    let views: { title: string; text: string; distance: number }[] = [];
+    const retrieve: PassagesRetriever = async (query, k) => {
+      const result = await server.retrieve([...query], k, []);
+      views = result.views.slice(0, k).map((v) => ({ title: v.title, text: `${v.text} ${v.continuationText}`.trim(), distance: v.distance }));
+      return result.tokenIds.slice(0, k).map((tokenIds, i) => ({ tokenIds: trimPadding(tokenIds, eotId), distance: result.views[i]?.distance ?? 1 }));
+    };
+    const blocks: RagSequenceBlock[] = [];
+    const result = await evaluateRagSequence(gpt, ids, {
+      ...(settings ? { settings } : {}),
+      separator,
+      retrieve,
+      signal,
+      onProgress: (scored) => onProgress(scored),
+      // Target ids[j] is the lens's token j, so a sequence's positions are the lens's.
+      onBlock: (b) => blocks.push({ start: b.start, end: b.end, passages: views, prior: b.prior, posterior: b.posterior }),
+    });
+    return { nll: result.nll, scoredTokens: result.scored_tokens, logProbs: result.logProbs, ragSequence: { blocks } };
+  };
+}
+
 /** Tokens the eval scores up to and including each window: progress in tokens, not windows. */
 export function scoredTokensByWindow(windows: readonly Window[]): number[] {
   let total = 0;
@@ -177,6 +206,7 @@ export async function scoreText(request: ScoreRequest, context: ScoreContext, on
         scoredTokens: own.scoredTokens,
         tokenPpl: Math.exp(own.nll / Math.max(1, own.scoredTokens)),
         wordPpl: Math.exp(own.nll / Math.max(1, words)),
+        ...(own.ragSequence ? { ragSequence: own.ragSequence } : {}),
         seconds: (performance.now() - modelStarted) / 1000,
       });
       continue;

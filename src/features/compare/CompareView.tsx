@@ -7,6 +7,7 @@ import { TokenDistribution } from '../knnlm/TokenDistribution';
 import { explainPosition } from '../knnlm/format';
 import { IcRalmControls } from '../icralm/IcRalmControls';
 import { ReplugControls } from '../replug/ReplugControls';
+import { ThoroughDecoding } from '../ragseq/ThoroughDecoding';
 import { IcRalmText } from '../icralm/IcRalmText';
 import { FlareControls } from '../flare/FlareControls';
 import { FlareText } from '../flare/FlareText';
@@ -54,7 +55,7 @@ const EXAMPLES: { label: string; text: string; datastore?: string }[] = [
 
 
 /** Column titles, for the export and the announcement of a finished column. */
-const COLUMN_TITLES: Record<ModelKey, string> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM', replug: 'REPLUG', flare: 'FLARE' };
+const COLUMN_TITLES: Record<ModelKey, string> = { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM', replug: 'REPLUG', flare: 'FLARE', ragseq: 'RAG-Sequence' };
 
 /** The columns whose marks open a passage panel. */
 type PassageColumn = 'icralm' | 'replug' | 'flare';
@@ -619,6 +620,7 @@ export function CompareView({
           </SidePanel>
         )}
       </div>
+      {ready && <ThoroughDecoding prompt={prompt} initial={settings.replug} hasDatastore={activeId !== null} />}
       <span id={chunkHintId} hidden>
         {t('compare.chunkHint')}
       </span>

@@ -1,13 +1,15 @@
 import { useEffect, useId, useMemo, useState, type ChangeEvent, type FormEvent } from 'react';
 import type { TFunction } from 'i18next';
 import { Trans, useTranslation } from 'react-i18next';
-import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, LENS_MAX_CHARS, LENS_MAX_TOKENS, splitWikiTextArticles, useAppState, useClient, type ModelKey, type ModelScore } from '../../client';
+import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, DEFAULT_RAG_SEQUENCE_SETTINGS, MAX_RAG_SEQUENCE_K, MAX_RAG_SEQUENCE_SPAN, LENS_MAX_CHARS, LENS_MAX_TOKENS, splitWikiTextArticles, useAppState, useClient, type ModelKey, type ModelScore } from '../../client';
 import { useDuration } from '../../i18n/format';
 import { differenceLegend, lossLegend, type LegendEntry } from './colour';
 import { legendWords } from './legend';
 import { compareLosses, pages } from './summary';
 import { MODEL_LABELS } from './labels';
 import { TokenMap, type ColourMode } from './TokenMap';
+import { PassagePosterior } from './PassagePosterior';
+import { NumberField } from '../../ui/NumberField';
 import './lens.css';
 import { useEscape } from '../../ui/useEscape';
 import { useLoadOnce } from '../../ui/useLoadOnce';
@@ -71,6 +73,7 @@ export function LensView({ active }: { active: boolean }) {
   const [retrieval, setRetrieval] = useState(true);
   const [mode, setMode] = useState<ColourMode>({ kind: 'loss', model: 'gpt' });
   const [page, setPage] = useState(0);
+  const [ragSequence, setRagSequence] = useState({ ...DEFAULT_RAG_SEQUENCE_SETTINGS });
 
   // The sample is fetched once, when the lens is first shown with it selected.
   const { value: sampleText, error: sampleError } = useLoadOnce(active && source === 'wikitext', () => client.loadLensSample());
@@ -95,6 +98,7 @@ export function LensView({ active }: { active: boolean }) {
     ...models.map((m) => ({ key: m.key, name: t('lens.modelName', { label: MODEL_LABELS[m.key], name: m.name }), note: null })),
     { key: 'knnlm', name: MODEL_LABELS.knnlm, note: knnLoaded ? null : t('lens.knnNote') },
     { key: 'icralm', name: t('lens.icralmRow', { name: MODEL_LABELS.icralm }), note: hasDatastore ? null : t('lens.icralmNote') },
+    { key: 'ragseq', name: t('ragseq.lensRow', { name: MODEL_LABELS.ragseq, k: ragSequence.k, span: ragSequence.span }), note: hasDatastore ? null : t('lens.icralmNote') },
   ];
   const available = models.length > 0 ? rows.filter((r) => r.note === null).map((r) => r.key) : [];
   const ready = phase === 'ready' && models.length > 0;
@@ -118,7 +122,7 @@ export function LensView({ active }: { active: boolean }) {
     setPage(0);
     const retro = models.find((m) => m.key === 'retro');
     // The lens scores kNN-LM and In-Context RALM with their tuned defaults (docs/knnlm.md), not the Compare view's controls.
-    void client.score({ text, models: selected, retro: { retrieval, k: retro?.neighbours ?? 2 }, knn: DEFAULT_KNN_SETTINGS, icralm: DEFAULT_ICRALM_SETTINGS });
+    void client.score({ text, models: selected, retro: { retrieval, k: retro?.neighbours ?? 2 }, knn: DEFAULT_KNN_SETTINGS, icralm: DEFAULT_ICRALM_SETTINGS, ragSequence });
   };
 
   const onFile = async (event: ChangeEvent<HTMLInputElement>) => {
@@ -270,6 +274,13 @@ export function LensView({ active }: { active: boolean }) {
             <input type="checkbox" checked={retrieval} onChange={(e) => setRetrieval(e.target.checked)} data-testid="lens-retrieval" />
             {t('lens.retrieval')}
           </label>
+          {selected.includes('ragseq') && (
+            <div className="controls-row" data-testid="lens-ragseq-controls">
+              <NumberField label={t('ragseq.k')} value={ragSequence.k} min={1} max={MAX_RAG_SEQUENCE_K} title={t('ragseq.kTitle')} onChange={(v) => setRagSequence((r) => ({ ...r, k: Math.round(v) }))} />
+              <NumberField label={t('ragseq.temperature')} value={ragSequence.temperature} min={0.01} max={10} step={0.01} title={t('ragseq.temperatureTitle')} onChange={(v) => setRagSequence((r) => ({ ...r, temperature: v }))} />
+              <NumberField label={t('ragseq.span')} value={ragSequence.span} min={1} max={MAX_RAG_SEQUENCE_SPAN} title={t('ragseq.spanTitle')} onChange={(v) => setRagSequence((r) => ({ ...r, span: Math.round(v) }))} />
+            </div>
+          )}
         </fieldset>
 
         <div className="prompt-actions">
@@ -451,6 +462,7 @@ export function LensView({ active }: { active: boolean }) {
             </nav>
           )}
           <TokenMap tokens={result.tokens} scores={scores} mode={shownMode} from={currentPage.from} to={currentPage.to} />
+          {scores.map((s) => s.ragSequence && <PassagePosterior key={s.model} tokens={result.tokens} score={s} />)}
         </div>
       )}
     </section>

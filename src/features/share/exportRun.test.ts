@@ -15,7 +15,7 @@ describe('exporting a run', () => {
     datastore: 'Harbour',
     lesson: { id: 'leakage', title: 'Leakage', step: 0 },
     settings: DEFAULT_SETTINGS,
-    titles: { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM', replug: 'REPLUG', flare: 'FLARE' },
+    titles: { gpt: 'GPT', retro: 'RETRO', knnlm: 'kNN-LM', icralm: 'In-Context RALM', replug: 'REPLUG', flare: 'FLARE', ragseq: 'RAG-Sequence' },
     now: new Date('2026-12-06T19:00:00Z'),
     runs: {
       gpt: run([tok(7, ' sailed'), tok(8, ' | north')]),
