@@ -13,7 +13,7 @@ const NAMES = /GPT-WT2-7M|RETRO-WT2-9M|In-Context RALM|RETRO\+\+|RETRO|kNN-LM|GP
  * More names of the settings drawer and the perplexity lens: the built-in datastores, the corpus, an
  * index library, file types, a command, an author (Ram et al.), the Top-k/Top-p fields and byte units.
  */
-const MORE_NAMES = /REPLUG|RetoMaton|Drozdov|\bShi\b|WikiText-2 train \(kNN-LM keys\)|WikiText-2 train|SQuAD 2\.0 paragraphs|WikiText-2|WikiText|npm run eval|\.(rlds|jsonl|tokens|txt|md)\b|Voy|Ram|Top-[kp]|kNN(?!-LM)|\d [KMG]?B\b/g;
+const MORE_NAMES = /REPLUG|RetoMaton|FLARE|BM25|IVF|RAG-Sequence|RAG-Token|\bRAG\b|\bLewis\b|\bJiang\b|Drozdov|\bShi\b|WikiText-2 train \(kNN-LM keys\)|WikiText-2 train|SQuAD 2\.0 paragraphs|WikiText-2|WikiText|npm run eval|\.(rlds|jsonl|tokens|txt|md)\b|Voy|Ram|Top-[kp]|kNN(?!-LM)|\d [KMG]?B\b/g;
 
 /** Text a user sees under the selected elements, without what is marked as English text. */
 async function uiText(app: AppPage, selector: string): Promise<string> {
