@@ -6,10 +6,9 @@
  * is scored once, with teacher forcing inside its block, by one batched forward per block as In-Context
  * RALM's eval does; the look-ahead adds a prefill and `lookahead − 1` steps per block.
  */
-import { logSoftmaxAt } from '../generate/sampler';
 import type { LanguageModel } from '../models/types';
 import { blockInput } from '../icralm/plan';
-import type { BatchForwardModel } from '../icralm/eval';
+import { scoreBlocks, type BatchForwardModel } from '../icralm/eval';
 import type { PassageRetriever } from '../icralm/types';
 import { greedyChoice, maskedQuery, triggerTokens } from './plan';
 import { DEFAULT_FLARE_SETTINGS, validateFlareSettings, type FlareLookaheadToken, type FlareSettings } from './types';
@@ -107,27 +106,13 @@ export async function evaluateFlare(model: FlareEvalModel, ids: ArrayLike<number
     // 3. Score each block's reference tokens with its input (In-Context RALM's block forward).
     t = performance.now();
     const sequences = group.map((b, i) => {
-      const end = Math.min(b + L, total + 1);
-      const passage = passages[i] ?? null;
       if (decisions[i]!.triggered) retrieved++;
-      const { input } = blockInput(ids, b, passage, separator, L, context);
-      for (let j = b; j < end - 1; j++) input.push(ids[j]!);
-      return { b, end, input, firstRow: input.length - (end - b) };
+      return { start: b, end: Math.min(b + L, total + 1), input: blockInput(ids, b, passages[i] ?? null, separator, L, context).input };
     });
-    const byLength = new Map<number, typeof sequences>();
-    for (const s of sequences) byLength.set(s.input.length, [...(byLength.get(s.input.length) ?? []), s]);
-    for (const [T, same] of byLength) {
-      const logits = await model.forwardBatch(same.map((s) => s.input));
-      calls += same.length;
-      same.forEach((s, row) => {
-        for (let j = s.b; j < s.end; j++) {
-          const lp = logSoftmaxAt(logits, ids[j]!, (row * T + s.firstRow + (j - s.b)) * V, V);
-          logProbs[j - 1] = lp;
-          nll -= lp;
-          scored++;
-        }
-      });
-    }
+    const done = await scoreBlocks(model, ids, sequences, logProbs);
+    nll += done.nll;
+    scored += done.scored;
+    calls += sequences.length;
     forwardMs += performance.now() - t;
     options.onProgress?.(scored, total);
   }

@@ -42,9 +42,46 @@ export interface IcRalmEvalResult {
   retrieval_seconds: number;
 }
 
+/** A block to score: its prefill (passage, separator, history), then targets ids[start, end) with teacher forcing. */
+export interface ScoredBlock {
+  start: number;
+  end: number;
+  input: number[];
+}
+
+/**
+ * Scores blocks with one forward each, batched by input length (forwardBatch needs equal lengths: the
+ * first blocks of a stream and the last are shorter): each block's other tokens follow its prefill,
+ * as the generation wrappers feed them. Writes logProbs[j − 1] = log p(ids[j]) and returns the sums.
+ * In-Context RALM's eval and FLARE's share it.
+ */
+export async function scoreBlocks(model: BatchForwardModel, ids: ArrayLike<number>, blocks: readonly ScoredBlock[], logProbs: Float64Array): Promise<{ nll: number; scored: number }> {
+  const V = model.info.vocabSize;
+  let nll = 0;
+  let scored = 0;
+  const sequences = blocks.map(({ start, end, input }) => {
+    const full = [...input];
+    for (let j = start; j < end - 1; j++) full.push(ids[j]!);
+    return { start, end, input: full, firstRow: full.length - (end - start) };
+  });
+  const byLength = new Map<number, typeof sequences>();
+  for (const s of sequences) byLength.set(s.input.length, [...(byLength.get(s.input.length) ?? []), s]);
+  for (const [T, same] of byLength) {
+    const logits = await model.forwardBatch(same.map((s) => s.input));
+    same.forEach((s, row) => {
+      for (let j = s.start; j < s.end; j++) {
+        const lp = logSoftmaxAt(logits, ids[j]!, (row * T + s.firstRow + (j - s.start)) * V, V);
+        logProbs[j - 1] = lp;
+        nll -= lp;
+        scored++;
+      }
+    });
+  }
+  return { nll, scored };
+}
+
 export async function evaluateIcRalm(model: BatchForwardModel, ids: ArrayLike<number>, options: IcRalmEvalOptions): Promise<IcRalmEvalResult> {
   const context = model.info.context;
-  const V = model.info.vocabSize;
   const settings = { ...DEFAULT_ICRALM_SETTINGS, ...options.settings };
   validateIcRalmSettings(settings, context);
   const { stride, queryLength } = settings;
@@ -68,30 +105,16 @@ export async function evaluateIcRalm(model: BatchForwardModel, ids: ArrayLike<nu
     const passages = await options.retrieve(group.map((b) => blockQuery(ids, b, queryLength).query));
     retrievalMs += performance.now() - t;
     const sequences = group.map((b, i) => {
-      const end = Math.min(b + stride, total + 1);
       const passage = passages[i] ?? null;
       if (passage && passage.tokenIds.length > 0) retrieved++;
       const { input, history } = blockInput(ids, b, passage, separator, stride, context);
       historySum += history;
-      // The block's other tokens follow the prefill, as the generation wrapper feeds them.
-      for (let j = b; j < end - 1; j++) input.push(ids[j]!);
-      return { b, end, input, firstRow: input.length - (end - b) };
+      return { start: b, end: Math.min(b + stride, total + 1), input };
     });
     t = performance.now();
-    // forwardBatch needs equal lengths: the first blocks of a stream and the last are shorter.
-    const byLength = new Map<number, typeof sequences>();
-    for (const s of sequences) byLength.set(s.input.length, [...(byLength.get(s.input.length) ?? []), s]);
-    for (const [T, same] of byLength) {
-      const logits = await model.forwardBatch(same.map((s) => s.input));
-      same.forEach((s, row) => {
-        for (let j = s.b; j < s.end; j++) {
-          const lp = logSoftmaxAt(logits, ids[j]!, (row * T + s.firstRow + (j - s.b)) * V, V);
-          logProbs[j - 1] = lp;
-          nll -= lp;
-          scored++;
-        }
-      });
-    }
+    const done = await scoreBlocks(model, ids, sequences, logProbs);
+    nll += done.nll;
+    scored += done.scored;
     forwardMs += performance.now() - t;
     options.onProgress?.(scored, total);
   }

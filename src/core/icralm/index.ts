@@ -2,5 +2,5 @@
 export * from './types';
 export { blockInput, blockQuery, trimPadding, separatorTokens, SEPARATOR_KINDS, type BlockInput, type SeparatorKind } from './plan';
 export { IcRalmModel, type IcRalmModelOptions } from './model';
-export { evaluateIcRalm, type BatchForwardModel, type IcRalmEvalOptions, type IcRalmEvalResult } from './eval';
+export { evaluateIcRalm, scoreBlocks, type ScoredBlock, type BatchForwardModel, type IcRalmEvalOptions, type IcRalmEvalResult } from './eval';
 export { datastorePassagesRetriever, datastoreRetriever, type DatastoreRetrieverOptions } from './retriever';
