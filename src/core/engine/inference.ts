@@ -260,14 +260,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
   async generate(request: GenerateRequest, onEvent: GenerationCallback): Promise<void> {
     const tokenizer = this.tokenizer;
     if (!tokenizer || !this.texts) throw new Error('The models are still loading.');
-    // A speed measurement for the custom-datastore form may hold the GPT for a fraction of a second.
-    await this.knn.idle();
-    const holder = this.gptHolder();
-    if (holder === 'generation') throw new Error('A generation is already running.');
-    if (holder === 'keys') throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
-    if (holder === 'lens') throw new Error('The perplexity lens is scoring a text: stop it (or wait) before generating.');
-    const controller = new AbortController();
-    this.controller = controller;
+    const controller = await this.holdGptForGeneration();
     const signal = controller.signal;
     try {
       const promptIds = request.promptIds ?? tokenizer.encode(request.prompt);
@@ -363,6 +356,19 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     }
   }
 
+  /** Takes the GPT for a generation (stop stops it), or says what holds it. */
+  private async holdGptForGeneration(): Promise<AbortController> {
+    // A speed measurement for the custom-datastore form may hold the GPT for a fraction of a second.
+    await this.knn.idle();
+    const holder = this.gptHolder();
+    if (holder === 'generation') throw new Error('A generation is already running.');
+    if (holder === 'keys') throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
+    if (holder === 'lens') throw new Error('The perplexity lens is scoring a text: stop it (or wait) before generating.');
+    const controller = new AbortController();
+    this.controller = controller;
+    return controller;
+  }
+
   /** Takes the GPT for the lens or an evaluation (stopScore stops either), or says what holds it. */
   private holdGptForScoring(verb: string): AbortController {
     const holder = this.gptHolder();
@@ -412,14 +418,8 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     const server = this.connectedServer();
     const { k, temperature, queryLength } = request.settings;
     validateRagSequenceSettings({ k, temperature, queryLength, span: request.maxTokens });
-    await this.knn.idle();
-    const holder = this.gptHolder();
-    if (holder === 'generation') throw new Error('A generation is already running.');
-    if (holder === 'keys') throw new Error('kNN-LM keys are being built with the GPT: wait for the datastore build to finish (or cancel it).');
-    if (holder === 'lens') throw new Error('The perplexity lens is scoring a text: stop it (or wait) before generating.');
     // Held as a generation: `stop` (Esc) aborts it between tokens and between forwards.
-    const controller = new AbortController();
-    this.controller = controller;
+    const controller = await this.holdGptForGeneration();
     try {
       const started = performance.now();
       const promptIds = tk.encode(request.prompt);
