@@ -5,9 +5,9 @@
  * masked query and the passage.
  */
 import { DEFAULT_FLARE_SETTINGS, FlareModel } from '../flare';
-import { separatorTokens, trimPadding, type PassageRetriever } from '../icralm';
+import { separatorTokens, type PassageRetriever } from '../icralm';
 import type { ChunkReport, GenerateRequest, NeighbourDisplay } from '../../protocol/api';
-import type { IcRalmHostDeps } from './icralm-host';
+import { topPassageRetriever, type IcRalmHostDeps } from './icralm-host';
 
 export class FlareHost {
   private model: FlareModel | null = null;
@@ -38,18 +38,7 @@ export class FlareHost {
   }
 
   private retriever(excludeDocIds: number[], eotId: number, random = false): PassageRetriever {
-    return async (queries) => {
-      const server = this.deps.server();
-      const passages = [];
-      for (const query of queries) {
-        const result = await server.retrieve([...query], 1, excludeDocIds, { random });
-        const ids = result.tokenIds[0];
-        const view = result.views[0] ?? null;
-        this.views.push(view);
-        passages.push(ids ? { tokenIds: trimPadding(ids, eotId), ...(view ? { chunkIndex: view.chunkIndex, docId: view.docId, title: view.title, distance: view.distance } : {}) } : null);
-      }
-      return passages;
-    };
+    return topPassageRetriever(() => this.deps.server(), excludeDocIds, eotId, { random }, (view) => this.views.push(view));
   }
 
   /**

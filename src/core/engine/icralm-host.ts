@@ -19,6 +19,30 @@ export interface IcRalmHostDeps {
   server(): NeighbourServer;
 }
 
+/**
+ * The top passage for each query from the retrieval engine, trailing padding removed (In-Context
+ * RALM's and FLARE's retriever); each retrieval's display view, or null, goes to `onView` in order.
+ */
+export function topPassageRetriever(
+  server: () => NeighbourServer,
+  excludeDocIds: readonly number[],
+  eotId: number,
+  controls: RetrieveControls,
+  onView: (view: NeighbourDisplay | null) => void,
+): PassageRetriever {
+  return async (queries) => {
+    const passages = [];
+    for (const query of queries) {
+      const result = await server().retrieve([...query], 1, [...excludeDocIds], controls);
+      const ids = result.tokenIds[0];
+      const view = result.views[0] ?? null;
+      onView(view);
+      passages.push(ids ? { tokenIds: trimPadding(ids, eotId), ...(view ? passageFields(view) : {}) } : null);
+    }
+    return passages;
+  };
+}
+
 export class IcRalmHost {
   private model: IcRalmModel | null = null;
   /** The display view of each retrieval of the current run, in the model's retrieval order. */
@@ -48,18 +72,7 @@ export class IcRalmHost {
   }
 
   private retriever(excludeDocIds: number[], eotId: number, controls: RetrieveControls = {}): PassageRetriever {
-    return async (queries) => {
-      const server = this.deps.server();
-      const passages = [];
-      for (const query of queries) {
-        const result = await server.retrieve([...query], 1, excludeDocIds, controls);
-        const ids = result.tokenIds[0];
-        const view = result.views[0] ?? null;
-        this.views.push(view);
-        passages.push(ids ? { tokenIds: trimPadding(ids, eotId), ...(view ? passageFields(view) : {}) } : null);
-      }
-      return passages;
-    };
+    return topPassageRetriever(() => this.deps.server(), excludeDocIds, eotId, controls, (view) => this.views.push(view));
   }
 
   /** Retrievals made since the last call, as the compare view's chunk reports: [start, end) is the query, `end` the first position the passage served. */
