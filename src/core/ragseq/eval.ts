@@ -5,8 +5,8 @@
  * [passage] + [separator] + history + the sequence's tokens; the targets' probabilities are the
  * per-token decomposition of the sequence marginal (types.ts). Cost: k forwards per `span` tokens.
  */
-import { logSoftmaxAt } from '../generate/sampler';
-import { blockInput, blockQuery } from '../icralm/plan';
+import { blockQuery } from '../icralm/plan';
+import { passageBlockLogProbs } from '../replug/eval';
 import type { BatchForwardModel } from '../icralm/eval';
 import type { RetrievedPassage } from '../icralm/types';
 import { passageWeights, type PassagesRetriever } from '../replug/types';
@@ -51,7 +51,6 @@ export interface RagSequenceEvalResult {
 
 export async function evaluateRagSequence(model: BatchForwardModel, ids: ArrayLike<number>, options: RagSequenceEvalOptions): Promise<RagSequenceEvalResult> {
   const context = model.info.context;
-  const V = model.info.vocabSize;
   const settings = { ...DEFAULT_RAG_SEQUENCE_SETTINGS, ...options.settings };
   validateRagSequenceSettings(settings);
   const { span, queryLength, k, temperature } = settings;
@@ -74,24 +73,10 @@ export async function evaluateRagSequence(model: BatchForwardModel, ids: ArrayLi
     retrievalMs += performance.now() - t;
     const passages: (RetrievedPassage | null)[] = found.length > 0 ? found : [null];
     const prior = found.length > 0 ? passageWeights(found, temperature) : [1];
-    const inputs = passages.map((passage) => {
-      const { input } = blockInput(ids, b, passage, separator, span, context);
-      for (let j = b; j < end - 1; j++) input.push(ids[j]!);
-      return input;
-    });
     t = performance.now();
-    // perPassage[z][i] = log p(ids[b + i] | x, z, y_<i); inputs of one length go in one forward.
-    const perPassage = passages.map(() => new Array<number>(end - b).fill(-Infinity));
-    const byLength = new Map<number, number[]>();
-    inputs.forEach((input, z) => byLength.set(input.length, [...(byLength.get(input.length) ?? []), z]));
-    for (const [T, members] of byLength) {
-      const logits = await model.forwardBatch(members.map((z) => inputs[z]!));
-      forwards += members.length;
-      members.forEach((z, row) => {
-        const firstRow = T - (end - b);
-        for (let j = b; j < end; j++) perPassage[z]![j - b] = logSoftmaxAt(logits, ids[j]!, (row * T + firstRow + (j - b)) * V, V);
-      });
-    }
+    // perPassage[z][i] = log p(ids[b + i] | x, z, y_<i)
+    const { perPassage, forwards: run } = await passageBlockLogProbs(model, ids, b, end, passages, { separator, stride: span, context });
+    forwards += run;
     forwardMs += performance.now() - t;
     const { tokenLogProbs, posterior } = decomposeSequence(prior, perPassage);
     tokenLogProbs.forEach((lp, i) => {

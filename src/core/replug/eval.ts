@@ -36,9 +36,43 @@ export interface ReplugEvalResult {
   retrieval_seconds: number;
 }
 
+/**
+ * log p(ids[j] | input_z) for targets j in [start, end) under each passage z (null: no passage), with
+ * input_z = [passage] + [separator] + history + the block's own tokens before j (In-Context RALM's
+ * block input): perPassage[z][j − start]. Inputs of one length go in one forward. REPLUG mixes the
+ * rows per token; RAG-Sequence decomposes the sequence marginal from them.
+ */
+export async function passageBlockLogProbs(
+  model: BatchForwardModel,
+  ids: ArrayLike<number>,
+  start: number,
+  end: number,
+  passages: readonly (RetrievedPassage | null)[],
+  block: { separator: readonly number[]; stride: number; context: number },
+): Promise<{ perPassage: number[][]; forwards: number }> {
+  const V = model.info.vocabSize;
+  const inputs = passages.map((passage) => {
+    const { input } = blockInput(ids, start, passage, block.separator, block.stride, block.context);
+    for (let j = start; j < end - 1; j++) input.push(ids[j]!);
+    return input;
+  });
+  const perPassage = passages.map(() => new Array<number>(end - start).fill(-Infinity));
+  const byLength = new Map<number, number[]>();
+  inputs.forEach((input, z) => byLength.set(input.length, [...(byLength.get(input.length) ?? []), z]));
+  let forwards = 0;
+  for (const [T, members] of byLength) {
+    const logits = await model.forwardBatch(members.map((z) => inputs[z]!));
+    forwards += members.length;
+    const firstRow = T - (end - start);
+    members.forEach((z, row) => {
+      for (let j = start; j < end; j++) perPassage[z]![j - start] = logSoftmaxAt(logits, ids[j]!, (row * T + firstRow + (j - start)) * V, V);
+    });
+  }
+  return { perPassage, forwards };
+}
+
 export async function evaluateReplug(model: BatchForwardModel, ids: ArrayLike<number>, options: ReplugEvalOptions): Promise<ReplugEvalResult> {
   const context = model.info.context;
-  const V = model.info.vocabSize;
   const settings = { ...DEFAULT_REPLUG_SETTINGS, ...options.settings };
   validateReplugSettings(settings, context);
   const { stride, queryLength, k, temperature } = settings;
@@ -61,24 +95,11 @@ export async function evaluateReplug(model: BatchForwardModel, ids: ArrayLike<nu
     const passages: (RetrievedPassage | null)[] = found.length > 0 ? found : [null];
     const weights = found.length > 0 ? passageWeights(found, temperature) : [1];
     topWeightSum += Math.max(...weights);
-    const inputs = passages.map((passage) => {
-      const { input } = blockInput(ids, b, passage, separator, stride, context);
-      for (let j = b; j < end - 1; j++) input.push(ids[j]!);
-      return input;
-    });
     t = performance.now();
-    // perTarget[j - b][p] = log λ_p + log p_p(ids[j]); inputs of one length go in one forward.
-    const perTarget = Array.from({ length: end - b }, () => new Array<number>(passages.length).fill(-Infinity));
-    const byLength = new Map<number, number[]>();
-    inputs.forEach((input, p) => byLength.set(input.length, [...(byLength.get(input.length) ?? []), p]));
-    for (const [T, members] of byLength) {
-      const logits = await model.forwardBatch(members.map((p) => inputs[p]!));
-      forwards += members.length;
-      members.forEach((p, row) => {
-        const firstRow = T - (end - b);
-        for (let j = b; j < end; j++) perTarget[j - b]![p] = Math.log(weights[p]!) + logSoftmaxAt(logits, ids[j]!, (row * T + firstRow + (j - b)) * V, V);
-      });
-    }
+    const { perPassage, forwards: run } = await passageBlockLogProbs(model, ids, b, end, passages, { separator, stride, context });
+    forwards += run;
+    // perTarget[j - b][p] = log λ_p + log p_p(ids[j])
+    const perTarget = Array.from({ length: end - b }, (_, i) => passages.map((_, p) => Math.log(weights[p]!) + perPassage[p]![i]!));
     forwardMs += performance.now() - t;
     for (let j = b; j < end; j++) {
       // log Σ_p λ_p p_p(target), from the passages' log-weighted log-probabilities
