@@ -25,6 +25,7 @@ import { INDEX_KINDS, type IndexKind } from '../src/protocol/retrieval';
 import { decodeShard, readShardHeader, sectionSizes } from '../src/core/datastore/shard';
 import { INPUT_FORMATS, type InputFormat } from '../src/core/datastore/parse';
 import { buildDatastoreFile } from './datastore-node';
+import { parseBackend } from './backend';
 import { startRetrieval } from './engines-node';
 import { attachKnnKeysToFile, benchKnn, buildIvfFile, buildKnnFile, compressKnnFile } from './knn';
 
@@ -36,7 +37,7 @@ const USAGE = `usage:
   npm run datastore -- build-knn --base <file.rlds> --out <file.rlds> [--threads <n>]
   npm run datastore -- build-knn --model <gpt dir> --input <file> ... [--format wikitext|jsonl|txt|md]
        --out <file.rlds> [--max-tokens <n>] [--pca <dims>] [--keys int8|f32] [--pca-sample <n>] [--name <name>]
-       [--description <text>] [--stride <n>] [--threads <n>]
+       [--description <text>] [--stride <n>] [--threads <n>] [--backend cpu|wasm]
   npm run datastore -- compress-knn <float.rlds> --out <file.rlds> [--pca <dims>] [--keys int8|f32] [--pca-sample <n>]
   npm run datastore -- bench-knn <file.rlds> [--size <n>] [--k <n>] [--queries <n>] [--queries-from <float.rlds>] [--check <n>] [--reference <float.rlds>] [--no-simd]`;
 
@@ -63,6 +64,7 @@ const options = {
   base: { type: 'string' },
   stride: { type: 'string' },
   threads: { type: 'string' },
+  backend: { type: 'string' },
   size: { type: 'string' },
   queries: { type: 'string', default: '200' },
   'queries-from': { type: 'string' },
@@ -104,7 +106,7 @@ async function main(): Promise<void> {
       const appOnly = (['model', 'pca', 'pca-sample', 'stride', 'max-tokens', 'name', 'description', 'format'] as const).filter((o) => values[o] !== undefined);
       if (appOnly.length) fail(`build-knn --base adds keys as the app does (its GPT, PCA 64, int8): --${appOnly.join(', --')} does not apply`);
       if (values.keys !== 'int8') fail('build-knn --base stores int8 keys, as the app does');
-      const result = await attachKnnKeysToFile({ base: values.base, out: values.out, threads: positive('threads', values.threads) });
+      const result = await attachKnnKeysToFile({ base: values.base, out: values.out, threads: positive('threads', values.threads), backend: parseBackend(values.backend) });
       console.error(`built ${result.out}: ${result.entries.toLocaleString('en')} entries (${result.dim}-d int8 keys), ${(result.bytes / 1048576).toFixed(1)} MB in ${result.seconds.toFixed(1)} s`);
       console.log(JSON.stringify(result));
       return;
@@ -125,6 +127,7 @@ async function main(): Promise<void> {
       encoding: values.keys,
       stride: positive('stride', values.stride),
       threads: positive('threads', values.threads),
+      backend: parseBackend(values.backend),
     });
     console.error(
       `built ${stats.out}: ${stats.entries.toLocaleString('en')} entries (${stats.dim}-d ${stats.encoding} keys), ${(stats.bytes / 1048576).toFixed(1)} MB ` +

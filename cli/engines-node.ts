@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { InferenceReady, Progress, RetrievalState } from '../src/protocol/api';
+import type { BackendPreference } from '../src/protocol/model';
 import { REPO_ROOT } from '../src/core/datastore/node';
 import { DatastoreStore } from '../src/core/datastore/store';
 import { InferenceEngine } from '../src/core/engine/inference';
@@ -26,8 +27,10 @@ export interface EngineOptions {
   onProgress?: (p: Progress) => void;
   /** copy the built-in datastores into the catalogue at start (default true) */
   builtIns?: boolean;
-  /** WASM threads for the models (default 1) */
+  /** Threads for the models (default 1) */
   threads?: number;
+  /** cpu (onnxruntime-node, cli/backend.ts) or wasm (default: the app's kernels) */
+  backend?: BackendPreference;
 }
 
 export interface NodeRetrieval {
@@ -70,7 +73,7 @@ export async function startEngines(options: EngineOptions = {}): Promise<NodeEng
   inference.connect(retrieval.neighbourServer);
   retrieval.useKeyBuilder(inference.keyBuilder);
   const onProgress = options.onProgress ?? (() => undefined);
-  const [state, ready] = await Promise.all([retrieval.init(BASE_URL, onProgress), inference.init(BASE_URL, 'wasm', onProgress)]);
+  const [state, ready] = await Promise.all([retrieval.init(BASE_URL, onProgress), inference.init(BASE_URL, options.backend ?? 'wasm', onProgress)]);
   return {
     inference,
     retrieval,
@@ -82,3 +85,4 @@ export async function startEngines(options: EngineOptions = {}): Promise<NodeEng
     },
   };
 }
+

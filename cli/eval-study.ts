@@ -29,7 +29,7 @@
  *        [--max-windows N | --max-tokens N]   (In-Context RALM, cli/eval-icralm.ts)
  *   npm run eval:study -- --model public/models/gpt-wt2 --split test --replug [--replug-k 4] [--replug-temperature 0.1]
  *        [--icralm-stride 4] [--icralm-query 32] [--max-windows N]   (REPLUG, the same blocks and passages)
- *   options: --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)  --k K  --seed S  --stride S (128)
+ *   options: --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)  --backend cpu|wasm  --k K  --seed S  --stride S (128)
  *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
  *            --token-logprobs <file.f32>  (each target's log-probability, for npm run eval:paired)
  *
@@ -56,6 +56,7 @@ import { writeManifestMetric } from './metrics';
 import { DEFAULT_KNN_SETTINGS, type KnnLmSettings } from '../src/core/knnlm/types';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { Runtime } from '../src/core/runtime';
+import { parseBackend } from './backend';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { countWikiTextWords, loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
 import { concatenateArticles, tokenizeWikiTextArticles } from '../src/core/eval/stream';
@@ -76,6 +77,7 @@ const { values: args } = parseArgs({
     'max-windows': { type: 'string' },
     batch: { type: 'string', default: '4' },
     threads: { type: 'string', default: '1' },
+    backend: { type: 'string', default: 'cpu' },
     stride: { type: 'string', default: '128' },
     seed: { type: 'string', default: '0' },
     'write-metrics': { type: 'string' },
@@ -231,7 +233,7 @@ async function main(): Promise<void> {
   if (args['write-metrics'] && args.windows) fail('--write-metrics needs the whole split: merge the parts with npm run eval:merge');
 
   const started = performance.now();
-  const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: threads });
+  const runtime = await Runtime.create({ prefer: parseBackend(args.backend), wasmThreads: threads });
   const files = nodeModelFiles(modelDir);
   const model = await loadModel(runtime, files);
   const manifest = model.manifest;

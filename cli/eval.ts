@@ -25,6 +25,7 @@
  *   options: --datastore <built-in id | file.rlds | wiki.*.tokens> (default: the app's first built-in, WikiText-2 train)
  *            --knn-datastore public/datastores/wikitext-2-train.knn-pca64.rlds (accepted: the built-in keys, which the engines load anyway)
  *            --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)
+ *            --backend cpu|wasm  (cpu: onnxruntime-node, ~3x faster than the app's wasm kernels, logits within ~1e-5)
  *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
  *            --token-logprobs <file.f32>  (each target's log-probability, for npm run eval:paired)
  *            --no-baseline  (In-Context RALM, REPLUG, FLARE, RAG-Sequence: skip the GPT on the same targets)
@@ -43,6 +44,7 @@ import { DEFAULT_RAG_SEQUENCE_SETTINGS } from '../src/core/ragseq/types';
 import { DEFAULT_FLARE_SETTINGS } from '../src/core/flare/types';
 import { EVAL_STRIDE } from '../src/core/engine/evaluate';
 import { dataDir, progressLines, REPO_ROOT } from './datastore-node';
+import { parseBackend } from './backend';
 import { startEngines, type NodeEngines } from './engines-node';
 import { writeManifestMetric } from './metrics';
 
@@ -59,6 +61,7 @@ const { values: args } = parseArgs({
     windows: { type: 'string' },
     batch: { type: 'string', default: '4' },
     threads: { type: 'string', default: '1' },
+    backend: { type: 'string', default: 'cpu' },
     'write-metrics': { type: 'string' },
     'token-logprobs': { type: 'string' },
     knnlm: { type: 'boolean', default: false },
@@ -166,7 +169,7 @@ async function main(): Promise<void> {
   const text = readFileSync(splitPath, 'utf8');
 
   const started = performance.now();
-  const engines = await startEngines({ threads: int('threads', args.threads) || 1, onProgress: (p) => p.finished && p.kind !== 'model' && progress(`${p.label}: done`) });
+  const engines = await startEngines({ threads: int('threads', args.threads) || 1, backend: parseBackend(args.backend), onProgress: (p) => p.finished && p.kind !== 'model' && progress(`${p.label}: done`) });
   try {
     const modelDir = resolve(args.model);
     const { key, id } = evaluatedModel(engines, modelDir);

@@ -1,6 +1,6 @@
 /**
  * What the columns *write*, measured on the shipped int8 files through the app's engines in Node
- * (cli/engines-node.ts, WASM): each column is the compare view's (GPT, token-aligned RETRO, kNN-LM
+ * (cli/engines-node.ts): each column is the compare view's (GPT, token-aligned RETRO, kNN-LM
  * over the GPT, In-Context RALM over the GPT) run by `InferenceEngine.generate`, with the datastore
  * and kNN-LM keys the engines choose, decoding greedily with the app's default logits processors
  * (`--plain`: bare greedy).
@@ -16,7 +16,7 @@
  *       100 WikiText-2 valid prompts (32 tokens), 48 tokens per column, datastore = WikiText-2 train,
  *       decoded as the app does by default (sampling, seed 0; --plain: bare greedy);
  *       repetition, distinct-n, Self-BLEU, Zipf and <unk> rate per column and for the human text.
- *   options: --columns gpt,retro,knnlm,icralm  --threads 1  --seed 0  --examples 5  --plain
+ *   options: --columns gpt,retro,knnlm,icralm  --threads 1  --backend cpu|wasm  --seed 0  --examples 5  --plain
  *            --temperature T --top-p P   (sampling; default greedy, except --task quality)
  *            --repetition-penalty R  --no-repeat-ngram N  --allow-unk   (override the defaults)
  *
@@ -35,6 +35,7 @@ import { DEFAULT_KNN_SETTINGS } from '../src/core/knnlm/types';
 import { DEFAULT_REPLUG_SETTINGS } from '../src/core/replug/types';
 import { detokenizeWikiText, type RetroTokenizer } from '../src/core/tokenizer';
 import { buildDatastoreFile, dataDir, readTokenizer, REPO_ROOT } from './datastore-node';
+import { parseBackend } from './backend';
 import { startEngines, type NodeEngines } from './engines-node';
 import { writeManifestMetric } from './metrics';
 
@@ -47,6 +48,7 @@ const { values: args } = parseArgs({
     n: { type: 'string' },
     columns: { type: 'string', default: COLUMNS.join(',') },
     threads: { type: 'string', default: '1' },
+    backend: { type: 'string', default: 'cpu' },
     seed: { type: 'string', default: '0' },
     examples: { type: 'string', default: '5' },
     plain: { type: 'boolean', default: false },
@@ -110,7 +112,7 @@ interface Setup {
  * imports one), the kNN-LM keys the engines choose for it loaded, and the wanted columns.
  */
 async function setUp(datastore: { id: string } | { file: string }, wanted: readonly Column[]): Promise<Setup> {
-  const engines = await startEngines({ threads: THREADS });
+  const engines = await startEngines({ threads: THREADS, backend: parseBackend(args.backend) });
   const { retrieval, inference } = engines;
   try {
     const id = 'id' in datastore ? datastore.id : (await retrieval.importFile(new File([readFileSync(datastore.file)], basename(datastore.file)))).imported.id;

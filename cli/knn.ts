@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import type { BackendPreference } from '../src/protocol/model';
 import type { KnnlmKeyEncoding } from '../src/protocol/shard';
 import { decodeShard } from '../src/core/datastore/shard';
 import type { InputFormat } from '../src/core/datastore/parse';
@@ -34,13 +35,15 @@ export interface BuildKnnFileOptions {
   encoding: KnnlmKeyEncoding;
   stride?: number;
   threads?: number;
+  /** --backend (cli/backend.ts); default cpu */
+  backend?: BackendPreference;
   log?: (line: string) => void;
 }
 
 export async function buildKnnFile(options: BuildKnnFileOptions): Promise<KnnBuildStats & { out: string }> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const modelDir = resolve(options.model);
-  const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: options.threads ?? 1 });
+  const runtime = await Runtime.create({ prefer: options.backend ?? 'cpu', wasmThreads: options.threads ?? 1 });
   const gpt = await GptModel.load(runtime, nodeModelFiles(modelDir));
   if (gpt.manifest.architecture !== 'gpt') throw new Error(`${modelDir} is a ${gpt.manifest.architecture} model: kNN-LM keys come from a GPT`);
   const tokenizerPath = join(modelDir, gpt.manifest.tokenizer.file);
@@ -87,10 +90,10 @@ export async function buildKnnFile(options: BuildKnnFileOptions): Promise<KnnBui
  * keys" does (PCA 64 when the text has enough tokens, int8): the file is imported into an in-memory
  * catalogue, keyed by the engine's GPT, exported and written atomically to `out`.
  */
-export async function attachKnnKeysToFile(options: { base: string; out: string; threads?: number; log?: (line: string) => void }): Promise<{ out: string; entries: number; dim: number; bytes: number; seconds: number }> {
+export async function attachKnnKeysToFile(options: { base: string; out: string; threads?: number; backend?: BackendPreference; log?: (line: string) => void }): Promise<{ out: string; entries: number; dim: number; bytes: number; seconds: number }> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const t0 = performance.now();
-  const engines = await startEngines({ builtIns: false, threads: options.threads ?? 1 });
+  const engines = await startEngines({ builtIns: false, threads: options.threads ?? 1, backend: options.backend ?? 'cpu' });
   try {
     const { imported } = await engines.retrieval.importFile(new File([readFileSync(options.base)], basename(options.base)));
     log(`${options.base}: datastore "${imported.name}" (${imported.documents} documents, ${imported.chunks} chunks); keying with ${engines.ready.models.find((m) => m.key === 'gpt')?.id ?? 'the GPT'}`);

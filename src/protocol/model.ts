@@ -4,21 +4,21 @@
  */
 import type { Architecture } from './manifest';
 
-/** Where a model's graphs run. */
-export type Backend = 'webgpu' | 'wasm';
+/** Where a model's graphs run: `cpu` is onnxruntime-node's native CPU provider (Node tools only). */
+export type Backend = 'webgpu' | 'wasm' | 'cpu';
 
 /** Which backend a model runs on and why it was chosen (shown in the UI). */
 export interface BackendInfo {
   backend: Backend;
   /** One sentence, e.g. "WebGPU adapter found and the self-check passed (max |logit diff| 2.1e-5)". */
   reason: string;
-  /** WASM threads (1 unless the page is cross-origin isolated). */
+  /** WASM (or native CPU) threads (1 unless the page is cross-origin isolated). */
   threads?: number;
   /** WebGPU self-check: max |logit difference| between WebGPU and WASM on the same input. */
   selfCheckMaxAbsDiff?: number;
 }
 
-/** `auto`: WebGPU when an adapter exists and the self-check passes, else WASM. */
+/** `auto`: WebGPU when an adapter exists and the self-check passes, else WASM. `cpu`: Node tools only. */
 export type BackendPreference = 'auto' | Backend;
 
 /** Why a model failed to load; `ModelLoadError.code` in src/core/runtime/errors.ts. */

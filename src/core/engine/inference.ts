@@ -744,6 +744,9 @@ function summarizeBackend(loaded: Loaded[]): BackendInfo {
   const infos = loaded.map((l) => l.model.info.backend);
   const gpu = infos.filter((b) => b.backend === 'webgpu');
   if (gpu.length === infos.length && gpu[0]) return { backend: 'webgpu', reason: gpu[0].reason };
+  // Node tools on onnxruntime-node: every graph on the native CPU provider.
+  const native = infos.filter((b) => b.backend === 'cpu');
+  if (native.length === infos.length && native[0]) return native[0];
   const wasm = infos.find((b) => b.backend === 'wasm') ?? infos[0];
   const reason = wasm?.reason ?? 'WASM';
   return { backend: 'wasm', reason: gpu.length ? `${reason} (some graphs on WebGPU)` : reason };

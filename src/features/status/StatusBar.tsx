@@ -2,7 +2,7 @@ import { useTranslation } from 'react-i18next';
 import { useAppState } from '../../client';
 import { ProgressBar } from '../../ui/ProgressBar';
 
-const BACKEND_NAMES = { webgpu: 'WebGPU', wasm: 'WebAssembly (WASM)' } as const;
+const BACKEND_NAMES = { webgpu: 'WebGPU', wasm: 'WebAssembly (WASM)', cpu: 'native CPU' } as const;
 
 /** Which backend runs and why, and the load progress of models and datastores while they load. */
 export function StatusBar() {
