@@ -14,15 +14,20 @@ import { SHARD_FORMAT_VERSION } from '../../protocol/shard';
 import { EmptyInputError, ShardMismatchError } from '../datastore/errors';
 import { buildCheckpoint, clock } from '../datastore/checkpoint';
 import { decodeShard, encodeShard } from '../datastore/shard';
-import { streamWindows } from '../eval/perplexity';
+import { streamWindows, type Window } from '../eval/perplexity';
 import type { LanguageModel } from '../models/types';
 import { quantizeVectors } from '../retrieval/flat';
 import type { RetroTokenizer } from '../tokenizer/index';
 import { fitPca, projectKeys, type Pca } from './pca';
 import { IVF_FORMAT_VERSION, trainIvf, type IvfTrainOptions, type IvfTrainStats } from './ivf';
 
-/** What the builder needs of a model: its manifest and a prefill that returns `knnKeys` (GptModel). */
-export type KeyModel = Pick<LanguageModel, 'manifest' | 'start'>;
+/**
+ * What the builder needs of a model: its manifest and a prefill that returns `knnKeys` (GptModel);
+ * with `keysBatch` (GptModel's knn_key-only cut), windows go through it `keyBatch` at a time.
+ */
+export type KeyModel = Pick<LanguageModel, 'manifest' | 'start'> & {
+  keysBatch?: (sequences: readonly (readonly number[])[]) => Promise<Float32Array>;
+};
 
 export interface KnnBuildOptions {
   name: string;
@@ -42,6 +47,8 @@ export interface KnnBuildOptions {
   projection?: { mean: Float32Array; basis: Float32Array };
   /** Window stride (default half the context: 128, the eval's); the context is the model's. */
   stride?: number;
+  /** Windows per forward when the model has `keysBatch` (default 4: docs/benchmarks.md). */
+  keyBatch?: number;
   /** Use only the first N tokens of the stream. */
   maxTokens?: number;
   /**
@@ -234,25 +241,44 @@ export async function buildKnnShard(documents: readonly DocumentInput[], options
   };
 
   report('keys', 0, count, 'keys');
-  for (const w of windows) {
-    const inputs = Array.from(stream.ids.subarray(w.start, w.start + w.length - 1));
-    const out = await model.start(inputs, { allLogits: true });
-    const keys = out.knnKeys;
-    if (!keys || keys.length !== inputs.length * keyDim) throw new Error(`${manifest.id} returned no knn_key rows for its prefill: it is not a GPT with kNN-LM keys`);
-    const first = w.start + w.firstScored;
-    const rows = keys.subarray(w.firstScored * keyDim, inputs.length * keyDim);
-    if (sample && !pca) {
-      // Before the PCA is fitted, keys wait in the sample (the first `sampleSize` entries).
-      const take = Math.max(0, Math.min(rows.length / keyDim, sampleSize - first));
-      sample.set(rows.subarray(0, take * keyDim), first * keyDim);
-      if (first + take >= sampleSize) {
-        await fit();
-        if (take * keyDim < rows.length) store(first + take, rows.subarray(take * keyDim));
-      }
-    } else {
-      store(first, rows);
+  const keyBatch = model.keysBatch ? Math.max(1, options.keyBatch ?? 4) : 1;
+  /** Keys of a run of equal-length windows, each [inputs × keyDim]. */
+  const keysOf = async (batch: readonly Window[]): Promise<Float32Array[]> => {
+    const inputs = batch.map((w) => Array.from(stream.ids.subarray(w.start, w.start + w.length - 1)));
+    if (model.keysBatch) {
+      const T = inputs[0]!.length;
+      const all = await model.keysBatch(inputs);
+      if (all.length !== batch.length * T * keyDim) throw new Error(`${manifest.id} returned ${all.length} knn_key values for ${batch.length} × ${T} tokens`);
+      return batch.map((_, b) => all.subarray(b * T * keyDim, (b + 1) * T * keyDim));
     }
-    keyed = first + rows.length / keyDim;
+    const keys = (await model.start(inputs[0]!, { allLogits: true })).knnKeys;
+    if (!keys || keys.length !== inputs[0]!.length * keyDim) throw new Error(`${manifest.id} returned no knn_key rows for its prefill: it is not a GPT with kNN-LM keys`);
+    return [keys];
+  };
+  for (let i = 0; i < windows.length; ) {
+    // Batch equal-length windows (all but the stream's last are `context` long).
+    let j = i + 1;
+    while (j < windows.length && j - i < keyBatch && windows[j]!.length === windows[i]!.length) j++;
+    const batch = windows.slice(i, j);
+    i = j;
+    const keysPerWindow = await keysOf(batch);
+    for (const [b, w] of batch.entries()) {
+      const keys = keysPerWindow[b]!;
+      const first = w.start + w.firstScored;
+      const rows = keys.subarray(w.firstScored * keyDim, (w.length - 1) * keyDim);
+      if (sample && !pca) {
+        // Before the PCA is fitted, keys wait in the sample (the first `sampleSize` entries).
+        const take = Math.max(0, Math.min(rows.length / keyDim, sampleSize - first));
+        sample.set(rows.subarray(0, take * keyDim), first * keyDim);
+        if (first + take >= sampleSize) {
+          await fit();
+          if (take * keyDim < rows.length) store(first + take, rows.subarray(take * keyDim));
+        }
+      } else {
+        store(first, rows);
+      }
+      keyed = first + rows.length / keyDim;
+    }
     const elapsed = (clock() - phaseStart) / 1000;
     rate = elapsed > 0 ? keyed / elapsed : 0;
     if (await checkpoint()) report('keys', keyed, count, 'keys');

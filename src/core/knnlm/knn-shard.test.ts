@@ -98,6 +98,30 @@ describe('kNN-LM datastore shards', () => {
     expect(ds.entryText(first - 1, 4, 10).textAfter).toBe('');
   });
 
+  it('keys equal-length windows in batches through keysBatch, to the same entries as one window at a time', async () => {
+    const tokenizer = byteTokenizer();
+    const oneByOne = await buildKnnShard(TOY_DOCUMENTS, { name: 'toy-knn', tokenizer, model: windowKeyModel(), encoding: 'f32', stride: 4 });
+    const batches: number[][][] = [];
+    const batched: KeyModel = {
+      ...windowKeyModel(),
+      start: () => Promise.reject(new Error('the batched path must not call start')),
+      async keysBatch(sequences) {
+        batches.push(sequences.map((s) => [...s]));
+        const out = new Float32Array(sequences.length * sequences[0]!.length * KEY_DIM);
+        sequences.forEach((s, b) => out.set(keysFor(s), b * s.length * KEY_DIM));
+        return out;
+      },
+    };
+    const result = await buildKnnShard(TOY_DOCUMENTS, { name: 'toy-knn', tokenizer, model: batched, encoding: 'f32', stride: 4, keyBatch: 3 });
+    expect(Array.from(result.shard.knnlm!.keys!)).toEqual(Array.from(oneByOne.shard.knnlm!.keys!));
+    expect(Array.from(result.shard.knnlm!.values)).toEqual(Array.from(oneByOne.shard.knnlm!.values));
+    const stream = await tokenStream(TOY_DOCUMENTS, tokenizer);
+    const windows = streamWindows(stream.ids.length, CONTEXT, 4);
+    expect(batches.flat().length).toBe(windows.length);
+    expect(batches.every((b) => b.length <= 3 && b.every((s) => s.length === b[0]!.length))).toBe(true);
+    expect(batches.some((b) => b.length === 3)).toBe(true);
+  });
+
   it('round-trips int8 keys with a PCA projection, alone and attached to a chunk datastore', async () => {
     const tokenizer = byteTokenizer();
     const base = await toyBase();

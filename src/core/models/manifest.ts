@@ -81,6 +81,8 @@ export interface LoadGraphOptions {
   /** Names the graph must have (the contract of docs/manifest.md). */
   inputs: readonly string[];
   outputs: readonly string[];
+  /** Rewrites the checked bytes before they are opened (keepOutputs: a cut of the graph). */
+  transform?: (bytes: Uint8Array) => Uint8Array;
 }
 
 /** Fetches one ONNX file of the manifest, checks it and opens a session on the runtime. */
@@ -102,7 +104,7 @@ export async function loadGraph(
       if (hash !== spec.sha256) throw new ModelLoadError('hash-mismatch', `${label}: sha256 ${hash.slice(0, 12)}... differs from the manifest's ${spec.sha256.slice(0, 12)}...`);
     }
   }
-  const session = await runtime.createSession(bytes, {
+  const session = await runtime.createSession(options.transform ? options.transform(bytes) : bytes, {
     label,
     ...(options.deviceOutputs ? { deviceOutputs: options.deviceOutputs } : {}),
     ...(options.probe ? { probe: options.probe } : {}),

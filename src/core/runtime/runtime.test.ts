@@ -1,4 +1,4 @@
-/** Loading failures give typed errors that say what is wrong; real files, real onnxruntime-web. */
+/** Loading failures give typed errors that say what is wrong; real files, real onnxruntime-web (and onnxruntime-node for the tools). */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,8 @@ import { loadModel } from '../models/load';
 import { GPT_ID, MODELS_DIR } from '../models/test-support';
 import { ModelLoadError, Runtime, serializeError } from '.';
 import { nodeModelFiles } from './node-files';
+import { keepOutputs } from './onnx-prune';
+import { GptModel } from '../models/gpt';
 
 const source = join(MODELS_DIR, GPT_ID);
 let runtime: Runtime;
@@ -110,5 +112,43 @@ describe('runtime', () => {
     expect(Array.from(a.logits.slice(0, 50))).toEqual(Array.from(reference.slice(0, 50)));
     expect(Array.from(b.logits.slice(0, 50))).toEqual(Array.from(reference.slice(0, 50)));
     await model.dispose();
+  });
+
+  it('the tools\' native CPU backend (onnxruntime-node) runs the same graph within 1e-4 of WASM', async () => {
+    const native = await Runtime.create({ prefer: 'cpu' });
+    expect(native.candidate).toBe('cpu');
+    expect(native.candidateReason).toMatch(/onnxruntime-node/);
+    const [onWasm, onCpu] = [await loadModel(runtime, nodeModelFiles(source)), await loadModel(native, nodeModelFiles(source))];
+    expect(onCpu.info.backend.backend).toBe('cpu');
+    const prompt = [11, 12, 13, 14, 15, 16, 17, 18];
+    const [a, b] = [await onWasm.start(prompt, { allLogits: true }), await onCpu.start(prompt, { allLogits: true })];
+    expect(b.logits.length).toBe(a.logits.length);
+    let maxDiff = 0;
+    for (let i = 0; i < a.logits.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a.logits[i]! - b.logits[i]!));
+    // int8 matmuls (no dequantize-at-load) differ by ~0.1 here: this checks that the weights are the same floats.
+    expect(maxDiff).toBeLessThan(1e-4);
+    expect(Array.from(b.knnKeys!.slice(0, 8)).map((v, i) => Math.abs(v - a.knnKeys![i]!) < 1e-4)).toEqual(Array(8).fill(true));
+    await onWasm.dispose();
+    await onCpu.dispose();
+  });
+
+  it('cuts the GPT to its knn_key output: the same keys, batched, without the logits', async () => {
+    const bytes = new Uint8Array(readFileSync(join(source, 'decoder.int8.onnx')));
+    expect(() => keepOutputs(bytes, ['no_such_output'])).toThrow(/no output no_such_output/);
+    const cut = keepOutputs(bytes, ['knn_key'])!;
+    expect(cut.length).toBeLessThan(bytes.length);
+    const session = await runtime.createSession(cut, { label: 'knn_key cut' });
+    expect(session.outputNames).toEqual(['knn_key']);
+    await session.release();
+    const gpt = await loadModel(runtime, nodeModelFiles(source));
+    if (!(gpt instanceof GptModel)) throw new Error('expected the GPT');
+    const [a, b] = [[5, 6, 7, 8, 9, 10], [40, 41, 42, 43, 44, 45]];
+    const batch = await gpt.keysBatch([a, b]);
+    const one = (await gpt.start(b, { allLogits: true })).knnKeys!;
+    expect(batch.length).toBe(2 * one.length);
+    let maxDiff = 0;
+    for (let i = 0; i < one.length; i++) maxDiff = Math.max(maxDiff, Math.abs(batch[one.length + i]! - one[i]!));
+    expect(maxDiff).toBeLessThan(1e-5);
+    await gpt.dispose();
   });
 });
