@@ -267,7 +267,7 @@ test.describe('kNN-LM', () => {
     await app.goto({ backend: 'wasm' });
     await app.waitUntilReady();
     await app.knnSwitch.check();
-    await expect(page.getByTestId('knn-error')).toContainText('kNN-LM datastore not built: run `npm run setup:knn`, or build one from your own text');
+    await expect(page.getByTestId('knn-error')).toContainText('kNN-LM datastore not built: run `npm run setup` (it builds the keys, then the app), or build one from your own text');
     // Nothing else changed: GPT and RETRO still generate.
     await app.generate('The ship was launched in', { maxTokens: 2 });
     expect((await app.state()).runs.knnlm).toBeUndefined();

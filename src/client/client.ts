@@ -116,7 +116,7 @@ const NOTICE = {
   keysFailed: 'knn-keys-failed',
 } as const;
 
-export const KNN_NOT_BUILT_MESSAGE = 'kNN-LM datastore not built: run `npm run setup:knn`, or build one from your own text (tick “Also build kNN-LM keys”).';
+export const KNN_NOT_BUILT_MESSAGE = 'kNN-LM datastore not built: run `npm run setup` (it builds the keys, then the app), or build one from your own text (tick “Also build kNN-LM keys”).';
 const KNN_CHOICE_KEY = 'retrolab.knn-enabled.v1';
 
 /** The perplexity lens's run: progress while scoring, then the per-token scores. */

@@ -272,7 +272,7 @@ export const en = {
     building: 'Building the lesson’s datastore “{{name}}” from {{count}} short texts (a few seconds)…',
     buildingAny: 'Building a datastore…',
     notReady: 'The lesson’s datastore is not ready: {{reason}}',
-    missingBuiltin: 'The built-in datastore “{{id}}” is not in this browser: run npm run setup:datastores and reload.',
+    missingBuiltin: 'The built-in datastore “{{id}}” is not in this browser: run npm run setup (it rebuilds the app) and reload.',
     failed: 'The lesson could not be prepared: {{reason}}',
     buildUnfinished: 'the build did not finish',
   },

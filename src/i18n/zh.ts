@@ -274,7 +274,7 @@ export const zh: Messages = {
     building: '正在用 {{count}} 篇短文建立课程数据库“{{name}}”（几秒钟）…',
     buildingAny: '正在建立数据库…',
     notReady: '课程的数据库还没有准备好：{{reason}}',
-    missingBuiltin: '此浏览器中没有内置数据库“{{id}}”：请运行 npm run setup:datastores 后重新载入。',
+    missingBuiltin: '此浏览器中没有内置数据库“{{id}}”：请运行 npm run setup（它会重新构建应用）后重新载入。',
     failed: '无法准备课程：{{reason}}',
     buildUnfinished: '数据库没有建完',
   },

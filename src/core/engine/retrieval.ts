@@ -110,7 +110,7 @@ export const TOOL_BUILDS: BuildLimits = {
   tooLarge: '',
 };
 
-const KNN_NOT_BUILT = 'kNN-LM datastore not built: run `npm run setup:knn`, or build one from your own text.';
+const KNN_NOT_BUILT = 'kNN-LM datastore not built: run `npm run setup` (it builds the keys, then the app), or build one from your own text.';
 
 /** ".txt, .md or .jsonl" */
 function formatList(formats: readonly DocumentFormat[]): string {

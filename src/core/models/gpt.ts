@@ -196,6 +196,15 @@ export class GptModel implements LanguageModel {
     });
   }
 
+  /** Frees the knn_key-only graph (its weights are a second copy of the decoder's) until the next keysBatch. */
+  releaseKeyGraph(): Promise<void> {
+    return this.serial.run(async () => {
+      const keyGraph = this.keyGraph;
+      this.keyGraph = null;
+      if (keyGraph) await (await keyGraph.catch(() => null))?.release();
+    });
+  }
+
   private openKeyGraph(): Promise<RuntimeSession> {
     return loadGraph(this.runtime, this.files, this.manifest, this.manifest.onnx.decoder, {
       inputs: GPT_INPUTS,
@@ -237,8 +246,6 @@ export class GptModel implements LanguageModel {
   async dispose(): Promise<void> {
     await this.serial.run(async () => this.reset());
     if (this.ownsDecoder) await this.decoder.release();
-    const keyGraph = this.keyGraph;
-    this.keyGraph = null;
-    if (keyGraph) await (await keyGraph.catch(() => null))?.release();
+    await this.releaseKeyGraph();
   }
 }
