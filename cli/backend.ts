@@ -11,3 +11,8 @@ export function parseBackend(value: string | undefined): BackendPreference {
   if (value === 'wasm') return value;
   throw new Error(`--backend must be cpu or wasm, not ${value}`);
 }
+
+/** For a result's measured_by: which onnxruntime ran the graphs (a BackendInfo's backend). */
+export function onnxRuntimeName(backend: string | undefined): string {
+  return backend === 'cpu' ? 'onnxruntime-node CPU' : 'onnxruntime-web WASM';
+}

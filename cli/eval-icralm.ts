@@ -24,6 +24,7 @@ import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import type { RetroTokenizer } from '../src/core/tokenizer';
 import { writeManifestMetric } from './metrics';
+import { onnxRuntimeName } from './backend';
 
 export interface IcRalmCliOptions {
   model: GptModel;
@@ -155,6 +156,7 @@ export async function runIcRalmEval(o: IcRalmCliOptions): Promise<void> {
   };
   if (o.writeMetrics) {
     if (partial) fail('--write-metrics needs the whole split (no --max-windows or --max-tokens)');
+    const onnx = onnxRuntimeName(model.info.backend.backend);
     out.wrote_metrics = writeManifestMetric(o.modelDir, o.writeMetrics, {
       token_ppl: out.token_ppl,
       word_ppl: out.word_ppl,
@@ -167,8 +169,8 @@ export async function runIcRalmEval(o: IcRalmCliOptions): Promise<void> {
       datastore: { name: datastoreInfo.name, chunks: datastoreInfo.chunks, documents: datastoreInfo.documents, embedder: spec.id },
       ...(gpt ? { gpt_token_ppl: gpt.token_ppl } : {}),
       measured_by: replug
-        ? `npm run eval --replug (onnxruntime-web WASM, int8 graph; top-${replug.k} chunks, flat index)`
-        : 'npm run eval --icralm (onnxruntime-web WASM, int8 graph; top-1 chunk, flat index)',
+        ? `npm run eval --replug (${onnx}, int8 graph; top-${replug.k} chunks, flat index)`
+        : `npm run eval --icralm (${onnx}, int8 graph; top-1 chunk, flat index)`,
     });
   }
   await model.dispose();

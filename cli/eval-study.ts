@@ -56,7 +56,7 @@ import { writeManifestMetric } from './metrics';
 import { DEFAULT_KNN_SETTINGS, type KnnLmSettings } from '../src/core/knnlm/types';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { Runtime } from '../src/core/runtime';
-import { parseBackend } from './backend';
+import { onnxRuntimeName, parseBackend } from './backend';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { countWikiTextWords, loadTokenizer, type RetroTokenizer } from '../src/core/tokenizer';
 import { concatenateArticles, tokenizeWikiTextArticles } from '../src/core/eval/stream';
@@ -355,7 +355,7 @@ async function main(): Promise<void> {
       words: result.words,
       windows: result.windows,
       ...(isRetro ? { neighbours: mode, k } : {}),
-      measured_by: 'npm run eval (onnxruntime-web WASM, int8 graphs)',
+      measured_by: `npm run eval:study (${onnxRuntimeName(runtime.candidate)}, int8 graphs)`,
     });
   }
   if (tokenLogProbs) {
@@ -590,7 +590,7 @@ async function evalKnnLm(
       windows: result.windows,
       ...head.settings,
       datastore: { name: datastore.name, entries: datastore.size, dim: m.dim, encoding: m.encoding },
-      measured_by: 'npm run eval --knnlm (onnxruntime-web WASM, int8 graph; exact kNN search)',
+      measured_by: `npm run eval:study --knnlm (${onnxRuntimeName(model.info.backend.backend)}, int8 graph; exact kNN search)`,
     });
   }
   if (fitBuckets) {

@@ -44,7 +44,7 @@ import { DEFAULT_RAG_SEQUENCE_SETTINGS } from '../src/core/ragseq/types';
 import { DEFAULT_FLARE_SETTINGS } from '../src/core/flare/types';
 import { EVAL_STRIDE } from '../src/core/engine/evaluate';
 import { dataDir, progressLines, REPO_ROOT } from './datastore-node';
-import { parseBackend } from './backend';
+import { onnxRuntimeName, parseBackend } from './backend';
 import { startEngines, type NodeEngines } from './engines-node';
 import { writeManifestMetric } from './metrics';
 
@@ -364,7 +364,7 @@ function report(
     backend,
     batch: request.batch,
     stride: EVAL_STRIDE,
-    measured_by: 'npm run eval (the app’s engines in Node: onnxruntime-web WASM, int8 graphs)',
+    measured_by: `npm run eval (the app’s engines in Node: ${onnxRuntimeName(backend)}, int8 graphs dequantized at load)`,
   };
 }
 

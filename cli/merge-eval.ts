@@ -13,6 +13,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { onnxRuntimeName } from './backend';
 import { writeManifestMetric } from './metrics';
 
 interface SweepEntry {
@@ -34,6 +35,8 @@ interface PartBase {
   eval_seconds: number;
   stride: number;
   token_logprobs?: string;
+  /** the onnxruntime that ran the graphs ('wasm' or 'cpu'; absent before 2026-12-07: wasm) */
+  backend?: string;
 }
 
 /** A plain perplexity part: a GPT, or RETRO with some neighbours. */
@@ -58,6 +61,12 @@ const { values: args, positionals } = parseArgs({
   allowPositionals: true,
   options: { model: { type: 'string' }, 'write-metrics': { type: 'string' }, headline: { type: 'string' }, 'token-logprobs': { type: 'string' } },
 });
+
+/** Which onnxruntime ran the parts, for measured_by. */
+function runtimeOf(parts: readonly PartBase[]): string {
+  const names = new Set(parts.map((p) => onnxRuntimeName(p.backend)));
+  return [...names].join(' and ');
+}
 
 function fail(message: string): never {
   console.error(`eval:merge: ${message}`);
@@ -162,7 +171,7 @@ function mergePlain(parts: PlainPart[]): void {
       words: Math.round(words),
       windows: head.total_windows,
       ...(head.neighbours ? { neighbours: head.neighbours, k: head.k } : {}),
-      measured_by: `npm run eval (onnxruntime-web WASM, int8 graphs), ${parts.length} window ranges merged by npm run eval:merge`,
+      measured_by: `npm run eval (${runtimeOf(parts)}, int8 graphs), ${parts.length} window ranges merged by npm run eval:merge`,
     });
   }
   console.log(JSON.stringify(result));
@@ -225,7 +234,7 @@ function mergeKnnLm(parts: Part[]): void {
       k: head.k,
       temperature: head.temperature,
       datastore: first.datastore,
-      measured_by: `npm run eval --knnlm (onnxruntime-web WASM, int8 graph; exact kNN search), ${parts.length} window ranges merged by npm run eval:merge`,
+      measured_by: `npm run eval --knnlm (${runtimeOf(parts)}, int8 graph; exact kNN search), ${parts.length} window ranges merged by npm run eval:merge`,
     });
   }
   console.log(JSON.stringify(result));
