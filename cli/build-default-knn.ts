@@ -1,6 +1,6 @@
 /**
  * `npm run setup:knn`: builds the app's default kNN-LM datastore, WikiText-2 train keyed by the
- * shipped GPT (PCA 64, int8; ~210 MB, ~45-60 min on 2 cores), into
+ * shipped GPT (PCA 64, int8; ~210 MB, ~11 min on 2 cores with onnxruntime-node), into
  * public/datastores/wikitext-2-train.knn-pca64.rlds and lists it in public/datastores/index.json
  * with a `knnlm` field, so the app copies it into the browser only when kNN-LM (or RETRO) first needs
  * it. Then attaches keys to the built-in SQuAD paragraphs datastore (ATTACH_TO), so the shipped
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   if (reason === null) {
     console.error(`${NAME}: ${out} is up to date (--force rebuilds)`);
   } else {
-    console.error(`${NAME}: building ${out} (${reason}) with ${threads} thread(s); ~45-60 min for all of WikiText-2 train on 2 cores`);
+    console.error(`${NAME}: building ${out} (${reason}) with ${threads} thread(s); ~11 min for all of WikiText-2 train on 2 cores (onnxruntime-node)`);
     const stats = await buildKnnFile({
       model: modelDir,
       inputs: [input],

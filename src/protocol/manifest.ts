@@ -84,7 +84,7 @@ export interface ModelManifest {
   };
   quantization: { method: string; fp32_reference_max_abs_logit_diff?: number };
   training: Record<string, unknown>;
-  metrics: Partial<Record<'wt2_test' | 'wt2_valid' | 'wt2_test_random_neighbours' | 'wt2_test_leakage' | 'wt2_test_knnlm' | 'wt2_test_icralm' | 'wt2_test_rag_sequence', PerplexityMetric & Record<string, unknown>>> &
+  metrics: Partial<Record<'wt2_test' | 'wt2_valid' | 'wt2_test_random_neighbours' | 'wt2_test_leakage' | 'wt2_test_knnlm' | 'wt2_test_adaptive_knnlm' | 'wt2_test_retomaton' | 'wt2_test_icralm' | 'wt2_test_replug' | 'wt2_test_rag_sequence' | 'wt2_test_flare', PerplexityMetric & Record<string, unknown>>> &
     Partial<Record<`${'copy_test' | 'squad_cloze'}${'' | '_knnlm' | '_icralm'}`, ReadingMetric>>;
 }
 
