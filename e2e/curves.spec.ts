@@ -146,7 +146,7 @@ test.describe('kNN-LM curves', () => {
 
     // In Chinese the tab, the axes and the plots' labels follow.
     await page.getByTestId('language').selectOption('zh');
-    await expect(page.getByTestId('tab-curves')).toHaveText('kNN-LM 曲线');
+    await expect(page.getByTestId('tab-curves')).toHaveText('曲线');
     await expect(view.getByTestId('curves-run')).toHaveText('计算曲线');
     await expect(view.getByTestId('curve-plot-lambda').locator('svg[role="img"]')).toHaveAttribute('aria-label', /^kNN-LM 词元困惑度随 λ（kNN 权重）/);
     await expect(view.getByTestId('curve-plot-k')).toContainText('词元困惑度');
