@@ -196,6 +196,12 @@ describe('kNN-LM on the shipped GPT', () => {
       const alone = await evaluateKnnLm(gpt, cut, evalIds, { context: 256, stride: 128, settings: [{ ...settings[i]!, fraction: 1 }], maxWindows: 2 });
       expect(r.knnlm[i]!.nll).toBeCloseTo(alone.knnlm[0]!.nll, 6);
     }
+    // The generating model takes the same setting: its neighbours all come from the prefix.
+    const model = new KnnLmModel(gpt, other, { settings: { ...plain, fraction: 0.1 }, ownsModel: false });
+    await model.start(Array.from(evalIds.subarray(0, 40)), { allLogits: true });
+    const entries = model.explainablePositions.flatMap((p) => model.explain(p, { topNeighbours: 256 }).neighbours.map((n) => n.entry));
+    expect(entries.length).toBeGreaterThan(1000);
+    expect(Math.max(...entries)).toBeLessThan(other.prefixLimit(0.1));
     // Less data, other neighbours: the fractions do not all score alike.
     expect(new Set([r.knnlm[0]!.nll, r.knnlm[1]!.nll, r.knnlm[3]!.nll]).size).toBe(3);
     await expect(evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings: [{ ...plain, fraction: 0 }], maxWindows: 1 })).rejects.toThrow(/fraction/);
