@@ -124,7 +124,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
       group.members.push(i);
     } else groups.push({ limit, k: s.k, members: [i] });
   });
-  if (groups.length > 1 && (minPointers > 0 || options.random)) throw new RangeError('RetoMaton’s pointers and random neighbours search the whole datastore: give no datastore fraction with them.');
+  if (groups.some((g) => g.limit < datastore.size) && (minPointers > 0 || options.random)) throw new RangeError('RetoMaton’s pointers and random neighbours search the whole datastore: give no datastore fraction with them.');
   let searches = 0;
   // One search serves every setting: the headline's index choice is the run's.
   const searchOptions = options.settings[0]!.search ? { index: options.settings[0]!.search } : {};

@@ -206,6 +206,7 @@ describe('kNN-LM on the shipped GPT', () => {
     expect(new Set([r.knnlm[0]!.nll, r.knnlm[1]!.nll, r.knnlm[3]!.nll]).size).toBe(3);
     await expect(evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings: [{ ...plain, fraction: 0 }], maxWindows: 1 })).rejects.toThrow(/fraction/);
     await expect(evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings: [plain, { ...plain, fraction: 0.5 }], pointers: 2, maxWindows: 1 })).rejects.toThrow(/fraction/);
+    await expect(evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings: [{ ...plain, fraction: 0.5 }], random: true, maxWindows: 1 })).rejects.toThrow(/fraction/);
   }, LONG);
 
   it('adaptive in the model: skipped rows are p_LM alone and counted; the explanation gives the λ used', async () => {
