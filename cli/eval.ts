@@ -12,7 +12,9 @@
  *        [--sweep-lambda 0.1,0.25] [--sweep-temperature 1,10] [--sweep-k 64,1024] [--pointers N]
  *        [--skip-above θ] [--adaptive-lambda] [--knn-search ivf|exact]   (adaptive kNN-LM, docs/adaptive-knnlm.md, as the app's switches;
  *        fitting tables and several θ at once: npm run eval:study)
+ *        [--sweep-fraction 0.01,0.03,0.1,0.3,1]   (the headline λ, k, T on the datastore's first entries: the data-size curve, docs/curves.md)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --icralm [--icralm-stride 4] [--icralm-query 32]
+ *        [--sweep-stride 4,8,16,32,64]   (one pass per stride on the same targets, the GPT alone on them: the stride curve, docs/curves.md)
  *   npm run eval -- --model public/models/gpt-wt2 --split test --replug [--replug-k 4] [--replug-temperature 0.1]
  *        [--icralm-stride 4] [--icralm-query 32]
  *   npm run eval -- --model public/models/gpt-wt2 --split test --rag-sequence [--replug-k 4] [--replug-temperature 0.1]
@@ -70,6 +72,8 @@ const { values: args } = parseArgs({
     'sweep-lambda': { type: 'string' },
     'sweep-temperature': { type: 'string' },
     'sweep-k': { type: 'string' },
+    'sweep-fraction': { type: 'string' },
+    'sweep-stride': { type: 'string' },
     pointers: { type: 'string' },
     'skip-above': { type: 'string' },
     'adaptive-lambda': { type: 'boolean', default: false },
@@ -186,6 +190,7 @@ async function main(): Promise<void> {
       const loaded = await engines.inference.loadKnnFor('knnlm', progressLines(progress, 10_000));
       if (!loaded) fail('kNN-LM needs kNN-LM keys: npm run setup:knn builds the built-in ones');
       loadedKnnIndex = loaded.index;
+      loadedKnnEntries = loaded.entries;
     }
     const tokenAligned = engines.ready.models.some((m) => m.key === 'retro' && m.tokenAligned);
     if (key === 'retro' && neighbours !== 'none' && tokenAligned && !(await engines.inference.loadKnnFor('retro', progressLines(progress, 10_000)))) {
@@ -211,13 +216,16 @@ async function main(): Promise<void> {
       retriever,
       ...(random && (key === 'icralm' || key === 'replug' || key === 'flare') ? { randomNeighbours: true } : {}),
     };
+    const strides = numbers('sweep-stride', args['sweep-stride']);
+    if (strides.length && key !== 'icralm') fail('--sweep-stride is In-Context RALM’s: add --icralm');
+    if (args['sweep-fraction'] !== undefined && key !== 'knnlm') fail('--sweep-fraction is kNN-LM’s: add --knnlm');
     const retroK = int('k', args.k) ?? engines.ready.models.find((m) => m.key === 'retro')?.neighbours ?? 2;
     const request: EvalRequest = {
       text,
       model: key,
       retro: { retrieval: neighbours !== 'none', k: retroK, random: neighbours === 'random', seed: int('seed', args.seed)! },
       knn,
-      icralm: passageSettings,
+      icralm: { ...passageSettings, ...(strides.length ? { strides } : {}) },
       replug: {
         ...passageSettings,
         k: int('replug-k', args['replug-k']) ?? DEFAULT_REPLUG_SETTINGS.k,
@@ -253,7 +261,8 @@ async function main(): Promise<void> {
     const evalStarted = performance.now();
     const result = await engines.inference.evaluate(request, progressReporter(passages ? 'tokens' : 'windows', 10_000));
     const evalSeconds = (performance.now() - evalStarted) / 1000;
-    const baseline = passages && !args['no-baseline'] ? await engines.inference.evaluate({ ...request, model: 'gpt' }, () => undefined) : null;
+    // A stride sweep scored the GPT on the same targets already.
+    const baseline = passages && !args['no-baseline'] && !result.icralm ? await engines.inference.evaluate({ ...request, model: 'gpt' }, () => undefined) : null;
     const out = report(result, id, neighbours, request, baseline, (performance.now() - started) / 1000, evalSeconds, engines.ready.backend.backend, range);
     if (bm25BuildSeconds !== undefined) out.bm25_build_seconds = bm25BuildSeconds;
     if (args['write-metrics']) out.wrote_metrics = writeManifestMetric(modelDir, args['write-metrics'], metrics(out, result, key, request));
@@ -285,8 +294,12 @@ function sweep(head: KnnLmSettings): KnnLmSettings[] {
   const lambdas = numbers('sweep-lambda', args['sweep-lambda']);
   const temperatures = numbers('sweep-temperature', args['sweep-temperature']);
   const ks = numbers('sweep-k', args['sweep-k']);
-  if (!lambdas.length && !temperatures.length && !ks.length) return [];
-  const out: KnnLmSettings[] = [];
+  // The data-size curve: the headline's λ, k, T on each prefix (fraction 1 is the headline itself).
+  const fractions = numbers('sweep-fraction', args['sweep-fraction'])
+    .filter((f) => f !== 1)
+    .map((fraction) => ({ lambda: head.lambda, k: head.k, temperature: head.temperature, fraction }));
+  if (!lambdas.length && !temperatures.length && !ks.length) return fractions;
+  const out: KnnLmSettings[] = [...fractions];
   for (const lambda of lambdas.length ? lambdas : [head.lambda]) {
     for (const temperature of temperatures.length ? temperatures : [head.temperature]) {
       for (const k of ks.length ? ks : [head.k]) {
@@ -341,6 +354,14 @@ function report(
           gpt: { nll: r.knnlm.gpt.nll, token_ppl: r.knnlm.gpt.tokenPpl, word_ppl: Math.exp(r.knnlm.gpt.nll / words) },
           sweep: r.knnlm.sweep.map((s) => ({ ...s.settings, nll: s.nll, token_ppl: s.tokenPpl, word_ppl: Math.exp(s.nll / words) })),
           target_in_neighbours: r.knnlm.targetInNeighbours,
+          ...(r.knnlm.sweep.some((s) => s.settings.fraction !== undefined)
+            ? {
+                fraction_curve: r.knnlm.sweep
+                  .filter((s, i) => i === 0 || s.settings.fraction !== undefined)
+                  .map((s) => ({ fraction: s.settings.fraction ?? 1, entries: loadedKnnEntries === null ? null : Math.ceil((s.settings.fraction ?? 1) * loadedKnnEntries), token_ppl: s.tokenPpl, word_ppl: Math.exp(s.nll / words) }))
+                  .sort((a, b) => a.fraction - b.fraction),
+              }
+            : {}),
           ...(request.knn.skipAbove ? { adaptive: { skip_above: request.knn.skipAbove, searches_saved: r.knnlm.searchesSaved, fraction_saved: r.knnlm.searchesSaved / Math.max(1, r.scoredTokens) } } : {}),
           ...(request.knn.pointers !== undefined
             ? { retomaton: { min_pointers: request.knn.pointers, searches_skipped: r.knnlm.searchesSkipped, fraction_skipped: r.knnlm.searchesSkipped / Math.max(1, r.scoredTokens) } }
@@ -358,6 +379,12 @@ function report(
       : {}),
     ...(r.passages ? { blocks: r.passages.blocks, forwards: r.passages.forwards, forwards_per_token: r.passages.forwards / Math.max(1, r.scoredTokens), ...(r.passages.meanTopWeight !== undefined ? { mean_top_weight: r.passages.meanTopWeight } : {}), ...(r.passages.meanTopPosterior !== undefined ? { mean_top_posterior: r.passages.meanTopPosterior } : {}), ...(r.passages.retrieved !== undefined ? { retrieved: r.passages.retrieved } : {}) } : {}),
     ...(baseline ? { gpt: { nll: baseline.nll, token_ppl: baseline.tokenPpl, word_ppl: Math.exp(baseline.nll / words) } } : {}),
+    ...(r.icralm
+      ? {
+          gpt: { nll: r.icralm.gpt.nll, token_ppl: r.icralm.gpt.tokenPpl, word_ppl: Math.exp(r.icralm.gpt.nll / words) },
+          stride_curve: r.icralm.strides.map((p) => ({ stride: p.stride, blocks: p.blocks, retrieved: p.retrieved, token_ppl: p.tokenPpl, word_ppl: Math.exp(p.nll / words) })).sort((a, b) => a.stride - b.stride),
+        }
+      : {}),
     datastore: r.datastoreId,
     seconds,
     eval_seconds: evalSeconds,
@@ -370,6 +397,8 @@ function report(
 
 /** The index the kNN-LM searched: the request's choice, else the loaded datastore's default (IVF when it has lists). */
 let loadedKnnIndex: 'exact' | 'ivf' | null = null;
+/** Entries of the loaded kNN-LM datastore (a fraction's prefix is ⌈fraction · entries⌉ of them). */
+let loadedKnnEntries: number | null = null;
 function knnSearch(request: EvalRequest): string {
   return request.knn.search ?? loadedKnnIndex ?? 'exact';
 }

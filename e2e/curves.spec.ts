@@ -7,7 +7,7 @@ import { DEFAULT_ICRALM_SETTINGS } from '../src/core/icralm/types';
 import { DEFAULT_KNN_SETTINGS } from '../src/core/knnlm/types';
 import { DEFAULT_REPLUG_SETTINGS } from '../src/core/replug/types';
 import type { EvalRequest } from '../src/protocol/api';
-import { curveSweep, curveValues } from '../src/features/curves/curves';
+import { FRACTION_VALUES, STRIDE_VALUES, curveSweep, curveValues, fractionSweep } from '../src/features/curves/curves';
 import { expect, test } from './fixtures';
 
 const KNN_DATASTORE = join(REPO_ROOT, 'public', 'datastores', 'wikitext-2-train.knn-pca64.rlds');
@@ -28,7 +28,7 @@ async function nodeSweep(request: EvalRequest): Promise<Map<string, number>> {
     expect(await engines.inference.loadKnnFor('knnlm', () => undefined), 'Node: the built-in kNN-LM keys').not.toBeNull();
     const result = await engines.inference.evaluate(request, () => undefined);
     const out = new Map<string, number>([['gpt', result.knnlm!.gpt.tokenPpl]]);
-    for (const s of result.knnlm!.sweep) out.set(`${s.settings.lambda}/${s.settings.k}/${s.settings.temperature}`, s.tokenPpl);
+    for (const s of result.knnlm!.sweep) out.set(`${s.settings.lambda}/${s.settings.k}/${s.settings.temperature}/${s.settings.fraction ?? 1}`, s.tokenPpl);
     return out;
   } finally {
     await engines.dispose();
@@ -38,11 +38,12 @@ async function nodeSweep(request: EvalRequest): Promise<Map<string, number>> {
 test.describe('kNN-LM curves', () => {
   test.skip(!existsSync(KNN_DATASTORE), 'needs the kNN-LM datastore (npm run setup:knn, or the fixture npm test builds)');
 
-  test('computes λ, T and k curves from one pass, λ = 0 is the GPT, the numbers match the Node eval, and Stop stops', async ({ app, page }) => {
+  test('computes λ, T and k curves from one pass, λ = 0 is the GPT, the numbers match the Node eval, and Stop stops; then the data-size and stride curves', async ({ app, page }) => {
     // A model load and a kNN-LM key load on each side (the browser copies ~210 MB into IndexedDB the first time).
     test.setTimeout(900_000);
     const centre = { ...DEFAULT_KNN_SETTINGS };
-    const sweep = curveSweep(centre);
+    // The λ/T/k sweep and the data-size sweep in one Node pass (the app computes them as two).
+    const sweep = [...curveSweep(centre), ...fractionSweep(centre).slice(1)];
     const request: EvalRequest = {
       text: TEXT,
       model: 'knnlm',
@@ -119,7 +120,7 @@ test.describe('kNN-LM curves', () => {
         expect(Number(await row.getAttribute('data-setting'))).toBe(values[i]);
         const shown = Number(await row.getAttribute('data-value'));
         const s = { ...centre, [axis]: values[i] };
-        const node = expected.get(`${s.lambda}/${s.k}/${s.temperature}`)!;
+        const node = expected.get(`${s.lambda}/${s.k}/${s.temperature}/1`)!;
         expect(Math.abs(shown / node - 1), `${axis} = ${values[i]}: app ${shown} vs Node ${node}`).toBeLessThan(1e-3);
       }
     }
@@ -139,6 +140,57 @@ test.describe('kNN-LM curves', () => {
     await page.keyboard.press('Enter');
     await expect(view.getByTestId('curve-table-lambda')).toBeVisible();
 
+    // The data-size curve on the same slice: one point per share of the datastore (the CI fixture's
+    // 40,000 entries or the built-in 2.6M), the whole ringed and equal to the centre of the λ curve.
+    await view.getByTestId('curves-family-fraction').check();
+    await expect(view.getByTestId('curves-knn-off')).toHaveCount(0);
+    await view.getByTestId('curves-run').click();
+    await page.waitForFunction(() => !window.__retrolab!.state().curves.running, undefined, { timeout: 180_000 });
+    expect((await app.state()).curves.error).toBeNull();
+    const fractionResults = view.getByTestId('curves-results-fraction');
+    await expect(fractionResults).toBeVisible();
+    // The λ/T/k curves stay beside it.
+    await expect(results).toBeVisible();
+    const fractionPlot = view.getByTestId('curve-plot-fraction');
+    await expect(fractionPlot.locator('svg[role="img"]')).toHaveAttribute('aria-label', /kNN-LM token perplexity against Share of the datastore from 1% to 100%/);
+    await expect(fractionPlot.locator('.curve-point circle')).toHaveCount(FRACTION_VALUES.length);
+    await expect(fractionPlot.locator('.curve-current circle')).toHaveCount(1);
+    await expect(fractionPlot.locator('.curve-gpt line')).toHaveCount(1);
+    expect(Number(await fractionResults.getByTestId('curves-summary-fraction').getAttribute('data-gpt'))).toBe(gpt);
+    const fractionRows = view.getByTestId('curve-row-fraction');
+    await expect(fractionRows).toHaveCount(FRACTION_VALUES.length);
+    const fractionPoints = await fractionRows.evaluateAll((rs) => rs.map((r) => ({ share: Number(r.getAttribute('data-setting')), ppl: Number(r.getAttribute('data-value')), text: r.querySelector('th')!.textContent })));
+    console.log(`data-size curve: ${fractionPoints.map((p) => `${p.text} ${p.ppl.toFixed(2)}`).join(', ')} (GPT ${gpt.toFixed(2)})`);
+    expect(fractionPoints.map((p) => p.share)).toEqual([...FRACTION_VALUES]);
+    expect(fractionPoints[0]!.text).toBe('1%');
+    for (const p of fractionPoints) {
+      const node = expected.get(`${centre.lambda}/${centre.k}/${centre.temperature}/${p.share}`)!;
+      expect(Math.abs(p.ppl / node - 1), `${p.share}: app ${p.ppl} vs Node ${node}`).toBeLessThan(1e-3);
+    }
+    const centrePoint = Number(await lambdaRows.nth(curveValues(centre, 'lambda').indexOf(centre.lambda)).getAttribute('data-value'));
+    expect(fractionPoints.at(-1)!.ppl).toBe(centrePoint);
+    expect(new Set(fractionPoints.map((p) => p.ppl)).size, 'the share of the datastore changes the perplexity').toBeGreaterThan(1);
+
+    // In-Context RALM's stride curve: the λ, k, T fields go, RETRO's fixed step is said, and the GPT
+    // line is the same GPT on the same targets.
+    await view.getByTestId('curves-family-stride').check();
+    await expect(view.getByTestId('curves-retro-note')).toContainText('RETRO has no stride curve');
+    await expect(view.getByRole('spinbutton', { name: 'T (temperature)' })).toHaveCount(0);
+    await view.getByTestId('curves-run').click();
+    await page.waitForFunction(() => !window.__retrolab!.state().curves.running, undefined, { timeout: 300_000 });
+    expect((await app.state()).curves.error).toBeNull();
+    const strideResults = view.getByTestId('curves-results-stride');
+    await expect(strideResults).toBeVisible();
+    const strideGpt = Number(await strideResults.getByTestId('curves-summary-stride').getAttribute('data-gpt'));
+    expect(Math.abs(strideGpt / gpt - 1), `GPT ${strideGpt} (stride sweep, batched windows) vs ${gpt} (kNN-LM sweep)`).toBeLessThan(1e-5);
+    const stridePlot = view.getByTestId('curve-plot-stride');
+    await expect(stridePlot.locator('.curve-point circle')).toHaveCount(STRIDE_VALUES.length);
+    await expect(stridePlot.locator('svg[role="img"]')).toHaveAttribute('aria-label', /^In-Context RALM token perplexity against s \(retrieval stride\) from 4 to 64/);
+    const strides = await view.getByTestId('curve-row-stride').evaluateAll((rs) => rs.map((r) => [Number(r.getAttribute('data-setting')), Number(r.getAttribute('data-value'))]));
+    console.log(`stride curve: ${strides.map(([s, v]) => `s=${s} ${v!.toFixed(2)}`).join(', ')}`);
+    expect(strides.map(([s]) => s)).toEqual([...STRIDE_VALUES]);
+    for (const [, v] of strides) expect(Number.isFinite(v)).toBe(true);
+
     // axe over the view with a table open: no serious or critical violation.
     const axe = await new AxeBuilder({ page }).include('[data-testid="curves"]').analyze();
     const serious = axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
@@ -146,7 +198,7 @@ test.describe('kNN-LM curves', () => {
 
     // In Chinese the tab, the axes and the plots' labels follow.
     await page.getByTestId('language').selectOption('zh');
-    await expect(page.getByTestId('tab-curves')).toHaveText('kNN-LM 曲线');
+    await expect(page.getByTestId('tab-curves')).toHaveText('曲线');
     await expect(view.getByTestId('curves-run')).toHaveText('计算曲线');
     await expect(view.getByTestId('curve-plot-lambda').locator('svg[role="img"]')).toHaveAttribute('aria-label', /^kNN-LM 词元困惑度随 λ（kNN 权重）/);
     await expect(view.getByTestId('curve-plot-k')).toContainText('词元困惑度');

@@ -484,7 +484,11 @@ export interface EvalRequest {
   retro: { retrieval: boolean; k: number; random?: boolean; seed?: number };
   /** kNN-LM: the headline settings; `sweep` adds more, mixed from the same forward and searches */
   knn: KnnLmSettings & { sweep?: KnnLmSettings[] };
-  icralm: IcRalmSettings;
+  /**
+   * In-Context RALM: `strides` adds more retrieval strides s scored on the same targets, and the GPT
+   * alone on them (the stride curve). Each stride is its own pass: its blocks, so its forwards, differ.
+   */
+  icralm: IcRalmSettings & { strides?: number[] };
   replug: ReplugSettings;
   /** 'ragseq' (default: DEFAULT_RAG_SEQUENCE_SETTINGS) */
   ragSequence?: RagSequenceSettings;
@@ -521,6 +525,8 @@ export interface EvalResult {
   datastoreId: string | null;
   /** kNN-LM: the GPT on the same targets, every setting of the sweep; searches RetoMaton's pointers skipped and the adaptive rule (θ) saved */
   knnlm?: { gpt: { nll: number; tokenPpl: number }; sweep: { settings: KnnLmSettings; nll: number; tokenPpl: number }[]; targetInNeighbours: number; searchesSkipped: number; searchesSaved: number };
+  /** In-Context RALM with `icralm.strides`: the GPT alone on the same targets and each stride (the request's first) */
+  icralm?: { gpt: { nll: number; tokenPpl: number }; strides: { stride: number; nll: number; tokenPpl: number; blocks: number; retrieved: number }[] };
   /** In-Context RALM, REPLUG, FLARE and RAG-Sequence: blocks, forwards and retrievals; RAG-Sequence's mean largest posterior after each sequence */
   passages?: { blocks: number; forwards: number; retrieved?: number; meanTopWeight?: number; lookaheadAccuracy?: number; meanTopPosterior?: number };
   seconds: number;

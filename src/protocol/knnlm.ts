@@ -31,6 +31,13 @@ export interface KnnLmSettings {
    */
   search?: 'exact' | 'ivf';
   /**
+   * Search only the datastore's first `fraction` of entries, 0 < fraction <= 1 (absent: 1). The
+   * entries are in text order (entry i = token i + 1 of the datastore text), so this is the kNN-LM
+   * with a datastore of the text's first tokens: the data-size curve (docs/curves.md). Small
+   * prefixes are scanned exactly even when the IVF lists are asked for (KnnDatastore.search).
+   */
+  fraction?: number;
+  /**
    * The random-neighbour control (docs/controls.md): k entries drawn at random from the datastore
    * instead of the k nearest, seeded by the context (the same text draws the same entries); their
    * distances to the query key are computed exactly, so p_kNN = softmax(−d / T) is still defined.

@@ -184,6 +184,27 @@ describe('InferenceEngine + RetrievalEngine in one thread', () => {
     expect(head.wordPplEstimated).toBe(true);
   }, LONG);
 
+  it('In-Context RALM’s stride curve: each stride is its own eval on the same targets, with the GPT alone', async () => {
+    const text = valid.slice(30_000, 31_500);
+    const base = { text, retro: { retrieval: false, k: 2 }, knn: { ...DEFAULT_KNN_SETTINGS }, replug: DEFAULT_REPLUG_SETTINGS, maxWindows: 1 };
+    const progress: [number, number][] = [];
+    const curve = await inference.evaluate({ ...base, model: 'icralm', icralm: { ...DEFAULT_ICRALM_SETTINGS, stride: 8, strides: [4, 8, 32] } }, (done, total) => void progress.push([done, total]));
+    expect(curve.icralm!.strides.map((p) => p.stride)).toEqual([8, 4, 32]);
+    const gpt = await inference.evaluate({ ...base, model: 'gpt', icralm: DEFAULT_ICRALM_SETTINGS }, () => undefined);
+    expect(curve.icralm!.gpt.nll).toBe(gpt.nll);
+    for (const point of curve.icralm!.strides) {
+      const alone = await inference.evaluate({ ...base, model: 'icralm', icralm: { ...DEFAULT_ICRALM_SETTINGS, stride: point.stride } }, () => undefined);
+      expect(point.nll).toBe(alone.nll);
+      expect(alone.scoredTokens).toBe(gpt.scoredTokens);
+      expect(point.blocks).toBe(Math.ceil(alone.scoredTokens / point.stride));
+    }
+    // The headline is the request's stride; progress runs over the four passes to its total.
+    expect(curve.nll).toBe(curve.icralm!.strides[0]!.nll);
+    expect(progress.at(-1)![0]).toBe(progress.at(-1)![1]);
+    expect(progress.at(-1)![1]).toBe(4 * gpt.scoredTokens);
+    expect(new Set(curve.icralm!.strides.map((p) => p.nll)).size).toBe(3);
+  }, LONG);
+
   it('RAG-Sequence: the lens row is the eval’s number with a posterior per token; thorough decoding chooses the best marginal', async () => {
     const text = valid.slice(30_000, 31_500);
     const ragSequence = { k: 2, temperature: 0.1, span: 16, queryLength: 32 };

@@ -154,9 +154,40 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
     const limit = maxTokens !== undefined ? { maxTokens } : {};
     if (request.model === 'icralm') {
       const retrieve: PassageRetriever = async (queries) => Promise.all(queries.map(async (q) => (await passages(q, 1))[0] ?? null));
-      const r = await evaluateIcRalm(deps.gpt, ids, { settings: request.icralm, separator: deps.separator, retrieve, batch: request.batch ?? DEFAULT_BATCH, ...limit, signal, onProgress });
-      logProbs.set(Float32Array.from(r.logProbs));
-      return { ...finish('In-Context RALM', request.maxWindows ?? allWindows.length, r.scored_tokens, r.nll, datastoreId), passages: { blocks: r.blocks, forwards: r.blocks, retrieved: r.retrieved } };
+      const { strides: sweep, ...settings } = request.icralm;
+      if (!sweep?.length) {
+        const r = await evaluateIcRalm(deps.gpt, ids, { settings, separator: deps.separator, retrieve, batch: request.batch ?? DEFAULT_BATCH, ...limit, signal, onProgress });
+        logProbs.set(Float32Array.from(r.logProbs));
+        return { ...finish('In-Context RALM', request.maxWindows ?? allWindows.length, r.scored_tokens, r.nll, datastoreId), passages: { blocks: r.blocks, forwards: r.blocks, retrieved: r.retrieved } };
+      }
+      // The stride curve: one pass per stride (the headline's first), then the GPT alone on the same
+      // targets (the plain eval of the same windows); progress counts targets over all the passes.
+      const strides = [...new Set([settings.stride, ...sweep])];
+      const targets = maxTokens ?? ids.length - 1;
+      const total = targets * (strides.length + 1);
+      const points: NonNullable<EvalResult['icralm']>['strides'] = [];
+      let head: Awaited<ReturnType<typeof evaluateIcRalm>> | null = null;
+      for (const [i, stride] of strides.entries()) {
+        const r = await evaluateIcRalm(deps.gpt, ids, { settings: { ...settings, stride }, separator: deps.separator, retrieve, batch: request.batch ?? DEFAULT_BATCH, ...limit, signal, onProgress: (done) => onProgress(i * targets + done, total) });
+        points.push({ stride, nll: r.nll, tokenPpl: r.token_ppl, blocks: r.blocks, retrieved: r.retrieved });
+        head ??= r;
+      }
+      const lens = deps.lensModel('gpt');
+      if (typeof lens === 'string') throw new Error(lens);
+      const gpt = await evaluatePerplexity(lens.model, ids, {
+        context: lens.context,
+        stride: EVAL_STRIDE,
+        batch: request.batch ?? DEFAULT_BATCH,
+        ...(request.maxWindows !== undefined ? { maxWindows: request.maxWindows } : {}),
+        signal,
+        onProgress: (done, of) => onProgress(strides.length * targets + Math.round((targets * done) / Math.max(1, of)), total),
+      });
+      logProbs.set(Float32Array.from(head!.logProbs));
+      return {
+        ...finish('In-Context RALM', request.maxWindows ?? allWindows.length, head!.scored_tokens, head!.nll, datastoreId),
+        passages: { blocks: head!.blocks, forwards: head!.blocks, retrieved: head!.retrieved },
+        icralm: { gpt: { nll: gpt.nll, tokenPpl: gpt.token_ppl }, strides: points },
+      };
     }
     if (request.model === 'ragseq') {
       const r = await evaluateRagSequence(deps.gpt, ids, { ...(request.ragSequence ? { settings: request.ragSequence } : {}), separator: deps.separator, retrieve: passages, ...limit, signal, onProgress });

@@ -23,7 +23,7 @@ export function defaultNprobe(lists: number): number {
   return Math.max(Math.min(lists, 8), Math.ceil(lists / 32));
 }
 
-/** Per-search choices: the index (default: the datastore's) and the IVF settings. */
+/** Per-search choices: the index (default: the datastore's), the IVF settings, and `limit` (entries with id < limit only). */
 export interface KnnSearchOptions extends IvfSearchOptions {
   index?: KnnIndexKind;
 }
@@ -59,6 +59,8 @@ export class KnnDatastore {
   readonly defaultIndex: KnnIndexKind;
   /** Keys re-ranked exactly by the last search, whichever index ran it. */
   lastCandidates = 0;
+  /** The index that answered the last search (a small prefix is scanned exactly even when IVF was asked for). */
+  lastIndex: KnnIndexKind = 'exact';
   /** Lists an IVF search scans (the options', else defaultNprobe); 0 without IVF lists. */
   readonly nprobe: number;
   private exact: KnnIndex | null = null;
@@ -151,17 +153,31 @@ export class KnnDatastore {
    */
   search(key: Float32Array, k: number, options: KnnSearchOptions = {}): KnnSearchResult {
     const projected = this.project(key);
-    const ivf = (options.index ?? this.defaultIndex) === 'ivf' ? this.ivf : null;
+    const limit = options.limit ?? this.size;
+    let ivf = (options.index ?? this.defaultIndex) === 'ivf' ? this.ivf : null;
+    // A prefix no larger than what an IVF search scans anyway (nprobe of the lists' keys) is
+    // scanned exactly: it costs no more, and the probed lists would hold too few of its keys.
+    if (ivf && limit < this.size && limit <= (this.size * (options.nprobe ?? this.nprobe)) / ivf.lists) ivf = null;
+    this.lastIndex = ivf ? 'ivf' : 'exact';
     if (ivf) {
       const nprobe = options.nprobe ?? this.nprobe;
       const rerank = options.rerank ?? this.options.rerank;
-      const result = ivf.search(projected, k, { nprobe, ...(rerank !== undefined ? { rerank } : {}) });
+      const result = ivf.search(projected, k, { nprobe, ...(rerank !== undefined ? { rerank } : {}), ...(limit < this.size ? { limit } : {}) });
       this.lastCandidates = ivf.lastCandidates;
       return result;
     }
-    const result = this.index.search(projected, k);
+    const result = this.index.search(projected, k, limit);
     this.lastCandidates = this.index.lastCandidates;
     return result;
+  }
+
+  /**
+   * The search limit of the first `fraction` of the entries (0 < fraction <= 1): entries are in
+   * text order, so this is the datastore of the text's first ⌈fraction · entries⌉ tokens.
+   */
+  prefixLimit(fraction: number): number {
+    if (!(fraction > 0 && fraction <= 1)) throw new RangeError(`a datastore fraction must be in (0, 1], got ${fraction}`);
+    return Math.max(1, Math.min(this.size, Math.ceil(fraction * this.size)));
   }
 
   /** Exact squared L2 from a model key to each of `entries`' keys (RetoMaton's pointed-to entries: no search). */

@@ -78,7 +78,7 @@ export interface KnnEvalTotals {
   /** the GPT alone, from the same forward */
   lm: { nll: number; token_ppl: number };
   knnlm: KnnEvalScore[];
-  /** share of scored tokens whose target is among the values of their k neighbours (largest k) */
+  /** share of scored tokens whose target is among the values of their k neighbours (the headline's datastore, largest k) */
   target_in_neighbours: number;
   search: { queries: number; k: number; median_ms: number; p95_ms: number; mean_candidates: number; total_seconds: number };
   forward_seconds: number;
@@ -113,6 +113,19 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
   let done = 0;
   let skipped = 0;
   const minPointers = options.pointers ?? 0;
+  // Settings that search the same datastore prefix share one search per target (with their largest
+  // k): a data-size sweep costs one GPT forward and one search per fraction. The headline's group is first.
+  const groups: { limit: number; k: number; members: number[] }[] = [];
+  options.settings.forEach((s, i) => {
+    const limit = s.fraction === undefined || s.fraction === 1 ? datastore.size : datastore.prefixLimit(s.fraction);
+    const group = groups.find((g) => g.limit === limit);
+    if (group) {
+      group.k = Math.max(group.k, s.k);
+      group.members.push(i);
+    } else groups.push({ limit, k: s.k, members: [i] });
+  });
+  if (groups.some((g) => g.limit < datastore.size) && (minPointers > 0 || options.random)) throw new RangeError('RetoMaton’s pointers and random neighbours search the whole datastore: give no datastore fraction with them.');
+  let searches = 0;
   // One search serves every setting: the headline's index choice is the run's.
   const searchOptions = options.settings[0]!.search ? { index: options.settings[0]!.search } : {};
   for (const w of windows) {
@@ -143,45 +156,54 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
       const lmTop = 1 / sum;
       lmNll -= lp;
       const skips = options.settings.map((s) => skipsSearch(s, lmTop));
+      if (skips.every(Boolean)) saved++;
       const key = keys.subarray(t * keyDim, (t + 1) * keyDim);
-      // The token read at position t is the previous target: pointers that went on with it.
-      const pointers = minPointers > 0 && previous && !options.random ? followPointers(previous, values, inputs[t]!) : null;
-      let nearest: Int32Array;
-      let distances: Float32Array;
-      if (skips.every(Boolean)) {
-        // Every setting trusts the GPT here: no neighbours at all.
-        nearest = new Int32Array(0);
-        distances = new Float32Array(0);
-        saved++;
-      } else if (options.random) {
-        ({ ids: nearest, distances } = randomKnnNeighbours(datastore, key, kMax, seed));
-      } else if (pointers && pointers.length >= minPointers) {
-        ({ ids: nearest, distances } = pointerNeighbours(datastore, key, pointers, kMax));
-        skipped++;
-      } else {
-        const s0 = performance.now();
-        ({ ids: nearest, distances } = datastore.search(key, kMax, searchOptions));
-        const ms = performance.now() - s0;
-        searchMs += ms;
-        times.push(ms);
-        candidates += datastore.lastCandidates;
-      }
-      previous = nearest.length > 0 ? nearest : null;
-      const nv = Int32Array.from(nearest, (id) => values[id]!);
-      if (nv.includes(target)) hits++;
-      const first = distances.length > 0 ? distances[0]! : undefined;
-      options.settings.forEach((s, i) => {
-        if (skips[i]) {
-          skippedBy[i]!++;
-          knnAt[i] = -Infinity;
-          mixedAt[i] = lp;
+      let first: number | undefined;
+      groups.forEach((group, g) => {
+        let nearest: Int32Array;
+        let distances: Float32Array;
+        // The token read at position t is the previous target: pointers that went on with it.
+        const pointers = minPointers > 0 && previous && !options.random ? followPointers(previous, values, inputs[t]!) : null;
+        if (group.members.every((i) => skips[i])) {
+          // Every setting of the group trusts the GPT here: no neighbours at all.
+          nearest = new Int32Array(0);
+          distances = new Float32Array(0);
+        } else if (options.random) {
+          ({ ids: nearest, distances } = randomKnnNeighbours(datastore, key, group.k, seed));
+          searches++;
+        } else if (pointers && pointers.length >= minPointers) {
+          ({ ids: nearest, distances } = pointerNeighbours(datastore, key, pointers, group.k));
+          skipped++;
         } else {
-          knnAt[i] = knnLogProbOf(distances, nv, s.k, s.temperature, target);
-          mixedAt[i] = mixLogProb(lp, knnAt[i]!, effectiveLambda(s, first));
+          const s0 = performance.now();
+          ({ ids: nearest, distances } = datastore.search(key, group.k, group.limit < datastore.size ? { ...searchOptions, limit: group.limit } : searchOptions));
+          const ms = performance.now() - s0;
+          searchMs += ms;
+          times.push(ms);
+          searches++;
+          candidates += datastore.lastCandidates;
         }
-        nll[i]! -= mixedAt[i]!;
-        if (i === 0 && options.tokenLogProbs) options.tokenLogProbs[w.start + t] = mixedAt[i]!;
+        const nv = Int32Array.from(nearest, (id) => values[id]!);
+        const nearestDistance = distances.length > 0 ? distances[0]! : undefined;
+        if (g === 0) {
+          previous = nearest.length > 0 ? nearest : null;
+          if (nv.includes(target)) hits++;
+          first = nearestDistance;
+        }
+        for (const i of group.members) {
+          const s = options.settings[i]!;
+          if (skips[i]) {
+            skippedBy[i]!++;
+            knnAt[i] = -Infinity;
+            mixedAt[i] = lp;
+          } else {
+            knnAt[i] = knnLogProbOf(distances, nv, s.k, s.temperature, target);
+            mixedAt[i] = mixLogProb(lp, knnAt[i]!, effectiveLambda(s, nearestDistance));
+          }
+          nll[i]! -= mixedAt[i]!;
+        }
       });
+      if (options.tokenLogProbs) options.tokenLogProbs[w.start + t] = mixedAt[0]!;
       options.onTarget?.(w.start + t, { lm: lp, lmTop, nearest: first, knn: knnAt, mixed: mixedAt });
       scored++;
     }
@@ -199,7 +221,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
     target_in_neighbours: hits / Math.max(1, scored),
     searches_skipped: skipped,
     searches_saved: saved,
-    search: { queries: scored - skipped - saved, k: kMax, median_ms: q(0.5), p95_ms: q(0.95), mean_candidates: candidates / Math.max(1, scored - skipped - saved), total_seconds: searchMs / 1000 },
+    search: { queries: searches, k: kMax, median_ms: q(0.5), p95_ms: q(0.95), mean_candidates: candidates / Math.max(1, searches), total_seconds: searchMs / 1000 },
     forward_seconds: forwardMs / 1000,
   };
 }

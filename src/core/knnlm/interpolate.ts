@@ -114,6 +114,7 @@ export function validateKnnSettings(settings: KnnLmSettings, maxK = Infinity): v
   if (!(settings.temperature > 0 && Number.isFinite(settings.temperature))) throw new RangeError(`the kNN temperature must be positive, got ${settings.temperature}`);
   const pointers = settings.pointers ?? 0;
   if (!(Number.isInteger(pointers) && pointers >= 0)) throw new RangeError(`the RetoMaton pointer threshold must be a whole number >= 0, got ${settings.pointers}`);
+  if (settings.fraction !== undefined && !(settings.fraction > 0 && settings.fraction <= 1)) throw new RangeError(`the datastore fraction must be in (0, 1], got ${settings.fraction}`);
   validateAdaptive(settings);
 }
 

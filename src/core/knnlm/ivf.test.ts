@@ -125,6 +125,26 @@ describe('IVF kNN-LM index', () => {
     }
   });
 
+  it('searches a prefix of the entries: all lists probed = the exact search over an index of the prefix alone', () => {
+    const jsIndex = IvfIndex.fromCodes(q8.codes, q8.scales, DIM, ivf, { simd: false });
+    for (const limit of [1, 1_501, 6_000]) {
+      const alone = KnnIndex.fromCodes(q8.codes.subarray(0, limit * DIM), q8.scales.subarray(0, limit), DIM);
+      for (const q of queries(6, limit)) {
+        for (const k of [1, 50, 2_000]) {
+          const want = alone.search(q, k);
+          for (const got of [index.search(q, k, { nprobe: 64, limit }), jsIndex.search(q, k, { nprobe: 64, limit })]) {
+            expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
+            expect(Array.from(got.distances)).toEqual(Array.from(want.distances));
+          }
+        }
+        // Fewer probes: still only prefix entries.
+        const few = index.search(q, 300, { nprobe: 8, limit });
+        expect(few.ids.every((id) => id < limit)).toBe(true);
+        expect(index.lastScanned).toBeLessThanOrEqual(limit);
+      }
+    }
+  });
+
   it('re-ranks a fixed number of candidates when asked', () => {
     const q = queries(1, 9)[0]!;
     const got = index.search(q, 10, { nprobe: 64, rerank: 50 });
@@ -213,6 +233,24 @@ describe('IVF sections in the shard', () => {
     }
     // 8 of 64 lists miss some of the 200 nearest: the two searches are really different paths.
     expect(differs).toBeGreaterThan(0);
+  });
+
+  it('scans a small prefix exactly and filters the probed lists for a large one', async () => {
+    const { bytes } = addIvfToShard(await knnShard(), { lists: 64, sample: 2000 });
+    const ds = KnnDatastore.open(bytes, { index: 'ivf' });
+    // 8 of 64 lists hold ~375 of the 3,000 keys: a prefix of at most that many is scanned exactly.
+    expect([ds.prefixLimit(0.1), ds.prefixLimit(0.5), ds.prefixLimit(1), ds.prefixLimit(1e-9)]).toEqual([300, 1500, 3000, 1]);
+    expect(() => ds.prefixLimit(0)).toThrow(RangeError);
+    for (const q of queries(10, 41)) {
+      const small = ds.search(q, 50, { limit: 300 });
+      expect(ds.lastIndex).toBe('exact');
+      expect(Array.from(small.ids)).toEqual(Array.from(ds.index.search(q, 50, 300).ids));
+      const large = ds.search(q, 50, { limit: 1500 });
+      expect(ds.lastIndex).toBe('ivf');
+      expect(large.ids.every((id) => id < 1500)).toBe(true);
+      ds.search(q, 50);
+      expect(ds.lastIndex).toBe('ivf');
+    }
   });
 
   it('refuses lists that do not cover every entry once', async () => {

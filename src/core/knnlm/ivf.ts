@@ -60,6 +60,12 @@ export interface IvfSearchOptions {
    * every scanned key the int8 error bound cannot rule out (exact over the scanned lists).
    */
   rerank?: number;
+  /**
+   * Only entries with id < limit (the datastore's first entries: its text's first tokens): the
+   * probed lists' other ids are dropped after the scan. The lists were trained on every key, so a
+   * small prefix leaves few keys in the probed lists (KnnDatastore scans small prefixes exactly).
+   */
+  limit?: number;
 }
 
 const clock = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
@@ -342,6 +348,8 @@ export class IvfIndex {
     k = Math.max(0, Math.min(Math.floor(k), n));
     if (k === 0) return { ids: new Int32Array(0), distances: new Float32Array(0) };
     const nprobe = Math.max(1, Math.min(lists, Math.floor(options.nprobe ?? IVF_DEFAULTS.nprobe)));
+    const prefix = options.limit ?? n;
+    if (!(Number.isInteger(prefix) && prefix >= 0 && prefix <= n)) throw new RangeError(`a search limit must be a whole number in 0..${n}, got ${prefix}`);
     const t0 = clock();
 
     // The nprobe nearest centroids (float distances).
@@ -390,20 +398,22 @@ export class IvfIndex {
       for (const c of probed) kernel.scanRange(offsets[c]!, offsets[c + 1]! - offsets[c]!);
       const sums = kernel.sums();
       for (const c of probed) {
-        for (let p = offsets[c]!, end = offsets[c + 1]!; p < end; p++, m++) {
+        for (let p = offsets[c]!, end = offsets[c + 1]!; p < end; p++) {
+          if (order[p]! >= prefix) continue;
           positions[m] = p;
-          approxs[m] = base[p]! + sigma * coef[p]! * sums[p]!;
+          approxs[m++] = base[p]! + sigma * coef[p]! * sums[p]!;
         }
       }
     } else {
       beta = rounding;
       const { codes } = this;
       for (const c of probed) {
-        for (let p = offsets[c]!, end = offsets[c + 1]!; p < end; p++, m++) {
+        for (let p = offsets[c]!, end = offsets[c + 1]!; p < end; p++) {
+          if (order[p]! >= prefix) continue;
           let s = 0;
           for (let j = 0, o = order[p]! * dim; j < dim; j++) s += query[j]! * codes[o + j]!;
           positions[m] = p;
-          approxs[m] = base[p]! + coef[p]! * s;
+          approxs[m++] = base[p]! + coef[p]! * s;
         }
       }
     }

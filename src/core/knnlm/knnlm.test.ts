@@ -176,6 +176,39 @@ describe('kNN-LM on the shipped GPT', () => {
     expect(all.knnlm[0]!.token_ppl).toBeCloseTo(all.lm.token_ppl, 6);
   }, LONG);
 
+  it('a data-size sweep: each fraction is the kNN-LM over a datastore of just the first entries, from one forward', async () => {
+    const plain = { lambda: 0.4, k: 256, temperature: 5 };
+    const settings = [plain, { ...plain, fraction: 0.5 }, { ...plain, lambda: 0.2, fraction: 0.5 }, { ...plain, fraction: 0.1 }, { ...plain, fraction: 1 }];
+    const r = await evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings, maxWindows: 2 });
+    // One search per target per distinct prefix (the whole, half, a tenth).
+    expect(r.search.queries).toBe(3 * r.scored_tokens);
+    expect(r.knnlm[4]!.nll).toBe(r.knnlm[0]!.nll);
+    // The reference: a datastore holding only the first entries (the shard cut, PCA and all).
+    const section = other.section;
+    const dim = section.dim;
+    for (const [i, fraction] of [[1, 0.5], [2, 0.5], [3, 0.1]] as const) {
+      const n = other.prefixLimit(fraction);
+      const cut = KnnDatastore.fromShard({
+        ...other.shard,
+        knnlm: { ...section, codes: section.codes!.slice(0, n * dim), scales: section.scales!.slice(0, n), values: section.values.slice(0, n), textOffsets: section.textOffsets?.slice(0, n + 1) ?? null },
+      });
+      expect(cut.size).toBe(n);
+      const alone = await evaluateKnnLm(gpt, cut, evalIds, { context: 256, stride: 128, settings: [{ ...settings[i]!, fraction: 1 }], maxWindows: 2 });
+      expect(r.knnlm[i]!.nll).toBeCloseTo(alone.knnlm[0]!.nll, 6);
+    }
+    // The generating model takes the same setting: its neighbours all come from the prefix.
+    const model = new KnnLmModel(gpt, other, { settings: { ...plain, fraction: 0.1 }, ownsModel: false });
+    await model.start(Array.from(evalIds.subarray(0, 40)), { allLogits: true });
+    const entries = model.explainablePositions.flatMap((p) => model.explain(p, { topNeighbours: 256 }).neighbours.map((n) => n.entry));
+    expect(entries.length).toBeGreaterThan(1000);
+    expect(Math.max(...entries)).toBeLessThan(other.prefixLimit(0.1));
+    // Less data, other neighbours: the fractions do not all score alike.
+    expect(new Set([r.knnlm[0]!.nll, r.knnlm[1]!.nll, r.knnlm[3]!.nll]).size).toBe(3);
+    await expect(evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings: [{ ...plain, fraction: 0 }], maxWindows: 1 })).rejects.toThrow(/fraction/);
+    await expect(evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings: [plain, { ...plain, fraction: 0.5 }], pointers: 2, maxWindows: 1 })).rejects.toThrow(/fraction/);
+    await expect(evaluateKnnLm(gpt, other, evalIds, { context: 256, stride: 128, settings: [{ ...plain, fraction: 0.5 }], random: true, maxWindows: 1 })).rejects.toThrow(/fraction/);
+  }, LONG);
+
   it('adaptive in the model: skipped rows are p_LM alone and counted; the explanation gives the λ used', async () => {
     const ids = Array.from(evalIds.subarray(0, 120));
     const V = gpt.info.vocabSize;

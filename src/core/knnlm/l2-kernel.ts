@@ -240,10 +240,12 @@ export class L2Kernel {
 
   /**
    * Keys whose float32 distance term base[i] + (sigma * coef[i]) * sums[i] from the last scan is
-   * <= thr, ascending (a view, valid until the next call).
+   * <= thr, ascending (a view, valid until the next call). With `count`, only keys [0, count): the
+   * exact search over a prefix of the datastore (its first entries, in text order).
    */
-  below(thr: number): Int32Array {
-    const c = this.belowFn(this.sumsPtr, this.basePtr, this.coefPtr, this.count, this.sigma, thr, this.outPtr, this.idxPtr);
+  below(thr: number, count = this.count): Int32Array {
+    if (!(count >= 0 && count <= this.count)) throw new RangeError(`keys 0..${count} are outside 0..${this.count}`);
+    const c = this.belowFn(this.sumsPtr, this.basePtr, this.coefPtr, count, this.sigma, thr, this.outPtr, this.idxPtr);
     return new Int32Array(this.memory.buffer, this.idxPtr, c);
   }
 }

@@ -197,7 +197,10 @@ export class KnnLmModel implements LanguageModel {
           ? pointerNeighbours(this.datastore, key, pointers, k)
           : this.current.randomNeighbours
             ? randomKnnNeighbours(this.datastore, key, k, seed, this.excluded)
-            : searchExcluding(this.datastore, key, k, this.excluded, this.current.search ? { index: this.current.search } : {});
+            : searchExcluding(this.datastore, key, k, this.excluded, {
+                ...(this.current.search ? { index: this.current.search } : {}),
+                ...(this.current.fraction !== undefined && this.current.fraction < 1 ? { limit: this.datastore.prefixLimit(this.current.fraction) } : {}),
+              });
       const lambda = effectiveLambda(this.current, distances.length > 0 ? distances[0] : undefined);
       if (remember) {
         if (skipped) this.searches.saved++;

@@ -63,6 +63,30 @@ describe('exact kNN search over int8 keys', () => {
       }
     });
 
+    // A prefix search is the kNN-LM with a smaller datastore: it must equal an index built from the
+    // prefix alone (whose error bound and sample differ), ids and distances.
+    it.each([1, 777, 5_003, 19_999])('first %i keys: identical to an index built from those keys alone', (limit) => {
+      const index = KnnIndex.fromCodes(q.codes, q.scales, dim, { simd });
+      const alone = KnnIndex.fromCodes(q.codes.subarray(0, limit * dim), q.scales.subarray(0, limit), dim, { simd });
+      const floats = KnnIndex.fromFloats(vectors, dim, { simd });
+      const floatsAlone = KnnIndex.fromFloats(vectors.subarray(0, limit * dim), dim, { simd });
+      for (const k of [1, 64, 1024]) {
+        for (const query of queries(vectors, dim, 4, limit + k)) {
+          const got = index.search(query, k, limit);
+          expect(Array.from(got.ids)).toEqual(Array.from(alone.search(query, k).ids));
+          expect(Array.from(got.distances)).toEqual(Array.from(alone.search(query, k).distances));
+          expect(got.ids.length).toBe(Math.min(k, limit));
+          expect(Array.from(floats.search(query, k, limit).ids)).toEqual(Array.from(floatsAlone.search(query, k).ids));
+        }
+      }
+      // The prefix really restricts: the whole index finds keys beyond it.
+      if (limit <= n / 2) {
+        const query = queries(vectors, dim, 1, 5)[0]!;
+        expect(Math.max(...index.search(query, 64).ids)).toBeGreaterThanOrEqual(limit);
+      }
+      expect(() => index.search(queries(vectors, dim, 1, 5)[0]!, 4, n + 1)).toThrow(RangeError);
+    });
+
     it.each([1, 64])('float keys: identical to brute force over the floats (k=%i)', (k) => {
       const index = KnnIndex.fromFloats(vectors, dim, { simd });
       for (const query of queries(vectors, dim, 6, 100 + k)) {

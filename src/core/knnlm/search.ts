@@ -111,9 +111,16 @@ export class KnnIndex {
     return exactKeyDistance(this.codes, this.scales, this.floats, this.dim, query, i);
   }
 
-  /** The k nearest keys to `query` by squared L2, nearest first (ties: smaller id first). */
-  search(query: Float32Array, k: number): KnnSearchResult {
-    const { size: n, dim } = this;
+  /**
+   * The k nearest keys to `query` by squared L2, nearest first (ties: smaller id first). With
+   * `prefix`, among keys [0, prefix) only: the datastore's first entries, which are its text's first
+   * tokens (a smaller datastore without rebuilding one). The scan then stops at `prefix`; the error
+   * bound β, taken over all keys, still holds for the prefix, so the result is still exact.
+   */
+  search(query: Float32Array, k: number, prefix = this.size): KnnSearchResult {
+    const { dim } = this;
+    if (!(Number.isInteger(prefix) && prefix >= 0 && prefix <= this.size)) throw new RangeError(`a search limit must be a whole number in 0..${this.size}, got ${prefix}`);
+    const n = prefix;
     if (query.length !== dim) throw new RangeError(`query has ${query.length} dims, the kNN keys ${dim}`);
     k = Math.max(0, Math.min(Math.floor(k), n));
     if (k === 0) return { ids: new Int32Array(0), distances: new Float32Array(0) };
@@ -140,13 +147,19 @@ export class KnnIndex {
         const d = query[j]! - c * sigma;
         r2 += d * d;
       }
-      const sums = this.kernel.scan(this.queryInt, sigma);
+      const kernel = this.kernel;
+      let sums: Int32Array;
+      if (n === this.size) sums = kernel.scan(this.queryInt, sigma);
+      else {
+        kernel.setQuery(this.queryInt, sigma);
+        kernel.scanRange(0, n);
+        sums = kernel.sums();
+      }
       approx = (i) => base[i]! + sigma * coef[i]! * sums[i]!;
       beta = 2 * Math.sqrt(r2) * this.maxNorm * (1 + 1e-6) + rounding;
-      const kernel = this.kernel;
       // The kernel filters in float32: widen the threshold by its rounding so no key at or
       // under it in float64 is dropped.
-      below = (thr) => kernel.below(Math.fround(thr + rounding));
+      below = (thr) => kernel.below(Math.fround(thr + rounding), n);
     } else {
       if (this.jsOut.length < n) this.jsOut = new Float64Array(n);
       const out = this.jsOut;

@@ -8,20 +8,27 @@ export function formatPpl(x: number): string {
   return x >= 100 ? x.toFixed(1) : x.toFixed(2);
 }
 
+/** An x value as shown: a share of the datastore as a percentage, the rest as they are. */
+export function formatValue(axis: CurveAxis, value: number): string {
+  return axis === 'fraction' ? `${+(value * 100).toPrecision(3)}%` : String(value);
+}
+
 /**
- * One curve with Observable Plot: kNN-LM token perplexity against one setting, the GPT's as a dashed
- * line, the centre setting ringed. The SVG is an image with a label; the numbers are in the table below it.
+ * One curve with Observable Plot: kNN-LM (or In-Context RALM) token perplexity against one setting,
+ * the GPT's as a dashed line, the centre setting ringed. The SVG is an image with a label; the
+ * numbers are in the table below it.
  */
 export function CurvePlot({ axis, points, gpt, label }: { axis: CurveAxis; points: CurvePoint[]; gpt: number; label: string }) {
   const { t } = useTranslation();
   const box = useRef<HTMLDivElement>(null);
   const finite = points.filter((p) => Number.isFinite(p.tokenPpl));
-  const summary = t('curves.plotLabel', {
+  const icralm = axis === 'stride';
+  const summary = t(icralm ? 'curves.plotLabelIcralm' : 'curves.plotLabel', {
     setting: label,
-    from: points[0]?.value ?? 0,
-    to: points.at(-1)?.value ?? 0,
+    from: formatValue(axis, points[0]?.value ?? 0),
+    to: formatValue(axis, points.at(-1)?.value ?? 0),
     best: formatPpl(Math.min(...finite.map((p) => p.tokenPpl))),
-    bestAt: finite.reduce((a, b) => (b.tokenPpl < a.tokenPpl ? b : a), finite[0] ?? { value: 0, tokenPpl: Infinity }).value,
+    bestAt: formatValue(axis, finite.reduce((a, b) => (b.tokenPpl < a.tokenPpl ? b : a), finite[0] ?? { value: 0, tokenPpl: Infinity }).value),
     gpt: formatPpl(gpt),
   });
 
@@ -36,7 +43,11 @@ export function CurvePlot({ axis, points, gpt, label }: { axis: CurveAxis; point
       marginLeft: 52,
       marginBottom: 40,
       style: { background: 'transparent', color: 'currentColor', fontSize: '11px' },
-      x: { label, type: axis === 'lambda' ? 'linear' : 'log', ...(axis === 'lambda' ? {} : { tickFormat: '~s' }) },
+      x: {
+        label,
+        type: axis === 'lambda' ? 'linear' : 'log',
+        ...(axis === 'lambda' ? {} : axis === 'fraction' ? { tickFormat: (v: number) => formatValue(axis, v), ticks: points.map((p) => p.value) } : axis === 'stride' ? { ticks: points.map((p) => p.value) } : { tickFormat: '~s' }),
+      },
       y: { label: t('curves.yLabel'), grid: true, nice: true, zero: false },
       marks: [
         Plot.ruleY([gpt], { stroke: 'currentColor', strokeOpacity: 0.7, strokeDasharray: '5,4', className: 'curve-gpt' }),
@@ -48,7 +59,7 @@ export function CurvePlot({ axis, points, gpt, label }: { axis: CurveAxis; point
           r: 3,
           fill: 'var(--accent, #2563eb)',
           className: 'curve-point',
-          title: (p: CurvePoint) => `${label} ${p.value}: ${formatPpl(p.tokenPpl)}`,
+          title: (p: CurvePoint) => `${label} ${formatValue(axis, p.value)}: ${formatPpl(p.tokenPpl)}`,
         }),
         ...(current && Number.isFinite(current.tokenPpl)
           ? [Plot.dot([current], { x: 'value', y: 'tokenPpl', r: 7, stroke: 'currentColor', strokeWidth: 2, fill: 'none', className: 'curve-current' })]
@@ -77,7 +88,7 @@ export function CurvePlot({ axis, points, gpt, label }: { axis: CurveAxis; point
           <thead>
             <tr>
               <th scope="col">{label}</th>
-              <th scope="col">{t('curves.knnPpl')}</th>
+              <th scope="col">{t(icralm ? 'curves.icralmPpl' : 'curves.knnPpl')}</th>
               <th scope="col">{t('curves.gptPpl')}</th>
             </tr>
           </thead>
@@ -85,7 +96,7 @@ export function CurvePlot({ axis, points, gpt, label }: { axis: CurveAxis; point
             {points.map((p) => (
               <tr key={p.value} data-testid={`curve-row-${axis}`} data-setting={p.value} data-value={p.tokenPpl} aria-current={p.current ? 'true' : undefined}>
                 <th scope="row">
-                  {p.value}
+                  {formatValue(axis, p.value)}
                   {p.current && <span className="muted"> {t('curves.current')}</span>}
                 </th>
                 <td>{formatPpl(p.tokenPpl)}</td>

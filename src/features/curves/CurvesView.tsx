@@ -1,12 +1,12 @@
 import { useEffect, useId, useMemo, useState, type FormEvent } from 'react';
 import { Trans, useTranslation } from 'react-i18next';
-import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, DEFAULT_REPLUG_SETTINGS, LENS_MAX_CHARS, MAX_KNN_K, useAppState, useClient, type KnnLmSettings } from '../../client';
+import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, DEFAULT_REPLUG_SETTINGS, LENS_MAX_CHARS, MAX_KNN_K, useAppState, useClient, type EvalRequest, type EvalResult, type KnnLmSettings } from '../../client';
 import { useDuration } from '../../i18n/format';
 import { NumberField } from '../../ui/NumberField';
 import { ProgressBar } from '../../ui/ProgressBar';
 import { Switch } from '../../ui/Switch';
 import { CurvePlot, formatPpl } from './CurvePlot';
-import { CURVE_AXES, curveSweep, curvesOf, type CurveAxis } from './curves';
+import { CURVE_AXES, CURVE_FAMILIES, STRIDE_VALUES, curveSweep, curvesOf, familyOf, fractionCurveOf, fractionSweep, strideCurveOf, type CurveFamily, type SettingAxis } from './curves';
 import './curves.css';
 import { useEscape } from '../../ui/useEscape';
 import { useLoadOnce } from '../../ui/useLoadOnce';
@@ -21,8 +21,10 @@ const EXAMPLE_TEXT =
   'The Eiffel Tower is a wrought iron lattice tower on the Champ de Mars in Paris , France . It is named after the engineer Gustave Eiffel , whose company designed and built the tower from 1887 to 1889 .';
 
 /**
- * kNN-LM perplexity against λ, T and k on a slice of text, from one forward and one search pass
- * (InferenceApi.evaluate with a sweep), the GPT's perplexity as a reference line.
+ * Perplexity curves on a slice of text, the GPT's perplexity as a reference line, computed by the
+ * inference worker (InferenceApi.evaluate): kNN-LM against λ, T and k (one forward and one search
+ * pass), kNN-LM against the share of its datastore (one forward, one search per share), and
+ * In-Context RALM against its retrieval stride (one pass per stride). Each family's last result stays.
  */
 export function CurvesView({ active }: { active: boolean }) {
   const client = useClient();
@@ -35,11 +37,23 @@ export function CurvesView({ active }: { active: boolean }) {
   const curves = useAppState((s) => s.curves);
   const knn = useAppState((s) => s.knn);
   const knnEnabled = useAppState((s) => client.knnEnabled(s));
+  const activeDatastore = useAppState((s) => s.retrieval?.activeId ?? null);
 
   const [source, setSource] = useState<Source>('wikitext');
   const [typed, setTyped] = useState(EXAMPLE_TEXT);
   const [windows, setWindows] = useState(DEFAULT_CURVE_WINDOWS);
   const [centre, setCentre] = useState<KnnLmSettings>({ ...DEFAULT_KNN_SETTINGS });
+  const [family, setFamily] = useState<CurveFamily>('settings');
+  // The last result of each family, so a new family's curves sit beside the others'.
+  const [kept, setKept] = useState<Partial<Record<CurveFamily, { result: EvalResult; request: EvalRequest }>>>({});
+  useEffect(() => {
+    const { result, request } = curves;
+    if (!result || !request) return;
+    const f = familyOf(request);
+    setKept((k) => (k[f]?.result === result ? k : { ...k, [f]: { result, request } }));
+  }, [curves]);
+  // The family of the run in progress (the client holds its request only once it is done).
+  const [runningFamily, setRunningFamily] = useState<CurveFamily>('settings');
 
   const { value: sample, error: sampleError } = useLoadOnce(active && source === 'wikitext', () => client.loadLensSample());
   // Without the sample, the pasted text is the only source.
@@ -60,37 +74,50 @@ export function CurvesView({ active }: { active: boolean }) {
       : text.length > LENS_MAX_CHARS
         ? t('curves.tooLong', { maxChars: LENS_MAX_CHARS.toLocaleString() })
         : null;
-  const canRun = ready && !!knn.model && !curves.running && !generating && !lensRunning && inputProblem === null;
+  const usesKnn = family !== 'stride';
+  // In-Context RALM retrieves its passages from the active datastore through the retrieval worker.
+  const canRun = ready && (usesKnn ? !!knn.model : activeDatastore !== null) && !curves.running && !generating && !lensRunning && inputProblem === null;
 
   const run = (event?: FormEvent) => {
     event?.preventDefault();
     if (!canRun) return;
     const c = { ...centre, k: Math.min(centre.k, maxK) };
-    const sweep = curveSweep(c, maxK);
+    const sweep = family === 'fraction' ? fractionSweep(c) : curveSweep(c, maxK);
+    setRunningFamily(family);
     void client.evaluate({
       text,
-      model: 'knnlm',
+      model: family === 'stride' ? 'icralm' : 'knnlm',
       retro: { retrieval: false, k: 2 },
       knn: { ...sweep[0]!, sweep: sweep.slice(1) },
-      icralm: DEFAULT_ICRALM_SETTINGS,
+      icralm: family === 'stride' ? { ...DEFAULT_ICRALM_SETTINGS, stride: STRIDE_VALUES[0]!, strides: [...STRIDE_VALUES] } : DEFAULT_ICRALM_SETTINGS,
       replug: DEFAULT_REPLUG_SETTINGS,
       maxWindows: windows,
     });
   };
 
   const shown = useMemo(() => {
-    const { result, request } = curves;
-    if (!result?.knnlm || !request) return null;
-    try {
-      const centre = { lambda: request.knn.lambda, k: request.knn.k, temperature: request.knn.temperature };
-      const maxK = Math.max(...[centre, ...(request.knn.sweep ?? [])].map((s) => s.k));
-      return { curves: curvesOf(result, centre, maxK), error: null };
-    } catch (error) {
-      return { curves: null, error: error instanceof Error ? error.message : String(error) };
-    }
-  }, [curves]);
+    const read = <T,>(f: () => T) => {
+      try {
+        return { value: f(), error: null };
+      } catch (error) {
+        return { value: null, error: error instanceof Error ? error.message : String(error) };
+      }
+    };
+    const centreOf = (request: EvalRequest) => ({ lambda: request.knn.lambda, k: request.knn.k, temperature: request.knn.temperature });
+    const settings = kept.settings
+      ? read(() => {
+          const { result, request } = kept.settings!;
+          const maxK = Math.max(...[request.knn, ...(request.knn.sweep ?? [])].map((s) => s.k));
+          return { curves: curvesOf(result, centreOf(request), maxK), result };
+        })
+      : null;
+    const fraction = kept.fraction ? read(() => ({ curve: fractionCurveOf(kept.fraction!.result, centreOf(kept.fraction!.request)), result: kept.fraction!.result })) : null;
+    const stride = kept.stride ? read(() => ({ curve: strideCurveOf(kept.stride!.result, kept.stride!.request.icralm.stride), result: kept.stride!.result })) : null;
+    return { settings, fraction, stride, error: settings?.error ?? fraction?.error ?? stride?.error ?? null };
+  }, [kept]);
 
-  const axisLabel: Record<CurveAxis, string> = { lambda: t('curves.lambda'), temperature: t('curves.temperature'), k: t('curves.k') };
+  const axisLabel: Record<SettingAxis, string> = { lambda: t('curves.lambda'), temperature: t('curves.temperature'), k: t('curves.k') };
+  const familyLabel: Record<CurveFamily, string> = { settings: t('curves.familySettings'), fraction: t('curves.familyFraction'), stride: t('curves.familyStride') };
   const progress = curves.progress;
 
   return (
@@ -102,7 +129,29 @@ export function CurvesView({ active }: { active: boolean }) {
         </h2>
         <p className="hint">{t('curves.intro')}</p>
 
-        {!knn.model && (
+        <fieldset className="lens-sources" data-testid="curves-family">
+          <legend className="field-label">{t('curves.family')}</legend>
+          {CURVE_FAMILIES.map((value) => (
+            <label key={value} className="lens-radio">
+              <input type="radio" name={`${ids}-family`} value={value} checked={family === value} onChange={() => setFamily(value)} data-testid={`curves-family-${value}`} />
+              {familyLabel[value]}
+            </label>
+          ))}
+        </fieldset>
+        {family === 'fraction' && <p className="hint">{t('curves.fractionHint')}</p>}
+        {family === 'stride' && <p className="hint">{t('curves.strideHint')}</p>}
+        {family === 'stride' && (
+          <p className="hint" data-testid="curves-retro-note">
+            {t('curves.retroNote')}
+          </p>
+        )}
+        {family === 'stride' && ready && activeDatastore === null && (
+          <p className="error" role="alert" data-testid="curves-no-datastore">
+            {t('curves.noDatastore')}
+          </p>
+        )}
+
+        {usesKnn && !knn.model && (
           <div className="curves-knn" data-testid="curves-knn-off">
             <p className="muted">{t('curves.knnOff')}</p>
             <Switch label={t('curves.knnSwitch')} checked={knnEnabled} disabled={!ready || knn.loading} onChange={(on) => void client.setKnnEnabled(on)} />
@@ -150,11 +199,15 @@ export function CurvesView({ active }: { active: boolean }) {
 
         <div className="controls-row curves-settings">
           <NumberField label={t('curves.windows')} value={windows} min={1} max={MAX_CURVE_WINDOWS} onChange={(v) => setWindows(Math.round(v))} title={t('curves.windowsHint')} />
-          <NumberField label={t('settings.lambda')} value={centre.lambda} min={0} max={0.99} step={0.05} onChange={(v) => setCentre((c) => ({ ...c, lambda: v }))} />
-          <NumberField label={t('settings.knnK')} value={centre.k} min={1} max={maxK} onChange={(v) => setCentre((c) => ({ ...c, k: Math.round(v) }))} />
-          <NumberField label={t('curves.temperature')} value={centre.temperature} min={0.5} max={1000} step={0.5} onChange={(v) => setCentre((c) => ({ ...c, temperature: v }))} />
+          {usesKnn && (
+            <>
+              <NumberField label={t('settings.lambda')} value={centre.lambda} min={0} max={0.99} step={0.05} onChange={(v) => setCentre((c) => ({ ...c, lambda: v }))} />
+              <NumberField label={t('settings.knnK')} value={centre.k} min={1} max={maxK} onChange={(v) => setCentre((c) => ({ ...c, k: Math.round(v) }))} />
+              <NumberField label={t('curves.temperature')} value={centre.temperature} min={0.5} max={1000} step={0.5} onChange={(v) => setCentre((c) => ({ ...c, temperature: v }))} />
+            </>
+          )}
         </div>
-        <p className="hint">{t('curves.centreHint')}</p>
+        {usesKnn && <p className="hint">{t(family === 'fraction' ? 'curves.fractionCentreHint' : 'curves.centreHint')}</p>}
 
         <div className="prompt-actions">
           <button type="submit" className="primary" data-testid="curves-run" disabled={!canRun}>
@@ -178,15 +231,17 @@ export function CurvesView({ active }: { active: boolean }) {
       {curves.running && (
         <div className="panel progress" data-testid="curves-progress">
           <div className="progress-label">
-            <span>{t('curves.computing')}</span>
-            <span className="progress-detail">{progress ? t('curves.progress', { done: progress.done.toLocaleString(), total: progress.total.toLocaleString() }) : ''}</span>
+            <span>{t(runningFamily === 'stride' ? 'curves.computingStride' : runningFamily === 'fraction' ? 'curves.computingFraction' : 'curves.computing')}</span>
+            <span className="progress-detail">
+              {progress ? t(runningFamily === 'stride' ? 'curves.progressTargets' : 'curves.progress', { done: progress.done.toLocaleString(), total: progress.total.toLocaleString() }) : ''}
+            </span>
           </div>
           <progress max={1} value={progress ? progress.done / Math.max(1, progress.total) : undefined} aria-label={t('curves.progressLabel')} />
         </div>
       )}
-      {(curves.error ?? shown?.error) && (
+      {(curves.error ?? shown.error) && (
         <div className="panel error" role="alert" data-testid="curves-error">
-          {curves.error ?? shown?.error}{' '}
+          {curves.error ?? shown.error}{' '}
           {curves.error && (
             <button type="button" className="link-button" onClick={() => client.clearCurvesError()}>
               {t('app.dismiss')}
@@ -196,23 +251,59 @@ export function CurvesView({ active }: { active: boolean }) {
       )}
       {curves.stopped && !curves.running && <p className="muted" data-testid="curves-stopped">{curves.result ? t('lens.stoppedKept') : t('lens.stopped')}</p>}
 
-      {shown?.curves && (
+      {shown.settings?.value && (
         <div className="panel curves-results" data-testid="curves-results">
-          <p className="curves-summary" data-testid="curves-summary" data-gpt={shown.curves.gpt.tokenPpl}>
+          <h3 className="curves-family-title">{familyLabel.settings}</h3>
+          <p className="curves-summary" data-testid="curves-summary" data-gpt={shown.settings.value.curves.gpt.tokenPpl}>
             {t('curves.summary', {
-              tokens: shown.curves.scoredTokens.toLocaleString(),
-              windows: shown.curves.windows.toLocaleString(),
-              total: shown.curves.totalWindows.toLocaleString(),
-              gpt: formatPpl(shown.curves.gpt.tokenPpl),
-              hits: (shown.curves.targetInNeighbours * 100).toFixed(1),
-              seconds: duration(curves.result?.seconds ?? 0),
+              tokens: shown.settings.value.curves.scoredTokens.toLocaleString(),
+              windows: shown.settings.value.curves.windows.toLocaleString(),
+              total: shown.settings.value.curves.totalWindows.toLocaleString(),
+              gpt: formatPpl(shown.settings.value.curves.gpt.tokenPpl),
+              hits: (shown.settings.value.curves.targetInNeighbours * 100).toFixed(1),
+              seconds: duration(shown.settings.value.result.seconds),
             })}
           </p>
           <div className="curves-grid">
             {CURVE_AXES.map((axis) => (
-              <CurvePlot key={axis} axis={axis} points={shown.curves.curves[axis]} gpt={shown.curves.gpt.tokenPpl} label={axisLabel[axis]} />
+              <CurvePlot key={axis} axis={axis} points={shown.settings!.value!.curves.curves[axis]} gpt={shown.settings!.value!.curves.gpt.tokenPpl} label={axisLabel[axis]} />
             ))}
           </div>
+        </div>
+      )}
+      {(shown.fraction?.value || shown.stride?.value) && (
+        <div className="curves-grid">
+          {shown.fraction?.value && (
+            <div className="panel curves-results" data-testid="curves-results-fraction">
+              <h3 className="curves-family-title">{familyLabel.fraction}</h3>
+              <p className="curves-summary" data-testid="curves-summary-fraction" data-gpt={shown.fraction.value.curve.gpt.tokenPpl}>
+                {t('curves.summaryFraction', {
+                  tokens: shown.fraction.value.curve.scoredTokens.toLocaleString(),
+                  windows: shown.fraction.value.curve.windows.toLocaleString(),
+                  total: shown.fraction.value.curve.totalWindows.toLocaleString(),
+                  gpt: formatPpl(shown.fraction.value.curve.gpt.tokenPpl),
+                  seconds: duration(shown.fraction.value.result.seconds),
+                  entries: (knn.model?.entries ?? 0).toLocaleString(),
+                })}
+              </p>
+              <CurvePlot axis="fraction" points={shown.fraction.value.curve.points} gpt={shown.fraction.value.curve.gpt.tokenPpl} label={t('curves.fraction')} />
+            </div>
+          )}
+          {shown.stride?.value && (
+            <div className="panel curves-results" data-testid="curves-results-stride">
+              <h3 className="curves-family-title">{familyLabel.stride}</h3>
+              <p className="curves-summary" data-testid="curves-summary-stride" data-gpt={shown.stride.value.curve.gpt.tokenPpl}>
+                {t('curves.summaryStride', {
+                  tokens: shown.stride.value.curve.scoredTokens.toLocaleString(),
+                  windows: shown.stride.value.curve.windows.toLocaleString(),
+                  total: shown.stride.value.curve.totalWindows.toLocaleString(),
+                  gpt: formatPpl(shown.stride.value.curve.gpt.tokenPpl),
+                  seconds: duration(shown.stride.value.result.seconds),
+                })}
+              </p>
+              <CurvePlot axis="stride" points={shown.stride.value.curve.points} gpt={shown.stride.value.curve.gpt.tokenPpl} label={t('curves.stride')} />
+            </div>
+          )}
         </div>
       )}
     </section>
