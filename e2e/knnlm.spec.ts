@@ -259,11 +259,10 @@ test.describe('kNN-LM', () => {
 
   test('without a built kNN-LM default, turning kNN-LM on says how to build one', async ({ app, page, context }) => {
     // A server where `npm run setup:knn` has not run: its datastore list has no kNN-LM entry.
-    await context.route('**/datastores/index.json', async (route) => {
-      const response = await route.fetch();
-      const index = (await response.json()) as { datastores: { knnlm?: unknown }[] };
-      await route.fulfill({ response, json: { ...index, datastores: index.datastores.filter((d) => !d.knnlm) } });
-    });
+    // The index the build serves, read from disk: a route.fetch() per request was disposed under load
+    // when the page and its service worker asked at once (CI, 2026-12-07).
+    const index = JSON.parse(readFileSync(indexFile, 'utf8')) as { datastores: { knnlm?: unknown }[] };
+    await context.route('**/datastores/index.json', (route) => route.fulfill({ json: { ...index, datastores: index.datastores.filter((d) => !d.knnlm) } }));
     await app.goto({ backend: 'wasm' });
     await app.waitUntilReady();
     await app.knnSwitch.check();
