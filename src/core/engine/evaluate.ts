@@ -103,9 +103,10 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
 
   if (request.model === 'knnlm') {
     if (!deps.knn) throw new Error('kNN-LM needs a kNN-LM datastore: load one first (loadKnnFor).');
-    const { lambda, k, temperature, skipAbove, lambdaTable } = request.knn;
-    // The headline with the adaptive kNN-LM's θ and λ table when the request has them (docs/adaptive-knnlm.md).
-    const settings = [{ lambda, k, temperature, ...(skipAbove ? { skipAbove } : {}), ...(lambdaTable ? { lambdaTable } : {}) }, ...(request.knn.sweep ?? [])];
+    const { lambda, k, temperature, skipAbove, lambdaTable, search } = request.knn;
+    // The headline with the adaptive kNN-LM's θ and λ table when the request has them (docs/adaptive-knnlm.md),
+    // and its index choice, which the run's one search per target follows (exact: the reference).
+    const settings = [{ lambda, k, temperature, ...(skipAbove ? { skipAbove } : {}), ...(lambdaTable ? { lambdaTable } : {}), ...(search ? { search } : {}) }, ...(request.knn.sweep ?? [])];
     const totals = await evaluateKnnLm(deps.gpt, deps.knn.store, ids, {
       context,
       stride: EVAL_STRIDE,
