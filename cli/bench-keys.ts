@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dataDir, REPO_ROOT } from '../src/core/datastore/node';
+import { median } from '../src/core/eval/bench';
 import { GptModel } from '../src/core/models';
 import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
@@ -29,10 +30,6 @@ const { values: args } = parseArgs({
   },
 });
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 const B = Number(args.batch);
 const rounds = Number(args.rounds);

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dataDir, REPO_ROOT } from '../src/core/datastore/node';
+import { median } from '../src/core/eval/bench';
 import { queryKey, type QueryGpt } from '../src/core/knnlm/aligned';
 import { GptModel } from '../src/core/models';
 import { Runtime } from '../src/core/runtime';
@@ -25,10 +26,6 @@ const { values: args } = parseArgs({
   },
 });
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: Number(args.threads) });
 const files = nodeModelFiles(args.gpt!);

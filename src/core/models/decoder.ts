@@ -35,6 +35,16 @@ export function defaultOverflowDrop(context: number, multiple = 1): number {
   return Math.max(multiple, Math.floor(context / 4 / multiple) * multiple);
 }
 
+/** B equal-length, non-empty sequences of valid ids, flattened row by row for a [B, T] input. */
+export function flattenBatch(sequences: readonly (readonly number[])[], vocabSize: number, method: string): { B: number; T: number; flat: number[] } {
+  const B = sequences.length;
+  const T = sequences[0]?.length ?? 0;
+  if (B === 0 || T === 0 || sequences.some((s) => s.length !== T)) throw new RangeError(`${method} needs equal-length non-empty sequences`);
+  const flat = sequences.flat();
+  checkTokenIds(flat, vocabSize);
+  return { B, T, flat };
+}
+
 export function checkTokenIds(ids: readonly number[], vocabSize: number): void {
   for (const id of ids) {
     if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new RangeError(`token id ${id} outside the vocabulary (0..${vocabSize - 1})`);

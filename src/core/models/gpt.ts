@@ -2,7 +2,7 @@ import type { ModelManifest } from '../../protocol/manifest';
 import type { ModelInfo } from '../../protocol/model';
 import { InferenceError, ModelLoadError, type ModelFiles, type Runtime, type RuntimeSession } from '../runtime';
 import { keepOutputs } from '../runtime/onnx-prune';
-import { Serial, checkTokenIds, defaultOverflowDrop, disposeCache, emptyCache, type KvCache } from './decoder';
+import { Serial, checkTokenIds, defaultOverflowDrop, disposeCache, emptyCache, flattenBatch, type KvCache } from './decoder';
 import { loadGraph, readManifest } from './manifest';
 import type { LanguageModel, StartOptions, StepOutput } from './types';
 
@@ -159,18 +159,7 @@ export class GptModel implements LanguageModel {
    * [B, T, vocab]. Runs the same graph and code path as `start`.
    */
   forwardBatch(sequences: readonly (readonly number[])[]): Promise<Float32Array> {
-    return this.serial.run(async () => {
-      const B = sequences.length;
-      const T = sequences[0]?.length ?? 0;
-      if (B === 0 || T === 0 || sequences.some((s) => s.length !== T)) throw new RangeError('forwardBatch needs equal-length non-empty sequences');
-      const flat = sequences.flat();
-      checkTokenIds(flat, this.vocab);
-      const past = emptyCache(this.runtime, this.manifest, B);
-      const out = await this.decoder.run({ input_ids: this.runtime.int64(flat, [B, T]), past_key: past.key, past_value: past.value });
-      const logits = await out.logits!.float32();
-      for (const t of Object.values(out)) t.dispose();
-      return logits;
-    });
+    return this.serial.run(() => this.runFresh(this.decoder, sequences, 'logits', 'forwardBatch'));
   }
 
   /**
@@ -181,19 +170,19 @@ export class GptModel implements LanguageModel {
    */
   keysBatch(sequences: readonly (readonly number[])[]): Promise<Float32Array> {
     return this.serial.run(async () => {
-      const B = sequences.length;
-      const T = sequences[0]?.length ?? 0;
-      if (B === 0 || T === 0 || sequences.some((s) => s.length !== T)) throw new RangeError('keysBatch needs equal-length non-empty sequences');
-      const flat = sequences.flat();
-      checkTokenIds(flat, this.vocab);
       this.keyGraph ??= this.openKeyGraph();
-      const graph = await this.keyGraph;
-      const past = emptyCache(this.runtime, this.manifest, B);
-      const out = await graph.run({ input_ids: this.runtime.int64(flat, [B, T]), past_key: past.key, past_value: past.value });
-      const keys = await out.knn_key!.float32();
-      for (const t of Object.values(out)) t.dispose();
-      return keys;
+      return this.runFresh(await this.keyGraph, sequences, 'knn_key', 'keysBatch');
     });
+  }
+
+  /** One forward of `graph` over B equal-length sequences from an empty cache; the values of one output. */
+  private async runFresh(graph: RuntimeSession, sequences: readonly (readonly number[])[], output: 'logits' | 'knn_key', method: string): Promise<Float32Array> {
+    const { B, T, flat } = flattenBatch(sequences, this.vocab, method);
+    const past = emptyCache(this.runtime, this.manifest, B);
+    const out = await graph.run({ input_ids: this.runtime.int64(flat, [B, T]), past_key: past.key, past_value: past.value });
+    const values = await out[output]!.float32();
+    for (const t of Object.values(out)) t.dispose();
+    return values;
   }
 
   /** Frees the knn_key-only graph (its weights are a second copy of the decoder's) until the next keysBatch. */

@@ -1,7 +1,7 @@
 import type { ModelManifest } from '../../protocol/manifest';
 import type { ChunkRetrieval, ModelInfo, NeighbourView, RetroOptions } from '../../protocol/model';
 import { InferenceError, ModelLoadError, type ModelFiles, type RtTensor, type Runtime, type RuntimeSession } from '../runtime';
-import { Serial, checkTokenIds, defaultOverflowDrop, disposeCache, emptyCache, type KvCache } from './decoder';
+import { Serial, checkTokenIds, defaultOverflowDrop, disposeCache, emptyCache, flattenBatch, type KvCache } from './decoder';
 import { probeIds, type ModelLoadOptions } from './gpt';
 import { loadGraph, readManifest, retroHyperparameters, type RetroHyperparameters } from './manifest';
 import { neighbourRows, toNeighbourView, type NeighbourSource } from './neighbours';
@@ -328,11 +328,7 @@ export class RetroModel implements LanguageModel {
     neighbours: readonly Int32Array[] | readonly (readonly EncodedChunks[])[] | null,
   ): Promise<Float32Array> {
     return this.serial.run(async () => {
-      const B = sequences.length;
-      const T = sequences[0]?.length ?? 0;
-      if (B === 0 || T === 0 || sequences.some((s) => s.length !== T)) throw new RangeError('forwardBatch needs equal-length non-empty sequences');
-      const flat = sequences.flat();
-      checkTokenIds(flat, this.vocab);
+      const { B, T, flat } = flattenBatch(sequences, this.vocab, 'forwardBatch');
       const { chunk: C, neighbours: K, neighbour_len: L } = this.hp;
       const U = Math.floor(T / C);
       let cca: { key: RtTensor; value: RtTensor };
