@@ -256,12 +256,8 @@ export function CurvesView({ active }: { active: boolean }) {
           <h3 className="curves-family-title">{familyLabel.settings}</h3>
           <p className="curves-summary" data-testid="curves-summary" data-gpt={shown.settings.value.curves.gpt.tokenPpl}>
             {t('curves.summary', {
-              tokens: shown.settings.value.curves.scoredTokens.toLocaleString(),
-              windows: shown.settings.value.curves.windows.toLocaleString(),
-              total: shown.settings.value.curves.totalWindows.toLocaleString(),
-              gpt: formatPpl(shown.settings.value.curves.gpt.tokenPpl),
+              ...summaryOf(shown.settings.value.curves, duration(shown.settings.value.result.seconds)),
               hits: (shown.settings.value.curves.targetInNeighbours * 100).toFixed(1),
-              seconds: duration(shown.settings.value.result.seconds),
             })}
           </p>
           <div className="curves-grid">
@@ -278,11 +274,7 @@ export function CurvesView({ active }: { active: boolean }) {
               <h3 className="curves-family-title">{familyLabel.fraction}</h3>
               <p className="curves-summary" data-testid="curves-summary-fraction" data-gpt={shown.fraction.value.curve.gpt.tokenPpl}>
                 {t('curves.summaryFraction', {
-                  tokens: shown.fraction.value.curve.scoredTokens.toLocaleString(),
-                  windows: shown.fraction.value.curve.windows.toLocaleString(),
-                  total: shown.fraction.value.curve.totalWindows.toLocaleString(),
-                  gpt: formatPpl(shown.fraction.value.curve.gpt.tokenPpl),
-                  seconds: duration(shown.fraction.value.result.seconds),
+                  ...summaryOf(shown.fraction.value.curve, duration(shown.fraction.value.result.seconds)),
                   entries: (knn.model?.entries ?? 0).toLocaleString(),
                 })}
               </p>
@@ -294,11 +286,7 @@ export function CurvesView({ active }: { active: boolean }) {
               <h3 className="curves-family-title">{familyLabel.stride}</h3>
               <p className="curves-summary" data-testid="curves-summary-stride" data-gpt={shown.stride.value.curve.gpt.tokenPpl}>
                 {t('curves.summaryStride', {
-                  tokens: shown.stride.value.curve.scoredTokens.toLocaleString(),
-                  windows: shown.stride.value.curve.windows.toLocaleString(),
-                  total: shown.stride.value.curve.totalWindows.toLocaleString(),
-                  gpt: formatPpl(shown.stride.value.curve.gpt.tokenPpl),
-                  seconds: duration(shown.stride.value.result.seconds),
+                  ...summaryOf(shown.stride.value.curve, duration(shown.stride.value.result.seconds)),
                 })}
               </p>
               <CurvePlot axis="stride" points={shown.stride.value.curve.points} gpt={shown.stride.value.curve.gpt.tokenPpl} label={t('curves.stride')} />
@@ -308,4 +296,15 @@ export function CurvesView({ active }: { active: boolean }) {
       )}
     </section>
   );
+}
+
+/** The figures every family's summary line states: targets, windows, the GPT alone, time (already worded). */
+function summaryOf(curve: { scoredTokens: number; windows: number; totalWindows: number; gpt: { tokenPpl: number } }, seconds: string) {
+  return {
+    tokens: curve.scoredTokens.toLocaleString(),
+    windows: curve.windows.toLocaleString(),
+    total: curve.totalWindows.toLocaleString(),
+    gpt: formatPpl(curve.gpt.tokenPpl),
+    seconds,
+  };
 }
