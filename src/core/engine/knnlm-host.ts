@@ -4,7 +4,7 @@
  * explanations, and the kNN-LM key pass for datastores built in the browser.
  */
 import { decodeShard } from '../datastore/shard';
-import { buildKnnShard, KnnDatastore, KnnLmModel } from '../knnlm';
+import { buildKnnShard, DEFAULT_KEY_BATCH, KnnDatastore, KnnLmModel } from '../knnlm';
 import type { ExplainOptions } from '../knnlm/types';
 import type { GptModel, LanguageModel, StartOptions, StepOutput } from '../models';
 import type { RetroTokenizer } from '../tokenizer';
@@ -78,8 +78,6 @@ export interface KnnHostDeps {
 
 /** Which datastore a custom build's keys use: PCA 64 like the default, so the same T suits both. */
 const CUSTOM_PCA_DIMS = 64;
-/** Windows per key forward, as buildKnnShard's default (docs/benchmarks.md, "Building kNN-LM keys"). */
-const KEY_BATCH = 4;
 /** Below this many entries a 64-d PCA fit is poorly conditioned; the keys stay 256-d int8. */
 const MIN_ENTRIES_FOR_PCA = 2048;
 
@@ -205,15 +203,15 @@ export class KnnHost {
   private async measure(): Promise<number> {
     const gpt = this.deps.gpt();
     const n = gpt.manifest.hyperparameters.context;
-    // As the builder runs: KEY_BATCH windows per forward of the knn_key-only graph.
-    const windows = Array.from({ length: KEY_BATCH }, (_, w) => Array.from({ length: n }, (_, i) => 100 + ((i + 37 * w) % 500)));
+    // As the builder runs: DEFAULT_KEY_BATCH windows per forward of the knn_key-only graph.
+    const windows = Array.from({ length: DEFAULT_KEY_BATCH }, (_, w) => Array.from({ length: n }, (_, i) => 100 + ((i + 37 * w) % 500)));
     // The first forward at a new shape is slower (kernels are set up, the graph is opened): time the second.
     await gpt.keysBatch(windows);
     const t0 = performance.now();
     await gpt.keysBatch(windows);
     // The builder keys `stride` new tokens per full window (half the context).
     const seconds = (performance.now() - t0) / 1000;
-    this.measuredRate = seconds > 0 ? (KEY_BATCH * n) / 2 / seconds : 0;
+    this.measuredRate = seconds > 0 ? (DEFAULT_KEY_BATCH * n) / 2 / seconds : 0;
     await gpt.releaseKeyGraph();
     return this.measuredRate;
   }
@@ -235,7 +233,6 @@ export class KnnHost {
           name: base.meta.name,
           tokenizer: this.deps.tokenizer(),
           model: this.deps.gpt(),
-          keyBatch: KEY_BATCH,
           encoding: 'int8',
           ...(pca ? { pca } : {}),
           base,

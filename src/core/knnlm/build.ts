@@ -21,6 +21,9 @@ import type { RetroTokenizer } from '../tokenizer/index';
 import { fitPca, projectKeys, type Pca } from './pca';
 import { IVF_FORMAT_VERSION, trainIvf, type IvfTrainOptions, type IvfTrainStats } from './ivf';
 
+/** Windows per forward of `keysBatch` by default: docs/benchmarks.md, "Set-up: building the kNN-LM keys". */
+export const DEFAULT_KEY_BATCH = 4;
+
 /**
  * What the builder needs of a model: its manifest and a prefill that returns `knnKeys` (GptModel);
  * with `keysBatch` (GptModel's knn_key-only cut), windows go through it `keyBatch` at a time.
@@ -47,7 +50,7 @@ export interface KnnBuildOptions {
   projection?: { mean: Float32Array; basis: Float32Array };
   /** Window stride (default half the context: 128, the eval's); the context is the model's. */
   stride?: number;
-  /** Windows per forward when the model has `keysBatch` (default 4: docs/benchmarks.md). */
+  /** Windows per forward when the model has `keysBatch` (default DEFAULT_KEY_BATCH). */
   keyBatch?: number;
   /** Use only the first N tokens of the stream. */
   maxTokens?: number;
@@ -241,7 +244,7 @@ export async function buildKnnShard(documents: readonly DocumentInput[], options
   };
 
   report('keys', 0, count, 'keys');
-  const keyBatch = model.keysBatch ? Math.max(1, options.keyBatch ?? 4) : 1;
+  const keyBatch = model.keysBatch ? Math.max(1, options.keyBatch ?? DEFAULT_KEY_BATCH) : 1;
   /** Keys of a run of equal-length windows, each [inputs × keyDim]. */
   const keysOf = async (batch: readonly Window[]): Promise<Float32Array[]> => {
     const inputs = batch.map((w) => Array.from(stream.ids.subarray(w.start, w.start + w.length - 1)));
