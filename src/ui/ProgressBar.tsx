@@ -6,7 +6,11 @@ import { useDuration } from '../i18n/format';
 
 /** The amount, rate and time left; the label and phase are the engine's own (English) words. */
 function describe(p: Progress, t: TFunction, duration: (seconds: number) => string): string {
-  if (p.finished) return t('progress.done');
+  // A finished copy keeps its size on the bar: what was stored is worth reading after the fact.
+  if (p.finished)
+    return p.unit === 'bytes'
+      ? `${t('progress.bytesOf', { done: formatBytes(p.done), total: formatBytes(p.total ?? p.done) })} · ${t('progress.done')}`
+      : t('progress.done');
   const unit = t(`progress.units.${p.unit}`);
   const amount =
     p.unit === 'bytes'
