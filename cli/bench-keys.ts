@@ -8,7 +8,9 @@
  *   before this bench: whole graph, 8,192-way logits computed and thrown away);
  * - `wasm cut ×B`: onnxruntime-web, `keysBatch` (the knn_key-only cut) on B windows per forward;
  * - `cpu per window`, `cpu cut ×B`: the same on onnxruntime-node (the tools' default backend);
- * - `cpu cut ×B, 2 threads`: intra-op threads = 2.
+ * - `cpu cut ×B, 2 threads`: intra-op threads = 2;
+ * - `cpu pool, 2 workers × 1 thread`: cli/key-pool.ts (what `setup:knn` runs), one window per
+ *   forward, the B windows spread over two worker threads with one onnxruntime-node thread each.
  * Prints each way's median ms per window and its speed-up over `wasm per window`, and checks that
  * every way returns the same keys (max |difference|), as one JSON object.
  */
@@ -21,6 +23,7 @@ import { GptModel } from '../src/core/models';
 import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { loadTokenizer } from '../src/core/tokenizer';
+import { startKeyPool } from './key-pool';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,6 +39,7 @@ const rounds = Number(args.rounds);
 const files = nodeModelFiles(args.gpt!);
 const load = async (prefer: 'wasm' | 'cpu', threads: number) => GptModel.load(await Runtime.create({ prefer, wasmThreads: threads }), files);
 const [wasm, cpu, cpu2] = [await load('wasm', 1), await load('cpu', 1), await load('cpu', 2)];
+const pool = await startKeyPool(args.gpt!, 2);
 if (cpu.info.backend.backend !== 'cpu') throw new Error(`onnxruntime-node did not load: ${cpu.info.backend.reason}`);
 const tokenizer = loadTokenizer(JSON.parse(await files.text(wasm.manifest.tokenizer.file)) as unknown, { id: wasm.manifest.tokenizer.id });
 const T = wasm.manifest.hyperparameters.context;
@@ -58,6 +62,7 @@ const ways: Way[] = [
   { name: 'cpu per window', run: perWindow(cpu) },
   { name: `cpu cut x${B}`, run: cut(cpu) },
   { name: `cpu cut x${B}, 2 threads`, run: cut(cpu2) },
+  { name: 'cpu pool, 2 workers x 1 thread', run: (windows) => Promise.all(windows.map((w) => pool.keysBatch([w]))) },
 ];
 
 const times = new Map<string, number[]>(ways.map((w) => [w.name, []]));
@@ -84,3 +89,4 @@ const result = Object.fromEntries(
 );
 console.log(JSON.stringify({ rounds, batch: B, window_tokens: T, ways: result, max_abs_key_diff: maxDiff }, null, 1));
 for (const g of [wasm, cpu, cpu2]) await g.dispose();
+await pool.dispose();

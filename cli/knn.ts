@@ -8,7 +8,7 @@ import type { BackendPreference } from '../src/protocol/model';
 import type { KnnlmKeyEncoding } from '../src/protocol/shard';
 import { decodeShard } from '../src/core/datastore/shard';
 import type { InputFormat } from '../src/core/datastore/parse';
-import { addIvfToShard, buildKnnShard, compressKnnShard, type KnnBuildStats } from '../src/core/knnlm/build';
+import { addIvfToShard, buildKnnShard, compressKnnShard, type KeyModel, type KnnBuildStats } from '../src/core/knnlm/build';
 import type { IvfTrainStats } from '../src/core/knnlm/ivf';
 import { projectKeys } from '../src/core/knnlm/pca';
 import { KnnIndex, bruteForceKnn, dequantize } from '../src/core/knnlm/search';
@@ -18,6 +18,8 @@ import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { progressLines, readInputDocuments, readTokenizer, writeAtomically } from './datastore-node';
 import { startEngines } from './engines-node';
+import { startKeyPool, type KeyPool } from './key-pool';
+import { tsWorker } from './ts-worker';
 
 export interface BuildKnnFileOptions {
   /** GPT model directory (manifest.json, tokenizer.json, decoder.int8.onnx) */
@@ -35,21 +37,35 @@ export interface BuildKnnFileOptions {
   encoding: KnnlmKeyEncoding;
   stride?: number;
   threads?: number;
+  /** With the cpu backend: this many worker threads of one intra-op thread each (cli/key-pool.ts) instead of one session of `threads`. */
+  workers?: number;
   /** --backend (cli/backend.ts); default cpu */
   backend?: BackendPreference;
   log?: (line: string) => void;
 }
 
+/** The key model: a pool of one-thread workers on onnxruntime-node (`workers` > 1), or one GPT session. */
+async function keyModel(modelDir: string, options: BuildKnnFileOptions): Promise<{ model: KeyModel | KeyPool; backend: string; dispose: () => Promise<void> }> {
+  const backend = options.backend ?? 'cpu';
+  if (backend === 'cpu' && (options.workers ?? 1) > 1) {
+    const pool = await startKeyPool(modelDir, options.workers!);
+    if (pool.backend.backend === 'cpu') return { model: pool, backend: `cpu, ${pool.concurrency} workers of 1 thread`, dispose: () => pool.dispose() };
+    // onnxruntime-node did not load: one WASM session with every thread instead of N of them.
+    await pool.dispose();
+  }
+  const gpt = await GptModel.load(await Runtime.create({ prefer: backend, wasmThreads: options.threads ?? 1 }), nodeModelFiles(modelDir));
+  return { model: gpt, backend: gpt.info.backend.backend, dispose: () => gpt.dispose() };
+}
+
 export async function buildKnnFile(options: BuildKnnFileOptions): Promise<KnnBuildStats & { out: string }> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const modelDir = resolve(options.model);
-  const runtime = await Runtime.create({ prefer: options.backend ?? 'cpu', wasmThreads: options.threads ?? 1 });
-  const gpt = await GptModel.load(runtime, nodeModelFiles(modelDir));
+  const { model: gpt, backend, dispose } = await keyModel(modelDir, options);
   if (gpt.manifest.architecture !== 'gpt') throw new Error(`${modelDir} is a ${gpt.manifest.architecture} model: kNN-LM keys come from a GPT`);
   const tokenizerPath = join(modelDir, gpt.manifest.tokenizer.file);
   if (!existsSync(tokenizerPath)) throw new Error(`${tokenizerPath} does not exist`);
   const tokenizer = readTokenizer(tokenizerPath, gpt.manifest.tokenizer.id);
-  log(`model ${gpt.manifest.id} (${gpt.info.backend.backend}), tokenizer ${tokenizer.id}, keys ${gpt.manifest.hyperparameters.d_model}-d -> ${options.pca ? `PCA ${options.pca}` : 'no PCA'}, ${options.encoding}`);
+  log(`model ${gpt.manifest.id} (${backend}), tokenizer ${tokenizer.id}, keys ${gpt.manifest.hyperparameters.d_model}-d -> ${options.pca ? `PCA ${options.pca}` : 'no PCA'}, ${options.encoding}`);
 
   const base = options.base ? decodeShard(new Uint8Array(readFileSync(options.base))) : undefined;
   if (base) log(`${options.base}: attaching to datastore "${base.meta.name}" (${base.titles.length} documents, ${base.chunkLengths.length} chunks)`);
@@ -81,7 +97,7 @@ export async function buildKnnFile(options: BuildKnnFileOptions): Promise<KnnBui
     },
   });
   writeAtomically(options.out, bytes);
-  await gpt.dispose();
+  await dispose();
   return { ...stats, out: options.out };
 }
 
@@ -167,6 +183,19 @@ export function buildIvfFile(options: BuildIvfFileOptions): { out: string; bytes
   writeAtomically(options.out, bytes);
   const ivf = out.knnlm!.ivf!;
   return { out: options.out, bytes: bytes.length, ivfBytes: ivf.centroids.byteLength + ivf.offsets.byteLength + ivf.ids.byteLength, entries: out.knnlm!.values.length, ...stats, totalSeconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * buildIvfFile on a worker thread, so the main thread can key another datastore meanwhile (the IVF
+ * training is one thread; `npm run setup:knn` overlaps it with the SQuAD keys). Log lines get `prefix`.
+ */
+export function buildIvfFileInWorker(options: Omit<BuildIvfFileOptions, 'log'>, prefix = ''): Promise<ReturnType<typeof buildIvfFile>> {
+  const worker = tsWorker(new URL('./ivf-worker.ts', import.meta.url), { options, prefix });
+  return new Promise((resolveStats, reject) => {
+    worker.once('message', (stats: ReturnType<typeof buildIvfFile>) => resolveStats(stats));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the IVF worker exited (code ${code}) before it finished`)));
+  }).finally(() => void worker.terminate()) as Promise<ReturnType<typeof buildIvfFile>>;
 }
 
 export interface BenchKnnOptions {

@@ -32,11 +32,20 @@ export type KeyModel = Pick<LanguageModel, 'manifest' | 'start'> & {
   keysBatch?: (sequences: readonly (readonly number[])[]) => Promise<Float32Array>;
 };
 
+/**
+ * A model that only makes keys, `keysBatch` at a time: the Node tools' pool of GPT workers
+ * (cli/key-pool.ts), whose `concurrency` batches run at once on as many cores.
+ */
+export type KeyBatchModel = Pick<LanguageModel, 'manifest'> & {
+  keysBatch: (sequences: readonly (readonly number[])[]) => Promise<Float32Array>;
+  concurrency?: number;
+};
+
 export interface KnnBuildOptions {
   name: string;
   description?: string;
   tokenizer: RetroTokenizer;
-  model: KeyModel;
+  model: KeyModel | KeyBatchModel;
   /** int8 (default: 1 byte per dim + a scale per key) or f32 (exact keys, 4 bytes per dim) */
   encoding?: KnnlmKeyEncoding;
   /** Project the keys onto this many principal components (default: no projection). */
@@ -52,6 +61,11 @@ export interface KnnBuildOptions {
   stride?: number;
   /** Windows per forward when the model has `keysBatch` (default DEFAULT_KEY_BATCH). */
   keyBatch?: number;
+  /**
+   * Forwards in flight at once (default the model's `concurrency`, else 1). The keys are stored in
+   * window order whatever order the forwards finish in, so the shard does not depend on it.
+   */
+  keyConcurrency?: number;
   /** Use only the first N tokens of the stream. */
   maxTokens?: number;
   /**
@@ -254,17 +268,36 @@ export async function buildKnnShard(documents: readonly DocumentInput[], options
       if (all.length !== batch.length * T * keyDim) throw new Error(`${manifest.id} returned ${all.length} knn_key values for ${batch.length} × ${T} tokens`);
       return batch.map((_, b) => all.subarray(b * T * keyDim, (b + 1) * T * keyDim));
     }
-    const keys = (await model.start(inputs[0]!, { allLogits: true })).knnKeys;
+    const keys = (await (model as KeyModel).start(inputs[0]!, { allLogits: true })).knnKeys;
     if (!keys || keys.length !== inputs[0]!.length * keyDim) throw new Error(`${manifest.id} returned no knn_key rows for its prefill: it is not a GPT with kNN-LM keys`);
     return [keys];
   };
+  // Batches of equal-length windows (all but the stream's last are `context` long).
+  const batches: Window[][] = [];
   for (let i = 0; i < windows.length; ) {
-    // Batch equal-length windows (all but the stream's last are `context` long).
     let j = i + 1;
     while (j < windows.length && j - i < keyBatch && windows[j]!.length === windows[i]!.length) j++;
-    const batch = windows.slice(i, j);
+    batches.push(windows.slice(i, j));
     i = j;
-    const keysPerWindow = await keysOf(batch);
+  }
+  const concurrency = Math.max(1, options.keyConcurrency ?? ('concurrency' in model ? (model.concurrency ?? 1) : 1));
+  const inFlight = new Map<number, Promise<Float32Array[]>>();
+  let nextToStart = 0;
+  const startUpTo = (limit: number) => {
+    for (; nextToStart < Math.min(limit, batches.length); nextToStart++) {
+      const pending = keysOf(batches[nextToStart]!);
+      // Awaited in order below; an early failure must not surface as an unhandled rejection first.
+      pending.catch(() => undefined);
+      inFlight.set(nextToStart, pending);
+    }
+  };
+  for (let n = 0; n < batches.length; n++) {
+    startUpTo(n + concurrency);
+    const batch = batches[n]!;
+    const keysPerWindow = await inFlight.get(n)!;
+    inFlight.delete(n);
+    // Keep every worker busy while this thread projects and encodes.
+    startUpTo(n + 1 + concurrency);
     for (const [b, w] of batch.entries()) {
       const keys = keysPerWindow[b]!;
       const first = w.start + w.firstScored;

@@ -13,7 +13,7 @@ import { decodeShard, encodeShard, readShardHeader } from '../datastore/shard';
 import { byteTokenizer, testEmbedder, TOY_DOCUMENTS } from '../datastore/test-helpers';
 import { streamWindows } from '../eval/perplexity';
 import type { StartOptions, StepOutput } from '../models/types';
-import { buildKnnShard, compressKnnShard, tokenStream, type KeyModel } from './build';
+import { buildKnnShard, compressKnnShard, tokenStream, type KeyBatchModel, type KeyModel } from './build';
 import { KnnDatastore } from './datastore';
 import { dequantize } from './search';
 
@@ -122,6 +122,34 @@ describe('kNN-LM datastore shards', () => {
     expect(batches.some((b) => b.length === 3)).toBe(true);
   });
 
+
+  it('keeps several forwards in flight for a pool of key workers and stores their keys in window order, however they finish', async () => {
+    const tokenizer = byteTokenizer();
+    const reference = await buildKnnShard(TOY_DOCUMENTS, { name: 'toy-knn', tokenizer, model: windowKeyModel(), encoding: 'int8', pca: 4, pcaSample: 40, stride: 4 });
+    let running = 0;
+    let mostAtOnce = 0;
+    let call = 0;
+    const pool: KeyBatchModel = {
+      manifest: windowKeyModel().manifest,
+      concurrency: 3,
+      async keysBatch(sequences) {
+        running++;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        // Later calls finish first, as a faster worker's would.
+        const delay = [6, 3, 0][call++ % 3]!;
+        await new Promise((r) => setTimeout(r, delay));
+        running--;
+        const out = new Float32Array(sequences.length * sequences[0]!.length * KEY_DIM);
+        sequences.forEach((s, b) => out.set(keysFor(s), b * s.length * KEY_DIM));
+        return out;
+      },
+    };
+    const result = await buildKnnShard(TOY_DOCUMENTS, { name: 'toy-knn', tokenizer, model: pool, encoding: 'int8', pca: 4, pcaSample: 40, stride: 4, keyBatch: 1 });
+    expect(mostAtOnce).toBe(3);
+    expect(Array.from(result.shard.knnlm!.codes!)).toEqual(Array.from(reference.shard.knnlm!.codes!));
+    expect(Array.from(result.shard.knnlm!.scales!)).toEqual(Array.from(reference.shard.knnlm!.scales!));
+    expect(Array.from(result.shard.knnlm!.pca!.basis)).toEqual(Array.from(reference.shard.knnlm!.pca!.basis));
+  });
   it('round-trips int8 keys with a PCA projection, alone and attached to a chunk datastore', async () => {
     const tokenizer = byteTokenizer();
     const base = await toyBase();
