@@ -24,6 +24,7 @@ import type { DefaultDatastoreEntry, DefaultDatastoreIndex } from '../src/protoc
 import { readShardHeader, type ShardHeader } from '../src/core/datastore/shard';
 import { parseDocuments } from '../src/core/datastore/parse';
 import { dataDir, defaultDatastoreEntry, REPO_ROOT } from './datastore-node';
+import { startKeyPool, type KeyPool } from './key-pool';
 import { attachKnnKeysToFile, buildIvfFile, buildIvfFileInWorker, buildKnnFile } from './knn';
 
 const ID = 'wikitext-2-train-knnlm';
@@ -106,7 +107,7 @@ async function ensureIvf(path: string, name: string, inWorker = false): Promise<
 const ATTACH_TO = ['squad-v2-paragraphs'];
 
 /** Attaches keys to a built-in chunk datastore unless it has this GPT's; its updated index entry, or null. */
-async function attachKeys(entry: DefaultDatastoreEntry | undefined, outDir: string, manifest: ModelManifest, threads: number): Promise<DefaultDatastoreEntry | null> {
+async function attachKeys(entry: DefaultDatastoreEntry | undefined, outDir: string, manifest: ModelManifest, threads: number, keyPool: () => Promise<KeyPool | null>): Promise<DefaultDatastoreEntry | null> {
   if (!entry) return null;
   const path = join(outDir, entry.file);
   if (!existsSync(path)) {
@@ -120,7 +121,8 @@ async function attachKeys(entry: DefaultDatastoreEntry | undefined, outDir: stri
   } else {
     console.error(`${entry.name}: attaching kNN-LM keys to ${path}`);
     // As the app adds keys to a datastore (its engines: PCA 64, int8, the shipped GPT).
-    const stats = await attachKnnKeysToFile({ base: path, out: path, threads });
+    const pool = await keyPool();
+    const stats = await attachKnnKeysToFile({ base: path, out: path, threads, ...(pool ? { pool } : {}) });
     console.error(`${entry.name}: ${stats.entries.toLocaleString('en')} entries keyed in ${stats.seconds.toFixed(0)} s`);
   }
   await ensureIvf(path, entry.name);
@@ -137,6 +139,17 @@ async function main(): Promise<void> {
   const out = join(outDir, FILE);
   const threads = values.threads ? Number(values.threads) : Math.min(availableParallelism(), 8);
   const workers = values.workers ? Number(values.workers) : Math.min(availableParallelism(), 8);
+  // Started when something needs keys; without onnxruntime-node the builds fall back to one session.
+  const pools: { started: Promise<KeyPool | null> | null } = { started: null };
+  const keyPool = () =>
+    (pools.started ??= workers > 1
+      ? startKeyPool(modelDir, workers).then(async (pool) => {
+          if (pool.backend.backend === 'cpu') return pool;
+          console.error(`key workers: onnxruntime-node did not load (${pool.backend.reason ?? 'no reason given'}); one session instead`);
+          await pool.dispose();
+          return null;
+        })
+      : Promise.resolve(null));
   const maxTokens = values['max-tokens'] ? Number(values['max-tokens']) : undefined;
   mkdirSync(outDir, { recursive: true });
 
@@ -155,6 +168,7 @@ async function main(): Promise<void> {
     console.error(`${NAME}: ${out} is up to date (--force rebuilds)`);
   } else {
     console.error(`${NAME}: building ${out} (${reason}) with ${workers > 1 ? `${workers} key workers` : `${threads} thread(s)`}; ~8 min for all of WikiText-2 train on 2 cores (onnxruntime-node)`);
+    const pool = await keyPool();
     const stats = await buildKnnFile({
       model: modelDir,
       inputs: [input],
@@ -165,7 +179,7 @@ async function main(): Promise<void> {
       pca: PCA_DIMS,
       encoding: ENCODING,
       threads,
-      workers,
+      ...(pool ? { pool } : {}),
       ...(maxTokens ? { maxTokens } : {}),
     });
     console.error(
@@ -186,12 +200,13 @@ async function main(): Promise<void> {
   try {
     if (!maxTokens) {
       for (const id of ATTACH_TO) {
-        const updated = await attachKeys(index.datastores.find((e) => e.id === id), outDir, manifest, threads);
+        const updated = await attachKeys(index.datastores.find((e) => e.id === id), outDir, manifest, threads, keyPool);
         if (updated) index.datastores = index.datastores.map((e) => (e.id === id ? updated : e));
       }
     }
   } finally {
     await lists;
+    await (await pools.started)?.dispose();
   }
   const entry = { ...defaultDatastoreEntry(out, { id: ID, name: NAME, description: DESCRIPTION, file: FILE }), base_id: BASE_ID };
   if (!entry.knnlm) throw new Error(`${out} has no kNN-LM sections`);

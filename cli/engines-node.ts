@@ -17,6 +17,7 @@ import { DatastoreStore } from '../src/core/datastore/store';
 import { InferenceEngine } from '../src/core/engine/inference';
 import { nodeFolder } from '../src/core/engine/node-folder';
 import { RetrievalEngine, TOOL_BUILDS } from '../src/core/engine/retrieval';
+import type { KeyBatchModel } from '../src/core/knnlm/build';
 
 /** What `fetch` would resolve against in the browser; the folders read from `publicDir` instead. */
 const BASE_URL = 'http://retrolab.local/';
@@ -31,6 +32,8 @@ export interface EngineOptions {
   threads?: number;
   /** cpu (onnxruntime-node, cli/backend.ts) or wasm (default: the app's kernels) */
   backend?: BackendPreference;
+  /** Key datastores with this model (cli/key-pool.ts) instead of the engine's GPT session. */
+  keyModel?: KeyBatchModel;
 }
 
 export interface NodeRetrieval {
@@ -69,7 +72,7 @@ export async function startRetrieval(options: EngineOptions = {}): Promise<NodeR
 
 export async function startEngines(options: EngineOptions = {}): Promise<NodeEngines> {
   const retrieval = retrievalEngine(options);
-  const inference = new InferenceEngine({ folder: nodeFolder(options.publicDir ?? join(REPO_ROOT, 'public')), wasmThreads: options.threads ?? 1 });
+  const inference = new InferenceEngine({ folder: nodeFolder(options.publicDir ?? join(REPO_ROOT, 'public')), wasmThreads: options.threads ?? 1, ...(options.keyModel ? { keyModel: options.keyModel } : {}) });
   inference.connect(retrieval.neighbourServer);
   retrieval.useKeyBuilder(inference.keyBuilder);
   const onProgress = options.onProgress ?? (() => undefined);

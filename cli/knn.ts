@@ -18,7 +18,7 @@ import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { progressLines, readInputDocuments, readTokenizer, writeAtomically } from './datastore-node';
 import { startEngines } from './engines-node';
-import { startKeyPool, type KeyPool } from './key-pool';
+import type { KeyPool } from './key-pool';
 import { tsWorker } from './ts-worker';
 
 export interface BuildKnnFileOptions {
@@ -37,23 +37,17 @@ export interface BuildKnnFileOptions {
   encoding: KnnlmKeyEncoding;
   stride?: number;
   threads?: number;
-  /** With the cpu backend: this many worker threads of one intra-op thread each (cli/key-pool.ts) instead of one session of `threads`. */
-  workers?: number;
+  /** Key with this pool of worker threads (cli/key-pool.ts, the same model) instead of one session of `threads`; the caller disposes it. */
+  pool?: KeyPool;
   /** --backend (cli/backend.ts); default cpu */
   backend?: BackendPreference;
   log?: (line: string) => void;
 }
 
-/** The key model: a pool of one-thread workers on onnxruntime-node (`workers` > 1), or one GPT session. */
+/** The key model: the caller's pool of key workers (cli/key-pool.ts), or one GPT session of `threads`. */
 async function keyModel(modelDir: string, options: BuildKnnFileOptions): Promise<{ model: KeyModel | KeyPool; backend: string; dispose: () => Promise<void> }> {
-  const backend = options.backend ?? 'cpu';
-  if (backend === 'cpu' && (options.workers ?? 1) > 1) {
-    const pool = await startKeyPool(modelDir, options.workers!);
-    if (pool.backend.backend === 'cpu') return { model: pool, backend: `cpu, ${pool.concurrency} workers of 1 thread`, dispose: () => pool.dispose() };
-    // onnxruntime-node did not load: one WASM session with every thread instead of N of them.
-    await pool.dispose();
-  }
-  const gpt = await GptModel.load(await Runtime.create({ prefer: backend, wasmThreads: options.threads ?? 1 }), nodeModelFiles(modelDir));
+  if (options.pool) return { model: options.pool, backend: `cpu, ${options.pool.concurrency} workers of 1 thread`, dispose: async () => undefined };
+  const gpt = await GptModel.load(await Runtime.create({ prefer: options.backend ?? 'cpu', wasmThreads: options.threads ?? 1 }), nodeModelFiles(modelDir));
   return { model: gpt, backend: gpt.info.backend.backend, dispose: () => gpt.dispose() };
 }
 
@@ -106,10 +100,10 @@ export async function buildKnnFile(options: BuildKnnFileOptions): Promise<KnnBui
  * keys" does (PCA 64 when the text has enough tokens, int8): the file is imported into an in-memory
  * catalogue, keyed by the engine's GPT, exported and written atomically to `out`.
  */
-export async function attachKnnKeysToFile(options: { base: string; out: string; threads?: number; backend?: BackendPreference; log?: (line: string) => void }): Promise<{ out: string; entries: number; dim: number; bytes: number; seconds: number }> {
+export async function attachKnnKeysToFile(options: { base: string; out: string; threads?: number; backend?: BackendPreference; pool?: KeyPool; log?: (line: string) => void }): Promise<{ out: string; entries: number; dim: number; bytes: number; seconds: number }> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const t0 = performance.now();
-  const engines = await startEngines({ builtIns: false, threads: options.threads ?? 1, backend: options.backend ?? 'cpu' });
+  const engines = await startEngines({ builtIns: false, threads: options.threads ?? 1, backend: options.backend ?? 'cpu', ...(options.pool ? { keyModel: options.pool } : {}) });
   try {
     const { imported } = await engines.retrieval.importFile(new File([readFileSync(options.base)], basename(options.base)));
     log(`${options.base}: datastore "${imported.name}" (${imported.documents} documents, ${imported.chunks} chunks); keying with ${engines.ready.models.find((m) => m.key === 'gpt')?.id ?? 'the GPT'}`);

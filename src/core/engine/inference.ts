@@ -45,6 +45,7 @@ import type {
 import { alignedNeighbourSource } from '../knnlm/aligned';
 import { knnPromptSources } from '../knnlm/controls';
 import { KnnLmModel } from '../knnlm/model';
+import type { KeyBatchModel } from '../knnlm/build';
 import { Runtime, type ModelFiles } from '../runtime';
 import { GptModel, RetroModel, readManifest, type LanguageModel, type NeighbourSource, type RetrievedNeighbour } from '../models';
 import { generate as runGeneration } from '../generate';
@@ -75,6 +76,11 @@ export interface InferenceEngineOptions {
   transfer?: Transfer;
   /** WASM threads (default: the runtime's choice; Node tools pass their core count) */
   wasmThreads?: number;
+  /**
+   * Key datastores with this model instead of the loaded GPT session: `npm run setup:knn` passes its
+   * pool of worker threads (cli/key-pool.ts). It must be the same GPT (the builder checks its manifest).
+   */
+  keyModel?: KeyBatchModel;
 }
 
 const ALIGNED_NEEDS_KNN =
@@ -138,6 +144,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
       server: () => this.connectedServer(),
       busy: () => this.controller !== null || this.scoreController !== null,
       transfer: this.transfer,
+      ...(options.keyModel ? { keyModel: options.keyModel } : {}),
     });
     /**
      * Token-aligned RETRO (src/core/knnlm/aligned.ts): the GPT's knn_key at the chunk's last token,

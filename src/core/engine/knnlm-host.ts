@@ -5,6 +5,7 @@
  */
 import { decodeShard } from '../datastore/shard';
 import { buildKnnShard, DEFAULT_KEY_BATCH, KnnDatastore, KnnLmModel } from '../knnlm';
+import type { KeyBatchModel } from '../knnlm/build';
 import type { ExplainOptions } from '../knnlm/types';
 import type { GptModel, LanguageModel, StartOptions, StepOutput } from '../models';
 import type { RetroTokenizer } from '../tokenizer';
@@ -74,6 +75,8 @@ export interface KnnHostDeps {
   busy(): boolean;
   /** Marks the key pass's result bytes to be moved, not copied, when they cross to a worker. */
   transfer: Transfer;
+  /** Builds keys with this model instead of `gpt()` (InferenceEngineOptions.keyModel). */
+  keyModel?: KeyBatchModel;
 }
 
 /** Which datastore a custom build's keys use: PCA 64 like the default, so the same T suits both. */
@@ -232,7 +235,7 @@ export class KnnHost {
         const result = await buildKnnShard([], {
           name: base.meta.name,
           tokenizer: this.deps.tokenizer(),
-          model: this.deps.gpt(),
+          model: this.deps.keyModel ?? this.deps.gpt(),
           encoding: 'int8',
           ...(pca ? { pca } : {}),
           base,
