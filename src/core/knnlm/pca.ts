@@ -113,14 +113,49 @@ export function fitPca(keys: Float32Array, keyDim: number, dim: number): Pca {
   return { keyDim, dim, mean: Float32Array.from(mean), basis, variances, explained: total > 0 ? kept / total : 1 };
 }
 
-/** basis · (key − mean) for `count` keys [count, keyDim] -> [count, dim]. */
+/** The basis widened to float64 once per basis (exact), instead of on every multiply. */
+const widened = new WeakMap<Float32Array, Float64Array>();
+
+/**
+ * basis · (key − mean) for `count` keys [count, keyDim] -> [count, dim]. Each output is one float64
+ * sum over j in order, as the plain loop; four outputs share each pass over the key (same sums,
+ * same order, the same bits), which is what the key builder's ~20,000 windows spend their time on.
+ */
 export function projectKeys(pca: { keyDim: number; dim: number; mean: Float32Array; basis: Float32Array }, keys: Float32Array, out: Float32Array = new Float32Array((keys.length / pca.keyDim) * pca.dim)): Float32Array {
-  const { keyDim, dim, mean, basis } = pca;
+  const { keyDim, dim, mean } = pca;
+  let basis = widened.get(pca.basis);
+  if (!basis) {
+    basis = Float64Array.from(pca.basis);
+    widened.set(pca.basis, basis);
+  }
   const count = keys.length / keyDim;
   const x = new Float64Array(keyDim);
+  const whole = dim - (dim % 4);
   for (let i = 0; i < count; i++) {
     for (let j = 0; j < keyDim; j++) x[j] = keys[i * keyDim + j]! - mean[j]!;
-    for (let r = 0; r < dim; r++) {
+    let r = 0;
+    for (; r < whole; r += 4) {
+      const o0 = r * keyDim;
+      const o1 = o0 + keyDim;
+      const o2 = o1 + keyDim;
+      const o3 = o2 + keyDim;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let j = 0; j < keyDim; j++) {
+        const v = x[j]!;
+        s0 += basis[o0 + j]! * v;
+        s1 += basis[o1 + j]! * v;
+        s2 += basis[o2 + j]! * v;
+        s3 += basis[o3 + j]! * v;
+      }
+      out[i * dim + r] = s0;
+      out[i * dim + r + 1] = s1;
+      out[i * dim + r + 2] = s2;
+      out[i * dim + r + 3] = s3;
+    }
+    for (; r < dim; r++) {
       let s = 0;
       for (let j = 0, o = r * keyDim; j < keyDim; j++) s += basis[o + j]! * x[j]!;
       out[i * dim + r] = s;

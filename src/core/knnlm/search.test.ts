@@ -162,4 +162,22 @@ describe('PCA', () => {
     }
     expect(d1).toBeCloseTo(d0, 4);
   });
+
+  it('projects to the same bits as one float64 sum per output, in order (the keys of every datastore built before)', () => {
+    const r = rng(9);
+    for (const dim of [64, 7]) {
+      const keyDim = 40;
+      const keys = Float32Array.from({ length: 30 * keyDim }, () => r.gauss() * 3);
+      const pca = { keyDim, dim, mean: Float32Array.from({ length: keyDim }, () => r.gauss()), basis: Float32Array.from({ length: dim * keyDim }, () => r.gauss()) };
+      const expected = new Float32Array(30 * dim);
+      for (let i = 0; i < 30; i++) {
+        for (let c = 0; c < dim; c++) {
+          let s = 0;
+          for (let j = 0; j < keyDim; j++) s += pca.basis[c * keyDim + j]! * (keys[i * keyDim + j]! - pca.mean[j]!);
+          expected[i * dim + c] = s;
+        }
+      }
+      expect(Array.from(projectKeys(pca, keys))).toEqual(Array.from(expected));
+    }
+  });
 });
