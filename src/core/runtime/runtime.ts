@@ -183,9 +183,25 @@ export class Runtime {
       await gpuSession.release();
       return relabel(reference, wasmInfo(`WebGPU disagreed with WASM (max |logit diff| ${diff.toExponential(2)} > ${this.tolerance}), using WASM`, diff));
     }
+    let race = '';
+    if (this.prefer === 'auto') {
+      // Both backends are real and agree: a few timed runs of the probe decide which is faster here.
+      let verdict: WarmupVerdict;
+      try {
+        verdict = warmupVerdict(await timeProbe(gpuSession, reference, spec.probe));
+      } catch (error) {
+        await gpuSession.release();
+        return relabel(reference, wasmInfo(`WebGPU failed during the warm-up (${errorMessage(error)}), using WASM`, diff));
+      }
+      if (verdict.backend === 'wasm') {
+        await gpuSession.release();
+        return relabel(reference, wasmInfo(`WebGPU passed the self-check but ${verdict.reason}: using WASM`, diff));
+      }
+      race = `; ${verdict.reason}`;
+    }
     await reference.release();
     const reason = agree
-      ? `${this.candidateReason}; self-check passed (max |logit diff| ${diff.toExponential(2)})`
+      ? `${this.candidateReason}; self-check passed (max |logit diff| ${diff.toExponential(2)})${race}`
       : `WebGPU forced although the self-check failed (max |logit diff| ${diff.toExponential(2)})`;
     return relabel(gpuSession, { backend: 'webgpu', reason, selfCheckMaxAbsDiff: diff });
   }
@@ -261,6 +277,47 @@ async function probeWebGpu(prefer: 'auto' | Backend): Promise<{ candidate: Backe
     return { candidate: 'wasm', reason: `WebGPU adapter request failed (${errorMessage(error)}), using WASM` };
   }
   return { candidate: 'webgpu', reason: 'WebGPU adapter found' };
+}
+
+/** Timed runs of the probe per backend in the warm-up race, alternating so both see the same load. */
+export const WARMUP_RUNS = 3;
+
+export interface WarmupVerdict {
+  backend: 'webgpu' | 'wasm';
+  reason: string;
+}
+
+/**
+ * Which backend Auto keeps, from the probe's run times in ms on each (after one untimed run each,
+ * the self-check): the one with the lower median; a tie keeps WebGPU, whose advantage grows with
+ * longer inputs. The reason names both medians, for the status line.
+ */
+export function warmupVerdict(times: { webgpu: readonly number[]; wasm: readonly number[] }): WarmupVerdict {
+  const middle = (xs: readonly number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const m = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+  };
+  const [gpu, cpu] = [middle(times.webgpu), middle(times.wasm)];
+  const figures = `WebGPU ${gpu.toFixed(1)} ms, WASM ${cpu.toFixed(1)} ms per warm-up run`;
+  return cpu < gpu ? { backend: 'wasm', reason: `WASM was faster in the warm-up (${figures})` } : { backend: 'webgpu', reason: `WebGPU was faster in the warm-up (${figures})` };
+}
+
+async function timeProbe(gpu: RuntimeSession, wasm: RuntimeSession, probe: SelfCheckProbe): Promise<{ webgpu: number[]; wasm: number[] }> {
+  const times = { webgpu: [] as number[], wasm: [] as number[] };
+  const once = async (session: RuntimeSession) => {
+    const t0 = performance.now();
+    const outputs = await session.run(probe.feeds());
+    // Reading the output waits for the GPU to finish, as a decode step must.
+    await outputs[probe.output]?.float32();
+    for (const t of Object.values(outputs)) t.dispose();
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < WARMUP_RUNS; i++) {
+    times.webgpu.push(await once(gpu));
+    times.wasm.push(await once(wasm));
+  }
+  return times;
 }
 
 async function compareOutputs(a: RuntimeSession, b: RuntimeSession, probe: SelfCheckProbe): Promise<number> {
