@@ -397,10 +397,18 @@ export function decodeShard(bytes: Uint8Array, options: DecodeOptions = {}): Sha
   return assembleShard(header, (s) => bytes.subarray(s.offset, s.offset + s.bytes));
 }
 
-/** Random access to shard bytes (a file, a Blob): `read` gives `length` bytes from `offset`, in a buffer of their own. */
+/**
+ * Random access to shard bytes (a file, a Blob): `read` gives `length` bytes from `offset`, in a
+ * buffer of their own, or in `into` (at least `length` bytes) when the source can reuse it.
+ */
 export interface ShardSource {
   readonly byteLength: number;
-  read(offset: number, length: number): Promise<Uint8Array>;
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+}
+
+/** A Blob (a stored shard, a dropped file) as a ShardSource: each read is a slice of it. */
+export function blobShardSource(blob: Blob): ShardSource {
+  return { byteLength: blob.size, read: async (offset, length) => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()) };
 }
 
 export interface DecodeFromOptions extends DecodeOptions {

@@ -56,7 +56,11 @@ type SettingKey = 'activeDatastore' | 'defaultsInstalled' | 'indexKind';
 
 interface RetroLabDB extends DBSchema {
   datastores: { key: string; value: DatastoreRecord; indexes: { 'by-created': number } };
-  shards: { key: string; value: { id: string; bytes: ArrayBuffer } };
+  /**
+   * Shard bytes: an ArrayBuffer, or a Blob for kNN-LM-only shards (the browser keeps a stored Blob
+   * on disk, so the ~200 MB built-in one is read section by section, never whole: KnnDatastore.load).
+   */
+  shards: { key: string; value: { id: string; bytes: ArrayBuffer | Blob } };
   settings: { key: SettingKey; value: { key: SettingKey; value: string } };
 }
 
@@ -134,7 +138,15 @@ export class DatastoreStore {
     const tx = this.db.transaction(['datastores', 'shards'], 'readonly');
     const [record, shard] = await Promise.all([tx.objectStore('datastores').get(id), tx.objectStore('shards').get(id), tx.done]);
     if (!record || !shard) throw new DatastoreNotFoundError(`No stored datastore with id "${id}".`);
-    return { record, bytes: new Uint8Array(shard.bytes) };
+    return { record, bytes: new Uint8Array(shard.bytes instanceof Blob ? await shard.bytes.arrayBuffer() : shard.bytes) };
+  }
+
+  /** The stored shard as a Blob when it was stored as one (kNN-LM-only shards), else its bytes. */
+  async getShard(id: string): Promise<{ record: DatastoreRecord } & ({ blob: Blob } | { bytes: Uint8Array })> {
+    const tx = this.db.transaction(['datastores', 'shards'], 'readonly');
+    const [record, shard] = await Promise.all([tx.objectStore('datastores').get(id), tx.objectStore('shards').get(id), tx.done]);
+    if (!record || !shard) throw new DatastoreNotFoundError(`No stored datastore with id "${id}".`);
+    return shard.bytes instanceof Blob ? { record, blob: shard.bytes } : { record, bytes: new Uint8Array(shard.bytes) };
   }
 
   /** An id derived from the name that no stored datastore uses yet. */
@@ -154,7 +166,7 @@ export class DatastoreStore {
     const tx = this.db.transaction(['datastores', 'shards'], 'readwrite');
     try {
       await Promise.all([
-        tx.objectStore('shards').put({ id: record.id, bytes: toArrayBuffer(bytes) }),
+        tx.objectStore('shards').put({ id: record.id, bytes: record.kind === 'knnlm' ? new Blob([toArrayBuffer(bytes)]) : toArrayBuffer(bytes) }),
         tx.objectStore('datastores').put(stored),
         tx.done,
       ]);

@@ -574,18 +574,22 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
    */
   private async knnShardBytes(id: string, onProgress?: ProgressCallback): Promise<KnnShardBytes> {
     const s = this.requireStore();
-    const record = await s.getRecord(id);
+    let record = await s.getRecord(id);
     if (!record) {
       const entry = ((await this.fetchDefaults()) ?? []).find((e) => e.id === id && e.knnlm);
       if (!entry) throw new Error(`No kNN-LM datastore "${id}": ${KNN_NOT_BUILT}`);
       const bytes = await this.installDefault(entry, onProgress ?? (() => undefined)).catch((error: unknown) => {
         throw new Error(`The kNN-LM datastore “${entry.name}” could not be copied into this browser: ${errorMessage(error)}`);
       });
-      return this.transfer({ id, name: entry.name, bytes }, [bytes.buffer as ArrayBuffer]);
+      record = await s.getRecord(id);
+      // Stored as a Blob (kNN-LM-only shards are): hand that on, so the fetched bytes can go now.
+      if (!record || record.kind !== 'knnlm') return this.transfer({ id, name: entry.name, bytes }, [bytes.buffer as ArrayBuffer]);
     }
     if (!record.knnlm) throw new Error(`“${record.name}” has no kNN-LM keys: add them (“Add kNN-LM keys” in the datastore list).`);
-    const { bytes } = await s.get(id);
-    return this.transfer({ id, name: record.name, bytes }, [bytes.buffer as ArrayBuffer]);
+    const shard = await s.getShard(id);
+    // A Blob is handed on as it is: the inference engine reads it section by section.
+    if ('blob' in shard) return { id, name: record.name, blob: shard.blob };
+    return this.transfer({ id, name: record.name, bytes: shard.bytes }, [shard.bytes.buffer as ArrayBuffer]);
   }
 
   /** Opens a stored datastore with the current index kind and makes it the one RETRO reads. */

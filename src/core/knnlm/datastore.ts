@@ -63,7 +63,7 @@ function own<T extends { buffer: ArrayBufferLike; byteLength: number; slice(): T
 }
 
 /**
- * The shard with every array in a buffer of its own and the kNN-LM int8 codes dropped when the
+ * The shard with every array in a buffer of its own and the kNN-LM int8 codes and scales dropped when the
  * index holds them: what a datastore opened from file bytes keeps, so the file's buffer can be freed.
  */
 function ownShard(shard: Shard, dropCodes: boolean): Shard {
@@ -82,7 +82,7 @@ function ownShard(shard: Shard, dropCodes: boolean): Shard {
       ...k,
       keys: k.keys && own(k.keys),
       codes: dropCodes ? null : k.codes && own(k.codes),
-      scales: k.scales && own(k.scales),
+      scales: dropCodes ? null : k.scales && own(k.scales),
       pca: k.pca && { mean: own(k.pca.mean), basis: own(k.pca.basis) },
       values: own(k.values),
       textOffsets: k.textOffsets && own(k.textOffsets),
@@ -95,8 +95,9 @@ export class KnnDatastore {
   readonly shard: Shard;
   readonly meta: KnnlmMeta;
   /**
-   * The kNN-LM section. With IVF lists and the SIMD kernel its int8 `codes` are null: the keys live
-   * once, list by list, in the IVF index's WebAssembly memory, and the exact search scans every list.
+   * The kNN-LM section. With IVF lists and the SIMD kernel its int8 `codes` and `scales` are null:
+   * the keys live once, list by list, in the IVF index's WebAssembly memory (with −2·scale per key),
+   * and the exact search scans every list there.
    */
   readonly section: KnnlmSection;
   /** The index `search` uses unless told otherwise: 'ivf' only when asked for and the shard has IVF lists. */
@@ -130,7 +131,7 @@ export class KnnDatastore {
     if (!ivfIndex && section.encoding === 'int8' && section.ivf) ivfIndex = IvfIndex.fromCodes(section.codes!, section.scales!, section.dim, section.ivf, options);
     this.ivfIndex = ivfIndex;
     const dropCodes = ivfIndex !== null && ivfIndex.backend === 'wasm-simd' && section.encoding === 'int8';
-    this.shard = owned === 'views' ? ownShard(shard, dropCodes) : dropCodes && section.codes ? { ...shard, knnlm: { ...section, codes: null } } : shard;
+    this.shard = owned === 'views' ? ownShard(shard, dropCodes) : dropCodes ? { ...shard, knnlm: { ...section, codes: null, scales: null } } : shard;
     this.section = this.shard.knnlm!;
     // The default index is built now (the exact one as before); the other on first use.
     if (this.defaultIndex === 'ivf') void this.ivf;
@@ -165,8 +166,10 @@ export class KnnDatastore {
     const writer = new IvfKeyWriter(section.scales, section.dim, section.ivf, options);
     const piece = Math.max(1, Math.floor(LOAD_PIECE_BYTES / section.dim)) * section.dim;
     let crc: number | undefined;
+    // One buffer for every piece where the source fills it (a file): no garbage of read pieces.
+    const buffer = new Uint8Array(Math.min(piece, codes.bytes));
     for (let at = 0; at < codes.bytes; at += piece) {
-      const bytes = await source.read(codes.offset + at, Math.min(piece, codes.bytes - at));
+      const bytes = await source.read(codes.offset + at, Math.min(piece, codes.bytes - at), buffer);
       if (verify) crc = crc32(bytes, crc);
       writer.write(new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     }
