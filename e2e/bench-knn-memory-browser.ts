@@ -59,7 +59,12 @@ function renderers(profile: string): number[] {
   const tree = new Set([root.pid]);
   for (let grew = true; grew; ) {
     grew = false;
-    for (const p of all) if (tree.has(p.ppid) && !tree.has(p.pid)) (tree.add(p.pid), (grew = true));
+    for (const p of all) {
+      if (tree.has(p.ppid) && !tree.has(p.pid)) {
+        tree.add(p.pid);
+        grew = true;
+      }
+    }
   }
   return all.filter((p) => tree.has(p.pid) && p.cmdline.includes('--type=renderer')).map((p) => p.pid);
 }

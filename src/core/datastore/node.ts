@@ -12,6 +12,7 @@ import { MeanEmbedder } from '../retrieval/embedder';
 import { initVoy } from '../retrieval/voy';
 import { loadTokenizer, type RetroTokenizer } from '../tokenizer/index';
 import type { ShardSource } from './shard';
+import { KnnDatastore, type KnnOpenOptions } from '../knnlm/datastore';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -134,4 +135,14 @@ export function fileShardSource(path: string): ShardSource & { close(): void } {
     },
     close: () => closeSync(fd),
   };
+}
+
+/** Opens a kNN-LM datastore file section by section (its keys streamed into the index): the file is never held whole. */
+export async function openKnnFile(path: string, options: KnnOpenOptions = {}): Promise<KnnDatastore> {
+  const source = fileShardSource(path);
+  try {
+    return await KnnDatastore.load(source, options);
+  } finally {
+    source.close();
+  }
 }

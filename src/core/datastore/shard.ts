@@ -423,9 +423,7 @@ export interface DecodeFromOptions extends DecodeOptions {
 export async function decodeShardFrom(source: ShardSource, options: DecodeFromOptions = {}): Promise<{ header: ShardHeader; shard: Shard; codes: SectionInfo | null }> {
   const fixed = await source.read(0, Math.min(source.byteLength, SHARD_FIXED_HEADER_BYTES));
   if (fixed.length < SHARD_FIXED_HEADER_BYTES) return { ...decodeShardWhole(fixed), codes: null };
-  const headerBytes = new DataView(fixed.buffer, fixed.byteOffset, fixed.byteLength).getUint32(OFF.headerBytes, true);
-  const head = headerBytes > SHARD_FIXED_HEADER_BYTES && headerBytes <= source.byteLength ? await source.read(0, headerBytes) : fixed;
-  const header = readShardHeader(head, source.byteLength);
+  const { header, head } = await headerFrom(source, fixed);
   const tableEnd = SHARD_FIXED_HEADER_BYTES + header.sections.length * SHARD_SECTION_ENTRY_BYTES;
   const zero = (bytes: Uint8Array, at: number) => {
     for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) throw new ShardCorruptError(`non-zero padding byte at offset ${at + i}`);
@@ -446,6 +444,19 @@ export async function decodeShardFrom(source: ShardSource, options: DecodeFromOp
   if (header.totalBytes > cursor) zero(await source.read(cursor, header.totalBytes - cursor), cursor);
   const shard = assembleShard(header, (s) => read.get(s) ?? null, deferred?.bytes);
   return { header, shard, codes: deferred };
+}
+
+/** Reads and checks the header of a shard source (readShardHeader), reading only the header's bytes. */
+export async function readShardHeaderFrom(source: ShardSource): Promise<ShardHeader> {
+  const fixed = await source.read(0, Math.min(source.byteLength, SHARD_FIXED_HEADER_BYTES));
+  if (fixed.length < SHARD_FIXED_HEADER_BYTES) return readShardHeader(fixed, source.byteLength);
+  return (await headerFrom(source, fixed)).header;
+}
+
+async function headerFrom(source: ShardSource, fixed: Uint8Array): Promise<{ header: ShardHeader; head: Uint8Array }> {
+  const headerBytes = new DataView(fixed.buffer, fixed.byteOffset, fixed.byteLength).getUint32(OFF.headerBytes, true);
+  const head = headerBytes > SHARD_FIXED_HEADER_BYTES && headerBytes <= source.byteLength ? await source.read(0, headerBytes) : fixed;
+  return { header: readShardHeader(head, source.byteLength), head };
 }
 
 /** A too-short source: readShardHeader reports it. */

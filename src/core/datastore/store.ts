@@ -161,19 +161,21 @@ export class DatastoreStore {
    * Stores (or replaces) a datastore: record and shard in one transaction. On a quota failure the
    * transaction aborts as a whole and a StorageQuotaError says how much is needed and what to delete.
    */
-  async put(record: DatastoreRecord, bytes: Uint8Array): Promise<void> {
-    const stored: DatastoreRecord = { ...record, bytes: bytes.byteLength };
+  async put(record: DatastoreRecord, bytes: Uint8Array | Blob): Promise<void> {
+    const size = bytes instanceof Blob ? bytes.size : bytes.byteLength;
+    const stored: DatastoreRecord = { ...record, bytes: size };
+    const value = bytes instanceof Blob ? bytes : record.kind === 'knnlm' ? new Blob([toArrayBuffer(bytes)]) : toArrayBuffer(bytes);
     const tx = this.db.transaction(['datastores', 'shards'], 'readwrite');
     try {
       await Promise.all([
-        tx.objectStore('shards').put({ id: record.id, bytes: record.kind === 'knnlm' ? new Blob([toArrayBuffer(bytes)]) : toArrayBuffer(bytes) }),
+        tx.objectStore('shards').put({ id: record.id, bytes: value }),
         tx.objectStore('datastores').put(stored),
         tx.done,
       ]);
     } catch (error) {
       // The other request's rejection would otherwise surface as an unhandled rejection.
       tx.done.catch(() => undefined);
-      if (isQuotaError(error)) throw await this.quotaError(record, bytes.byteLength);
+      if (isQuotaError(error)) throw await this.quotaError(record, size);
       throw error;
     }
   }

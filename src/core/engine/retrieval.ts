@@ -29,6 +29,7 @@ import type {
 import { fingerprint } from '../datastore/checksum';
 import { InputTooLargeError } from '../datastore/errors';
 import { Datastore, buildShard, detectFormat, parseDocuments, readShardHeader } from '../datastore';
+import { blobShardSource, readShardHeaderFrom } from '../datastore/shard';
 import { DatastoreStore, knnRecordInfo, type DatastoreRecord } from '../datastore/store';
 import { formatBytes } from '../io';
 import { Bm25Index, MeanEmbedder, initVoy } from '../retrieval';
@@ -502,7 +503,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     return Array.isArray(json) ? json : (json.datastores ?? []);
   }
 
-  private async installDefault(entry: DefaultEntry, onProgress: ProgressCallback): Promise<Uint8Array> {
+  private async installDefault(entry: DefaultEntry, onProgress: ProgressCallback): Promise<Uint8Array | Blob> {
     const base: Omit<Extract<Progress, { kind: 'datastore-copy' }>, 'done' | 'total' | 'finished'> = {
       kind: 'datastore-copy',
       datastoreId: entry.id,
@@ -510,17 +511,21 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       label: `Datastore “${entry.name}”`,
       unit: 'bytes',
     };
-    const bytes = await this.folder(this.baseUrl, 'datastores/').bytes(entry.file, (loaded, total) =>
-      onProgress({ ...base, done: loaded, total: total ?? entry.bytes ?? null, finished: false }));
-    onProgress({ ...base, done: bytes.length, total: bytes.length, finished: true });
-    const header = readShardHeader(bytes);
+    const folder = this.folder(this.baseUrl, 'datastores/');
+    const progress = (loaded: number, total: number | undefined) => onProgress({ ...base, done: loaded, total: total ?? entry.bytes ?? null, finished: false });
+    // The kNN-LM datastore (~200 MB) is gathered as a Blob where the folder can (the browser): it is
+    // stored and later read section by section, so the tab never holds the whole file.
+    const bytes = entry.knnlm && folder.blob ? await folder.blob(entry.file, progress) : await folder.bytes(entry.file, progress);
+    const size = bytes instanceof Blob ? bytes.size : bytes.length;
+    onProgress({ ...base, done: size, total: size, finished: true });
+    const header = bytes instanceof Blob ? await readShardHeaderFrom(blobShardSource(bytes)) : readShardHeader(bytes);
     const knnlm = knnRecordInfo(header.meta);
     await this.requireStore().put(
       {
         id: entry.id,
         name: entry.name,
         origin: 'default',
-        bytes: bytes.length,
+        bytes: size,
         chunks: header.chunkCount,
         documents: header.documentCount,
         createdAt: Date.now(),
@@ -582,8 +587,11 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
         throw new Error(`The kNN-LM datastore “${entry.name}” could not be copied into this browser: ${errorMessage(error)}`);
       });
       record = await s.getRecord(id);
-      // Stored as a Blob (kNN-LM-only shards are): hand that on, so the fetched bytes can go now.
-      if (!record || record.kind !== 'knnlm') return this.transfer({ id, name: entry.name, bytes }, [bytes.buffer as ArrayBuffer]);
+      // Stored as a Blob (kNN-LM-only shards are): hand the stored one on, so fetched bytes can go now.
+      if (!record || record.kind !== 'knnlm') {
+        if (bytes instanceof Blob) return { id, name: entry.name, blob: bytes };
+        return this.transfer({ id, name: entry.name, bytes }, [bytes.buffer as ArrayBuffer]);
+      }
     }
     if (!record.knnlm) throw new Error(`“${record.name}” has no kNN-LM keys: add them (“Add kNN-LM keys” in the datastore list).`);
     const shard = await s.getShard(id);

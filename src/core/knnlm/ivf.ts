@@ -346,6 +346,36 @@ export class IvfKeyWriter {
   }
 }
 
+/** The exact search of an IVF index over its list-ordered keys, with KnnIndex's surface (its own search statistics). */
+class ListOrderExact implements ExactKnnIndex {
+  readonly size: number;
+  readonly dim: number;
+  readonly backend: 'wasm-simd' | 'js';
+  lastCandidates = 0;
+  lastTimings = { scan: 0, select: 0, rerank: 0 };
+
+  constructor(
+    private readonly index: IvfIndex,
+    private readonly run: (query: Float32Array, k: number, prefix: number | undefined, stats: ExactKnnIndex) => KnnSearchResult,
+  ) {
+    this.size = index.size;
+    this.dim = index.dim;
+    this.backend = index.backend;
+  }
+
+  get memoryBytes(): number {
+    return this.index.memoryBytes;
+  }
+
+  search(query: Float32Array, k: number, prefix?: number): KnnSearchResult {
+    return this.run(query, k, prefix, this);
+  }
+
+  exactDistance(query: Float32Array, i: number): number {
+    return this.index.exactDistance(query, i);
+  }
+}
+
 /**
  * IVF search over int8 keys (or float keys scanned as int8), re-ranked exactly like KnnIndex. With
  * the SIMD kernel the keys live only in the kernel's memory, in list order; the exact search then
@@ -505,21 +535,8 @@ export class IvfIndex {
       this.exactView = this.floats ? KnnIndex.fromFloats(this.floats, this.dim, { simd: false }) : KnnIndex.fromCodes(this.codes!, this.scales!, this.dim, { simd: false });
       return this.exactView;
     }
-    const index = this;
-    const view: ExactKnnIndex = {
-      size: this.size,
-      dim: this.dim,
-      backend: this.backend,
-      lastCandidates: 0,
-      lastTimings: { scan: 0, select: 0, rerank: 0 },
-      get memoryBytes() {
-        return index.memoryBytes;
-      },
-      search: (query, k, prefix) => index.searchExact(query, k, prefix, view),
-      exactDistance: (query, i) => index.exactDistance(query, i),
-    };
-    this.exactView = view;
-    return view;
+    this.exactView = new ListOrderExact(this, (query, k, prefix, stats) => this.searchExact(query, k, prefix, stats));
+    return this.exactView;
   }
 
   /**
