@@ -46,6 +46,7 @@ import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { loadTokenizer } from '../src/core/tokenizer';
 import { KnnDatastore, KnnLmModel, DEFAULT_KNN_SETTINGS } from '../src/core/knnlm';
 import { alignedNeighbourSource, type QueryGpt } from '../src/core/knnlm/aligned';
+import { openKnnFile } from '../src/core/datastore/node';
 import { isTokenAligned } from '../src/protocol/manifest';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -133,9 +134,8 @@ async function main(): Promise<void> {
 
   const knnFile = args['knn-datastore']!;
   // As the app opens it (KnnHost): IVF lists when the shard has them; a second copy searches exactly, the reference.
-  const knnBytes = existsSync(knnFile) ? new Uint8Array(readFileSync(knnFile)) : null;
-  const knnStore = knnBytes ? KnnDatastore.open(knnBytes, { index: 'ivf' }) : null;
-  const knnExact = knnBytes && knnStore?.defaultIndex === 'ivf' ? KnnDatastore.open(knnBytes) : null;
+  const knnStore = existsSync(knnFile) ? await openKnnFile(knnFile, { index: 'ivf' }) : null;
+  const knnExact = knnStore?.defaultIndex === 'ivf' ? await openKnnFile(knnFile) : null;
   const searchName = (store: KnnDatastore) => (store.defaultIndex === 'ivf' ? `IVF, ${store.nprobe} of ${store.section.ivf!.offsets.length - 1} lists` : 'exact');
   if (isTokenAligned(m) && knnStore) {
     // What the app does per completed chunk (alignedNeighbourSource): a GPT reads RETRO's new

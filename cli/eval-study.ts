@@ -50,6 +50,7 @@ import { alignedWindowNeighbours, datastoreEvalStore, windowNeighbours, withLeak
 import { buildKnnShard } from '../src/core/knnlm/build';
 import { GptModel, loadModel, RetroModel } from '../src/core/models';
 import { KnnDatastore } from '../src/core/knnlm/datastore';
+import { openKnnFile } from '../src/core/datastore/node';
 import { evaluateKnnLm } from '../src/core/knnlm/eval';
 import { DEFAULT_LAMBDA_TABLE, fitLambdaTable, scoreRecords, validateAdaptive, type AdaptiveRecord, type FitRecord, type LambdaTable } from '../src/core/knnlm/adaptive';
 import { writeManifestMetric } from './metrics';
@@ -389,7 +390,7 @@ async function alignedNeighbourSource(runtime: Runtime, manifest: ModelManifest,
   }
   const file = resolve(args['knn-datastore'] ?? join(REPO_ROOT, 'public', 'datastores', 'wikitext-2-train.knn-pca64.rlds'));
   if (!existsSync(file)) fail(`kNN-LM datastore ${file} does not exist: npm run setup:knn builds it (or pass --knn-datastore)`);
-  const train = KnnDatastore.open(new Uint8Array(readFileSync(file)));
+  const train = await openKnnFile(file);
   train.checkModel(gpt.manifest);
   const stores = [train];
   if (mode === 'leakage') stores.push(await splitKnnDatastore(gpt, train, stream, splitText));
@@ -469,7 +470,7 @@ async function evalKnnLm(
   if (index !== 'exact' && index !== 'ivf') fail('--knn-index must be exact or ivf');
   const nprobe = int('nprobe', args.nprobe);
   const rerank = int('rerank', args.rerank);
-  const datastore = KnnDatastore.open(new Uint8Array(readFileSync(file)), { index, ...(nprobe !== undefined ? { nprobe } : {}), ...(rerank !== undefined ? { rerank } : {}) });
+  const datastore = await openKnnFile(file, { index, ...(nprobe !== undefined ? { nprobe } : {}), ...(rerank !== undefined ? { rerank } : {}) });
   if (index === 'ivf' && datastore.defaultIndex !== 'ivf') fail(`${file} has no IVF lists: npm run datastore -- build-ivf`);
   datastore.checkModel(manifest);
   const m = datastore.meta;

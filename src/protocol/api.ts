@@ -299,11 +299,11 @@ export interface ColumnControls {
   promptSources?: PromptSources;
 }
 
-export interface KnnShardBytes {
-  id: string;
-  name: string;
-  bytes: Uint8Array;
-}
+/**
+ * A stored kNN-LM datastore for the inference engine: its bytes, or a Blob to read section by
+ * section (how kNN-LM-only shards are stored: the file is never held whole).
+ */
+export type KnnShardBytes = { id: string; name: string } & ({ bytes: Uint8Array } | { blob: Blob });
 
 /** Served by the inference engine (it has the GPT) to the retrieval engine (it stores the result). */
 export interface KnnKeyBuilder {

@@ -3,7 +3,7 @@
  * tokenizer, an embedder and voy's WASM from them. The CLI tools and the Node tests share it;
  * browser code never imports it (it reads node:fs).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,8 @@ import { chunkDatastoreGeometry, type ModelManifest } from '../../protocol/manif
 import { MeanEmbedder } from '../retrieval/embedder';
 import { initVoy } from '../retrieval/voy';
 import { loadTokenizer, type RetroTokenizer } from '../tokenizer/index';
+import type { ShardSource } from './shard';
+import { KnnDatastore, type KnnOpenOptions } from '../knnlm/datastore';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -114,3 +116,33 @@ export function loadModelFiles(options: ModelFileOptions): ModelFiles {
 }
 
 export { syntheticEmbedderBytes } from '../retrieval/synthetic-embedder';
+
+/**
+ * A shard file read piece by piece (KnnDatastore.load): no whole-file buffer. Close it when done.
+ */
+export function fileShardSource(path: string): ShardSource & { close(): void } {
+  const fd = openSync(path, 'r');
+  return {
+    byteLength: fstatSync(fd).size,
+    async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+      const out = into ? into.subarray(0, length) : new Uint8Array(length);
+      for (let done = 0; done < length; ) {
+        const n = readSync(fd, out, done, length - done, offset + done);
+        if (n === 0) throw new RangeError(`${path} ended at ${offset + done} bytes, before ${offset + length}`);
+        done += n;
+      }
+      return out;
+    },
+    close: () => closeSync(fd),
+  };
+}
+
+/** Opens a kNN-LM datastore file section by section (its keys streamed into the index): the file is never held whole. */
+export async function openKnnFile(path: string, options: KnnOpenOptions = {}): Promise<KnnDatastore> {
+  const source = fileShardSource(path);
+  try {
+    return await KnnDatastore.load(source, options);
+  } finally {
+    source.close();
+  }
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SHARD_FIXED_HEADER_BYTES, SHARD_FORMAT_VERSION, type Shard } from '../../protocol/shard';
 import { buildShard } from './builder';
 import { ShardCorruptError, ShardMagicError, ShardTruncatedError, ShardVersionError } from './errors';
-import { decodeShard, encodeShard, readShardHeader } from './shard';
+import { blobShardSource, decodeShard, decodeShardFrom, encodeShard, readShardHeader, readShardHeaderFrom } from './shard';
 import { byteTokenizer, testEmbedder, TOY_DOCUMENTS } from './test-helpers';
 
 async function toy(): Promise<{ shard: Shard; bytes: Uint8Array }> {
@@ -85,6 +85,23 @@ describe('shard format', () => {
       damaged[i]! ^= 0x01;
       expect(() => decodeShard(damaged), `byte ${i}`).toThrow(/damaged|inconsistent|padding|truncated|unexpected|outside|length|misaligned|JSON|index kind|element type|overlaps|missing/);
     }
+  });
+
+  it('decodes section by section from a source (a Blob) as from bytes, each array in a buffer of its own, and finds the same damage', async () => {
+    const { shard, bytes } = await toy();
+    const source = blobShardSource(new Blob([bytes.slice()]));
+    expect(await readShardHeaderFrom(source)).toEqual(readShardHeader(bytes));
+    const { shard: read, codes } = await decodeShardFrom(source);
+    expect(codes).toBeNull();
+    expectSameShard(shard, read);
+    for (const a of [read.tokens, read.texts, read.docTextOffsets, read.embeddings.codes]) expect(a.byteLength).toBe(a.buffer.byteLength);
+    // Every single byte after the version field: the same verdict as decodeShard's.
+    for (let i = 12; i < bytes.length; i += 7) {
+      const damaged = bytes.slice();
+      damaged[i]! ^= 0x01;
+      await expect(decodeShardFrom(blobShardSource(new Blob([damaged]))), `byte ${i}`).rejects.toThrow(/damaged|inconsistent|padding|truncated|unexpected|outside|length|misaligned|JSON|index kind|element type|overlaps|missing/);
+    }
+    await expect(decodeShardFrom(blobShardSource(new Blob([bytes.slice(0, bytes.length - 8) as Uint8Array<ArrayBuffer>])))).rejects.toBeInstanceOf(ShardTruncatedError);
   });
 
   it('reports truncation, wrong magic and wrong version with typed errors', async () => {

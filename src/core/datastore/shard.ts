@@ -107,7 +107,7 @@ function utf8Join(strings: readonly string[]): { bytes: Uint8Array; offsets: Uin
 }
 
 /** Checks the invariants a shard must satisfy; the decoder runs the same checks on what it reads. */
-function validate(shard: Shard, report: (message: string, section?: SectionName) => never): void {
+function validate(shard: Shard, report: (message: string, section?: SectionName) => never, deferredCodes?: number): void {
   const { chunkSize: C, neighbourLen: L, dim, vocabSize } = shard;
   const n = shard.chunkLengths.length;
   const docs = shard.titles.length;
@@ -143,11 +143,13 @@ function validate(shard: Shard, report: (message: string, section?: SectionName)
       report(`text span of chunk ${i} lies outside its document`, 'chunkTextSpans');
     }
   }
-  if (shard.knnlm) validateKnnlm(shard, report);
+  if (shard.knnlm) validateKnnlm(shard, report, deferredCodes);
 }
 
-function validateKnnlm(shard: Shard, report: (message: string, section?: SectionName) => never): void {
-  const { keyDim, dim, encoding, keys, codes, scales, pca, values, textOffsets } = shard.knnlm!;
+function validateKnnlm(shard: Shard, report: (message: string, section?: SectionName) => never, deferredCodes?: number): void {
+  const { keyDim, dim, encoding, keys, scales, pca, values, textOffsets } = shard.knnlm!;
+  // Codes read later, straight into a search index (decodeShardFrom's `deferCodes`): their count is the section's.
+  const codes = shard.knnlm!.codes ?? (deferredCodes !== undefined ? { length: deferredCodes } : null);
   const count = values.length;
   if (!(keyDim >= 1 && dim >= 1 && dim <= keyDim)) report(`kNN-LM key dimension ${dim} (of ${keyDim}) is inconsistent`, 'knnlmValues');
   if (encoding === 'f32') {
@@ -298,7 +300,7 @@ function readU64(view: DataView, offset: number): number {
  * reading the sections. Throws ShardMagicError, ShardVersionError, ShardTruncatedError or
  * ShardCorruptError.
  */
-export function readShardHeader(bytes: Uint8Array): ShardHeader {
+export function readShardHeader(bytes: Uint8Array, fileBytes = bytes.length): ShardHeader {
   const prefix = Math.min(bytes.length, SHARD_MAGIC.length);
   for (let i = 0; i < prefix; i++) {
     if (bytes[i] !== SHARD_MAGIC[i]) throw new ShardMagicError('not a RetroLab datastore (.rlds): the file does not start with the RLDS magic number');
@@ -309,9 +311,9 @@ export function readShardHeader(bytes: Uint8Array): ShardHeader {
   if (formatVersion !== SHARD_FORMAT_VERSION) throw new ShardVersionError(formatVersion, SHARD_FORMAT_VERSION);
   const headerBytes = view.getUint32(OFF.headerBytes, true);
   const totalBytes = readU64(view, OFF.totalBytes);
-  if (bytes.length < totalBytes) throw new ShardTruncatedError(totalBytes, bytes.length);
-  if (bytes.length > totalBytes) {
-    throw new ShardCorruptError(`${bytes.length - totalBytes} unexpected bytes after the end of the datastore (${totalBytes} bytes)`);
+  if (fileBytes < totalBytes) throw new ShardTruncatedError(totalBytes, fileBytes);
+  if (fileBytes > totalBytes) {
+    throw new ShardCorruptError(`${fileBytes - totalBytes} unexpected bytes after the end of the datastore (${totalBytes} bytes)`);
   }
   const sectionCount = view.getUint32(OFF.sectionCount, true);
   const metaLength = view.getUint32(OFF.metaBytes, true);
@@ -375,7 +377,6 @@ export interface DecodeOptions {
  */
 export function decodeShard(bytes: Uint8Array, options: DecodeOptions = {}): Shard {
   const header = readShardHeader(bytes);
-  const byName = new Map(header.sections.map((s) => [s.name, s]));
 
   // Padding between the header and sections must be zero: a flipped padding byte is damage too.
   let cursor = header.headerBytes;
@@ -393,17 +394,94 @@ export function decodeShard(bytes: Uint8Array, options: DecodeOptions = {}): Sha
     }
   }
   checkZero(cursor, header.totalBytes);
+  return assembleShard(header, (s) => bytes.subarray(s.offset, s.offset + s.bytes));
+}
 
+/**
+ * Random access to shard bytes (a file, a Blob): `read` gives `length` bytes from `offset`, in a
+ * buffer of their own, or in `into` (at least `length` bytes) when the source can reuse it.
+ */
+export interface ShardSource {
+  readonly byteLength: number;
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+}
+
+/** A Blob (a stored shard, a dropped file) as a ShardSource: each read is a slice of it. */
+export function blobShardSource(blob: Blob): ShardSource {
+  return { byteLength: blob.size, read: async (offset, length) => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()) };
+}
+
+export interface DecodeFromOptions extends DecodeOptions {
+  /** Leave the kNN-LM int8 codes unread (shard.knnlm.codes null): the caller streams them (`codes` of the result). */
+  deferCodes?: boolean;
+}
+
+/**
+ * Decodes a shard read section by section: each array is a buffer of its own (no view of a whole
+ * file), so a caller that streams the largest section elsewhere never holds the file at once.
+ */
+export async function decodeShardFrom(source: ShardSource, options: DecodeFromOptions = {}): Promise<{ header: ShardHeader; shard: Shard; codes: SectionInfo | null }> {
+  const fixed = await source.read(0, Math.min(source.byteLength, SHARD_FIXED_HEADER_BYTES));
+  if (fixed.length < SHARD_FIXED_HEADER_BYTES) return { ...decodeShardWhole(fixed), codes: null };
+  const { header, head } = await headerFrom(source, fixed);
+  const tableEnd = SHARD_FIXED_HEADER_BYTES + header.sections.length * SHARD_SECTION_ENTRY_BYTES;
+  const zero = (bytes: Uint8Array, at: number) => {
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) throw new ShardCorruptError(`non-zero padding byte at offset ${at + i}`);
+  };
+  zero(head.subarray(tableEnd + header.metaBytes, header.headerBytes), tableEnd + header.metaBytes);
+  const deferred = options.deferCodes ? (header.sections.find((s) => s.name === 'knnlmCodes') ?? null) : null;
+  const read = new Map<SectionInfo, Uint8Array>();
+  let cursor = header.headerBytes;
+  for (const s of [...header.sections].sort((a, b) => a.offset - b.offset)) {
+    if (s.offset < cursor) throw new ShardCorruptError(`section ${s.name} overlaps another`, s.name);
+    if (s.offset > cursor) zero(await source.read(cursor, s.offset - cursor), cursor);
+    cursor = s.offset + s.bytes;
+    if (s === deferred) continue;
+    const bytes = await source.read(s.offset, s.bytes);
+    if (options.verifyChecksums !== false && crc32(bytes) !== s.crc32) throw new ShardCorruptError(`section ${s.name} failed its checksum: the file is damaged`, s.name);
+    read.set(s, bytes);
+  }
+  if (header.totalBytes > cursor) zero(await source.read(cursor, header.totalBytes - cursor), cursor);
+  const shard = assembleShard(header, (s) => read.get(s) ?? null, deferred?.bytes);
+  return { header, shard, codes: deferred };
+}
+
+/** Reads and checks the header of a shard source (readShardHeader), reading only the header's bytes. */
+export async function readShardHeaderFrom(source: ShardSource): Promise<ShardHeader> {
+  const fixed = await source.read(0, Math.min(source.byteLength, SHARD_FIXED_HEADER_BYTES));
+  if (fixed.length < SHARD_FIXED_HEADER_BYTES) return readShardHeader(fixed, source.byteLength);
+  return (await headerFrom(source, fixed)).header;
+}
+
+async function headerFrom(source: ShardSource, fixed: Uint8Array): Promise<{ header: ShardHeader; head: Uint8Array }> {
+  const headerBytes = new DataView(fixed.buffer, fixed.byteOffset, fixed.byteLength).getUint32(OFF.headerBytes, true);
+  const head = headerBytes > SHARD_FIXED_HEADER_BYTES && headerBytes <= source.byteLength ? await source.read(0, headerBytes) : fixed;
+  return { header: readShardHeader(head, source.byteLength), head };
+}
+
+/** A too-short source: readShardHeader reports it. */
+function decodeShardWhole(bytes: Uint8Array): { header: ShardHeader; shard: Shard } {
+  const shard = decodeShard(bytes);
+  return { header: readShardHeader(bytes), shard };
+}
+
+/**
+ * The shard from its checked sections' bytes (`bytesOf`; null only for the deferred kNN-LM codes,
+ * of `deferredCodes` bytes), validated.
+ */
+function assembleShard(header: ShardHeader, sectionBytes: (s: SectionInfo) => Uint8Array | null, deferredCodes?: number): Shard {
+  const byName = new Map(header.sections.map((s) => [s.name, s]));
   function section<T extends TypedArray>(name: SectionName, allowed: SectionDtype[]): T {
     const s = byName.get(name);
     if (!s) throw new ShardCorruptError(`section ${name} is missing`, name);
     if (!allowed.includes(s.dtype)) throw new ShardCorruptError(`section ${name} has element type ${s.dtype}, expected ${allowed.join(' or ')}`, name);
     const size = DTYPE_SIZE[s.dtype];
-    const start = bytes.byteOffset + s.offset;
+    const bytes = sectionBytes(s);
+    if (!bytes) return null as unknown as T;
     const ctor = { u8: Uint8Array, i8: Int8Array, u16: Uint16Array, u32: Uint32Array, i32: Int32Array, f32: Float32Array }[s.dtype];
-    if (start % size === 0) return new ctor(bytes.buffer as ArrayBuffer, start, s.bytes / size) as T;
+    if (bytes.byteOffset % size === 0) return new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, s.bytes / size) as T;
     const copy = new Uint8Array(s.bytes);
-    copy.set(bytes.subarray(s.offset, s.offset + s.bytes));
+    copy.set(bytes);
     return new ctor(copy.buffer, 0, s.bytes / size) as T;
   }
 
@@ -487,9 +565,13 @@ export function decodeShard(bytes: Uint8Array, options: DecodeOptions = {}): Sha
     knnlm,
   };
   if (shard.chunkLengths.length !== n) throw new ShardCorruptError(`the header counts ${n} chunks, the sections ${shard.chunkLengths.length}`, 'chunkLengths');
-  validate(shard, (message, section) => {
-    throw new ShardCorruptError(`inconsistent datastore: ${message}`, section);
-  });
+  validate(
+    shard,
+    (message, section) => {
+      throw new ShardCorruptError(`inconsistent datastore: ${message}`, section);
+    },
+    deferredCodes,
+  );
   return shard;
 }
 

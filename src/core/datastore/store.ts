@@ -56,7 +56,11 @@ type SettingKey = 'activeDatastore' | 'defaultsInstalled' | 'indexKind';
 
 interface RetroLabDB extends DBSchema {
   datastores: { key: string; value: DatastoreRecord; indexes: { 'by-created': number } };
-  shards: { key: string; value: { id: string; bytes: ArrayBuffer } };
+  /**
+   * Shard bytes: an ArrayBuffer, or a Blob for kNN-LM-only shards (the browser keeps a stored Blob
+   * on disk, so the ~200 MB built-in one is read section by section, never whole: KnnDatastore.load).
+   */
+  shards: { key: string; value: { id: string; bytes: ArrayBuffer | Blob } };
   settings: { key: SettingKey; value: { key: SettingKey; value: string } };
 }
 
@@ -134,7 +138,15 @@ export class DatastoreStore {
     const tx = this.db.transaction(['datastores', 'shards'], 'readonly');
     const [record, shard] = await Promise.all([tx.objectStore('datastores').get(id), tx.objectStore('shards').get(id), tx.done]);
     if (!record || !shard) throw new DatastoreNotFoundError(`No stored datastore with id "${id}".`);
-    return { record, bytes: new Uint8Array(shard.bytes) };
+    return { record, bytes: new Uint8Array(shard.bytes instanceof Blob ? await shard.bytes.arrayBuffer() : shard.bytes) };
+  }
+
+  /** The stored shard as a Blob when it was stored as one (kNN-LM-only shards), else its bytes. */
+  async getShard(id: string): Promise<{ record: DatastoreRecord } & ({ blob: Blob } | { bytes: Uint8Array })> {
+    const tx = this.db.transaction(['datastores', 'shards'], 'readonly');
+    const [record, shard] = await Promise.all([tx.objectStore('datastores').get(id), tx.objectStore('shards').get(id), tx.done]);
+    if (!record || !shard) throw new DatastoreNotFoundError(`No stored datastore with id "${id}".`);
+    return shard.bytes instanceof Blob ? { record, blob: shard.bytes } : { record, bytes: new Uint8Array(shard.bytes) };
   }
 
   /** An id derived from the name that no stored datastore uses yet. */
@@ -149,19 +161,21 @@ export class DatastoreStore {
    * Stores (or replaces) a datastore: record and shard in one transaction. On a quota failure the
    * transaction aborts as a whole and a StorageQuotaError says how much is needed and what to delete.
    */
-  async put(record: DatastoreRecord, bytes: Uint8Array): Promise<void> {
-    const stored: DatastoreRecord = { ...record, bytes: bytes.byteLength };
+  async put(record: DatastoreRecord, bytes: Uint8Array | Blob): Promise<void> {
+    const size = bytes instanceof Blob ? bytes.size : bytes.byteLength;
+    const stored: DatastoreRecord = { ...record, bytes: size };
+    const value = bytes instanceof Blob ? bytes : record.kind === 'knnlm' ? new Blob([toArrayBuffer(bytes)]) : toArrayBuffer(bytes);
     const tx = this.db.transaction(['datastores', 'shards'], 'readwrite');
     try {
       await Promise.all([
-        tx.objectStore('shards').put({ id: record.id, bytes: toArrayBuffer(bytes) }),
+        tx.objectStore('shards').put({ id: record.id, bytes: value }),
         tx.objectStore('datastores').put(stored),
         tx.done,
       ]);
     } catch (error) {
       // The other request's rejection would otherwise surface as an unhandled rejection.
       tx.done.catch(() => undefined);
-      if (isQuotaError(error)) throw await this.quotaError(record, bytes.byteLength);
+      if (isQuotaError(error)) throw await this.quotaError(record, size);
       throw error;
     }
   }

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataDir, loadModelFiles } from '../datastore/node';
 import { buildShard } from '../datastore/builder';
 import { parseDocuments } from '../datastore/parse';
-import { decodeShard, encodeShard } from '../datastore/shard';
+import { decodeShard, encodeShard, readShardHeader } from '../datastore/shard';
+import { KnnDatastore, addIvfToShard } from '../knnlm';
 import { generate } from '../generate/loop';
 import { GptModel } from '../models/gpt';
 import { GPT_ID, MODELS_DIR } from '../models/test-support';
@@ -31,8 +32,12 @@ describe('KnnHost', () => {
   let withKeys: Uint8Array;
   let text: string;
   const shards = new Map<string, Uint8Array>();
+  /** Shards stored as Blobs (how the retrieval engine stores kNN-LM-only ones) */
+  const blobs = new Map<string, Blob>();
   const server = {
     knnShard: async (id: string): Promise<KnnShardBytes> => {
+      const blob = blobs.get(id);
+      if (blob) return { id, name: `store ${id}`, blob };
       const bytes = shards.get(id);
       if (!bytes) throw new Error(`no ${id}`);
       // The worker transfers the buffer; hand over a copy so the test keeps its own.
@@ -114,6 +119,35 @@ describe('KnnHost', () => {
     // Re-mixing with λ = 0 gives the GPT's own probability.
     const e = host.explain(prompt.length - 1, { settings: { lambda: 0 } });
     expect(e.next!.mix).toBeCloseTo(e.next!.lm, 6);
+  }, LONG);
+
+  it('reads a datastore handed over as a Blob by pieces, keys straight into the IVF index, and searches as from bytes', async () => {
+    const { bytes } = addIvfToShard(decodeShard(withKeys), { lists: 8, sample: 500 });
+    blobs.set('lobster-blob', new Blob([bytes.slice()]));
+    await host.load('lobster-blob', () => undefined);
+    const read = host.datastore!;
+    expect(read.defaultIndex).toBe('ivf');
+    expect(read.section.encoding).toBe('int8');
+    expect(read.section.codes).toBeNull();
+    const opened = KnnDatastore.open(bytes.slice(), { index: 'ivf' });
+    const w = await gpt.start(tokenizer.encode(text).slice(0, 40), { allLogits: true });
+    const d = gpt.manifest.hyperparameters.d_model;
+    for (let t = 0; t < 40; t += 7) {
+      const key = w.knnKeys!.subarray(t * d, (t + 1) * d);
+      for (const index of ['ivf', 'exact'] as const) {
+        const got = read.search(key, 32, { index });
+        const want = opened.search(key, 32, { index });
+        expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
+        expect(Array.from(got.distances)).toEqual(Array.from(want.distances));
+      }
+    }
+    // A damaged key fails the streamed section's checksum.
+    const codes = readShardHeader(bytes).sections.find((s) => s.name === 'knnlmCodes')!;
+    const damaged = bytes.slice();
+    damaged[codes.offset + 3]! ^= 1;
+    blobs.set('damaged', new Blob([damaged]));
+    await expect(host.load('damaged', () => undefined)).rejects.toThrow(/knnlmCodes failed its checksum/);
+    await host.load('lobster', () => undefined);
   }, LONG);
 
   it('refuses a datastore keyed by other weights with a message naming both decoders', async () => {

@@ -3,7 +3,7 @@
  * datastore (its bytes come from the retrieval engine, which owns storage), the token
  * explanations, and the kNN-LM key pass for datastores built in the browser.
  */
-import { decodeShard } from '../datastore/shard';
+import { blobShardSource, decodeShard } from '../datastore/shard';
 import { buildKnnShard, DEFAULT_KEY_BATCH, KnnDatastore, KnnLmModel } from '../knnlm';
 import type { KeyBatchModel } from '../knnlm/build';
 import type { ExplainOptions } from '../knnlm/types';
@@ -132,14 +132,16 @@ export class KnnHost {
 
   private async open(datastoreId: string, onProgress: ProgressCallback): Promise<KnnModelState> {
     const gpt = this.deps.gpt();
-    const { id, name, bytes } = await this.deps.server().knnShard(datastoreId, onProgress);
+    const shard = await this.deps.server().knnShard(datastoreId, onProgress);
+    const { id, name } = shard;
     const target = `knn-open:${id}`;
     const label = `Opening the kNN-LM datastore “${name}”`;
     onProgress({ kind: 'knn-open', datastoreId: id, target, label, done: 0, total: null, unit: 'steps', finished: false });
     const t0 = performance.now();
     try {
       // IVF lists when the shard has them (npm run setup:knn builds them): the exact scan stays a choice per request.
-      const datastore = KnnDatastore.open(bytes, { index: 'ivf' });
+      // A stored Blob is read section by section, its keys streamed into the index: the file is never held whole.
+      const datastore = 'blob' in shard ? await KnnDatastore.load(blobShardSource(shard.blob), { index: 'ivf' }) : KnnDatastore.open(shard.bytes, { index: 'ivf' });
       // Refuses keys made by other weights (ShardMismatchError with the two decoder hashes).
       const view = new OwnSequenceGpt(gpt);
       const model = new KnnLmModel(view, datastore);

@@ -29,6 +29,7 @@ import type {
 import { fingerprint } from '../datastore/checksum';
 import { InputTooLargeError } from '../datastore/errors';
 import { Datastore, buildShard, detectFormat, parseDocuments, readShardHeader } from '../datastore';
+import { blobShardSource, readShardHeaderFrom } from '../datastore/shard';
 import { DatastoreStore, knnRecordInfo, type DatastoreRecord } from '../datastore/store';
 import { formatBytes } from '../io';
 import { Bm25Index, MeanEmbedder, initVoy } from '../retrieval';
@@ -502,7 +503,7 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
     return Array.isArray(json) ? json : (json.datastores ?? []);
   }
 
-  private async installDefault(entry: DefaultEntry, onProgress: ProgressCallback): Promise<Uint8Array> {
+  private async installDefault(entry: DefaultEntry, onProgress: ProgressCallback): Promise<Uint8Array | Blob> {
     const base: Omit<Extract<Progress, { kind: 'datastore-copy' }>, 'done' | 'total' | 'finished'> = {
       kind: 'datastore-copy',
       datastoreId: entry.id,
@@ -510,17 +511,21 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
       label: `Datastore “${entry.name}”`,
       unit: 'bytes',
     };
-    const bytes = await this.folder(this.baseUrl, 'datastores/').bytes(entry.file, (loaded, total) =>
-      onProgress({ ...base, done: loaded, total: total ?? entry.bytes ?? null, finished: false }));
-    onProgress({ ...base, done: bytes.length, total: bytes.length, finished: true });
-    const header = readShardHeader(bytes);
+    const folder = this.folder(this.baseUrl, 'datastores/');
+    const progress = (loaded: number, total: number | undefined) => onProgress({ ...base, done: loaded, total: total ?? entry.bytes ?? null, finished: false });
+    // The kNN-LM datastore (~200 MB) is gathered as a Blob where the folder can (the browser): it is
+    // stored and later read section by section, so the tab never holds the whole file.
+    const bytes = entry.knnlm && folder.blob ? await folder.blob(entry.file, progress) : await folder.bytes(entry.file, progress);
+    const size = bytes instanceof Blob ? bytes.size : bytes.length;
+    onProgress({ ...base, done: size, total: size, finished: true });
+    const header = bytes instanceof Blob ? await readShardHeaderFrom(blobShardSource(bytes)) : readShardHeader(bytes);
     const knnlm = knnRecordInfo(header.meta);
     await this.requireStore().put(
       {
         id: entry.id,
         name: entry.name,
         origin: 'default',
-        bytes: bytes.length,
+        bytes: size,
         chunks: header.chunkCount,
         documents: header.documentCount,
         createdAt: Date.now(),
@@ -574,18 +579,25 @@ export class RetrievalEngine implements RetrievalApi, RetrievalLinks {
    */
   private async knnShardBytes(id: string, onProgress?: ProgressCallback): Promise<KnnShardBytes> {
     const s = this.requireStore();
-    const record = await s.getRecord(id);
+    let record = await s.getRecord(id);
     if (!record) {
       const entry = ((await this.fetchDefaults()) ?? []).find((e) => e.id === id && e.knnlm);
       if (!entry) throw new Error(`No kNN-LM datastore "${id}": ${KNN_NOT_BUILT}`);
       const bytes = await this.installDefault(entry, onProgress ?? (() => undefined)).catch((error: unknown) => {
         throw new Error(`The kNN-LM datastore “${entry.name}” could not be copied into this browser: ${errorMessage(error)}`);
       });
-      return this.transfer({ id, name: entry.name, bytes }, [bytes.buffer as ArrayBuffer]);
+      record = await s.getRecord(id);
+      // Stored as a Blob (kNN-LM-only shards are): hand the stored one on, so fetched bytes can go now.
+      if (!record || record.kind !== 'knnlm') {
+        if (bytes instanceof Blob) return { id, name: entry.name, blob: bytes };
+        return this.transfer({ id, name: entry.name, bytes }, [bytes.buffer as ArrayBuffer]);
+      }
     }
     if (!record.knnlm) throw new Error(`“${record.name}” has no kNN-LM keys: add them (“Add kNN-LM keys” in the datastore list).`);
-    const { bytes } = await s.get(id);
-    return this.transfer({ id, name: record.name, bytes }, [bytes.buffer as ArrayBuffer]);
+    const shard = await s.getShard(id);
+    // A Blob is handed on as it is: the inference engine reads it section by section.
+    if ('blob' in shard) return { id, name: record.name, blob: shard.blob };
+    return this.transfer({ id, name: record.name, bytes: shard.bytes }, [shard.bytes.buffer as ArrayBuffer]);
   }
 
   /** Opens a stored datastore with the current index kind and makes it the one RETRO reads. */

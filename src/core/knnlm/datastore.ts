@@ -4,10 +4,12 @@
  */
 import type { ModelManifest } from '../../protocol/manifest';
 import type { KnnlmMeta, KnnlmSection, Shard } from '../../protocol/shard';
-import { ShardMismatchError } from '../datastore/errors';
-import { decodeShard, type DecodeOptions } from '../datastore/shard';
+import { ShardCorruptError, ShardMismatchError } from '../datastore/errors';
+import { crc32 } from '../datastore/checksum';
+import { decodeShard, decodeShardFrom, type DecodeOptions, type ShardSource } from '../datastore/shard';
+import { l2KernelSupported } from './l2-kernel';
 import { projectKeys } from './pca';
-import { IvfIndex, type IvfSearchOptions } from './ivf';
+import { IvfIndex, IvfKeyWriter, type ExactKnnIndex, type IvfSearchOptions } from './ivf';
 import { KnnIndex, type KnnIndexOptions } from './search';
 import type { KnnSearchResult } from './types';
 
@@ -52,8 +54,51 @@ function charStart(bytes: Uint8Array, offset: number, limit: number): number {
   return offset;
 }
 
+/** Keys streamed into the search index per read (whole keys): the largest transient buffer of `load`. */
+const LOAD_PIECE_BYTES = 4 * 1024 * 1024;
+
+/** A typed array of its own: views into a larger buffer (the file's) are copied, so that buffer can go. */
+function own<T extends { buffer: ArrayBufferLike; byteLength: number; slice(): T }>(a: T): T {
+  return a.byteLength === a.buffer.byteLength ? a : a.slice();
+}
+
+/**
+ * The shard with every array in a buffer of its own and the kNN-LM int8 codes and scales dropped when the
+ * index holds them: what a datastore opened from file bytes keeps, so the file's buffer can be freed.
+ */
+function ownShard(shard: Shard, dropCodes: boolean): Shard {
+  const k = shard.knnlm;
+  return {
+    ...shard,
+    tokens: own(shard.tokens),
+    chunkLengths: own(shard.chunkLengths),
+    chunkDocs: own(shard.chunkDocs),
+    chunkTextSpans: own(shard.chunkTextSpans),
+    docTextOffsets: own(shard.docTextOffsets),
+    texts: own(shard.texts),
+    embeddings: { ...shard.embeddings, codes: own(shard.embeddings.codes), scales: own(shard.embeddings.scales), errors: own(shard.embeddings.errors) },
+    indexBytes: own(shard.indexBytes),
+    knnlm: k && {
+      ...k,
+      keys: k.keys && own(k.keys),
+      codes: dropCodes ? null : k.codes && own(k.codes),
+      scales: dropCodes ? null : k.scales && own(k.scales),
+      pca: k.pca && { mean: own(k.pca.mean), basis: own(k.pca.basis) },
+      values: own(k.values),
+      textOffsets: k.textOffsets && own(k.textOffsets),
+      ivf: k.ivf && { centroids: own(k.ivf.centroids), offsets: own(k.ivf.offsets), ids: own(k.ivf.ids) },
+    },
+  };
+}
+
 export class KnnDatastore {
+  readonly shard: Shard;
   readonly meta: KnnlmMeta;
+  /**
+   * The kNN-LM section. With IVF lists and the SIMD kernel its int8 `codes` and `scales` are null:
+   * the keys live once, list by list, in the IVF index's WebAssembly memory (with −2·scale per key),
+   * and the exact search scans every list there.
+   */
   readonly section: KnnlmSection;
   /** The index `search` uses unless told otherwise: 'ivf' only when asked for and the shard has IVF lists. */
   readonly defaultIndex: KnnIndexKind;
@@ -63,43 +108,88 @@ export class KnnDatastore {
   lastIndex: KnnIndexKind = 'exact';
   /** Lists an IVF search scans (the options', else defaultNprobe); 0 without IVF lists. */
   readonly nprobe: number;
-  private exact: KnnIndex | null = null;
+  private exact: ExactKnnIndex | null = null;
   private ivfIndex: IvfIndex | null = null;
   private readonly decoder = new TextDecoder();
   private readonly projected: Float32Array<ArrayBufferLike>;
 
   private constructor(
-    readonly shard: Shard,
+    shard: Shard,
     private readonly options: KnnDatastoreOptions,
+    /** the shard's arrays are views of file bytes this datastore should not keep */
+    owned: 'views' | 'own',
+    ivfIndex: IvfIndex | null = null,
   ) {
     const section = shard.knnlm;
     const meta = shard.meta.knnlm;
     if (!section || !meta) throw new ShardMismatchError(`datastore "${shard.meta.name}" has no kNN-LM section: build one with npm run datastore -- build-knn`);
     this.meta = meta;
-    this.section = section;
     this.defaultIndex = options.index === 'ivf' && section.ivf ? 'ivf' : 'exact';
     this.nprobe = section.ivf ? (options.nprobe ?? defaultNprobe(section.ivf.offsets.length - 1)) : 0;
+    // int8 keys with IVF lists: the IVF index holds them (and answers exact searches too), so it is
+    // built now whichever index is the default; the entry-order codes are then not kept.
+    if (!ivfIndex && section.encoding === 'int8' && section.ivf) ivfIndex = IvfIndex.fromCodes(section.codes!, section.scales!, section.dim, section.ivf, options);
+    this.ivfIndex = ivfIndex;
+    const dropCodes = ivfIndex !== null && ivfIndex.backend === 'wasm-simd' && section.encoding === 'int8';
+    this.shard = owned === 'views' ? ownShard(shard, dropCodes) : dropCodes ? { ...shard, knnlm: { ...section, codes: null, scales: null } } : shard;
+    this.section = this.shard.knnlm!;
     // The default index is built now (the exact one as before); the other on first use.
     if (this.defaultIndex === 'ivf') void this.ivf;
     else void this.index;
     this.projected = new Float32Array(section.dim);
   }
 
-  /** Decodes and checks shard bytes (checksums included unless turned off), then builds the index. */
+  /**
+   * Decodes and checks shard bytes (checksums included unless turned off), then builds the index.
+   * The datastore keeps none of `bytes` (its arrays are copied out): drop them to free the file.
+   */
   static open(bytes: Uint8Array, options: KnnOpenOptions = {}): KnnDatastore {
-    return new KnnDatastore(decodeShard(bytes, { verifyChecksums: options.verifyChecksums }), options);
+    return new KnnDatastore(decodeShard(bytes, { verifyChecksums: options.verifyChecksums }), options, 'views');
+  }
+
+  /**
+   * Reads a shard section by section (a file, a Blob) and builds the index. int8 keys with IVF lists
+   * are streamed from the source into the index's memory a few MB at a time: the keys are never held
+   * twice and the file never whole, so memory peaks at about what the datastore keeps.
+   */
+  static async load(source: ShardSource, options: KnnOpenOptions = {}): Promise<KnnDatastore> {
+    const verify = options.verifyChecksums !== false;
+    const { shard, codes } = await decodeShardFrom(source, { verifyChecksums: verify, deferCodes: options.simd !== false && l2KernelSupported(64) });
+    const section = shard.knnlm;
+    if (!codes || !section || section.encoding !== 'int8' || !section.ivf || !section.scales) {
+      if (!codes) return new KnnDatastore(shard, options, 'own');
+      // Deferred codes the index cannot take piece by piece (no IVF lists): read them whole.
+      const bytes = await source.read(codes.offset, codes.bytes);
+      if (verify && crc32(bytes) !== codes.crc32) throw new ShardCorruptError('section knnlmCodes failed its checksum: the file is damaged', 'knnlmCodes');
+      return new KnnDatastore({ ...shard, knnlm: section && { ...section, codes: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) } }, options, 'own');
+    }
+    const writer = new IvfKeyWriter(section.scales, section.dim, section.ivf, options);
+    const piece = Math.max(1, Math.floor(LOAD_PIECE_BYTES / section.dim)) * section.dim;
+    let crc: number | undefined;
+    // One buffer for every piece where the source fills it (a file): no garbage of read pieces.
+    const buffer = new Uint8Array(Math.min(piece, codes.bytes));
+    for (let at = 0; at < codes.bytes; at += piece) {
+      const bytes = await source.read(codes.offset + at, Math.min(piece, codes.bytes - at), buffer);
+      if (verify) crc = crc32(bytes, crc);
+      writer.write(new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    }
+    if (verify && (crc ?? crc32(new Uint8Array(0))) !== codes.crc32) throw new ShardCorruptError('section knnlmCodes failed its checksum: the file is damaged', 'knnlmCodes');
+    return new KnnDatastore(shard, options, 'own', writer.finish());
   }
 
   static fromShard(shard: Shard, options: KnnDatastoreOptions = {}): KnnDatastore {
-    return new KnnDatastore(shard, options);
+    return new KnnDatastore(shard, options, 'own');
   }
 
-  /** The exact search (the reference), built on first use when the datastore defaults to IVF. */
-  get index(): KnnIndex {
+  /**
+   * The exact search (the reference), built on first use when the datastore defaults to IVF. Over
+   * int8 keys with IVF lists it is the IVF index scanning every list (the same results as KnnIndex).
+   */
+  get index(): ExactKnnIndex {
     const { section, options } = this;
-    this.exact ??= section.encoding === 'f32'
-      ? KnnIndex.fromFloats(section.keys!, section.dim, options)
-      : KnnIndex.fromCodes(section.codes!, section.scales!, section.dim, options);
+    if (this.exact) return this.exact;
+    if (this.ivfIndex && section.encoding === 'int8') this.exact = this.ivfIndex.exact;
+    else this.exact = section.encoding === 'f32' ? KnnIndex.fromFloats(section.keys!, section.dim, options) : KnnIndex.fromCodes(section.codes!, section.scales!, section.dim, options);
     return this.exact;
   }
 

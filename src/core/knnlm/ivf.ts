@@ -19,7 +19,10 @@ import { TopK } from '../retrieval/vector-index';
 import type { KnnlmIvf } from '../../protocol/shard';
 import { checkIvf } from '../datastore/ivf-format';
 import { L2Kernel, l2KernelSupported } from './l2-kernel';
-import { exactKeyDistance } from './search';
+import { KnnIndex, exactKeyDistance } from './search';
+
+const EMPTY_CODES = new Int8Array(0);
+const EMPTY_SCALES = new Float32Array(0);
 import type { KnnSearchResult } from './types';
 
 export { IVF_FORMAT_VERSION, checkIvf } from '../datastore/ivf-format';
@@ -249,7 +252,135 @@ export interface IvfIndexOptions {
   simd?: boolean;
 }
 
-/** IVF search over int8 keys (or float keys scanned as int8), re-ranked exactly like KnnIndex. */
+/** The exact search's surface (KnnIndex, or the IVF index scanning every list): what KnnDatastore.index gives. */
+export interface ExactKnnIndex {
+  readonly size: number;
+  readonly dim: number;
+  readonly backend: 'wasm-simd' | 'js';
+  lastCandidates: number;
+  lastTimings: { scan: number; select: number; rerank: number };
+  readonly memoryBytes: number;
+  search(query: Float32Array, k: number, prefix?: number): KnnSearchResult;
+  exactDistance(query: Float32Array, i: number): number;
+}
+
+/** Below this many keys per k the sampled threshold is not worth it: every key is a candidate (as in search.ts). */
+const SAMPLE_MIN_STRIDE = 4;
+
+/** Where the keys live: the kernel's memory in list order (with SIMD), or JS arrays in entry order. */
+interface KeyStore {
+  kernel: L2Kernel | null;
+  /** entry-order codes and scales: the JS path only (the kernel holds its own copy) */
+  codes: Int8Array | null;
+  scales: Float32Array | null;
+  /** per-key terms in list order: views of the kernel's memory, or JS arrays */
+  base: Float32Array;
+  coef: Float32Array;
+  maxBase: number;
+}
+
+/**
+ * Writes int8 keys into a kernel (or JS arrays) list by list as they arrive, in pieces of whole
+ * keys in entry order: a datastore read from a file section by section never holds the codes twice.
+ */
+export class IvfKeyWriter {
+  private readonly kernel: L2Kernel | null;
+  private readonly codes: Int8Array | null;
+  private readonly base: Float32Array;
+  private readonly coef: Float32Array;
+  private readonly kernelCodes: Int8Array | null;
+  /** list-order position of each entry (dropped when done) */
+  private positions: Uint32Array | null;
+  private maxBase = 0;
+  private written = 0;
+
+  constructor(
+    private readonly scales: Float32Array,
+    private readonly dim: number,
+    private readonly ivf: KnnlmIvf,
+    private readonly options: IvfIndexOptions = {},
+  ) {
+    const n = scales.length;
+    const problem = checkIvf(ivf, n, dim);
+    if (problem) throw new RangeError(problem);
+    this.kernel = options.simd !== false && l2KernelSupported(dim) && n > 0 ? new L2Kernel(null, n, dim) : null;
+    if (this.kernel) {
+      this.codes = null;
+      this.base = this.kernel.base();
+      this.coef = this.kernel.coef();
+      this.kernelCodes = this.kernel.codes();
+      this.positions = new Uint32Array(n);
+      for (let p = 0; p < n; p++) this.positions[ivf.ids[p]!] = p;
+    } else {
+      this.codes = new Int8Array(n * dim);
+      this.base = new Float32Array(n);
+      this.coef = new Float32Array(n);
+      this.kernelCodes = null;
+      this.positions = null;
+    }
+  }
+
+  /** Keys first .. first + codes.length / dim (entry ids), in order: each piece follows the last. */
+  write(codes: Int8Array): void {
+    const { dim, scales } = this;
+    const first = this.written;
+    const rows = codes.length / dim;
+    if (!Number.isInteger(rows) || first + rows > scales.length) throw new RangeError(`kNN keys do not match: ${codes.length} codes after ${first} of ${scales.length} keys of ${dim} dims`);
+    if (this.kernel) {
+      const { kernel, positions, base, coef, kernelCodes } = this;
+      for (let r = 0; r < rows; r++) {
+        const b = kernel.writeKey(positions![first + r]!, codes, r * dim, scales[first + r]!, kernelCodes!, base, coef);
+        if (b > this.maxBase) this.maxBase = b;
+      }
+    } else this.codes!.set(codes, first * dim);
+    this.written += rows;
+  }
+
+  /** The index, once every key is written. */
+  finish(): IvfIndex {
+    const n = this.scales.length;
+    if (this.written !== n) throw new RangeError(`only ${this.written} of ${n} kNN keys were written`);
+    this.positions = null;
+    if (this.kernel) return IvfIndex.fromStore({ kernel: this.kernel, codes: null, scales: null, base: this.base, coef: this.coef, maxBase: this.maxBase }, null, null, this.dim, this.ivf);
+    return IvfIndex.fromCodes(this.codes!, this.scales, this.dim, this.ivf, { ...this.options, simd: false });
+  }
+}
+
+/** The exact search of an IVF index over its list-ordered keys, with KnnIndex's surface (its own search statistics). */
+class ListOrderExact implements ExactKnnIndex {
+  readonly size: number;
+  readonly dim: number;
+  readonly backend: 'wasm-simd' | 'js';
+  lastCandidates = 0;
+  lastTimings = { scan: 0, select: 0, rerank: 0 };
+
+  constructor(
+    private readonly index: IvfIndex,
+    private readonly run: (query: Float32Array, k: number, prefix: number | undefined, stats: ExactKnnIndex) => KnnSearchResult,
+  ) {
+    this.size = index.size;
+    this.dim = index.dim;
+    this.backend = index.backend;
+  }
+
+  get memoryBytes(): number {
+    return this.index.memoryBytes;
+  }
+
+  search(query: Float32Array, k: number, prefix?: number): KnnSearchResult {
+    return this.run(query, k, prefix, this);
+  }
+
+  exactDistance(query: Float32Array, i: number): number {
+    return this.index.exactDistance(query, i);
+  }
+}
+
+/**
+ * IVF search over int8 keys (or float keys scanned as int8), re-ranked exactly like KnnIndex. With
+ * the SIMD kernel the keys live only in the kernel's memory, in list order; the exact search then
+ * scans every list (`exact`), so no second, entry-ordered copy of the keys is kept.
+ */
 export class IvfIndex {
   readonly size: number;
   readonly dim: number;
@@ -261,6 +392,12 @@ export class IvfIndex {
   /** Where the last search spent its time, in ms: centroids, the list scans and selection, re-ranking. */
   lastTimings = { probe: 0, scan: 0, rerank: 0 };
   private readonly kernel: L2Kernel | null;
+  /** the kernel's codes (list order, rows of dim16), or null on the JS path */
+  private readonly kernelCodes: Int8Array | null;
+  private readonly dim16: number;
+  /** entry-order keys: the JS path only */
+  private readonly codes: Int8Array | null;
+  private readonly scales: Float32Array | null;
   /** per-key distance terms in list order (see search.ts) */
   private readonly base: Float32Array;
   private readonly coef: Float32Array;
@@ -273,72 +410,228 @@ export class IvfIndex {
   private readonly offsets: Uint32Array;
   /** entry id at each list-order position */
   private readonly order: Uint32Array;
+  /** list-order position of each entry: built on first exactDistance (RetoMaton, random neighbours) */
+  private inverse: Uint32Array | null = null;
+  private exactView: ExactKnnIndex | null = null;
   private positions = new Int32Array(0);
   private approxs = new Float64Array(0);
 
   private constructor(
-    private readonly codes: Int8Array,
-    private readonly scales: Float32Array,
+    store: KeyStore,
     private readonly floats: Float32Array | null,
     errors: Float32Array | null,
     dim: number,
     ivf: KnnlmIvf,
-    options: IvfIndexOptions,
   ) {
-    const n = scales.length;
-    if (codes.length !== n * dim || (floats && floats.length !== n * dim)) throw new RangeError(`kNN keys do not match: ${n} scales, ${codes.length} codes of ${dim} dims`);
+    const n = ivf.ids.length;
     const problem = checkIvf(ivf, n, dim);
     if (problem) throw new RangeError(problem);
+    if (floats && floats.length !== n * dim) throw new RangeError(`kNN keys do not match: ${n} keys, ${floats.length} floats of ${dim} dims`);
     this.size = n;
     this.dim = dim;
+    this.dim16 = Math.ceil(dim / 16) * 16;
     this.lists = ivf.offsets.length - 1;
     this.centroids = ivf.centroids;
     this.offsets = ivf.offsets;
     this.order = ivf.ids;
-    this.base = new Float32Array(n);
-    this.coef = new Float32Array(n);
-    let maxBase = 0;
-    for (let p = 0; p < n; p++) {
-      const i = this.order[p]!;
-      let c2 = 0;
-      for (let j = 0, o = i * dim; j < dim; j++) c2 += codes[o + j]! * codes[o + j]!;
-      const s = scales[i]!;
-      const b = s * s * c2;
-      this.base[p] = b;
-      this.coef[p] = -2 * s;
-      if (b > maxBase) maxBase = b;
-    }
-    this.maxBase = maxBase;
-    this.maxNorm = Math.sqrt(maxBase) * (1 + 1e-6);
+    this.kernel = store.kernel;
+    this.kernelCodes = store.kernel ? store.kernel.codes() : null;
+    this.codes = store.codes;
+    this.scales = store.scales;
+    this.base = store.base;
+    this.coef = store.coef;
+    this.maxBase = store.maxBase;
+    this.maxNorm = Math.sqrt(store.maxBase) * (1 + 1e-6);
     let maxError = 0;
     if (floats && errors) for (let i = 0; i < n; i++) maxError = Math.max(maxError, errors[i]!);
     this.maxError = maxError;
-    const dim16 = Math.ceil(dim / 16) * 16;
-    this.queryMax = Math.min(32767, Math.floor(0x7fffffff / (127 * dim16)));
+    this.queryMax = Math.min(32767, Math.floor(0x7fffffff / (127 * this.dim16)));
     this.queryInt = new Int16Array(dim);
-    this.kernel = options.simd !== false && l2KernelSupported(dim) && n > 0 ? new L2Kernel(codes, n, dim, this.base, this.coef, this.order) : null;
     this.backend = this.kernel ? 'wasm-simd' : 'js';
   }
 
-  /** IVF search over int8 keys (x̂_i = scales[i] * codes[i]). */
+  /** @internal The index over keys already in place (IvfKeyWriter). */
+  static fromStore(store: KeyStore, floats: Float32Array | null, errors: Float32Array | null, dim: number, ivf: KnnlmIvf): IvfIndex {
+    return new IvfIndex(store, floats, errors, dim, ivf);
+  }
+
+  /** IVF search over int8 keys (x̂_i = scales[i] * codes[i]). With the kernel, `codes` and `scales` are not kept. */
   static fromCodes(codes: Int8Array, scales: Float32Array, dim: number, ivf: KnnlmIvf, options: IvfIndexOptions = {}): IvfIndex {
-    return new IvfIndex(codes, scales, null, null, dim, ivf, options);
+    return IvfIndex.build(codes, scales, null, null, dim, ivf, options);
   }
 
   /** IVF search over float keys: scans int8 copies, re-ranks against the floats. */
   static fromFloats(vectors: Float32Array, dim: number, ivf: KnnlmIvf, options: IvfIndexOptions = {}): IvfIndex {
     const q = quantizeVectors(vectors, dim);
-    return new IvfIndex(q.codes, q.scales, vectors, q.errors, dim, ivf, options);
+    return IvfIndex.build(q.codes, q.scales, vectors, q.errors, dim, ivf, options);
   }
 
-  /** Bytes this index holds beyond the keys and lists it was given. */
+  private static build(codes: Int8Array, scales: Float32Array, floats: Float32Array | null, errors: Float32Array | null, dim: number, ivf: KnnlmIvf, options: IvfIndexOptions): IvfIndex {
+    const n = scales.length;
+    if (codes.length !== n * dim) throw new RangeError(`kNN keys do not match: ${n} scales, ${codes.length} codes of ${dim} dims`);
+    const problem = checkIvf(ivf, n, dim);
+    if (problem) throw new RangeError(problem);
+    if (options.simd !== false && l2KernelSupported(dim) && n > 0) {
+      const writer = new IvfKeyWriter(scales, dim, ivf, options);
+      writer.write(codes);
+      const built = writer.finish();
+      return floats ? new IvfIndex({ kernel: built.kernel, codes: null, scales: null, base: built.base, coef: built.coef, maxBase: built.maxBase }, floats, errors, dim, ivf) : built;
+    }
+    const base = new Float32Array(n);
+    const coef = new Float32Array(n);
+    let maxBase = 0;
+    for (let p = 0; p < n; p++) {
+      const i = ivf.ids[p]!;
+      let c2 = 0;
+      for (let j = 0, o = i * dim; j < dim; j++) c2 += codes[o + j]! * codes[o + j]!;
+      const s = scales[i]!;
+      const b = s * s * c2;
+      base[p] = b;
+      coef[p] = -2 * s;
+      if (b > maxBase) maxBase = b;
+    }
+    return new IvfIndex({ kernel: null, codes, scales, base, coef, maxBase }, floats, errors, dim, ivf);
+  }
+
+  /** Bytes this index holds beyond the lists it was given (with the kernel: the keys too). */
   get memoryBytes(): number {
-    return (this.kernel?.bytes ?? 0) + this.base.byteLength + this.coef.byteLength + this.positions.byteLength + this.approxs.byteLength;
+    const js = this.kernel ? 0 : this.base.byteLength + this.coef.byteLength;
+    return (this.kernel?.bytes ?? 0) + js + (this.inverse?.byteLength ?? 0) + this.positions.byteLength + this.approxs.byteLength;
+  }
+
+  /** Exact squared L2 between `query` and the key at list position p. */
+  private exactAt(query: Float32Array, p: number): number {
+    const { dim, floats } = this;
+    if (floats || !this.kernel) return exactKeyDistance(this.codes ?? EMPTY_CODES, this.scales ?? EMPTY_SCALES, floats, dim, query, this.order[p]!);
+    // The scale is −coef/2 exactly (coef is float32(−2s) of a float32 s); x̂ as in exactKeyDistance.
+    const s = -0.5 * this.coef[p]!;
+    const codes = this.kernelCodes!;
+    let d = 0;
+    for (let j = 0, o = p * this.dim16; j < dim; j++) {
+      const e = query[j]! - Math.fround(s * codes[o + j]!);
+      d += e * e;
+    }
+    return d;
   }
 
   /** Exact squared L2 between `query` and the stored key `i`: the same as KnnIndex.exactDistance. */
   exactDistance(query: Float32Array, i: number): number {
-    return exactKeyDistance(this.codes, this.scales, this.floats, this.dim, query, i);
+    if (!this.kernel || this.floats) return exactKeyDistance(this.codes ?? EMPTY_CODES, this.scales ?? EMPTY_SCALES, this.floats, this.dim, query, i);
+    if (!this.inverse) {
+      const inverse = new Uint32Array(this.size);
+      for (let p = 0; p < this.size; p++) inverse[this.order[p]!] = p;
+      this.inverse = inverse;
+    }
+    return this.exactAt(query, this.inverse[i]!);
+  }
+
+  /**
+   * The exact search (every list scanned): the same ids and distances as KnnIndex over the same keys.
+   * With the kernel it scans the list-ordered keys; on the JS path it is a KnnIndex over the entry-order keys.
+   */
+  get exact(): ExactKnnIndex {
+    if (this.exactView) return this.exactView;
+    if (!this.kernel) {
+      this.exactView = this.floats ? KnnIndex.fromFloats(this.floats, this.dim, { simd: false }) : KnnIndex.fromCodes(this.codes!, this.scales!, this.dim, { simd: false });
+      return this.exactView;
+    }
+    this.exactView = new ListOrderExact(this, (query, k, prefix, stats) => this.searchExact(query, k, prefix, stats));
+    return this.exactView;
+  }
+
+  /**
+   * KnnIndex.search over the list-ordered keys: the scan covers every list, candidates are list
+   * positions (mapped to entry ids for the result), and with `prefix` only entries < prefix count.
+   * The result is the exact top k, so it equals KnnIndex's (ties: smaller id first).
+   */
+  private searchExact(query: Float32Array, k: number, prefix = this.size, stats: ExactKnnIndex): KnnSearchResult {
+    const { dim, size: n, order, base, coef } = this;
+    const kernel = this.kernel!;
+    if (!(Number.isInteger(prefix) && prefix >= 0 && prefix <= n)) throw new RangeError(`a search limit must be a whole number in 0..${n}, got ${prefix}`);
+    if (query.length !== dim) throw new RangeError(`query has ${query.length} dims, the kNN keys ${dim}`);
+    k = Math.max(0, Math.min(Math.floor(k), prefix));
+    if (k === 0) return { ids: new Int32Array(0), distances: new Float32Array(0) };
+    const all = prefix === n;
+    const t0 = clock();
+    let qq = 0;
+    let qmax = 0;
+    for (let j = 0; j < dim; j++) {
+      qq += query[j]! * query[j]!;
+      qmax = Math.max(qmax, Math.abs(query[j]!));
+    }
+    const qnorm = Math.sqrt(qq);
+    const rounding = 2 ** -20 * (this.maxBase + 2 * qnorm * this.maxNorm);
+    const sigma = Math.fround(qmax > 0 ? qmax / this.queryMax : 1);
+    let r2 = 0;
+    for (let j = 0; j < dim; j++) {
+      const c = Math.max(-this.queryMax, Math.min(this.queryMax, Math.round(query[j]! / sigma)));
+      this.queryInt[j] = c;
+      const d = query[j]! - c * sigma;
+      r2 += d * d;
+    }
+    const sums = kernel.scan(this.queryInt, sigma);
+    const approx = (p: number) => base[p]! + sigma * coef[p]! * sums[p]!;
+    const beta = 2 * Math.sqrt(r2) * this.maxNorm * (1 + 1e-6) + rounding;
+    // The kernel filters in float32: widen the threshold by its rounding so no key at or under it
+    // in float64 is dropped; keys of entries past the prefix are dropped after.
+    const below = (thr: number): ArrayLike<number> => {
+      const passed = kernel.below(Math.fround(thr + rounding));
+      if (all) return passed;
+      const kept: number[] = [];
+      for (let t = 0; t < passed.length; t++) if (order[passed[t]!]! < prefix) kept.push(passed[t]!);
+      return kept;
+    };
+    const t1 = clock();
+    const maxError = this.maxError;
+    const bound = (kth: number): number => {
+      if (maxError === 0) return kth + 2 * beta;
+      const upper = Math.sqrt(Math.max(0, kth + qq + beta)) + 2 * maxError;
+      return upper * upper + beta - qq + 1e-9 * (qq + upper * upper);
+    };
+
+    // Candidates: a threshold from a strided sample of the eligible keys, raised until k pass.
+    let pool: ArrayLike<number> | null = null;
+    let used = Infinity;
+    const stride = Math.floor(prefix / (16 * Math.max(k, 256)));
+    if (stride >= SAMPLE_MIN_STRIDE) {
+      // Positions every `step` apart hold about one eligible key per `stride` of them.
+      const step = all ? stride : Math.max(1, Math.floor((stride * n) / prefix));
+      const sampled: number[] = [];
+      for (let p = step >> 1; p < n; p += step) if (all || order[p]! < prefix) sampled.push(p);
+      for (let rank = Math.ceil((1.25 * k) / stride) + 8; rank <= sampled.length; rank *= 4) {
+        const sample = new TopK(rank);
+        for (const p of sampled) sample.push(-approx(p), p);
+        used = bound(-sample.threshold);
+        const passed = below(used);
+        if (passed.length >= k) {
+          pool = passed;
+          break;
+        }
+        used = Infinity;
+      }
+    }
+    const kth = new TopK(k);
+    if (pool) for (let t = 0; t < pool.length; t++) kth.push(-approx(pool[t]!), pool[t]!);
+    else for (let p = 0; p < n; p++) if (all || order[p]! < prefix) kth.push(-approx(p), p);
+    const limit = bound(-kth.threshold);
+    if (pool && limit > used) pool = below(limit);
+
+    const t2 = clock();
+    const top = new TopK(k);
+    let candidates = 0;
+    const poolSize = pool ? pool.length : n;
+    for (let t = 0; t < poolSize; t++) {
+      const p = pool ? pool[t]! : t;
+      if (!pool && !all && order[p]! >= prefix) continue;
+      if (!(approx(p) <= limit)) continue;
+      candidates++;
+      top.push(-this.exactAt(query, p), order[p]!);
+    }
+    stats.lastCandidates = candidates;
+    this.lastCandidates = candidates;
+    const best = top.sorted();
+    stats.lastTimings = { scan: t1 - t0, select: t2 - t1, rerank: clock() - t2 };
+    return { ids: best.ids, distances: Float32Array.from(best.scores, (s) => -s) };
   }
 
   /** The k nearest keys among the `nprobe` lists nearest to `query`, nearest first (ties: smaller id first). */
@@ -406,7 +699,7 @@ export class IvfIndex {
       }
     } else {
       beta = rounding;
-      const { codes } = this;
+      const codes = this.codes!;
       for (const c of probed) {
         for (let p = offsets[c]!, end = offsets[c + 1]!; p < end; p++) {
           if (order[p]! >= prefix) continue;
@@ -445,16 +738,16 @@ export class IvfIndex {
     let candidates = 0;
     if (pick) {
       for (const t of pick) {
-        const id = order[positions[t]!]!;
+        const p = positions[t]!;
         candidates++;
-        top.push(-this.exactDistance(query, id), id);
+        top.push(-this.exactAt(query, p), order[p]!);
       }
     } else {
       for (let t = 0; t < m; t++) {
         if (!(approxs[t]! <= limit)) continue;
-        const id = order[positions[t]!]!;
+        const p = positions[t]!;
         candidates++;
-        top.push(-this.exactDistance(query, id), id);
+        top.push(-this.exactAt(query, p), order[p]!);
       }
     }
     this.lastCandidates = candidates;

@@ -16,7 +16,8 @@ import { GPT_ID, MODELS_DIR } from '../models/test-support';
 import { Runtime } from '../runtime';
 import { nodeModelFiles } from '../runtime/node-files';
 import { loadTokenizer, type RetroTokenizer } from '../tokenizer';
-import { buildKnnShard, tokenStream } from './build';
+import { addIvfToShard, buildKnnShard, tokenStream } from './build';
+import { KnnIndex } from './search';
 import { KnnDatastore } from './datastore';
 import { evaluateKnnLm } from './eval';
 import { logSoftmax } from './interpolate';
@@ -61,6 +62,43 @@ describe('kNN-LM on the shipped GPT', () => {
       // Only int8 rounding separates the query from its stored key; other contexts are far.
       expect(hit.distances[0]!).toBeLessThan(0.05 * hit.distances[1]!);
     }
+  }, LONG);
+
+  // The built-in datastore keeps its keys once, list by list, in the IVF index's WebAssembly memory,
+  // and the exact search scans every list there. On real keys (PCA-64 int8, as the built-in) it must
+  // give what the entry-order scan gives: the same ids in the same order (ties: smaller id first),
+  // the same distances, for whole-datastore and prefix searches, opened from bytes or read by pieces.
+  it('the exact search over the list-ordered keys equals the entry-order exact scan on real keys', async () => {
+    const section = other.section;
+    expect(section.encoding).toBe('int8');
+    const entryOrder = KnnIndex.fromCodes(section.codes!, section.scales!, section.dim);
+    const { bytes } = addIvfToShard(other.shard, { lists: 16, sample: 1000 });
+    const opened = KnnDatastore.open(bytes.slice(), { index: 'ivf' });
+    const read = await KnnDatastore.load({ byteLength: bytes.length, read: async (offset, length) => bytes.slice(offset, offset + length) });
+    for (const ds of [opened, read]) {
+      expect(ds.section.codes).toBeNull();
+      expect(ds.index).not.toBeInstanceOf(KnnIndex);
+      expect(ds.index.backend).toBe('wasm-simd');
+    }
+    const w = await gpt.start(Array.from(evalIds.subarray(0, 256)), { allLogits: true });
+    const d = gpt.manifest.hyperparameters.d_model;
+    let compared = 0;
+    for (let t = 0; t < 256; t += 5) {
+      const query = other.project(w.knnKeys!.subarray(t * d, (t + 1) * d)).slice();
+      for (const [k, limit] of [[1, other.size], [16, other.size], [1024, other.size], [64, 700], [1024, 1500], [8, 3]] as const) {
+        const want = entryOrder.search(query, k, limit);
+        for (const ds of [opened, read]) {
+          const got = ds.index.search(query, k, limit);
+          expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
+          expect(Array.from(got.distances)).toEqual(Array.from(want.distances));
+          compared++;
+        }
+      }
+      // Distances by entry (RetoMaton's pointers, random neighbours) read the same keys.
+      const entries = [0, 1, t, other.size - 1];
+      expect(Array.from(read.distancesTo(w.knnKeys!.subarray(t * d, (t + 1) * d), entries))).toEqual(entries.map((e) => Math.fround(entryOrder.exactDistance(query, e))));
+    }
+    expect(compared).toBe(52 * 6 * 2);
   }, LONG);
 
   it('with the eval text in the datastore, perplexity collapses; with other text, it does not', async () => {

@@ -13,9 +13,9 @@
  */
 
 import {
-  ANY_TRUE, BLOCK, BR, BR_IF, DOT_I16, END, EXTEND_HIGH_S, EXTEND_LOW_S, F32, F32_LE, F32_LOAD, F32X4_ADD, F32X4_FROM_I32X4, F32X4_LE,
+  ANY_TRUE, BLOCK, BR, BR_IF, DOT_I16, END, EXTEND_HIGH_S, EXTEND_LOW_S, F32, F32_LE, F32X4_ADD, F32X4_FROM_I32X4, F32X4_LE,
   F32X4_MUL, F32X4_SPLAT, I32, I32_ADD, I32_AND, I32_GE_U, I32_LT_U, I32_SHL, I32_STORE, I32X4_ADD, IF, LANE, LOOP, V128, V128_LOAD,
-  V128_STORE, V128_ZERO, compileIfSupported, funcBody, funcType, get, i32const, moduleBytes as wasmModule, name, section, set, tee, uleb, vec,
+  V128_ZERO, compileIfSupported, funcBody, funcType, get, i32const, moduleBytes as wasmModule, name, section, set, simd, tee, uleb, vec,
 } from '../wasm/emit';
 
 /** `addr + (i << 2)`: the address of element i of a 4-byte array. */
@@ -64,10 +64,22 @@ function sumsCode(dim16: number): { locals: [number, number][]; code: number[] }
   return { locals: [[2, I32], [2 + 2 * steps, V128]], code };
 }
 
-// below(sums, base, coef, n, sigma, thr, out, idx) -> count: with out[i] = base[i] + (sigma *
-// coef[i]) * f32(sums[i]) computed four keys at a time, idx[0..count) = every i < n with
-// out[i] <= thr, ascending. The arrays must be readable and writable up to n rounded up to 4.
-const B = { SUMS: 0, BASE: 1, COEF: 2, N: 3, SIGMA: 4, THR: 5, OUT: 6, IDX: 7, I: 8, C: 9, L: 10, SIG4: 11, THR4: 12, D4: 13 };
+// below(sums, base, coef, n, sigma, thr, idx) -> count: with d[i] = base[i] + (sigma * coef[i]) *
+// f32(sums[i]) computed four keys at a time, idx[0..count) = every i < n with d[i] <= thr,
+// ascending. The arrays must be readable up to n rounded up to 4. A block of four with a key under
+// the threshold is checked lane by lane from the register (no scratch array: it would be 4 bytes a key).
+const B = { SUMS: 0, BASE: 1, COEF: 2, N: 3, SIGMA: 4, THR: 5, IDX: 6, I: 7, C: 8, SIG4: 9, THR4: 10, D4: 11 };
+const F32X4_LANE = (l: number) => simd(0x1f, l);
+const laneCheck = (l: number): number[] => [
+  // (i + l < n) & (d4[l] <= thr), both evaluated
+  ...get(B.I), ...i32const(l), ...I32_ADD, ...get(B.N), ...I32_LT_U,
+  ...get(B.D4), ...F32X4_LANE(l), ...get(B.THR), ...F32_LE,
+  ...I32_AND,
+  ...IF,
+  ...at4(B.IDX, B.C), ...get(B.I), ...i32const(l), ...I32_ADD, ...I32_STORE,
+  ...get(B.C), ...i32const(1), ...I32_ADD, ...set(B.C),
+  ...END,
+];
 const belowCode: number[] = [
   ...get(B.SIGMA), ...F32X4_SPLAT, ...set(B.SIG4),
   ...get(B.THR), ...F32X4_SPLAT, ...set(B.THR4),
@@ -80,19 +92,7 @@ const belowCode: number[] = [
   ...F32X4_MUL, ...F32X4_ADD, ...tee(B.D4),
   ...get(B.THR4), ...F32X4_LE, ...ANY_TRUE,
   ...IF,
-  ...at4(B.OUT, B.I), ...get(B.D4), ...V128_STORE(0),
-  ...i32const(0), ...set(B.L),
-  ...LOOP,
-  // (i + l < n) & (out[i + l] <= thr), both evaluated: the padding is readable
-  ...get(B.I), ...get(B.L), ...I32_ADD, ...get(B.N), ...I32_LT_U,
-  ...get(B.OUT), ...get(B.I), ...get(B.L), ...I32_ADD, ...i32const(2), ...I32_SHL, ...I32_ADD, ...F32_LOAD, ...get(B.THR), ...F32_LE,
-  ...I32_AND,
-  ...IF,
-  ...at4(B.IDX, B.C), ...get(B.I), ...get(B.L), ...I32_ADD, ...I32_STORE,
-  ...get(B.C), ...i32const(1), ...I32_ADD, ...set(B.C),
-  ...END,
-  ...get(B.L), ...i32const(1), ...I32_ADD, ...tee(B.L), ...i32const(4), ...I32_LT_U, ...BR_IF(0),
-  ...END,
+  ...laneCheck(0), ...laneCheck(1), ...laneCheck(2), ...laneCheck(3),
   ...END,
   ...get(B.I), ...i32const(4), ...I32_ADD, ...set(B.I),
   ...BR(0),
@@ -104,11 +104,11 @@ const belowCode: number[] = [
 function moduleBytes(dim16: number): Uint8Array<ArrayBuffer> {
   const sums = sumsCode(dim16);
   return wasmModule(
-    section(1, vec([funcType([I32, I32, I32, I32], []), funcType([I32, I32, I32, I32, F32, F32, I32, I32], [I32])])),
+    section(1, vec([funcType([I32, I32, I32, I32], []), funcType([I32, I32, I32, I32, F32, F32, I32], [I32])])),
     section(3, vec([[0], [1]])),
     section(5, vec([[0x00, ...uleb(1)]])),
     section(7, vec([[...name('sums'), 0x00, 0], [...name('below'), 0x00, 1], [...name('memory'), 0x02, 0]])),
-    section(10, vec([funcBody(sums.locals, sums.code), funcBody([[3, I32], [3, V128]], belowCode)])),
+    section(10, vec([funcBody(sums.locals, sums.code), funcBody([[2, I32], [3, V128]], belowCode)])),
   );
 }
 
@@ -135,18 +135,17 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /**
  * int8 keys held in a kernel instance's memory. Layout: query int16 [dim16], then sums (i32),
- * base, coef, out (f32) and idx (i32), each [n rounded up to 4], then the codes [n * dim16]
- * (rows zero-padded).
+ * base, coef (f32) and idx (i32), each [n rounded up to 4], then the codes [n * dim16] (rows
+ * zero-padded). The memory is grown once, to its final size, when the kernel is made.
  */
 export class L2Kernel {
   readonly dim16: number;
   private readonly memory: WebAssembly.Memory;
   private readonly sumsFn: (q: number, codes: number, n: number, out: number) => void;
-  private readonly belowFn: (sums: number, base: number, coef: number, n: number, sigma: number, thr: number, out: number, idx: number) => number;
+  private readonly belowFn: (sums: number, base: number, coef: number, n: number, sigma: number, thr: number, idx: number) => number;
   private readonly sumsPtr: number;
   private readonly basePtr: number;
   private readonly coefPtr: number;
-  private readonly outPtr: number;
   private readonly idxPtr: number;
   private readonly codesPtr: number;
   private sigma = 1;
@@ -157,14 +156,15 @@ export class L2Kernel {
   /**
    * `base[i]` and `coef[i]` are the per-key terms of the distance (see `below`). With `order`, the
    * kernel's row i is row order[i] of `codes` (the IVF index keeps each list's keys contiguous);
-   * `base` and `coef` are then already in the kernel's order.
+   * `base` and `coef` are then already in the kernel's order. Without `codes` the rows, base and
+   * coef are zero until written (`writeKey`: keys copied in piece by piece, with no second copy).
    */
   constructor(
-    codes: Int8Array,
+    codes: Int8Array | null,
     readonly count: number,
     readonly dim: number,
-    base: Float32Array,
-    coef: Float32Array,
+    base?: Float32Array,
+    coef?: Float32Array,
     order?: ArrayLike<number>,
   ) {
     this.dim16 = Math.ceil(dim / 16) * 16;
@@ -178,15 +178,15 @@ export class L2Kernel {
     this.sumsPtr = align16(this.dim16 * 2);
     this.basePtr = this.sumsPtr + align16(n4 * 4);
     this.coefPtr = this.basePtr + align16(n4 * 4);
-    this.outPtr = this.coefPtr + align16(n4 * 4);
-    this.idxPtr = this.outPtr + align16(n4 * 4);
+    this.idxPtr = this.coefPtr + align16(n4 * 4);
     this.codesPtr = this.idxPtr + align16(n4 * 4);
     const need = this.codesPtr + count * this.dim16;
     if (need > 4 * 1024 ** 3 - 65536) throw new RangeError(`${count} keys of ${dim} dims need ${(need / 1024 ** 3).toFixed(1)} GiB, over WebAssembly's 4 GiB: project the keys to fewer dims (PCA)`);
     const pages = Math.ceil(need / 65536) - this.memory.buffer.byteLength / 65536;
     if (pages > 0) this.memory.grow(pages);
-    new Float32Array(this.memory.buffer, this.basePtr, count).set(base.subarray(0, count));
-    new Float32Array(this.memory.buffer, this.coefPtr, count).set(coef.subarray(0, count));
+    if (base) this.base().set(base.subarray(0, count));
+    if (coef) this.coef().set(coef.subarray(0, count));
+    if (!codes) return;
     const mem = new Int8Array(this.memory.buffer);
     if (order) {
       for (let i = 0; i < count; i++) {
@@ -203,6 +203,39 @@ export class L2Kernel {
   /** Bytes of WebAssembly memory this kernel holds. */
   get bytes(): number {
     return this.memory.buffer.byteLength;
+  }
+
+  /** The per-key terms s²‖c‖² (a view of the kernel's memory, which never grows after construction). */
+  base(): Float32Array {
+    return new Float32Array(this.memory.buffer, this.basePtr, this.count);
+  }
+
+  /** The per-key terms −2s (a view). */
+  coef(): Float32Array {
+    return new Float32Array(this.memory.buffer, this.coefPtr, this.count);
+  }
+
+  /** The keys' codes, row i at i * dim16 (a view). */
+  codes(): Int8Array {
+    return new Int8Array(this.memory.buffer, this.codesPtr, this.count * this.dim16);
+  }
+
+  /**
+   * Writes key `row` of the kernel: codes src[offset .. offset + dim) with scale `scale`; returns
+   * its base term s²‖c‖² (in float64, before the float32 store, as the search's bound wants it).
+   */
+  writeKey(row: number, src: Int8Array, offset: number, scale: number, codes: Int8Array, base: Float32Array, coef: Float32Array): number {
+    const { dim } = this;
+    let c2 = 0;
+    for (let j = 0, o = row * this.dim16; j < dim; j++) {
+      const c = src[offset + j]!;
+      codes[o + j] = c;
+      c2 += c * c;
+    }
+    const b = scale * scale * c2;
+    base[row] = b;
+    coef[row] = -2 * scale;
+    return b;
   }
 
   /**
@@ -245,7 +278,7 @@ export class L2Kernel {
    */
   below(thr: number, count = this.count): Int32Array {
     if (!(count >= 0 && count <= this.count)) throw new RangeError(`keys 0..${count} are outside 0..${this.count}`);
-    const c = this.belowFn(this.sumsPtr, this.basePtr, this.coefPtr, count, this.sigma, thr, this.outPtr, this.idxPtr);
+    const c = this.belowFn(this.sumsPtr, this.basePtr, this.coefPtr, count, this.sigma, thr, this.idxPtr);
     return new Int32Array(this.memory.buffer, this.idxPtr, c);
   }
 }
