@@ -575,7 +575,7 @@ async function evalKnnLm(
       : {}),
     ...(args.pointers !== undefined ? { retomaton: { min_pointers: Number(args.pointers), searches_skipped: totals.searches_skipped, fraction_skipped: totals.searches_skipped / Math.max(1, totals.scored_tokens) } } : {}),
     datastore: { file, name: datastore.name, entries: datastore.size, dim: m.dim, key_dim: m.keyDim, encoding: m.encoding, pca: Boolean(m.pcaSample), built_with: m.model },
-    search: { ...totals.search, backend: searchIndex.backend, index: datastore.defaultIndex, ...(datastore.defaultIndex === 'ivf' ? { lists: datastore.ivf!.lists, nprobe: nprobe ?? 32, ...(rerank !== undefined ? { rerank } : {}) } : {}) },
+    search: { ...totals.search, backend: searchIndex.backend, index: datastore.defaultIndex, ...(datastore.defaultIndex === 'ivf' ? { lists: datastore.ivf!.lists, nprobe: datastore.nprobe, ...(rerank !== undefined ? { rerank } : {}) } : {}) },
     forward_seconds: totals.forward_seconds,
     seconds: (performance.now() - started) / 1000,
     eval_seconds: (performance.now() - evalStart) / 1000,
