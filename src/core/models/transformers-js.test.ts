@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, env, Tensor, type PreTrainedModel, type PreTrainedTokenizer } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRANSFORMERS_JS_OPTIONS } from '../../../cli/transformers-js-gpt';
 import { generate } from '../generate/loop';
 import { GREEDY } from '../generate/sampler';
 import { Runtime } from '../runtime';
@@ -17,20 +18,6 @@ import { nodeModelFiles } from '../runtime/node-files';
 import { loadTokenizer, type RetroTokenizer } from '../tokenizer';
 import { GptModel } from './gpt';
 import { GPT_ID, MODELS_DIR } from './test-support';
-
-/**
- * How transformers.js opens the shipped decoder: `<id>/decoder.int8.onnx` (no onnx/ subfolder, the
- * fp32 file-name suffix, which is none). The weights are int8 behind DequantizeLinear; like
- * RetroLab's native `cpu` backend (src/core/runtime/runtime.ts), onnxruntime-node is told to
- * dequantize them once at load rather than fuse them into int8 matmuls, whose logits differ by ~0.1.
- */
-export const TRANSFORMERS_JS_OPTIONS = {
-  subfolder: '',
-  model_file_name: 'decoder.int8',
-  dtype: 'fp32',
-  device: 'cpu',
-  session_options: { extra: { session: { disable_quant_qdq: '1' } } },
-} as const;
 
 const TEXT = 'The game began development in 2010 , carrying over a large portion of the work done on Valkyria Chronicles II .';
 
