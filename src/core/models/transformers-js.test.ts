@@ -60,8 +60,9 @@ describe('the shipped GPT in transformers.js', () => {
     expect(theirs.length).toBe(ours.length);
     let max = 0;
     for (let i = 0; i < ours.length; i++) max = Math.max(max, Math.abs(theirs[i]! - ours[i]!));
-    // onnxruntime-node's CPU kernels against the WASM build's: float noise, not another model.
-    expect(max).toBeLessThan(1e-3);
+    // onnxruntime-node's CPU kernels against the WASM build's: float noise (1.0e-5 measured over 40
+    // positions); without disable_quant_qdq its int8 matmuls differ by 0.067.
+    expect(max).toBeLessThan(1e-4);
   });
 
   it('generates the same greedy tokens', async () => {
