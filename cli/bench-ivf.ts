@@ -27,6 +27,7 @@ import { Runtime } from '../src/core/runtime';
 import { nodeModelFiles } from '../src/core/runtime/node-files';
 import { loadTokenizer } from '../src/core/tokenizer';
 import type { KnnlmSection } from '../src/protocol/shard';
+import { keysMatchDecoder } from '../src/protocol/manifest';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -67,7 +68,7 @@ async function heldOutQueries(modelDir: string, splitPath: string, count: number
   const runtime = await Runtime.create({ prefer: 'wasm', wasmThreads: 1 });
   const files = nodeModelFiles(modelDir);
   const gpt = await GptModel.load(runtime, files);
-  if (gpt.manifest.onnx.decoder.sha256 !== decoderSha256) throw new Error(`${modelDir} is not the GPT whose keys ${file} holds`);
+  if (!keysMatchDecoder(gpt.manifest.onnx.decoder, decoderSha256)) throw new Error(`${modelDir} is not the GPT whose keys ${file} holds`);
   const tokenizer = loadTokenizer(JSON.parse(await files.text(gpt.manifest.tokenizer.file)) as unknown, { id: gpt.manifest.tokenizer.id });
   const stream = concatenateArticles(tokenizeWikiTextArticles(tokenizer, readFileSync(splitPath, 'utf8')), tokenizer.vocabSize);
   const context = gpt.manifest.hyperparameters.context;

@@ -1,6 +1,11 @@
 /**
  * Decode speed of the shipped models on Node (onnxruntime-web WASM), measured interleaved:
- *   npm run bench [-- --threads 1 --tokens 128 --runs 4 --block 8 --datastore <shard file> --knn-datastore <file> --stepwise]
+ *   npm run bench [-- --threads 1 --tokens 128 --runs 4 --block 8 --datastore <shard file> --knn-datastore <file> --stepwise
+ *                    --gpt-baseline <model dir> --transformers --gpt-only]
+ *
+ * --gpt-baseline adds another graph of the GPT (e.g. a copy of the one shipped before) as
+ * 'gpt-baseline'; --transformers adds the shipped GPT run by transformers.js ('transformers.js',
+ * cli/transformers-js-gpt.ts); --gpt-only leaves out the RETRO and kNN-LM configurations.
  *
  * Method (docs/benchmarks.md, "Interleaved decode"). Every configuration is its own model object
  * decoding its own greedy sequence: GPT; RETRO with retrieval off; RETRO with fixed neighbours
@@ -48,6 +53,7 @@ import { KnnDatastore, KnnLmModel, DEFAULT_KNN_SETTINGS } from '../src/core/knnl
 import { alignedNeighbourSource, type QueryGpt } from '../src/core/knnlm/aligned';
 import { openKnnFile } from '../src/core/datastore/node';
 import { isTokenAligned } from '../src/protocol/manifest';
+import { TransformersJsGpt } from './transformers-js-gpt';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -62,6 +68,9 @@ const { values: args } = parseArgs({
     'knn-datastore': { type: 'string', default: join(REPO_ROOT, 'public/datastores/wikitext-2-train.knn-pca64.rlds') },
     'knn-k': { type: 'string', default: String(DEFAULT_KNN_SETTINGS.k) },
     stepwise: { type: 'boolean', default: false },
+    'gpt-baseline': { type: 'string' },
+    transformers: { type: 'boolean', default: false },
+    'gpt-only': { type: 'boolean', default: false },
   },
 });
 
@@ -126,18 +135,33 @@ async function main(): Promise<void> {
     r.setOptions({ retrieval: true });
   });
   owned.push(off, retroFixed);
-  const configs: Config[] = [
-    { name: 'gpt', model: gpt, promptIds: prompt, neighbours: 'none' },
-    { name: 'off', model: off, promptIds: prompt, neighbours: 'off' },
-    { name: 'retro', model: retroFixed, promptIds: prompt, neighbours: 'fixed (no search cost)' },
-  ];
+  const configs: Config[] = [{ name: 'gpt', model: gpt, promptIds: prompt, neighbours: 'none' }];
+  if (args['gpt-baseline']) {
+    // Another graph of the GPT (e.g. the one shipped before), same runtime and loop: its cost vs gpt.
+    const baseline = await GptModel.load(runtime, nodeModelFiles(resolve(args['gpt-baseline'])));
+    owned.push(baseline);
+    configs.push({ name: 'gpt-baseline', model: baseline, promptIds: prompt, neighbours: `none (${args['gpt-baseline']})` });
+  }
+  if (args.transformers) {
+    const hf = await TransformersJsGpt.load(resolve(args.gpt!), gpt.manifest, threads);
+    owned.push(hf);
+    configs.push({ name: 'transformers.js', model: hf, promptIds: prompt, neighbours: `none (transformers.js forward, onnxruntime-node CPU, ${threads} intra-op thread(s))` });
+  }
+  if (!args['gpt-only']) {
+    configs.push(
+      { name: 'off', model: off, promptIds: prompt, neighbours: 'off' },
+      { name: 'retro', model: retroFixed, promptIds: prompt, neighbours: 'fixed (no search cost)' },
+    );
+  }
 
   const knnFile = args['knn-datastore']!;
   // As the app opens it (KnnHost): IVF lists when the shard has them; a second copy searches exactly, the reference.
   const knnStore = existsSync(knnFile) ? await openKnnFile(knnFile, { index: 'ivf' }) : null;
   const knnExact = knnStore?.defaultIndex === 'ivf' ? await openKnnFile(knnFile) : null;
   const searchName = (store: KnnDatastore) => (store.defaultIndex === 'ivf' ? `IVF, ${store.nprobe} of ${store.section.ivf!.offsets.length - 1} lists` : 'exact');
-  if (isTokenAligned(m) && knnStore) {
+  if (args['gpt-only']) {
+    // GPT configurations only
+  } else if (isTokenAligned(m) && knnStore) {
     // What the app does per completed chunk (alignedNeighbourSource): a GPT reads RETRO's new
     // tokens (queryKey: one `extend` call on its cache), its key at the chunk's last token is
     // searched among the kNN-LM keys. 'real-stepwise' feeds the key as one-token calls (before
@@ -189,7 +213,7 @@ async function main(): Promise<void> {
   }
   const knnK = Number(args['knn-k']);
   let knn: KnnLmModel | null = null;
-  if (knnStore) {
+  if (knnStore && !args['gpt-only']) {
     knn = new KnnLmModel(await loadGpt(), knnStore, { ownsModel: true, settings: { k: knnK } });
     owned.push(knn);
     configs.push({ name: 'knnlm', model: knn, promptIds: prompt, neighbours: `kNN-LM datastore ${knnStore.size} entries, k=${knnK}, ${searchName(knnStore)}` });
@@ -198,7 +222,7 @@ async function main(): Promise<void> {
       owned.push(exact);
       configs.push({ name: 'knnlm-exact', model: exact, promptIds: prompt, neighbours: `kNN-LM datastore ${knnStore.size} entries, k=${knnK}, exact` });
     }
-  } else {
+  } else if (!args['gpt-only']) {
     emit({ bench: 'decode', model: `${gpt.manifest.id}+knnlm`, skipped: `no kNN-LM datastore at ${knnFile}: run npm run setup:knn or pass --knn-datastore` });
   }
 

@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSyn
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ModelManifest } from '../src/protocol/manifest';
+import { keysMatchDecoder, type ModelManifest } from '../src/protocol/manifest';
 import type { DefaultDatastoreEntry, DefaultDatastoreIndex } from '../src/protocol/shard';
 import { readShardHeader, type ShardHeader } from '../src/core/datastore/shard';
 import { parseDocuments } from '../src/core/datastore/parse';
@@ -66,7 +66,7 @@ function gptDir(): string {
 function staleness(header: ShardHeader, manifest: ModelManifest, input: string, documents: number): string | null {
   const knn = header.meta.knnlm;
   if (!knn) return 'it has no kNN-LM sections';
-  if (knn.model.decoderSha256 !== manifest.onnx.decoder.sha256) return `it was keyed by decoder ${knn.model.decoderSha256.slice(0, 12)}…, the model is ${manifest.onnx.decoder.sha256.slice(0, 12)}…`;
+  if (!keysMatchDecoder(manifest.onnx.decoder, knn.model.decoderSha256)) return `it was keyed by decoder ${knn.model.decoderSha256.slice(0, 12)}…, the model is ${manifest.onnx.decoder.sha256.slice(0, 12)}…`;
   if (knn.dim !== PCA_DIMS || knn.encoding !== ENCODING) return `its keys are ${knn.dim}-d ${knn.encoding}, not ${PCA_DIMS}-d ${ENCODING}`;
   const sources = header.meta.sources.map((s) => `${s.name}:${s.bytes}`).join(',');
   if (sources !== `${basename(input)}:${statSync(input).size}`) return `it was built from ${sources || 'other sources'}`;
@@ -115,7 +115,7 @@ async function attachKeys(entry: DefaultDatastoreEntry | undefined, outDir: stri
     return null;
   }
   const knn = readShardHeader(new Uint8Array(readFileSync(path))).meta.knnlm;
-  const fresh = knn && knn.model.decoderSha256 === manifest.onnx.decoder.sha256 && knn.dim === PCA_DIMS && knn.encoding === ENCODING;
+  const fresh = knn && keysMatchDecoder(manifest.onnx.decoder, knn.model.decoderSha256) && knn.dim === PCA_DIMS && knn.encoding === ENCODING;
   if (fresh && !values.force) {
     console.error(`${entry.name}: its kNN-LM keys are up to date`);
   } else {

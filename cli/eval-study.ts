@@ -39,7 +39,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { chunkDatastoreGeometry, type ModelManifest } from '../src/protocol/manifest';
+import { chunkDatastoreGeometry, keysMatchDecoder, type ModelManifest } from '../src/protocol/manifest';
 import type { PerplexityResult } from '../src/protocol/model';
 import { Datastore } from '../src/core/datastore/datastore';
 import { buildShard } from '../src/core/datastore/builder';
@@ -385,7 +385,7 @@ async function alignedNeighbourSource(runtime: Runtime, manifest: ModelManifest,
   const queryDir = resolve(args['query-model'] ?? join(dirname(modelDir), spec.query_model));
   const gpt = await loadModel(runtime, nodeModelFiles(queryDir));
   if (!(gpt instanceof GptModel)) fail(`${queryDir} is not a GPT: token-aligned RETRO queries with a GPT's knn_key`);
-  if (gpt.manifest.onnx.decoder.sha256 !== spec.query_decoder_sha256) {
+  if (!keysMatchDecoder(gpt.manifest.onnx.decoder, spec.query_decoder_sha256)) {
     fail(`${manifest.id} was trained with queries from ${spec.query_model} decoder ${spec.query_decoder_sha256.slice(0, 12)}…, ${queryDir} has ${gpt.manifest.onnx.decoder.sha256.slice(0, 12)}…`);
   }
   const file = resolve(args['knn-datastore'] ?? join(REPO_ROOT, 'public', 'datastores', 'wikitext-2-train.knn-pca64.rlds'));

@@ -183,8 +183,15 @@ def card(m: dict, baseline: dict | None = None) -> str:
     q = m['quantization']
     lines += ['## Quantization', '',
               f"- {q['method']}: every 2-D weight as int8 with one scale per output channel (DequantizeLinear); "
-              f"max |logit difference| to the fp32 reference on the parity input: {fmt(q.get('fp32_reference_max_abs_logit_diff', 0), 4)}.",
-              '', '## Reproduce', '', '```', 'bash models/pipeline.sh', '```',
+              f"max |logit difference| to the fp32 reference on the parity input: {fmt(q.get('fp32_reference_max_abs_logit_diff', 0), 4)}."]
+    decoder = m['onnx']['decoder']
+    if m['architecture'] == 'gpt' and any(t['name'].startswith('past_key_values.') for t in decoder['inputs']):
+        earlier = ', '.join(sha[:12] + '…' for sha in decoder.get('same_keys_as', []))
+        lines += ['- Graph: the KV cache as one tensor per layer in the Hugging Face names (`past_key_values.{i}.key/value` → '
+                  '`present.{i}.key/value`) and one onnxruntime MultiHeadAttention per layer, so the decoder also loads in '
+                  'transformers.js (`config.json` beside it; docs/manifest.md).'
+                  + (f' Same weights and the same `knn_key` as the earlier graph {earlier}, whose cache was one stacked tensor.' if earlier else '')]
+    lines += ['', '## Reproduce', '', '```', 'bash models/pipeline.sh', '```',
               'from a checkout with `../shared/data` beside it (about 2 hours on 2 CPU cores). '
               'Each step is cached under models/.work.', '',
               '## Limitations', '',

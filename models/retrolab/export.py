@@ -1,7 +1,8 @@
 """ONNX export (opset 17) of GPT and RETRO with KV caches, plus int8 weight-only quantization.
 
 Graphs and their names are the contract with the app (docs/manifest.md):
-  GPT    decoder:  input_ids, past_key, past_value -> logits, present_key, present_value, knn_key
+  GPT    decoder:  input_ids, past_key_values.{i}.key/value -> logits, present.{i}.key/value, knn_key
+                   (traced with the stacked cache below, then per_layer_cache and fuse_attention)
   RETRO  encoder:  neighbour_ids [, chunk_ids when hyperparameters.chunk_agreement] -> cca_key, cca_value
                    (once per completed chunk)
          decoder:  input_ids, past_key, past_value, cca_key, cca_value, chunk_start
@@ -92,6 +93,10 @@ def export_decoder(model: Decoder, path: str):
     torch.onnx.export(wrapper, example_inputs(model), path, input_names=inputs, output_names=outputs,
                       dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True)
     postprocess(path)
+    if not model.is_retro:
+        # The GPT decodes token by token in the app: one cache tensor per layer and one attention op
+        # per layer (docs/benchmarks.md, "GPT decode step"); RETRO keeps the traced graph.
+        onnx.save(fuse_attention(per_layer_cache(onnx.load(path)), model.cfg.n_head), path)
 
 
 def export_encoder(model: Decoder, path: str):
@@ -186,3 +191,222 @@ def quantize_int8(src: str, dst: str, min_elements: int = 4096) -> dict:
     onnx.checker.check_model(model)
     onnx.save(model, dst)
     return {'quantized_tensors': quantized}
+
+
+def per_layer_cache(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The GPT graph's stacked cache (past_key/past_value [n_layer, B, H, P, D] -> present_key/
+    present_value) as one tensor per layer in the Hugging Face layout: past_key_values.{i}.key/value
+    [B, H, P, D] -> present.{i}.key/value [B, H, P+T, D]. The traced graph gathers each layer's slice
+    out of the stacked input and stacks the layers' concatenations again (Unsqueeze + Concat), every
+    step; here those copies go and the layers' tensors become the graph's inputs and outputs. The
+    arithmetic in between is untouched, so logits and knn_key are the same numbers."""
+    graph = model.graph
+    nodes = list(graph.node)
+    producer = {o: n for n in nodes for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in nodes:
+        for x in n.input:
+            consumers.setdefault(x, []).append(n)
+
+    def const_int(name: str) -> int:
+        node = producer.get(name)
+        if node is not None and node.op_type == 'Constant':
+            return int(numpy_helper.to_array(node.attribute[0].t))
+        for init in graph.initializer:
+            if init.name == name:
+                return int(numpy_helper.to_array(init))
+        raise ValueError(f'{name} is not a constant')
+
+    stacked_in = {'past_key': 'key', 'past_value': 'value'}
+    stacked_out = {'present_key': 'key', 'present_value': 'value'}
+    old_inputs = {v.name: v for v in graph.input}
+    if 'past_key' not in old_inputs:
+        raise ValueError('no stacked past_key input: not a traced GPT graph (already per layer?)')
+    n_layer = old_inputs['past_key'].type.tensor_type.shape.dim[0].dim_value
+    rename: dict[str, str] = {}
+    drop: set[int] = set()
+    past_length = None  # the Shape of a stacked input read for the past length
+    for node in nodes:
+        if not node.input or node.input[0] not in stacked_in:
+            continue
+        kind = stacked_in[node.input[0]]
+        if node.op_type == 'Gather' and not [a for a in node.attribute if a.name == 'axis' and a.i != 0]:
+            rename[node.output[0]] = f'past_key_values.{const_int(node.input[1])}.{kind}'
+            drop.add(id(node))
+        elif node.op_type == 'Shape' and past_length is None:
+            past_length = node
+        else:
+            raise ValueError(f'{node.name} ({node.op_type}) reads {node.input[0]}: not a per-layer slice')
+    if past_length is not None:
+        # Shape(stacked)[3] is the past length; a layer's tensor has it at axis 2.
+        for use in consumers[past_length.output[0]]:
+            if use.op_type != 'Gather' or const_int(use.input[1]) != 3:
+                raise ValueError(f'{use.name} reads the stacked cache shape other than its past axis')
+            axis = helper.make_node('Constant', [], [use.input[1] + '_layer'], name=use.name + '_axis',
+                                    value=numpy_helper.from_array(np.array(2, np.int64)))
+            graph.node.insert(0, axis)
+            use.input[1] = axis.output[0]
+        past_length.input[0] = 'past_key_values.0.key'
+    outputs_new = []
+    for out in graph.output:
+        if out.name not in stacked_out:
+            outputs_new.append(out)
+            continue
+        kind = stacked_out[out.name]
+        stack = producer[out.name]
+        if stack.op_type != 'Concat' or len(stack.input) != n_layer:
+            raise ValueError(f'{out.name} is not a Concat of {n_layer} layers')
+        drop.add(id(stack))
+        for i, name in enumerate(stack.input):
+            unsqueeze = producer[name]
+            if unsqueeze.op_type != 'Unsqueeze' or len(consumers[name]) != 1:
+                raise ValueError(f'{out.name} input {i} is not an Unsqueeze used only there')
+            drop.add(id(unsqueeze))
+            rename[unsqueeze.input[0]] = f'present.{i}.{kind}'
+    for node in graph.node:
+        for j, x in enumerate(node.input):
+            if x in rename:
+                node.input[j] = rename[x]
+        for j, x in enumerate(node.output):
+            if x in rename:
+                node.output[j] = rename[x]
+    kept = [n for n in graph.node if id(n) not in drop]
+    # Constants only the dropped nodes read (the layer indices, the Unsqueeze axes) go too.
+    used = {x for n in kept for x in n.input} | {o.name for o in graph.output}
+    kept = [n for n in kept if n.op_type != 'Constant' or n.output[0] in used]
+    del graph.node[:]
+    graph.node.extend(kept)
+
+    def layer_value(name: str, template, axis_name: str):
+        # transformers.js sizes an empty past from these names: batch_size is the batch, any other
+        # symbol 0 (resolveCacheShape).
+        t = template.type.tensor_type
+        dims = [d.dim_param or d.dim_value for d in t.shape.dim][1:]
+        dims[0], dims[2] = 'batch_size', axis_name
+        return helper.make_tensor_value_info(name, t.elem_type, dims)
+
+    inputs_new = [v for v in graph.input if v.name not in stacked_in]
+    for i in range(n_layer):
+        for stacked, kind in stacked_in.items():
+            inputs_new.append(layer_value(f'past_key_values.{i}.{kind}', old_inputs[stacked], 'past_sequence_length'))
+    old_outputs = {v.name: v for v in graph.output}
+    first, rest = outputs_new[:1], outputs_new[1:]  # logits, then the cache, then the rest (knn_key)
+    cache_out = [layer_value(f'present.{i}.{kind}', old_outputs[stacked], 'total_sequence_length')
+                 for i in range(n_layer) for stacked, kind in stacked_out.items()]
+    del graph.input[:]
+    graph.input.extend(inputs_new)
+    del graph.output[:]
+    graph.output.extend(first + cache_out + rest)
+    # Shape inference recorded the stacked shapes on the renamed tensors; let it run again.
+    del graph.value_info[:]
+    onnx.checker.check_model(model)
+    return model
+
+
+def _graph_maps(graph):
+    producer = {o: n for n in graph.node for o in n.output if o}
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for x in n.input:
+            consumers.setdefault(x, []).append(n)
+    return producer, consumers
+
+
+def _prune_and_sort(graph) -> None:
+    """Drops nodes none of whose outputs is read, then orders the rest topologically."""
+    outputs = {o.name for o in graph.output}
+    while True:
+        used = {x for n in graph.node for x in n.input} | outputs
+        dead = [n for n in graph.node if not any(o in used for o in n.output if o)]
+        if not dead:
+            break
+        for n in dead:
+            graph.node.remove(n)
+    available = {v.name for v in graph.input} | {i.name for i in graph.initializer} | {''}
+    order, pending = [], list(graph.node)
+    while pending:
+        rest = []
+        for n in pending:
+            if all(x in available for x in n.input):
+                order.append(n)
+                available.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
+            raise ValueError(f'cycle or missing input at {rest[0].name}')
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(order)
+
+
+def _use_ms_domain(model: onnx.ModelProto) -> None:
+    if not any(o.domain == 'com.microsoft' for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid('com.microsoft', 1))
+
+
+def fuse_attention(model: onnx.ModelProto, n_head: int) -> onnx.ModelProto:
+    """Each layer's self-attention as one onnxruntime MultiHeadAttention (com.microsoft; WASM and
+    WebGPU have kernels): the traced graph splits heads, concatenates the past, multiplies, scales,
+    builds a causal mask from positions (Range, LessOrEqual, Where), softmaxes and merges heads in
+    ~40 small ops per layer, and its qkv bias is a separate Add. The fused op takes q, k, v (before
+    the bias), the bias, the layer's past and returns its output and present; `unidirectional` is the
+    same causal mask. Needs per_layer_cache first. On WASM the logits and knn_key came out bit-equal
+    to the unfused graph (docs/benchmarks.md)."""
+    graph = model.graph
+    inits = {i.name for i in graph.initializer}
+    producer, consumers = _graph_maps(graph)
+
+    def only(op: str, nodes: list):
+        found = [n for n in nodes if n.op_type == op]
+        if len(found) != 1:
+            raise ValueError(f'expected one {op} among {[n.name for n in nodes]}')
+        return found[0]
+
+    def split_output_of(t: str) -> str:  # Concat(past, Transpose(Reshape(Split output)))
+        transpose = producer[t]
+        reshape = producer[transpose.input[0]]
+        if transpose.op_type != 'Transpose' or reshape.op_type != 'Reshape':
+            raise ValueError(f'{t} is not Transpose(Reshape(...))')
+        return reshape.input[0]
+
+    layers = sorted(int(v.name.split('.')[1]) for v in graph.input if v.name.startswith('past_key_values.') and v.name.endswith('.key'))
+    fused = []
+    for i in layers:
+        key_concat, value_concat = producer[f'present.{i}.key'], producer[f'present.{i}.value']
+        if key_concat.op_type != 'Concat' or value_concat.op_type != 'Concat':
+            raise ValueError(f'present.{i} is not a Concat of the past and the new tokens')
+        k, v = split_output_of(key_concat.input[1]), split_output_of(value_concat.input[1])
+        split = producer[k]
+        if split.op_type != 'Split' or list(split.output[1:]) != [k, v]:
+            raise ValueError(f'layer {i}: k and v are not outputs 1 and 2 of one Split')
+        q = split.output[0]
+        # The output: Reshape(Transpose(MatMul(probabilities, present.value)))
+        pv = only('MatMul', consumers[f'present.{i}.value'])
+        merge = only('Transpose', consumers[pv.output[0]])
+        merged = only('Reshape', consumers[merge.output[0]])
+        # The scale: Mul(MatMul(q, Transpose(present.key)), c)
+        kt = only('Transpose', consumers[f'present.{i}.key'])
+        qk = only('MatMul', consumers[kt.output[0]])
+        mul = only('Mul', consumers[qk.output[0]])
+        scale = float(numpy_helper.to_array(producer[mul.input[1]].attribute[0].t))
+        bias = ''
+        bias_add = producer[split.input[0]]
+        if bias_add.op_type == 'Add' and len(consumers[bias_add.output[0]]) == 1:
+            b = [x for x in bias_add.input if x in inits]
+            if len(b) == 1:
+                bias = b[0]
+                split.input[0] = [x for x in bias_add.input if x != bias][0]
+        out = merged.output[0]
+        merged.output[0] = out + '_unfused'
+        key_concat.output[0] = f'present.{i}.key_unfused'
+        value_concat.output[0] = f'present.{i}.value_unfused'
+        fused.append(helper.make_node(
+            'MultiHeadAttention', [q, k, v, bias, '', '', f'past_key_values.{i}.key', f'past_key_values.{i}.value'],
+            [out, f'present.{i}.key', f'present.{i}.value'], name=f'/model/blocks.{i}/attn/MultiHeadAttention',
+            domain='com.microsoft', num_heads=n_head, scale=scale, unidirectional=1))
+    graph.node.extend(fused)
+    _use_ms_domain(model)
+    _prune_and_sort(graph)
+    onnx.checker.check_model(model)
+    return model
+

@@ -52,6 +52,32 @@ def graph_spec(path: str) -> dict:
             'inputs': [tensor(v) for v in model.graph.input], 'outputs': [tensor(v) for v in model.graph.output]}
 
 
+def write_hf_files(manifest: dict, out: str) -> None:
+    """A GPT-2 style config.json, generation_config.json and tokenizer_config.json beside the
+    decoder, so transformers.js (`@huggingface/transformers`) loads the shipped files as a `gpt2`
+    model: from_pretrained(id, {subfolder: '', model_file_name: 'decoder.int8', dtype: 'fp32'}).
+    It feeds the per-layer cache by the names past_key_values.{i}.key/value and sizes an empty one
+    from n_layer, n_head and n_embd (src/core/models/transformers-js.test.ts loads it)."""
+    hp, tok = manifest['hyperparameters'], manifest['tokenizer']
+    config = {
+        'model_type': 'gpt2', 'architectures': ['GPT2LMHeadModel'],
+        'vocab_size': hp['vocab_size'], 'n_positions': hp['context'], 'n_ctx': hp['context'],
+        'n_embd': hp['d_model'], 'n_layer': hp['n_layer'], 'n_head': hp['n_head'],
+        'n_inner': 4 * hp['d_model'], 'activation_function': 'gelu', 'layer_norm_epsilon': 1e-5,
+        'tie_word_embeddings': True, 'bos_token_id': tok['eot_id'], 'eos_token_id': tok['eot_id'],
+        'use_cache': True,
+    }
+    generation = {'bos_token_id': tok['eot_id'], 'eos_token_id': tok['eot_id'], 'do_sample': False}
+    tokenizer = {'tokenizer_class': 'GPT2Tokenizer', 'model_max_length': hp['context'],
+                 'bos_token': '<|endoftext|>', 'eos_token': '<|endoftext|>', 'unk_token': '<unk>',
+                 'add_prefix_space': False, 'clean_up_tokenization_spaces': False}
+    for name, blob in (('config.json', config), ('generation_config.json', generation),
+                       ('tokenizer_config.json', tokenizer)):
+        with open(os.path.join(out, name), 'w') as f:
+            json.dump(blob, f, indent=2)
+            f.write('\n')
+
+
 def int8_simulated(model: Decoder) -> Decoder:
     """A PyTorch copy whose 2-D weights went through the same int8 per-channel rounding as the ONNX
     export, so PyTorch can predict what the int8 graph computes."""
@@ -187,6 +213,8 @@ def main():
     }
     if manifest['embedder'] is None:
         del manifest['embedder']
+    if not model.is_retro:
+        write_hf_files(manifest, out)
     if args.query_model:
         with open(os.path.join(args.public, args.query_model, 'manifest.json')) as f:
             query_sha = json.load(f)['onnx']['decoder']['sha256']

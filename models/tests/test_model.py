@@ -224,7 +224,8 @@ def test_aligned_neighbour_layout_matches_the_manifest():
     C = hp['chunk']
     assert manifest['retrieval']['kind'] == 'token-aligned' and hp['neighbour_len'] == 2 * C
     with open(os.path.join(os.path.dirname(ROOT), 'public', 'models', 'gpt-wt2', 'manifest.json')) as f:
-        assert manifest['retrieval']['query_decoder_sha256'] == json.load(f)['onnx']['decoder']['sha256']
+        decoder = json.load(f)['onnx']['decoder']  # a rewritten graph names the one whose keys it keeps
+        assert manifest['retrieval']['query_decoder_sha256'] in [decoder['sha256']] + decoder.get('same_keys_as', [])
     ids = np.arange(100, 160)
     rows = aligned_rows(ids, np.array([[20, 30]]), C)
     assert rows.shape == (1, 2, 2 * C)

@@ -10,7 +10,7 @@ export type Architecture = 'gpt' | 'retro';
 export interface TensorSpec {
   name: string;
   dtype: 'int64' | 'float32';
-  /** Symbolic dims are strings (batch, tokens, past, total, chunks); fixed dims are numbers. */
+  /** Symbolic dims are strings (batch, tokens, past, total, chunks, batch_size, past_sequence_length); fixed dims are numbers. */
   shape: (number | string)[];
 }
 
@@ -20,6 +20,20 @@ export interface GraphSpec {
   sha256: string;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
+  /**
+   * GPT decoder only: sha256s of earlier graphs of the same weights whose knn_key this graph
+   * computes bit for bit (models/retrolab/relayout.py rewrote their cache I/O and fused their
+   * attention). kNN-LM keys recorded under one of them are this graph's keys.
+   */
+  same_keys_as?: string[];
+}
+
+/**
+ * Whether keys (kNN-LM datastore keys, RETRO's token-aligned queries) recorded as coming from the
+ * decoder with sha256 `sha` are the keys of `decoder`: the same file, or one it names in same_keys_as.
+ */
+export function keysMatchDecoder(decoder: GraphSpec, sha: string): boolean {
+  return sha === decoder.sha256 || (decoder.same_keys_as?.includes(sha) ?? false);
 }
 
 export interface PerplexityMetric {

@@ -8,7 +8,7 @@
  * The GPT has one ONNX session and one KV cache: every column, the lens, the kNN-LM key pass and the
  * key-rate measurement run on it one at a time, which `gptHolder` decides.
  */
-import { isTokenAligned, type ModelManifest } from '../../protocol/manifest';
+import { isTokenAligned, keysMatchDecoder, type ModelManifest } from '../../protocol/manifest';
 import type { ChunkRetrieval, GeneratedToken } from '../../protocol/model';
 import type {
   Backend,
@@ -215,7 +215,7 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
     const retroEntry = manifests.find((m) => m.manifest.architecture === 'retro');
     if (!gptEntry || !retroEntry) throw new Error('models/index.json must list one GPT and one RETRO model.');
     this.retroIsTokenAligned = isTokenAligned(retroEntry.manifest);
-    if (this.retroIsTokenAligned && retroEntry.manifest.retrieval!.query_decoder_sha256 !== gptEntry.manifest.onnx.decoder.sha256) {
+    if (this.retroIsTokenAligned && !keysMatchDecoder(gptEntry.manifest.onnx.decoder, retroEntry.manifest.retrieval!.query_decoder_sha256)) {
       throw new Error(`${retroEntry.manifest.id} queries with the knn_key of ${retroEntry.manifest.retrieval!.query_model} decoder ${retroEntry.manifest.retrieval!.query_decoder_sha256.slice(0, 12)}…, but the shipped GPT is ${gptEntry.manifest.onnx.decoder.sha256.slice(0, 12)}…: re-ship the pair.`);
     }
 

@@ -14,6 +14,7 @@ import { evaluatePerplexity } from '../eval/perplexity';
 import { GptModel } from '../models/gpt';
 import { RetroModel } from '../models/retro';
 import { GPT_ID, MODELS_DIR, RETRO_ID } from '../models/test-support';
+import { keysMatchDecoder } from '../../protocol/manifest';
 import { Runtime } from '../runtime';
 import { nodeModelFiles } from '../runtime/node-files';
 import { loadTokenizer, type RetroTokenizer } from '../tokenizer';
@@ -71,7 +72,9 @@ describe('token-aligned RETRO on the shipped models', () => {
   it('the shipped RETRO is token-aligned and queries with the shipped GPT', () => {
     const r = retro.manifest.retrieval;
     expect(r?.kind).toBe('token-aligned');
-    expect(r?.query_decoder_sha256).toBe(gpt.manifest.onnx.decoder.sha256);
+    // The GPT's graph was rewritten since RETRO shipped (per-layer cache, fused attention) without
+    // changing its keys: it names the graph RETRO was shipped against.
+    expect(keysMatchDecoder(gpt.manifest.onnx.decoder, r!.query_decoder_sha256)).toBe(true);
     expect(retro.hp.neighbour_len).toBe(2 * retro.hp.chunk);
   });
 

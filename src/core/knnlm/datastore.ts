@@ -2,7 +2,7 @@
  * A kNN-LM datastore ready to query: the shard's kNN-LM section behind an exact squared-L2 index,
  * the PCA projection of queries, and each entry's place in the datastore text.
  */
-import type { ModelManifest } from '../../protocol/manifest';
+import { keysMatchDecoder, type ModelManifest } from '../../protocol/manifest';
 import type { KnnlmMeta, KnnlmSection, Shard } from '../../protocol/shard';
 import { ShardCorruptError, ShardMismatchError } from '../datastore/errors';
 import { crc32 } from '../datastore/checksum';
@@ -214,14 +214,15 @@ export class KnnDatastore {
 
   /**
    * Keys are only comparable with keys of the weights that made them: a datastore built with
-   * another checkpoint (same shapes, other numbers) is refused.
+   * another checkpoint (same shapes, other numbers) is refused. A decoder rewritten without changing
+   * its keys names the graph it replaced in same_keys_as.
    */
   checkModel(manifest: ModelManifest): void {
     const m = this.meta.model;
     if (manifest.hyperparameters.d_model !== this.section.keyDim || manifest.hyperparameters.vocab_size !== this.shard.vocabSize) {
       throw new ShardMismatchError(`kNN-LM datastore "${this.name}" has ${this.section.keyDim}-d keys over ${this.shard.vocabSize} tokens; ${manifest.id} has d_model ${manifest.hyperparameters.d_model} and ${manifest.hyperparameters.vocab_size} tokens`);
     }
-    if (m.decoderSha256 !== manifest.onnx.decoder.sha256) {
+    if (!keysMatchDecoder(manifest.onnx.decoder, m.decoderSha256)) {
       throw new ShardMismatchError(
         `kNN-LM datastore "${this.name}" was built with ${m.id} decoder ${m.decoderSha256.slice(0, 12)}…, the loaded ${manifest.id} is ${manifest.onnx.decoder.sha256.slice(0, 12)}…: ` +
           'its keys mean nothing to these weights. Rebuild it (npm run datastore -- build-knn).',

@@ -237,6 +237,12 @@ describe('kNN-LM datastore shards', () => {
     expect(() => ds.checkModel(model.manifest)).not.toThrow();
     const other = { ...model.manifest, onnx: { decoder: { ...model.manifest.onnx.decoder, sha256: 'retrained' } } } as ModelManifest;
     expect(() => ds.checkModel(other)).toThrow(/Rebuild/);
+    // A rewritten graph of the same weights (per-layer cache, fused attention) that names the one
+    // the keys came from in same_keys_as keeps them; naming another graph does not.
+    const decoder = model.manifest.onnx.decoder;
+    const rewritten = (sameKeysAs: string[]) => ({ ...model.manifest, onnx: { decoder: { ...decoder, sha256: 'rewritten', same_keys_as: sameKeysAs } } }) as ModelManifest;
+    expect(() => ds.checkModel(rewritten([decoder.sha256]))).not.toThrow();
+    expect(() => ds.checkModel(rewritten(['retrained']))).toThrow(/Rebuild/);
   });
 
   it('stops when cancelled', async () => {
