@@ -1,6 +1,6 @@
 /**
  * `npm run setup:knn`: builds the app's default kNN-LM datastore, WikiText-2 train keyed by the
- * shipped GPT (PCA 64, int8; ~210 MB, ~11 min on 2 cores with onnxruntime-node), into
+ * shipped GPT (PCA 64, int8; ~210 MB, ~8 min on 2 cores with onnxruntime-node), into
  * public/datastores/wikitext-2-train.knn-pca64.rlds and lists it in public/datastores/index.json
  * with a `knnlm` field, so the app copies it into the browser only when kNN-LM (or RETRO) first needs
  * it. Then attaches keys to the built-in SQuAD paragraphs datastore (ATTACH_TO), so the shipped
@@ -8,8 +8,11 @@
  *
  *   npm run setup:knn [-- --force] [--model <gpt dir>] [--threads <n>] [--workers <n>] [--out-dir <dir>] [--max-tokens <n>]
  *
- * The WikiText-2 keys run on `--workers` worker threads (default: one per core, at most 8) of one
- * onnxruntime-node thread each; `--workers 1` runs one session of `--threads` threads instead.
+ * The keys run on one onnxruntime-node session of `--threads` threads (default: one per core, at
+ * most 8); `--workers N` runs N worker threads of one onnxruntime-node thread each instead
+ * (cli/key-pool.ts). On this project's 2-core VM the one session is ~4% faster with the shipped
+ * GPT's fused attention, and the pool was 1.3× faster with the graph before it (docs/benchmarks.md,
+ * "Set-up"): the pool is for machines where one session's threads scale worse.
  *
  * Skipped when the file exists and was built from the same sources by the same decoder (sha256 in
  * the shard) with the same key encoding; --force rebuilds. --out-dir and --max-tokens are for trying
@@ -138,7 +141,7 @@ async function main(): Promise<void> {
   const outDir = values['out-dir'] ? resolve(values['out-dir']) : join(REPO_ROOT, 'public', 'datastores');
   const out = join(outDir, FILE);
   const threads = values.threads ? Number(values.threads) : Math.min(availableParallelism(), 8);
-  const workers = values.workers ? Number(values.workers) : Math.min(availableParallelism(), 8);
+  const workers = values.workers ? Number(values.workers) : 1;
   // Started when something needs keys; without onnxruntime-node the builds fall back to one session.
   const pools: { started: Promise<KeyPool | null> | null } = { started: null };
   const keyPool = () =>
