@@ -77,7 +77,7 @@ export interface InferenceEngineOptions {
   /** WASM threads (default: the runtime's choice; Node tools pass their core count) */
   wasmThreads?: number;
   /**
-   * Key datastores with this model instead of the loaded GPT session: `npm run setup:knn` passes its
+   * Key datastores with this model instead of the loaded GPT session: `npm run setup:knn -- --workers N` passes its
    * pool of worker threads (cli/key-pool.ts). It must be the same GPT (the builder checks its manifest).
    */
   keyModel?: KeyBatchModel;
