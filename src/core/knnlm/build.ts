@@ -296,8 +296,9 @@ export async function buildKnnShard(documents: readonly DocumentInput[], options
     const batch = batches[n]!;
     const keysPerWindow = await inFlight.get(n)!;
     inFlight.delete(n);
-    // Keep every worker busy while this thread projects and encodes.
-    startUpTo(n + 1 + concurrency);
+    // Keep every worker of a pool busy while this thread projects and encodes. A single session
+    // gets no forward ahead: a cancel then never leaves one running on the GPT it frees.
+    if (concurrency > 1) startUpTo(n + 1 + concurrency);
     for (const [b, w] of batch.entries()) {
       const keys = keysPerWindow[b]!;
       const first = w.start + w.firstScored;

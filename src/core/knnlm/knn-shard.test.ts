@@ -260,4 +260,34 @@ describe('kNN-LM datastore shards', () => {
     });
     await expect(build).rejects.toMatchObject({ name: 'AbortError' });
   });
+
+  it('leaves no forward running on a single session when cancelled (the app frees the key graph right after)', async () => {
+    const controller = new AbortController();
+    let running = 0;
+    const session: KeyModel = {
+      ...windowKeyModel(),
+      async keysBatch(sequences) {
+        running++;
+        await new Promise((r) => setTimeout(r, 2));
+        running--;
+        const out = new Float32Array(sequences.length * sequences[0]!.length * KEY_DIM);
+        sequences.forEach((s, b) => out.set(keysFor(s), b * s.length * KEY_DIM));
+        return out;
+      },
+    };
+    const build = buildKnnShard(TOY_DOCUMENTS, {
+      name: 'toy-knn',
+      tokenizer: byteTokenizer(),
+      model: session,
+      stride: 2,
+      keyBatch: 1,
+      yieldEveryMs: 0,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.phase === 'keys' && p.done > 20) controller.abort();
+      },
+    });
+    await expect(build).rejects.toMatchObject({ name: 'AbortError' });
+    expect(running).toBe(0);
+  });
 });
