@@ -347,6 +347,14 @@ export class IvfKeyWriter {
 }
 
 /** The exact search of an IVF index over its list-ordered keys, with KnnIndex's surface (its own search statistics). */
+/**
+ * Exact prefix searches over at most 1/PREFIX_COPY_FRACTION of the entries copy that prefix's keys
+ * into their own index (at most 21 MB for the built-in 2.63M keys); larger prefixes scan every list.
+ */
+const PREFIX_COPY_FRACTION = 8;
+/** Prefix indexes kept at once: a data-size curve's small points. */
+const PREFIX_INDEXES_KEPT = 3;
+
 class ListOrderExact implements ExactKnnIndex {
   readonly size: number;
   readonly dim: number;
@@ -413,6 +421,8 @@ export class IvfIndex {
   /** list-order position of each entry: built on first exactDistance (RetoMaton, random neighbours) */
   private inverse: Uint32Array | null = null;
   private exactView: ExactKnnIndex | null = null;
+  /** Exact indexes over the first entries of the datastore (the data-size curve's small prefixes). */
+  private readonly prefixIndexes = new Map<number, KnnIndex>();
   private positions = new Int32Array(0);
   private approxs = new Float64Array(0);
 
@@ -517,12 +527,41 @@ export class IvfIndex {
   /** Exact squared L2 between `query` and the stored key `i`: the same as KnnIndex.exactDistance. */
   exactDistance(query: Float32Array, i: number): number {
     if (!this.kernel || this.floats) return exactKeyDistance(this.codes ?? EMPTY_CODES, this.scales ?? EMPTY_SCALES, this.floats, this.dim, query, i);
+    return this.exactAt(query, this.listPositions()[i]!);
+  }
+
+  /** The list-order position of every entry, built on first use. */
+  private listPositions(): Uint32Array {
     if (!this.inverse) {
       const inverse = new Uint32Array(this.size);
       for (let p = 0; p < this.size; p++) inverse[this.order[p]!] = p;
       this.inverse = inverse;
     }
-    return this.exactAt(query, this.inverse[i]!);
+    return this.inverse;
+  }
+
+  /**
+   * A KnnIndex over entries [0, prefix), its keys copied out of the list-ordered kernel memory (the
+   * scale is −coef/2 exactly): the same keys, so the same exact top k as a prefix search of the
+   * whole. A small prefix then costs a scan of itself, not of every list; the last few are kept.
+   */
+  private prefixExact(prefix: number): KnnIndex {
+    const cached = this.prefixIndexes.get(prefix);
+    if (cached) return cached;
+    const { dim, dim16 } = this;
+    const positions = this.listPositions();
+    const source = this.kernelCodes!;
+    const codes = new Int8Array(prefix * dim);
+    const scales = new Float32Array(prefix);
+    for (let i = 0; i < prefix; i++) {
+      const p = positions[i]!;
+      codes.set(source.subarray(p * dim16, p * dim16 + dim), i * dim);
+      scales[i] = -0.5 * this.coef[p]!;
+    }
+    const index = KnnIndex.fromCodes(codes, scales, dim);
+    if (this.prefixIndexes.size >= PREFIX_INDEXES_KEPT) this.prefixIndexes.delete(this.prefixIndexes.keys().next().value!);
+    this.prefixIndexes.set(prefix, index);
+    return index;
   }
 
   /**
@@ -551,6 +590,13 @@ export class IvfIndex {
     if (query.length !== dim) throw new RangeError(`query has ${query.length} dims, the kNN keys ${dim}`);
     k = Math.max(0, Math.min(Math.floor(k), prefix));
     if (k === 0) return { ids: new Int32Array(0), distances: new Float32Array(0) };
+    if (prefix < n && prefix * PREFIX_COPY_FRACTION <= n) {
+      const index = this.prefixExact(prefix);
+      const result = index.search(query, k);
+      stats.lastCandidates = this.lastCandidates = index.lastCandidates;
+      stats.lastTimings = index.lastTimings;
+      return result;
+    }
     const all = prefix === n;
     const t0 = clock();
     let qq = 0;
