@@ -192,14 +192,14 @@ async function main(): Promise<void> {
   }
 
   // Its IVF lists train on one thread while the SQuAD paragraphs are keyed beside it.
-  const lists = ensureIvf(out, NAME, true);
-  // Its failure is rethrown below, once the keys beside it are done.
-  lists.catch(() => undefined);
+  // Its failure is reported below, once the keys beside it are done.
+  const lists = ensureIvf(out, NAME, true).then(() => null, (error: unknown) => error);
   // The chunk datastores' entries (npm run setup:datastores) stay; this one replaces its old self.
   const indexPath = join(outDir, 'index.json');
   const index: DefaultDatastoreIndex = existsSync(indexPath)
     ? (JSON.parse(readFileSync(indexPath, 'utf8')) as DefaultDatastoreIndex)
     : { format_version: 1, datastores: [] };
+  let attachFailure: unknown = null;
   try {
     if (!maxTokens) {
       for (const id of ATTACH_TO) {
@@ -207,10 +207,14 @@ async function main(): Promise<void> {
         if (updated) index.datastores = index.datastores.map((e) => (e.id === id ? updated : e));
       }
     }
-  } finally {
-    await lists;
-    await (await pools.started)?.dispose();
+  } catch (error) {
+    attachFailure = error;
   }
+  // The workers go whatever failed; the first failure is the one reported.
+  const listsFailure = await lists;
+  await (await pools.started?.catch(() => null))?.dispose();
+  if (attachFailure) throw attachFailure;
+  if (listsFailure) throw listsFailure;
   const entry = { ...defaultDatastoreEntry(out, { id: ID, name: NAME, description: DESCRIPTION, file: FILE }), base_id: BASE_ID };
   if (!entry.knnlm) throw new Error(`${out} has no kNN-LM sections`);
   index.datastores = [...index.datastores.filter((e) => e.id !== ID), entry];

@@ -24,10 +24,30 @@ export async function startKeyPool(modelDir: string, workers: number): Promise<K
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ModelManifest;
   const threads = Array.from({ length: Math.max(1, workers) }, () => tsWorker(new URL('./key-worker.ts', import.meta.url), { modelDir: dir } satisfies KeyWorkerData));
   const remotes = threads.map((thread) => Comlink.wrap<KeyWorkerApi>(nodeEndpoint(thread)));
-  const failed = new Promise<never>((_, reject) => threads.forEach((t) => t.once('error', reject)));
+  let disposed = false;
+  // A worker that fails or exits (before dispose) fails every call, instead of leaving it waiting.
+  const failed = new Promise<never>((_, reject) =>
+    threads.forEach((t) => {
+      t.once('error', reject);
+      t.once('exit', (code) => disposed || reject(new Error(`a key worker exited (code ${code})`)));
+    }),
+  );
   // Seen by the next keysBatch; between calls it must not end the process as an unhandled rejection.
   failed.catch(() => undefined);
-  const backends = await Promise.race([Promise.all(remotes.map((r) => r.backend())), failed]);
+  const terminate = async () => {
+    disposed = true;
+    for (const remote of remotes) remote[Comlink.releaseProxy]();
+    await Promise.all(threads.map((t) => t.terminate()));
+  };
+  let backends: Awaited<ReturnType<KeyWorkerApi['backend']>>[];
+  try {
+    backends = await Promise.race([Promise.all(remotes.map((r) => r.backend())), failed]);
+    // Keys from one runtime only: a worker that fell back to WASM would key slightly differently.
+    if (backends.some((b) => b.backend !== backends[0]!.backend)) throw new Error(`the key workers run on different backends (${backends.map((b) => b.backend).join(', ')})`);
+  } catch (error) {
+    await terminate();
+    throw error;
+  }
   const idle = [...remotes];
   const waiting: ((remote: Comlink.Remote<KeyWorkerApi>) => void)[] = [];
   const acquire = () => new Promise<Comlink.Remote<KeyWorkerApi>>((take) => (idle.length ? take(idle.pop()!) : waiting.push(take)));
@@ -44,9 +64,6 @@ export async function startKeyPool(modelDir: string, workers: number): Promise<K
         release(remote);
       }
     },
-    dispose: async () => {
-      for (const remote of remotes) remote[Comlink.releaseProxy]();
-      await Promise.all(threads.map((t) => t.terminate()));
-    },
+    dispose: terminate,
   };
 }

@@ -5,6 +5,8 @@ import { Worker } from 'node:worker_threads';
  * thread does not inherit, so the worker registers it before importing the module.
  */
 export function tsWorker(file: URL, workerData: unknown): Worker {
-  const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(file.href)}); })`;
+  // Resolved here: the worker's own resolution would start from the current directory.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(file.href)}); })`;
   return new Worker(boot, { eval: true, workerData });
 }

@@ -78,7 +78,7 @@ export interface InferenceEngineOptions {
   wasmThreads?: number;
   /**
    * Key datastores with this model instead of the loaded GPT session: `npm run setup:knn -- --workers N` passes its
-   * pool of worker threads (cli/key-pool.ts). It must be the same GPT (the builder checks its manifest).
+   * pool of worker threads (cli/key-pool.ts). It must be the same GPT (the key host checks its decoder sha256).
    */
   keyModel?: KeyBatchModel;
 }

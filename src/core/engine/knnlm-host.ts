@@ -221,6 +221,17 @@ export class KnnHost {
     return this.measuredRate;
   }
 
+  /** The model that keys datastores: the loaded GPT, or the same GPT's worker pool (InferenceEngineOptions.keyModel). */
+  private keyModel(): KeyBatchModel | GptModel {
+    const gpt = this.deps.gpt();
+    const pool = this.deps.keyModel;
+    if (!pool) return gpt;
+    if (pool.manifest.onnx.decoder.sha256 !== gpt.manifest.onnx.decoder.sha256) {
+      throw new Error(`the key workers run decoder ${pool.manifest.onnx.decoder.sha256.slice(0, 12)}…, the loaded GPT ${gpt.manifest.onnx.decoder.sha256.slice(0, 12)}…: keys must come from the GPT that reads them`);
+    }
+    return pool;
+  }
+
   /** What the retrieval engine calls to add kNN-LM sections to a chunk datastore it is building. */
   readonly keyBuilder: KnnKeyBuilder = {
     attachKeys: async (shardBytes, onProgress) => {
@@ -237,7 +248,7 @@ export class KnnHost {
         const result = await buildKnnShard([], {
           name: base.meta.name,
           tokenizer: this.deps.tokenizer(),
-          model: this.deps.keyModel ?? this.deps.gpt(),
+          model: this.keyModel(),
           encoding: 'int8',
           ...(pca ? { pca } : {}),
           base,

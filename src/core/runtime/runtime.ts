@@ -190,6 +190,13 @@ export class Runtime {
       try {
         verdict = warmupVerdict(await timeProbe(gpuSession, reference, spec.probe));
       } catch (error) {
+        // Only WebGPU is new here: WASM ran the same input in the self-check. Whichever failed,
+        // the message names it.
+        const failed = error instanceof WarmupError ? error.backend : 'webgpu';
+        if (failed === 'wasm') {
+          await reference.release();
+          return relabel(gpuSession, { backend: 'webgpu', reason: `${this.candidateReason}; self-check passed (max |logit diff| ${diff.toExponential(2)}); WASM failed during the warm-up (${errorMessage(error)})`, selfCheckMaxAbsDiff: diff });
+        }
         await gpuSession.release();
         return relabel(reference, wasmInfo(`WebGPU failed during the warm-up (${errorMessage(error)}), using WASM`, diff));
       }
@@ -303,19 +310,35 @@ export function warmupVerdict(times: { webgpu: readonly number[]; wasm: readonly
   return cpu < gpu ? { backend: 'wasm', reason: `WASM was faster in the warm-up (${figures})` } : { backend: 'webgpu', reason: `WebGPU was faster in the warm-up (${figures})` };
 }
 
+/** A failure during the warm-up, with the backend it happened on. */
+class WarmupError extends Error {
+  constructor(
+    readonly backend: 'webgpu' | 'wasm',
+    cause: unknown,
+  ) {
+    super(errorMessage(cause), { cause });
+  }
+}
+
 async function timeProbe(gpu: RuntimeSession, wasm: RuntimeSession, probe: SelfCheckProbe): Promise<{ webgpu: number[]; wasm: number[] }> {
   const times = { webgpu: [] as number[], wasm: [] as number[] };
-  const once = async (session: RuntimeSession) => {
+  const once = async (session: RuntimeSession, backend: 'webgpu' | 'wasm') => {
     const t0 = performance.now();
-    const outputs = await session.run(probe.feeds());
-    // Reading the output waits for the GPU to finish, as a decode step must.
-    await outputs[probe.output]?.float32();
-    for (const t of Object.values(outputs)) t.dispose();
+    let outputs: Record<string, RtTensor> = {};
+    try {
+      outputs = await session.run(probe.feeds());
+      // Reading the output waits for the GPU to finish, as a decode step must.
+      await outputs[probe.output]?.float32();
+    } catch (error) {
+      throw new WarmupError(backend, error);
+    } finally {
+      for (const t of Object.values(outputs)) t.dispose();
+    }
     return performance.now() - t0;
   };
   for (let i = 0; i < WARMUP_RUNS; i++) {
-    times.webgpu.push(await once(gpu));
-    times.wasm.push(await once(wasm));
+    times.webgpu.push(await once(gpu, 'webgpu'));
+    times.wasm.push(await once(wasm, 'wasm'));
   }
   return times;
 }
