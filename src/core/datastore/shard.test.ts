@@ -95,7 +95,7 @@ describe('shard format', () => {
     expect(codes).toBeNull();
     expectSameShard(shard, read);
     for (const a of [read.tokens, read.texts, read.docTextOffsets, read.embeddings.codes]) expect(a.byteLength).toBe(a.buffer.byteLength);
-    // Every single byte after the version field: the same verdict as decodeShard's.
+    // Every 7th byte after the version field: damage is found, as decodeShard finds it.
     for (let i = 12; i < bytes.length; i += 7) {
       const damaged = bytes.slice();
       damaged[i]! ^= 0x01;

@@ -38,7 +38,10 @@ export interface KnnDatastoreOptions extends KnnIndexOptions, IvfSearchOptions {
   index?: KnnIndexKind;
 }
 
-export interface KnnOpenOptions extends KnnDatastoreOptions, DecodeOptions {}
+export interface KnnOpenOptions extends KnnDatastoreOptions, DecodeOptions {
+  /** `load`: bytes of keys read per piece (default 4 MB; tests use a few keys to cross pieces). */
+  pieceBytes?: number;
+}
 
 export interface KnnEntryText {
   docId: number;
@@ -164,7 +167,7 @@ export class KnnDatastore {
       return new KnnDatastore({ ...shard, knnlm: section && { ...section, codes: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) } }, options, 'own');
     }
     const writer = new IvfKeyWriter(section.scales, section.dim, section.ivf, options);
-    const piece = Math.max(1, Math.floor(LOAD_PIECE_BYTES / section.dim)) * section.dim;
+    const piece = Math.max(1, Math.floor((options.pieceBytes ?? LOAD_PIECE_BYTES) / section.dim)) * section.dim;
     let crc: number | undefined;
     // One buffer for every piece where the source fills it (a file): no garbage of read pieces.
     const buffer = new Uint8Array(Math.min(piece, codes.bytes));
