@@ -19,7 +19,7 @@ import { TopK } from '../retrieval/vector-index';
 import type { KnnlmIvf } from '../../protocol/shard';
 import { checkIvf } from '../datastore/ivf-format';
 import { L2Kernel, l2KernelSupported } from './l2-kernel';
-import { KnnIndex, exactKeyDistance } from './search';
+import { KnnIndex, exactKeyDistance, quantizeQuery, rerankBound } from './search';
 
 const EMPTY_CODES = new Int8Array(0);
 const EMPTY_SCALES = new Float32Array(0);
@@ -600,21 +600,10 @@ export class IvfIndex {
     const all = prefix === n;
     const t0 = clock();
     let qq = 0;
-    let qmax = 0;
-    for (let j = 0; j < dim; j++) {
-      qq += query[j]! * query[j]!;
-      qmax = Math.max(qmax, Math.abs(query[j]!));
-    }
+    for (let j = 0; j < dim; j++) qq += query[j]! * query[j]!;
     const qnorm = Math.sqrt(qq);
     const rounding = 2 ** -20 * (this.maxBase + 2 * qnorm * this.maxNorm);
-    const sigma = Math.fround(qmax > 0 ? qmax / this.queryMax : 1);
-    let r2 = 0;
-    for (let j = 0; j < dim; j++) {
-      const c = Math.max(-this.queryMax, Math.min(this.queryMax, Math.round(query[j]! / sigma)));
-      this.queryInt[j] = c;
-      const d = query[j]! - c * sigma;
-      r2 += d * d;
-    }
+    const { sigma, residual2: r2 } = quantizeQuery(query, this.queryMax, this.queryInt);
     const sums = kernel.scan(this.queryInt, sigma);
     const approx = (p: number) => base[p]! + sigma * coef[p]! * sums[p]!;
     const beta = 2 * Math.sqrt(r2) * this.maxNorm * (1 + 1e-6) + rounding;
@@ -628,12 +617,7 @@ export class IvfIndex {
       return kept;
     };
     const t1 = clock();
-    const maxError = this.maxError;
-    const bound = (kth: number): number => {
-      if (maxError === 0) return kth + 2 * beta;
-      const upper = Math.sqrt(Math.max(0, kth + qq + beta)) + 2 * maxError;
-      return upper * upper + beta - qq + 1e-9 * (qq + upper * upper);
-    };
+    const bound = (kth: number): number => rerankBound(kth, qq, beta, this.maxError);
 
     // Candidates: a threshold from a strided sample of the eligible keys, raised until k pass.
     let pool: ArrayLike<number> | null = null;
@@ -713,24 +697,13 @@ export class IvfIndex {
     const t1 = clock();
 
     let qq = 0;
-    let qmax = 0;
-    for (let j = 0; j < dim; j++) {
-      qq += query[j]! * query[j]!;
-      qmax = Math.max(qmax, Math.abs(query[j]!));
-    }
+    for (let j = 0; j < dim; j++) qq += query[j]! * query[j]!;
     const qnorm = Math.sqrt(qq);
     const rounding = 2 ** -20 * (this.maxBase + 2 * qnorm * this.maxNorm);
     let beta: number;
     let m = 0;
     if (this.kernel) {
-      const sigma = Math.fround(qmax > 0 ? qmax / this.queryMax : 1);
-      let r2 = 0;
-      for (let j = 0; j < dim; j++) {
-        const c = Math.max(-this.queryMax, Math.min(this.queryMax, Math.round(query[j]! / sigma)));
-        this.queryInt[j] = c;
-        const d = query[j]! - c * sigma;
-        r2 += d * d;
-      }
+      const { sigma, residual2: r2 } = quantizeQuery(query, this.queryMax, this.queryInt);
       beta = 2 * Math.sqrt(r2) * this.maxNorm * (1 + 1e-6) + rounding;
       const kernel = this.kernel;
       kernel.setQuery(this.queryInt, sigma);
@@ -770,13 +743,7 @@ export class IvfIndex {
     } else if (m > k) {
       const kth = new TopK(k);
       for (let t = 0; t < m; t++) kth.push(-approxs[t]!, t);
-      const worst = -kth.threshold;
-      const maxError = this.maxError;
-      if (maxError === 0) limit = worst + 2 * beta;
-      else {
-        const upper = Math.sqrt(Math.max(0, worst + qq + beta)) + 2 * maxError;
-        limit = upper * upper + beta - qq + 1e-9 * (qq + upper * upper);
-      }
+      limit = rerankBound(-kth.threshold, qq, beta, this.maxError);
     }
     const t2 = clock();
 

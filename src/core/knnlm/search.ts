@@ -31,6 +31,34 @@ const clock = () => (typeof performance !== 'undefined' ? performance.now() : Da
 /** Below this many keys per k the sampled threshold is not worth it: every key is a candidate. */
 const SAMPLE_MIN_STRIDE = 4;
 
+/**
+ * The query as the kernel's integer codes, written into `into`: q ≈ σ·c with |c| ≤ queryMax, and
+ * ‖r‖² = ‖q − σ·c‖², which bounds the scan's error (β). Shared by the exact and the IVF searches.
+ */
+export function quantizeQuery(query: Float32Array, queryMax: number, into: Int16Array): { sigma: number; residual2: number } {
+  let qmax = 0;
+  for (let j = 0; j < query.length; j++) qmax = Math.max(qmax, Math.abs(query[j]!));
+  const sigma = Math.fround(qmax > 0 ? qmax / queryMax : 1);
+  let residual2 = 0;
+  for (let j = 0; j < query.length; j++) {
+    const c = Math.max(-queryMax, Math.min(queryMax, Math.round(query[j]! / sigma)));
+    into[j] = c;
+    const d = query[j]! - c * sigma;
+    residual2 += d * d;
+  }
+  return { sigma, residual2 };
+}
+
+/**
+ * The largest d̂ (minus ‖q‖²) that can still be in the top k when the k-th smallest d̂ is `kth`:
+ * β from the query's codes, and `maxError` the largest ‖x − x̂‖ of float keys (0 for int8 keys).
+ */
+export function rerankBound(kth: number, qq: number, beta: number, maxError: number): number {
+  if (maxError === 0) return kth + 2 * beta;
+  const upper = Math.sqrt(Math.max(0, kth + qq + beta)) + 2 * maxError;
+  return upper * upper + beta - qq + 1e-9 * (qq + upper * upper);
+}
+
 export class KnnIndex {
   readonly size: number;
   readonly dim: number;
@@ -137,16 +165,7 @@ export class KnnIndex {
     // float32 per-key terms and float32 x̂ in the re-ranking: a few ulps of the magnitudes involved.
     const rounding = 2 ** -20 * (this.maxBase + 2 * qnorm * this.maxNorm);
     if (this.kernel) {
-      let qmax = 0;
-      for (let j = 0; j < dim; j++) qmax = Math.max(qmax, Math.abs(query[j]!));
-      const sigma = Math.fround(qmax > 0 ? qmax / this.queryMax : 1);
-      let r2 = 0;
-      for (let j = 0; j < dim; j++) {
-        const c = Math.max(-this.queryMax, Math.min(this.queryMax, Math.round(query[j]! / sigma)));
-        this.queryInt[j] = c;
-        const d = query[j]! - c * sigma;
-        r2 += d * d;
-      }
+      const { sigma, residual2: r2 } = quantizeQuery(query, this.queryMax, this.queryInt);
       const kernel = this.kernel;
       let sums: Int32Array;
       if (n === this.size) sums = kernel.scan(this.queryInt, sigma);
@@ -178,13 +197,7 @@ export class KnnIndex {
       };
     }
     const t1 = clock();
-    const maxError = this.maxError;
-    // Largest d̂ (minus ‖q‖²) that can still be in the top k when the k-th smallest d̂ is `kth`.
-    const bound = (kth: number): number => {
-      if (maxError === 0) return kth + 2 * beta;
-      const upper = Math.sqrt(Math.max(0, kth + qq + beta)) + 2 * maxError;
-      return upper * upper + beta - qq + 1e-9 * (qq + upper * upper);
-    };
+    const bound = (kth: number): number => rerankBound(kth, qq, beta, this.maxError);
 
     // Candidates: a threshold from a strided sample, raised until at least k keys pass.
     // `pool` null = every key is a candidate (small indexes, or the sample never found k).
