@@ -19,7 +19,7 @@ import { TopK } from '../retrieval/vector-index';
 import type { KnnlmIvf } from '../../protocol/shard';
 import { checkIvf } from '../datastore/ivf-format';
 import { L2Kernel, l2KernelSupported } from './l2-kernel';
-import { KnnIndex, exactKeyDistance, quantizeQuery, rerankBound } from './search';
+import { KnnIndex, exactKeyDistance, quantizeQuery, rerankBound, sampleStride, selectExactTopK } from './search';
 
 const EMPTY_CODES = new Int8Array(0);
 const EMPTY_SCALES = new Float32Array(0);
@@ -263,9 +263,6 @@ export interface ExactKnnIndex {
   search(query: Float32Array, k: number, prefix?: number): KnnSearchResult;
   exactDistance(query: Float32Array, i: number): number;
 }
-
-/** Below this many keys per k the sampled threshold is not worth it: every key is a candidate (as in search.ts). */
-const SAMPLE_MIN_STRIDE = 4;
 
 /** Where the keys live: the kernel's memory in list order (with SIMD), or JS arrays in entry order. */
 interface KeyStore {
@@ -617,50 +614,30 @@ export class IvfIndex {
       return kept;
     };
     const t1 = clock();
-    const bound = (kth: number): number => rerankBound(kth, qq, beta, this.maxError);
-
-    // Candidates: a threshold from a strided sample of the eligible keys, raised until k pass.
-    let pool: ArrayLike<number> | null = null;
-    let used = Infinity;
-    const stride = Math.floor(prefix / (16 * Math.max(k, 256)));
-    if (stride >= SAMPLE_MIN_STRIDE) {
-      // Positions every `step` apart hold about one eligible key per `stride` of them.
+    const eligible = all ? null : (p: number) => order[p]! < prefix;
+    // Positions every `step` apart hold about one eligible key per `stride` of them.
+    const stride = sampleStride(prefix, k);
+    const sampled: number[] = [];
+    if (stride) {
       const step = all ? stride : Math.max(1, Math.floor((stride * n) / prefix));
-      const sampled: number[] = [];
-      for (let p = step >> 1; p < n; p += step) if (all || order[p]! < prefix) sampled.push(p);
-      for (let rank = Math.ceil((1.25 * k) / stride) + 8; rank <= sampled.length; rank *= 4) {
-        const sample = new TopK(rank);
-        for (const p of sampled) sample.push(-approx(p), p);
-        used = bound(-sample.threshold);
-        const passed = below(used);
-        if (passed.length >= k) {
-          pool = passed;
-          break;
-        }
-        used = Infinity;
-      }
+      for (let p = step >> 1; p < n; p += step) if (!eligible || eligible(p)) sampled.push(p);
     }
-    const kth = new TopK(k);
-    if (pool) for (let t = 0; t < pool.length; t++) kth.push(-approx(pool[t]!), pool[t]!);
-    else for (let p = 0; p < n; p++) if (all || order[p]! < prefix) kth.push(-approx(p), p);
-    const limit = bound(-kth.threshold);
-    if (pool && limit > used) pool = below(limit);
-
-    const t2 = clock();
-    const top = new TopK(k);
-    let candidates = 0;
-    const poolSize = pool ? pool.length : n;
-    for (let t = 0; t < poolSize; t++) {
-      const p = pool ? pool[t]! : t;
-      if (!pool && !all && order[p]! >= prefix) continue;
-      if (!(approx(p) <= limit)) continue;
-      candidates++;
-      top.push(-this.exactAt(query, p), order[p]!);
-    }
+    const { best, candidates, selected } = selectExactTopK({
+      k,
+      positions: n,
+      eligible,
+      samples: sampled.length,
+      sampleAt: (t) => sampled[t]!,
+      stride,
+      approx,
+      below,
+      bound: (kth) => rerankBound(kth, qq, beta, this.maxError),
+      exact: (p) => this.exactAt(query, p),
+      id: (p) => order[p]!,
+    });
     stats.lastCandidates = candidates;
     this.lastCandidates = candidates;
-    const best = top.sorted();
-    stats.lastTimings = { scan: t1 - t0, select: t2 - t1, rerank: clock() - t2 };
+    stats.lastTimings = { scan: t1 - t0, select: selected - t1, rerank: clock() - selected };
     return { ids: best.ids, distances: Float32Array.from(best.scores, (s) => -s) };
   }
 

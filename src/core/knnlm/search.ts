@@ -197,50 +197,100 @@ export class KnnIndex {
       };
     }
     const t1 = clock();
-    const bound = (kth: number): number => rerankBound(kth, qq, beta, this.maxError);
-
-    // Candidates: a threshold from a strided sample, raised until at least k keys pass.
-    // `pool` null = every key is a candidate (small indexes, or the sample never found k).
-    let pool: ArrayLike<number> | null = null;
-    let used = Infinity;
-    const stride = Math.floor(n / (16 * Math.max(k, 256)));
-    if (stride >= SAMPLE_MIN_STRIDE) {
-      const samples = Math.floor(n / stride);
-      for (let rank = Math.ceil((1.25 * k) / stride) + 8; rank <= samples; rank *= 4) {
-        const sample = new TopK(rank);
-        for (let t = 0, i = stride >> 1; t < samples; t++, i += stride) sample.push(-approx(i), i);
-        used = bound(-sample.threshold);
-        const passed = below(used);
-        if (passed.length >= k) {
-          pool = passed;
-          break;
-        }
-        used = Infinity;
-      }
-    }
-    const kth = new TopK(k);
-    if (pool) for (let t = 0; t < pool.length; t++) kth.push(-approx(pool[t]!), pool[t]!);
-    else for (let i = 0; i < n; i++) kth.push(-approx(i), i);
-    const limit = bound(-kth.threshold);
-    // The sample's threshold can undercut the bound: then list again with the exact one.
-    if (pool && limit > used) pool = below(limit);
-
-    const t2 = clock();
-    // Exact re-ranking in float64.
-    const top = new TopK(k);
-    let candidates = 0;
-    const poolSize = pool ? pool.length : n;
-    for (let t = 0; t < poolSize; t++) {
-      const i = pool ? pool[t]! : t;
-      if (!(approx(i) <= limit)) continue;
-      candidates++;
-      top.push(-this.exactDistance(query, i), i);
-    }
+    const stride = sampleStride(n, k);
+    const { best, candidates, selected } = selectExactTopK({
+      k,
+      positions: n,
+      eligible: null,
+      samples: stride ? Math.floor(n / stride) : 0,
+      sampleAt: (t) => (stride >> 1) + t * stride,
+      stride,
+      approx,
+      below,
+      bound: (kth) => rerankBound(kth, qq, beta, this.maxError),
+      exact: (i) => this.exactDistance(query, i),
+      id: (i) => i,
+    });
     this.lastCandidates = candidates;
-    const best = top.sorted();
-    this.lastTimings = { scan: t1 - t0, select: t2 - t1, rerank: clock() - t2 };
+    this.lastTimings = { scan: t1 - t0, select: selected - t1, rerank: clock() - selected };
     return { ids: best.ids, distances: Float32Array.from(best.scores, (s) => -s) };
   }
+}
+
+/**
+ * Keys per sample when `eligible` keys are sampled to set the first candidate threshold, or 0 when
+ * they are too few to sample (every key is then a candidate).
+ */
+export function sampleStride(eligible: number, k: number): number {
+  const stride = Math.floor(eligible / (16 * Math.max(k, 256)));
+  return stride >= SAMPLE_MIN_STRIDE ? stride : 0;
+}
+
+/** One query's scan of an index, as the exact top-k selection reads it. Positions are 0..positions−1. */
+export interface ScannedQuery {
+  k: number;
+  positions: number;
+  /** which positions count (a prefix search over list-ordered keys), or null: all */
+  eligible: ((p: number) => boolean) | null;
+  /** eligible positions sampled about `stride` eligible keys apart (0 samples: no sampling) */
+  samples: number;
+  sampleAt: (t: number) => number;
+  stride: number;
+  /** d̂ − ‖q‖² from the int8 scan */
+  approx: (p: number) => number;
+  /** the eligible positions whose d̂ − ‖q‖² may be ≤ threshold (the kernel's filter) */
+  below: (threshold: number) => ArrayLike<number>;
+  /** rerankBound for this query */
+  bound: (kth: number) => number;
+  /** exact squared distance, and the entry id, at a position */
+  exact: (p: number) => number;
+  id: (p: number) => number;
+}
+
+/**
+ * The exact top k from an approximate scan (KnnIndex's entry-order keys, IvfIndex's list-ordered
+ * ones): a threshold from the sample, raised until k keys pass, tightened by the k-th best bound;
+ * then every key the bound cannot rule out re-ranked in float64. Ties: smaller id first.
+ */
+export function selectExactTopK(q: ScannedQuery): { best: { ids: Int32Array; scores: Float64Array }; candidates: number; selected: number } {
+  const { k, positions: n, eligible, approx, below, bound } = q;
+  // `pool` null = every eligible key is a candidate (small indexes, or the sample never found k).
+  let pool: ArrayLike<number> | null = null;
+  let used = Infinity;
+  for (let rank = Math.ceil((1.25 * k) / Math.max(1, q.stride)) + 8; q.samples > 0 && rank <= q.samples; rank *= 4) {
+    const sample = new TopK(rank);
+    for (let t = 0; t < q.samples; t++) {
+      const p = q.sampleAt(t);
+      sample.push(-approx(p), p);
+    }
+    used = bound(-sample.threshold);
+    const passed = below(used);
+    if (passed.length >= k) {
+      pool = passed;
+      break;
+    }
+    used = Infinity;
+  }
+  const kth = new TopK(k);
+  if (pool) for (let t = 0; t < pool.length; t++) kth.push(-approx(pool[t]!), pool[t]!);
+  else for (let p = 0; p < n; p++) if (!eligible || eligible(p)) kth.push(-approx(p), p);
+  const limit = bound(-kth.threshold);
+  // The sample's threshold can undercut the bound: then list again with the exact one.
+  if (pool && limit > used) pool = below(limit);
+
+  const selected = clock();
+  // Exact re-ranking in float64.
+  const top = new TopK(k);
+  let candidates = 0;
+  const poolSize = pool ? pool.length : n;
+  for (let t = 0; t < poolSize; t++) {
+    const p = pool ? pool[t]! : t;
+    if (!pool && eligible && !eligible(p)) continue;
+    if (!(approx(p) <= limit)) continue;
+    candidates++;
+    top.push(-q.exact(p), q.id(p));
+  }
+  return { best: top.sorted(), candidates, selected };
 }
 
 /** Brute-force squared-L2 top k over float keys [n, dim]: the reference the index is tested against. */
