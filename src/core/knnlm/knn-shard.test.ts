@@ -51,6 +51,13 @@ function keysFor(ids: readonly number[]): Float32Array {
   return keys;
 }
 
+/** keysFor of each sequence, one after another: what keysBatch returns for a batch of equal-length windows. */
+function batchKeys(sequences: readonly (readonly number[])[]): Float32Array {
+  const out = new Float32Array(sequences.length * sequences[0]!.length * KEY_DIM);
+  sequences.forEach((s, b) => out.set(keysFor(s), b * s.length * KEY_DIM));
+  return out;
+}
+
 async function toyBase(): Promise<Shard> {
   return (await buildShard(TOY_DOCUMENTS, { name: 'toy', tokenizer: byteTokenizer(), embedder: testEmbedder(), chunkSize: 8, now: () => new Date('2026-11-21T00:00:00Z') })).shard;
 }
@@ -107,9 +114,7 @@ describe('kNN-LM datastore shards', () => {
       start: () => Promise.reject(new Error('the batched path must not call start')),
       async keysBatch(sequences) {
         batches.push(sequences.map((s) => [...s]));
-        const out = new Float32Array(sequences.length * sequences[0]!.length * KEY_DIM);
-        sequences.forEach((s, b) => out.set(keysFor(s), b * s.length * KEY_DIM));
-        return out;
+        return batchKeys(sequences);
       },
     };
     const result = await buildKnnShard(TOY_DOCUMENTS, { name: 'toy-knn', tokenizer, model: batched, encoding: 'f32', stride: 4, keyBatch: 3 });
@@ -139,9 +144,7 @@ describe('kNN-LM datastore shards', () => {
         const delay = [6, 3, 0][call++ % 3]!;
         await new Promise((r) => setTimeout(r, delay));
         running--;
-        const out = new Float32Array(sequences.length * sequences[0]!.length * KEY_DIM);
-        sequences.forEach((s, b) => out.set(keysFor(s), b * s.length * KEY_DIM));
-        return out;
+        return batchKeys(sequences);
       },
     };
     const result = await buildKnnShard(TOY_DOCUMENTS, { name: 'toy-knn', tokenizer, model: pool, encoding: 'int8', pca: 4, pcaSample: 40, stride: 4, keyBatch: 1 });
@@ -270,9 +273,7 @@ describe('kNN-LM datastore shards', () => {
         running++;
         await new Promise((r) => setTimeout(r, 2));
         running--;
-        const out = new Float32Array(sequences.length * sequences[0]!.length * KEY_DIM);
-        sequences.forEach((s, b) => out.set(keysFor(s), b * s.length * KEY_DIM));
-        return out;
+        return batchKeys(sequences);
       },
     };
     const build = buildKnnShard(TOY_DOCUMENTS, {
