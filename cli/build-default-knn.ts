@@ -24,9 +24,10 @@ import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { keysMatchDecoder, type ModelManifest } from '../src/protocol/manifest';
 import type { DefaultDatastoreEntry, DefaultDatastoreIndex } from '../src/protocol/shard';
-import { readShardHeader, type ShardHeader } from '../src/core/datastore/shard';
+import type { ShardHeader } from '../src/core/datastore/shard';
 import { parseDocuments } from '../src/core/datastore/parse';
 import { dataDir, defaultDatastoreEntry, REPO_ROOT } from './datastore-node';
+import { readShardHeaderOfFile } from '../src/core/datastore/node';
 import { startKeyPool, type KeyPool } from './key-pool';
 import { attachKnnKeysToFile, buildIvfFile, buildIvfFileInWorker, buildKnnFile } from './knn';
 
@@ -87,7 +88,7 @@ const KEYS_PER_LIST = 1286;
  * left alone. `inWorker` trains them on a worker thread so the caller can key another datastore meanwhile.
  */
 async function ensureIvf(path: string, name: string, inWorker = false): Promise<void> {
-  const knn = readShardHeader(new Uint8Array(readFileSync(path))).meta.knnlm;
+  const knn = (await readShardHeaderOfFile(path)).meta.knnlm;
   if (!knn) return;
   if (knn.ivf && !values.force) {
     console.error(`${name}: IVF lists up to date (${knn.ivf.lists})`);
@@ -117,7 +118,7 @@ async function attachKeys(entry: DefaultDatastoreEntry | undefined, outDir: stri
     console.error(`${entry.name}: ${path} is missing (npm run setup:datastores builds it): no kNN-LM keys attached`);
     return null;
   }
-  const knn = readShardHeader(new Uint8Array(readFileSync(path))).meta.knnlm;
+  const knn = (await readShardHeaderOfFile(path)).meta.knnlm;
   const fresh = knn && keysMatchDecoder(manifest.onnx.decoder, knn.model.decoderSha256) && knn.dim === PCA_DIMS && knn.encoding === ENCODING;
   if (fresh && !values.force) {
     console.error(`${entry.name}: its kNN-LM keys are up to date`);
@@ -160,7 +161,7 @@ async function main(): Promise<void> {
   if (existsSync(out) && !values.force) {
     try {
       const documents = parseDocuments(new Uint8Array(readFileSync(input)), basename(input), 'wikitext').length;
-      reason = staleness(readShardHeader(new Uint8Array(readFileSync(out))), manifest, input, documents);
+      reason = staleness(await readShardHeaderOfFile(out), manifest, input, documents);
     } catch (error) {
       reason = `it cannot be read (${(error as Error).message})`;
     }

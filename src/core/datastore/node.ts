@@ -11,7 +11,7 @@ import { chunkDatastoreGeometry, type ModelManifest } from '../../protocol/manif
 import { MeanEmbedder } from '../retrieval/embedder';
 import { initVoy } from '../retrieval/voy';
 import { loadTokenizer, type RetroTokenizer } from '../tokenizer/index';
-import type { ShardSource } from './shard';
+import { readShardHeaderFrom, type ShardHeader, type ShardSource } from './shard';
 import { KnnDatastore, type KnnOpenOptions } from '../knnlm/datastore';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -135,6 +135,16 @@ export function fileShardSource(path: string): ShardSource & { close(): void } {
     },
     close: () => closeSync(fd),
   };
+}
+
+/** A shard file's header, read without the rest of the file (a kNN-LM datastore is 200 MB and more). */
+export async function readShardHeaderOfFile(path: string): Promise<ShardHeader> {
+  const source = fileShardSource(path);
+  try {
+    return await readShardHeaderFrom(source);
+  } finally {
+    source.close();
+  }
 }
 
 /** Opens a kNN-LM datastore file section by section (its keys streamed into the index): the file is never held whole. */
