@@ -1,4 +1,4 @@
-import { useEffect, useId, useMemo, useState, type FormEvent } from 'react';
+import { useEffect, useId, useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { Trans, useTranslation } from 'react-i18next';
 import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, DEFAULT_REPLUG_SETTINGS, LENS_MAX_CHARS, MAX_KNN_K, useAppState, useClient, type EvalRequest, type EvalResult, type KnnLmSettings } from '../../client';
 import { useDuration } from '../../i18n/format';
@@ -252,45 +252,46 @@ export function CurvesView({ active }: { active: boolean }) {
       {curves.stopped && !curves.running && <p className="muted" data-testid="curves-stopped">{curves.result ? t('lens.stoppedKept') : t('lens.stopped')}</p>}
 
       {shown.settings?.value && (
-        <div className="panel curves-results" data-testid="curves-results">
-          <h3 className="curves-family-title">{familyLabel.settings}</h3>
-          <p className="curves-summary" data-testid="curves-summary" data-gpt={shown.settings.value.curves.gpt.tokenPpl}>
-            {t('curves.summary', {
-              ...summaryOf(shown.settings.value.curves, duration(shown.settings.value.result.seconds)),
-              hits: (shown.settings.value.curves.targetInNeighbours * 100).toFixed(1),
-            })}
-          </p>
+        <ResultPanel
+          suffix=""
+          title={familyLabel.settings}
+          gpt={shown.settings.value.curves.gpt.tokenPpl}
+          summary={t('curves.summary', {
+            ...summaryOf(shown.settings.value.curves, duration(shown.settings.value.result.seconds)),
+            hits: (shown.settings.value.curves.targetInNeighbours * 100).toFixed(1),
+          })}
+        >
           <div className="curves-grid">
             {CURVE_AXES.map((axis) => (
               <CurvePlot key={axis} axis={axis} points={shown.settings!.value!.curves.curves[axis]} gpt={shown.settings!.value!.curves.gpt.tokenPpl} label={axisLabel[axis]} />
             ))}
           </div>
-        </div>
+        </ResultPanel>
       )}
       {(shown.fraction?.value || shown.stride?.value) && (
         <div className="curves-grid">
           {shown.fraction?.value && (
-            <div className="panel curves-results" data-testid="curves-results-fraction">
-              <h3 className="curves-family-title">{familyLabel.fraction}</h3>
-              <p className="curves-summary" data-testid="curves-summary-fraction" data-gpt={shown.fraction.value.curve.gpt.tokenPpl}>
-                {t('curves.summaryFraction', {
-                  ...summaryOf(shown.fraction.value.curve, duration(shown.fraction.value.result.seconds)),
-                  entries: (knn.model?.entries ?? 0).toLocaleString(),
-                })}
-              </p>
+            <ResultPanel
+              suffix="-fraction"
+              title={familyLabel.fraction}
+              gpt={shown.fraction.value.curve.gpt.tokenPpl}
+              summary={t('curves.summaryFraction', {
+                ...summaryOf(shown.fraction.value.curve, duration(shown.fraction.value.result.seconds)),
+                entries: (knn.model?.entries ?? 0).toLocaleString(),
+              })}
+            >
               <CurvePlot axis="fraction" points={shown.fraction.value.curve.points} gpt={shown.fraction.value.curve.gpt.tokenPpl} label={t('curves.fraction')} />
-            </div>
+            </ResultPanel>
           )}
           {shown.stride?.value && (
-            <div className="panel curves-results" data-testid="curves-results-stride">
-              <h3 className="curves-family-title">{familyLabel.stride}</h3>
-              <p className="curves-summary" data-testid="curves-summary-stride" data-gpt={shown.stride.value.curve.gpt.tokenPpl}>
-                {t('curves.summaryStride', {
-                  ...summaryOf(shown.stride.value.curve, duration(shown.stride.value.result.seconds)),
-                })}
-              </p>
+            <ResultPanel
+              suffix="-stride"
+              title={familyLabel.stride}
+              gpt={shown.stride.value.curve.gpt.tokenPpl}
+              summary={t('curves.summaryStride', summaryOf(shown.stride.value.curve, duration(shown.stride.value.result.seconds)))}
+            >
               <CurvePlot axis="stride" points={shown.stride.value.curve.points} gpt={shown.stride.value.curve.gpt.tokenPpl} label={t('curves.stride')} />
-            </div>
+            </ResultPanel>
           )}
         </div>
       )}
@@ -307,4 +308,17 @@ function summaryOf(curve: { scoredTokens: number; windows: number; totalWindows:
     gpt: formatPpl(curve.gpt.tokenPpl),
     seconds,
   };
+}
+
+/** One family's results: its title, the summary line (the GPT's perplexity in data-gpt, for tests) and its plots. */
+function ResultPanel({ suffix, title, gpt, summary, children }: { suffix: '' | '-fraction' | '-stride'; title: string; gpt: number; summary: string; children: ReactNode }) {
+  return (
+    <div className="panel curves-results" data-testid={`curves-results${suffix}`}>
+      <h3 className="curves-family-title">{title}</h3>
+      <p className="curves-summary" data-testid={`curves-summary${suffix}`} data-gpt={gpt}>
+        {summary}
+      </p>
+      {children}
+    </div>
+  );
 }
