@@ -5,6 +5,9 @@
 import type { LanguageModel } from '../models/types';
 import { generate, generateStream } from '../generate/loop';
 import { GREEDY } from '../generate/sampler';
+import { median, quantileSorted } from './quantile';
+
+export { median, quantileSorted };
 
 export interface DecodeBenchResult {
   bench: 'decode';
@@ -71,19 +74,6 @@ function round(x: number): number {
 // Interleaved token-by-token decode benchmark (`npm run bench`): the compared models decode in
 // one process, one token each per round, so load from other processes falls on all of them alike
 // and the per-round ratios to the baseline hold where absolute times do not.
-
-/** The p-quantile (0..1) of ascending `sorted`, linear between order statistics (R's type 7). */
-export function quantileSorted(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const h = (sorted.length - 1) * Math.min(1, Math.max(0, p));
-  const lo = Math.floor(h);
-  const hi = Math.min(sorted.length - 1, lo + 1);
-  return sorted[lo]! + (h - lo) * (sorted[hi]! - sorted[lo]!);
-}
-
-export function median(xs: readonly number[]): number {
-  return quantileSorted([...xs].sort((a, b) => a - b), 0.5);
-}
 
 /**
  * Distribution-free ~95% confidence interval for the median of `xs`: the order statistics of

@@ -3,6 +3,7 @@ import { InferenceError, ModelLoadError, errorMessage } from './errors';
 import { isNode, loadOrt, type Ort, type OrtFlavour, type OrtSession, type OrtSessionOptions } from './ort';
 import { RuntimeSession } from './session';
 import { RtTensor, product } from './tensor';
+import { median } from '../eval/quantile';
 
 export interface RuntimeOptions {
   /** 'auto' (default): WebGPU when an adapter exists and the per-model self-check passes. */
@@ -300,12 +301,7 @@ export interface WarmupVerdict {
  * longer inputs. The reason names both medians, for the status line.
  */
 export function warmupVerdict(times: { webgpu: readonly number[]; wasm: readonly number[] }): WarmupVerdict {
-  const middle = (xs: readonly number[]) => {
-    const sorted = [...xs].sort((a, b) => a - b);
-    const m = sorted.length >> 1;
-    return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
-  };
-  const [gpu, cpu] = [middle(times.webgpu), middle(times.wasm)];
+  const [gpu, cpu] = [median(times.webgpu), median(times.wasm)];
   const figures = `WebGPU ${gpu.toFixed(1)} ms, WASM ${cpu.toFixed(1)} ms per warm-up run`;
   return cpu < gpu ? { backend: 'wasm', reason: `WASM was faster in the warm-up (${figures})` } : { backend: 'webgpu', reason: `WebGPU was faster in the warm-up (${figures})` };
 }
