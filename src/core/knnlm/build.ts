@@ -61,11 +61,6 @@ export interface KnnBuildOptions {
   stride?: number;
   /** Windows per forward when the model has `keysBatch` (default DEFAULT_KEY_BATCH). */
   keyBatch?: number;
-  /**
-   * Forwards in flight at once (default the model's `concurrency`, else 1). The keys are stored in
-   * window order whatever order the forwards finish in, so the shard does not depend on it.
-   */
-  keyConcurrency?: number;
   /** Use only the first N tokens of the stream. */
   maxTokens?: number;
   /**
@@ -280,7 +275,9 @@ export async function buildKnnShard(documents: readonly DocumentInput[], options
     batches.push(windows.slice(i, j));
     i = j;
   }
-  const concurrency = Math.max(1, options.keyConcurrency ?? ('concurrency' in model ? (model.concurrency ?? 1) : 1));
+  // A pool's forwards run `concurrency` at once; the keys are stored in window order whatever order
+  // they finish in, so the shard does not depend on it.
+  const concurrency = Math.max(1, 'concurrency' in model ? (model.concurrency ?? 1) : 1);
   const inFlight = new Map<number, Promise<Float32Array[]>>();
   let nextToStart = 0;
   const startUpTo = (limit: number) => {
