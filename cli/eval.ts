@@ -26,7 +26,7 @@
  *        (k entries or passages drawn at random, seeded by each query; docs/controls.md)
  *   options: --datastore <built-in id | file.rlds | wiki.*.tokens> (default: the app's first built-in, WikiText-2 train)
  *            --knn-datastore public/datastores/wikitext-2-train.knn-pca64.rlds (accepted: the built-in keys, which the engines load anyway)
- *            --max-windows N  --windows a:b (a part, for npm run eval:merge)  --batch B (4)  --threads T (1)
+ *            --max-windows N  --windows a:b (a part, for npm run eval:merge; the plain eval, kNN-LM, FLARE)  --batch B (4)  --threads T (1)
  *            --backend cpu|wasm  (cpu: onnxruntime-node, ~3x faster than the app's wasm kernels, logits within ~1e-5)
  *            --write-metrics <key>  (full runs only: writes {token_ppl, word_ppl, ...} into manifest.json)
  *            --token-logprobs <file.f32>  (each target's log-probability, for npm run eval:paired)

@@ -57,6 +57,19 @@ interface Part extends PartBase {
   forward_seconds: number;
 }
 
+/** A part of a passage method's run (FLARE): blocks on the whole run's grid, and the GPT on the same windows. */
+interface PassagePart extends PartBase {
+  nll: number;
+  neighbours: string;
+  settings: Record<string, unknown>;
+  blocks: number;
+  forwards: number;
+  retrieved?: number;
+  lookahead_accuracy?: number;
+  datastore: string;
+  gpt?: { nll: number };
+}
+
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
   options: { model: { type: 'string' }, 'write-metrics': { type: 'string' }, headline: { type: 'string' }, 'token-logprobs': { type: 'string' } },
@@ -112,9 +125,11 @@ const words = partial ? (first.split_words * scored) / (first.split_tokens - 1) 
 const ppl = (nll: number) => ({ token_ppl: Math.exp(nll / scored), word_ppl: Math.exp(nll / words) });
 const tokenLogProbs = args['token-logprobs'] ? joinTokenLogProbs(parsed, resolve(args['token-logprobs'])) : undefined;
 const isKnnLm = (p: PartBase): p is Part => Array.isArray((p as Partial<Part>).sweep);
+const isPassages = (p: PartBase): p is PassagePart => typeof (p as Partial<PassagePart>).blocks === 'number';
 if (parsed.every(isKnnLm)) mergeKnnLm(parsed);
-else if (!parsed.some(isKnnLm)) mergePlain(parsed as PlainPart[]);
-else fail('some parts are kNN-LM runs and some are not');
+else if (parsed.every(isPassages)) mergePassages(parsed);
+else if (!parsed.some(isKnnLm) && !parsed.some(isPassages)) mergePlain(parsed as PlainPart[]);
+else fail('the parts are runs of different kinds (kNN-LM, passage methods, plain)');
 
 /**
  * The parts' --token-logprobs files hold NaN outside their windows: each target is taken from the
@@ -172,6 +187,62 @@ function mergePlain(parts: PlainPart[]): void {
       windows: head.total_windows,
       ...(head.neighbours ? { neighbours: head.neighbours, k: head.k } : {}),
       measured_by: `npm run eval (${runtimeOf(parts)}, int8 graphs), ${parts.length} window ranges merged by npm run eval:merge`,
+    });
+  }
+  console.log(JSON.stringify(result));
+}
+
+function mergePassages(parts: PassagePart[]): void {
+  const head = parts[0]!;
+  for (const p of parts) {
+    if (JSON.stringify(p.settings) !== JSON.stringify(head.settings) || p.neighbours !== head.neighbours || p.datastore !== head.datastore) {
+      fail('parts were run with different settings, neighbours or datastores');
+    }
+  }
+  const sum = (f: (p: PassagePart) => number) => parts.reduce((n, p) => n + f(p), 0);
+  const nll = sum((p) => p.nll);
+  const blocks = sum((p) => p.blocks);
+  const forwards = sum((p) => p.forwards);
+  const retrieved = head.retrieved !== undefined ? sum((p) => p.retrieved ?? 0) : undefined;
+  const gptNll = parts.every((p) => p.gpt) ? sum((p) => p.gpt!.nll) : undefined;
+  // The GPT's parts are its windows a..b-1; together they are every target, as the method's are.
+  const gptScored = scored;
+  const extra = {
+    ...head.settings,
+    forwards_per_token: forwards / scored,
+    ...(retrieved !== undefined ? { retrievals_per_100_tokens: (100 * retrieved) / scored } : {}),
+    ...(head.lookahead_accuracy !== undefined ? { lookahead_accuracy: sum((p) => (p.lookahead_accuracy ?? 0) * p.blocks) / blocks } : {}),
+    datastore: head.datastore,
+  };
+  const result: Record<string, unknown> = {
+    model: head.model,
+    split: head.split,
+    neighbours: head.neighbours,
+    parts: parts.length,
+    windows: head.total_windows,
+    scored_tokens: scored,
+    words: Math.round(words),
+    ...(partial ? { word_ppl_estimated: true } : {}),
+    nll,
+    ...ppl(nll),
+    blocks,
+    forwards,
+    ...(retrieved !== undefined ? { retrieved } : {}),
+    ...extra,
+    ...(gptNll !== undefined ? { gpt: { nll: gptNll, token_ppl: Math.exp(gptNll / gptScored), word_ppl: Math.exp(gptNll / words) } } : {}),
+    eval_seconds_per_part: parts.map((p) => p.eval_seconds),
+    stride: head.stride,
+    ...(tokenLogProbs ? { token_logprobs: tokenLogProbs } : {}),
+  };
+  if (args['write-metrics']) {
+    result.wrote_metrics = writeManifestMetric(resolve(args.model!), args['write-metrics'], {
+      ...ppl(nll),
+      scored_tokens: scored,
+      words: Math.round(words),
+      windows: head.total_windows,
+      ...extra,
+      ...(gptNll !== undefined ? { gpt_token_ppl: Math.exp(gptNll / gptScored) } : {}),
+      measured_by: `npm run eval (the app’s engines in Node: ${runtimeOf(parts)}, int8 graphs dequantized at load), ${parts.length} window ranges merged by npm run eval:merge`,
     });
   }
   console.log(JSON.stringify(result));

@@ -6,7 +6,7 @@
  * In-Context RALM, REPLUG, FLARE and RAG-Sequence through their block evals with passages from the NeighbourServer.
  */
 import type { EvalRequest, EvalResult, NeighbourServer } from '../../protocol/api';
-import { evaluatePerplexity, streamWindows, type WindowNeighbours } from '../eval/perplexity';
+import { evaluatePerplexity, selectWindows, streamWindows, type WindowNeighbours } from '../eval/perplexity';
 import { alignedWindowNeighbours, windowNeighbours } from '../eval/neighbours';
 import { concatenateArticles, tokenizeWikiTextArticles } from '../eval/stream';
 import { evaluateFlare } from '../flare';
@@ -133,7 +133,7 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
   }
 
   if (request.model === 'icralm' || request.model === 'replug' || request.model === 'flare' || request.model === 'ragseq') {
-    if (range) throw new RangeError('In-Context RALM, REPLUG, FLARE and RAG-Sequence score block by block: a window range does not apply.');
+    if (range && request.model !== 'flare') throw new RangeError('In-Context RALM, REPLUG and RAG-Sequence score block by block: a window range applies to FLARE only so far.');
     const server = deps.server;
     if (!server) throw new Error('In-Context RALM, REPLUG, FLARE and RAG-Sequence need the retrieval engine, which is not connected.');
     // --max-windows N: exactly the targets the plain eval scores in its first N windows.
@@ -203,10 +203,14 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
       const lm = deps.gpt.fork();
       try {
         const retrieve: PassageRetriever = async (queries) => Promise.all(queries.map(async (q) => (await passages(q, 1))[0] ?? null));
-        const r = await evaluateFlare(lm, ids, { ...(request.flare ? { settings: request.flare } : {}), separator: deps.separator, retrieve, batch: request.batch ?? DEFAULT_BATCH, ...limit, signal, onProgress });
+        // A part (--windows a:b): the blocks that start at the targets the plain eval scores in windows a..b-1.
+        const firstTarget = (w: number) => (w < allWindows.length ? allWindows[w]!.start + allWindows[w]!.firstScored + 1 : Infinity);
+        if (range) selectWindows(allWindows, range);
+        const blocks = range ? { blocks: { from: firstTarget(range.start), to: firstTarget(range.end) } } : {};
+        const r = await evaluateFlare(lm, ids, { ...(request.flare ? { settings: request.flare } : {}), separator: deps.separator, retrieve, batch: request.batch ?? DEFAULT_BATCH, ...limit, ...blocks, signal, onProgress });
         logProbs.set(Float32Array.from(r.logProbs));
         return {
-          ...finish('FLARE', request.maxWindows ?? allWindows.length, r.scored_tokens, r.nll, datastoreId),
+          ...finish('FLARE', range ? Math.min(range.end, allWindows.length) - range.start : (request.maxWindows ?? allWindows.length), r.scored_tokens, r.nll, datastoreId),
           passages: { blocks: r.blocks, forwards: Math.round(r.forwards_per_token * r.scored_tokens), retrieved: r.retrieved, lookaheadAccuracy: r.lookahead_accuracy },
         };
       } finally {

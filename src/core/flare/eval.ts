@@ -21,6 +21,11 @@ export interface FlareEvalOptions {
   batch?: number;
   /** Score only the first `maxTokens` targets (ids[1..maxTokens]). */
   maxTokens?: number;
+  /**
+   * One part of a run split over processes: only the blocks whose first target t (ids[t]) has
+   * from <= t < to. The blocks keep the whole run's grid, so the parts' sums are the whole run's.
+   */
+  blocks?: { from: number; to: number };
   onProgress?: (scored: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -29,7 +34,7 @@ export interface FlareEvalResult {
   scored_tokens: number;
   nll: number;
   token_ppl: number;
-  /** logProbs[i] = log p(ids[i + 1] | its block's input), natural log. */
+  /** logProbs[i] = log p(ids[i + 1] | its block's input), natural log; NaN for a target another part scores. */
   logProbs: Float64Array;
   blocks: number;
   /** Blocks whose look-ahead had a token below θ, so a passage was retrieved. */
@@ -56,9 +61,12 @@ export async function evaluateFlare(model: FlareEvalModel, ids: ArrayLike<number
   const separator = options.separator ?? [];
   const batch = Math.max(1, options.batch ?? 4);
   const total = Math.max(0, Math.min(ids.length - 1, options.maxTokens ?? Infinity));
-  const logProbs = new Float64Array(total);
+  const logProbs = new Float64Array(total).fill(Number.NaN);
+  const from = options.blocks?.from ?? 1;
+  const to = options.blocks?.to ?? Infinity;
   const starts: number[] = [];
-  for (let b = 1; b <= total; b += L) starts.push(b);
+  for (let b = 1; b <= total; b += L) if (b >= from && b < to) starts.push(b);
+  const partTargets = starts.reduce((n, b) => n + Math.min(L, total + 1 - b), 0);
 
   let nll = 0;
   let scored = 0;
@@ -114,7 +122,7 @@ export async function evaluateFlare(model: FlareEvalModel, ids: ArrayLike<number
     scored += done.scored;
     calls += sequences.length;
     forwardMs += performance.now() - t;
-    options.onProgress?.(scored, total);
+    options.onProgress?.(scored, partTargets);
   }
   return {
     scored_tokens: scored,

@@ -107,6 +107,24 @@ describe('FLARE eval', () => {
     // Targets 1..40 are ids[1..40]: the changed token is target 40 itself, scored from what precedes it.
     for (let j = 0; j < 39; j++) expect(b.logProbs[j]).toBe(a.logProbs[j]);
   });
+
+  it('split into parts (blocks by their first target), adds up to the whole run target by target', async () => {
+    const settings = { lookahead: 4, threshold: 0.5, maskBelow: 0.1, queryLength: 6 };
+    const whole = await evaluateFlare(new FakeGpt(context), ids, { settings, separator: SEP, retrieve: loggingRetriever([]) });
+    // 23 is not on the block grid (1, 5, 9, ...): the block starting at 21 belongs to the first part whole.
+    const parts = await Promise.all([{ from: 1, to: 23 }, { from: 23, to: Infinity }].map((blocks) =>
+      evaluateFlare(new FakeGpt(context), ids, { settings, separator: SEP, retrieve: loggingRetriever([]), blocks })));
+    expect(parts[0]!.blocks + parts[1]!.blocks).toBe(whole.blocks);
+    expect(parts[0]!.scored_tokens).toBe(24);
+    expect(parts[0]!.scored_tokens + parts[1]!.scored_tokens).toBe(whole.scored_tokens);
+    expect(parts[0]!.retrieved + parts[1]!.retrieved).toBe(whole.retrieved);
+    expect(parts[0]!.nll + parts[1]!.nll).toBeCloseTo(whole.nll, 9);
+    for (let j = 0; j < whole.logProbs.length; j++) {
+      const [own, other] = j < 24 ? [parts[0]!, parts[1]!] : [parts[1]!, parts[0]!];
+      expect(own.logProbs[j]).toBe(whole.logProbs[j]);
+      expect(other.logProbs[j]).toBeNaN();
+    }
+  });
 });
 
 describe('FLARE generation (FlareModel)', () => {
