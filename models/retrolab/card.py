@@ -15,8 +15,67 @@ METRIC_LABELS = {
     'wt2_test_random_neighbours': 'WikiText-2 test, random neighbours',
     'wt2_test_leakage': 'WikiText-2 test, test articles in the datastore (leakage)',
     'wt2_test_knnlm': 'WikiText-2 test, kNN-LM',
+    'wt2_test_adaptive_knnlm': 'WikiText-2 test, adaptive kNN-LM',
+    'wt2_test_retomaton': 'WikiText-2 test, RetoMaton (kNN-LM with pointers)',
     'wt2_test_icralm': 'WikiText-2 test, In-Context RALM',
+    'wt2_test_replug': 'WikiText-2 test, REPLUG (k = 4)',
+    'wt2_test_rag_sequence': 'WikiText-2 test, RAG-Sequence (k = 4)',
+    'wt2_test_flare': 'WikiText-2 test, FLARE',
 }
+
+
+def _change(ours: float, reference: float) -> str:
+    change = abs(ours / reference - 1)
+    return f"{change:.{2 if change < 0.01 else 1}%} {'lower' if ours < reference else 'higher'}"
+
+
+def _against_gpt(metric: dict, gpt: float | None) -> str:
+    """The change against the GPT on the same targets, measured in the same run (same backend) where it was."""
+    reference = metric.get('gpt_token_ppl', gpt)
+    if reference is None:
+        return ''
+    backend = ' (both on onnxruntime-node)' if 'onnxruntime-node' in metric.get('measured_by', '') else ''
+    return f": {_change(metric['token_ppl'], reference)} token-level perplexity than the GPT alone{backend}"
+
+
+def family_paragraphs(metrics: dict) -> list[str]:
+    """One paragraph per retrieval method after kNN-LM and In-Context RALM, from what its eval stored."""
+    out: list[str] = []
+    gpt = metrics.get('wt2_test', {}).get('token_ppl')
+    a = metrics.get('wt2_test_adaptive_knnlm')
+    # The plain kNN-LM on the same IVF search: the adaptive run's own sweep holds it.
+    plain_ivf = next((s['token_ppl'] for s in (a or {}).get('sweep', []) if s.get('lambda') == a.get('lambda')), None) if a else None
+    if a:
+        out += [f"Adaptive kNN-LM (He et al. 2021; Drozdov et al. 2022; docs/adaptive-knnlm.md): the same kNN-LM with λ from a "
+                f"table of the nearest neighbour's distance (tuned on valid), and no search where the GPT's top probability is "
+                f"≥ {a['skip_above']}: {a['adaptive']['fraction_saved']:.1%} of searches skipped"
+                + (f", {_change(a['token_ppl'], plain_ivf)} perplexity than the plain kNN-LM on the same IVF search ({fmt(plain_ivf)})"
+                   if plain_ivf else '') + '.', '']
+    r = metrics.get('wt2_test_retomaton')
+    if r:
+        out += [f"RetoMaton (Alon et al. 2022; docs/retomaton.md): the same kNN-LM following each neighbour's pointer to the "
+                f"next datastore entry while the text matches, searching only when fewer than {r['retomaton']['min_pointers']} "
+                f"pointers survive: {r['retomaton']['fraction_skipped']:.1%} of searches skipped"
+                + (f" for {_change(r['token_ppl'], plain_ivf)} perplexity than the plain kNN-LM on the IVF search" if plain_ivf else '')
+                + '.', '']
+    rp = metrics.get('wt2_test_replug')
+    if rp:
+        out += [f"REPLUG (Shi et al. 2023; docs/replug.md): this GPT unchanged, run once per top-{rp['k']} passage (each "
+                f"before the context, as In-Context RALM), the next-token distributions mixed with weights softmax(score / "
+                f"{rp['temperature']}), re-retrieved every {rp['stride']} tokens"
+                + _against_gpt(rp, gpt) + f" ({fmt(rp['forwards_per_token'], 3)} GPT forwards per token).", '']
+    rs = metrics.get('wt2_test_rag_sequence')
+    if rs:
+        out += [f"RAG-Sequence (Lewis et al. 2020; docs/rag-sequence.md): this GPT unchanged, run once per top-{rs['k']} passage "
+                f"on each {rs['span']}-token sequence, the sequence probabilities mixed by the retrieval weights"
+                + _against_gpt(rs, gpt) + '.', '']
+    fl = metrics.get('wt2_test_flare')
+    if fl:
+        out += [f"FLARE (Jiang et al. 2023; docs/flare.md): this GPT unchanged, looking {fl['lookahead']} tokens ahead and "
+                f"retrieving (with the unsure tokens masked out of the query) only when a look-ahead token's probability is "
+                f"below θ = {fl['threshold']}: {fmt(fl['retrievals_per_100_tokens'], 1)} retrievals per 100 tokens"
+                + _against_gpt(fl, gpt).replace(':', ',', 1) + '.', '']
+    return out
 
 READING_LABELS = {
     'copy_test': 'copy test', 'copy_test_knnlm': 'copy test, kNN-LM over this GPT',
@@ -160,6 +219,7 @@ def card(m: dict, baseline: dict | None = None) -> str:
                       + (f": {abs(c['token_ppl'] / metrics['wt2_test']['token_ppl'] - 1):.1%} "
                          f"{'lower' if c['token_ppl'] < metrics['wt2_test']['token_ppl'] else 'higher'} token-level perplexity "
                          'than the GPT alone (docs/icralm.md)' if 'wt2_test' in metrics else '') + '.', '']
+        lines += family_paragraphs(metrics)
         if retro and baseline and 'wt2_test' in metrics and 'wt2_test' in baseline.get('metrics', {}):
             ours, theirs = metrics['wt2_test']['token_ppl'], baseline['metrics']['wt2_test']['token_ppl']
             verdict = 'better' if ours < theirs else 'worse'
