@@ -1,10 +1,11 @@
 /**
  * Decode speed of the shipped models on Node (onnxruntime-web WASM), measured interleaved:
  *   npm run bench [-- --threads 1 --tokens 128 --runs 4 --block 8 --datastore <shard file> --knn-datastore <file> --stepwise
- *                    --gpt-baseline <model dir> --transformers --gpt-only]
+ *                    --gpt-baseline <model dir> --retro-baseline <model dir> --transformers --gpt-only]
  *
  * --gpt-baseline adds another graph of the GPT (e.g. a copy of the one shipped before) as
- * 'gpt-baseline'; --transformers adds the shipped GPT run by transformers.js ('transformers.js',
+ * 'gpt-baseline'; --retro-baseline another graph of the RETRO as 'retro-baseline', with the same fixed
+ * neighbours as 'retro'; --transformers adds the shipped GPT run by transformers.js ('transformers.js',
  * cli/transformers-js-gpt.ts); --gpt-only leaves out the RETRO and kNN-LM configurations.
  *
  * Method (docs/benchmarks.md, "Interleaved decode"). Every configuration is its own model object
@@ -69,6 +70,7 @@ const { values: args } = parseArgs({
     'knn-k': { type: 'string', default: String(DEFAULT_KNN_SETTINGS.k) },
     stepwise: { type: 'boolean', default: false },
     'gpt-baseline': { type: 'string' },
+    'retro-baseline': { type: 'string' },
     transformers: { type: 'boolean', default: false },
     'gpt-only': { type: 'boolean', default: false },
   },
@@ -152,6 +154,14 @@ async function main(): Promise<void> {
       { name: 'off', model: off, promptIds: prompt, neighbours: 'off' },
       { name: 'retro', model: retroFixed, promptIds: prompt, neighbours: 'fixed (no search cost)' },
     );
+    if (args['retro-baseline']) {
+      // Another graph of the RETRO (e.g. the one shipped before), same neighbours and loop: its cost vs retro.
+      const baseline = await RetroModel.load(runtime, nodeModelFiles(resolve(args['retro-baseline'])));
+      baseline.setNeighbourSource(fixed);
+      baseline.setOptions({ retrieval: true });
+      owned.push(baseline);
+      configs.push({ name: 'retro-baseline', model: baseline, promptIds: prompt, neighbours: `fixed (no search cost; ${args['retro-baseline']})` });
+    }
   }
 
   const knnFile = args['knn-datastore']!;
@@ -281,6 +291,8 @@ async function main(): Promise<void> {
     });
   }
   const ratio = (name: string) => (stats[name] ? r3(stats[name].vs_baseline) : undefined);
+  // The old RETRO graph against the new one directly: the same per-block ratios with 'retro' as the reference.
+  const againstRetro = stats['retro-baseline'] ? { wall: interleavedStats(wall, 'retro', block)['retro-baseline']!, cpu: interleavedStats(cpu!, 'retro', block)['retro-baseline']! } : null;
   emit({
     bench: 'retro_vs_gpt',
     method: 'interleaved',
@@ -292,6 +304,15 @@ async function main(): Promise<void> {
     load_avg_1m: [r2(loadBefore), r2(loadAfter)],
     retro_per_token_cost_vs_gpt: ratio('retro'),
     retro_retrieval_off_vs_gpt: ratio('off'),
+    retro_baseline_vs_gpt: ratio('retro-baseline'),
+    ...(againstRetro
+      ? {
+          retro_baseline_vs_retro: r3(againstRetro.wall.vs_baseline),
+          retro_baseline_vs_retro_ci95: againstRetro.wall.vs_baseline_ci95.map(r3),
+          retro_baseline_vs_retro_cpu: r3(againstRetro.cpu.vs_baseline),
+          retro_baseline_vs_retro_cpu_ci95: againstRetro.cpu.vs_baseline_ci95.map(r3),
+        }
+      : {}),
     retro_with_search_vs_gpt: ratio('real'),
     retro_with_search_stepwise_key_vs_gpt: ratio('real-stepwise'),
     knnlm_per_token_cost_vs_gpt: ratio('knnlm'),

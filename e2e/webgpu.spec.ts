@@ -24,15 +24,18 @@ test('with WebGPU chosen, both models run on WebGPU after the self-check and gen
     expect(state.runs[key]!.generated.length).toBeLessThanOrEqual(3);
   }
 
-  // The self-check compares a prefill; the tokens after it run the GPT's per-layer cache and fused
-  // attention on the GPU with a past. The same prompt and (seeded) settings on WASM must give the
-  // same GPT tokens with the same probabilities.
-  const onGpu = state.runs.gpt!.generated;
+  // The self-check compares a prefill; the tokens after it run both models' per-layer cache and
+  // fused attention on the GPU with a past. The same prompt and (seeded) settings on WASM must give
+  // the same tokens with the same probabilities.
   await app.goto({ backend: 'wasm' });
   await app.waitUntilReady();
   await expect(app.backendStatus).toHaveAttribute('data-backend', 'wasm');
   await app.generate('The ship was launched in', { maxTokens: 3 });
-  const onWasm = (await app.state()).runs.gpt!.generated;
-  expect(onWasm.map((t) => t.id)).toEqual(onGpu.map((t) => t.id));
-  onWasm.forEach((t, i) => expect(Math.abs(t.probability! - onGpu[i]!.probability!)).toBeLessThan(1e-3));
+  const wasmState = await app.state();
+  for (const key of ['gpt', 'retro'] as const) {
+    const onGpu = state.runs[key]!.generated;
+    const onWasm = wasmState.runs[key]!.generated;
+    expect(onWasm.map((t) => t.id)).toEqual(onGpu.map((t) => t.id));
+    onWasm.forEach((t, i) => expect(Math.abs(t.probability! - onGpu[i]!.probability!)).toBeLessThan(1e-3));
+  }
 });

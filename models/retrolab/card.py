@@ -251,6 +251,11 @@ def card(m: dict, baseline: dict | None = None) -> str:
                   '`present.{i}.key/value`) and one onnxruntime MultiHeadAttention per layer, so the decoder also loads in '
                   'transformers.js (`config.json` beside it; docs/manifest.md).'
                   + (f' Same weights and the same `knn_key` as the earlier graph {earlier}, whose cache was one stacked tensor.' if earlier else '')]
+    if m['architecture'] == 'retro' and any(t['name'].startswith('past_key_values.') for t in decoder['inputs']):
+        lines += ['- Decoder graph: the self-attention KV cache as one tensor per layer (`past_key_values.{i}.key/value` → '
+                  '`present.{i}.key/value`, after `input_ids`, `cca_key`, `cca_value`, `chunk_start`, `previous_ids`) and one '
+                  'onnxruntime MultiHeadAttention per layer, as in the GPT; the chunked cross-attention is as traced '
+                  '(docs/manifest.md).']
     lines += ['', '## Reproduce', '', '```', 'bash models/pipeline.sh', '```',
               'from a checkout with `../shared/data` beside it (about 2 hours on 2 CPU cores). '
               'Each step is cached under models/.work.', '',

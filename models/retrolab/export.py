@@ -5,9 +5,9 @@ Graphs and their names are the contract with the app (docs/manifest.md):
                    (traced with the stacked cache below, then per_layer_cache and fuse_attention)
   RETRO  encoder:  neighbour_ids [, chunk_ids when hyperparameters.chunk_agreement] -> cca_key, cca_value
                    (once per completed chunk)
-         decoder:  input_ids, past_key, past_value, cca_key, cca_value, chunk_start
-                   [, previous_ids when hyperparameters.match_ngram > 1]
-                   -> logits, present_key, present_value
+         decoder:  input_ids, cca_key, cca_value, chunk_start [, previous_ids when hyperparameters.match_ngram > 1],
+                   past_key_values.{i}.key/value -> logits, present.{i}.key/value
+                   (the same rewrite of the traced stacked cache as the GPT's)
 """
 from __future__ import annotations
 
@@ -93,10 +93,10 @@ def export_decoder(model: Decoder, path: str):
     torch.onnx.export(wrapper, example_inputs(model), path, input_names=inputs, output_names=outputs,
                       dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True)
     postprocess(path)
-    if not model.is_retro:
-        # The GPT decodes token by token in the app: one cache tensor per layer and one attention op
-        # per layer (docs/benchmarks.md, "GPT decode step"); RETRO keeps the traced graph.
-        onnx.save(fuse_attention(per_layer_cache(onnx.load(path)), model.cfg.n_head), path)
+    # Both decoders decode token by token in the app: one cache tensor per layer and one attention op
+    # per layer (docs/benchmarks.md, "GPT decode step" and "RETRO decode step"). RETRO's chunked
+    # cross-attention stays as traced: it has no cache and its mask is not a causal one.
+    onnx.save(fuse_attention(per_layer_cache(onnx.load(path)), model.cfg.n_head), path)
 
 
 def export_encoder(model: Decoder, path: str):
@@ -194,12 +194,15 @@ def quantize_int8(src: str, dst: str, min_elements: int = 4096) -> dict:
 
 
 def per_layer_cache(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The GPT graph's stacked cache (past_key/past_value [n_layer, B, H, P, D] -> present_key/
-    present_value) as one tensor per layer in the Hugging Face layout: past_key_values.{i}.key/value
-    [B, H, P, D] -> present.{i}.key/value [B, H, P+T, D]. The traced graph gathers each layer's slice
-    out of the stacked input and stacks the layers' concatenations again (Unsqueeze + Concat), every
-    step; here those copies go and the layers' tensors become the graph's inputs and outputs. The
-    arithmetic in between is untouched, so logits and knn_key are the same numbers."""
+    """A traced decoder's stacked cache (GPT or RETRO: past_key/past_value [n_layer, B, H, P, D] ->
+    present_key/present_value) as one tensor per layer in the Hugging Face layout:
+    past_key_values.{i}.key/value [B, H, P, D] -> present.{i}.key/value [B, H, P+T, D]. The traced
+    graph gathers each layer's slice out of the stacked input and stacks the layers' concatenations
+    again (Unsqueeze + Concat), every step; here those copies go and the layers' tensors become the
+    graph's inputs and outputs. The arithmetic in between is untouched, so logits and knn_key are the
+    same numbers. RETRO's other inputs (cca_key, cca_value, chunk_start, previous_ids) keep their
+    place, before the cache; the past length (positions, RETRO's chunk alignment) is read off the
+    first layer's tensor."""
     graph = model.graph
     nodes = list(graph.node)
     producer = {o: n for n in nodes for o in n.output}
@@ -221,7 +224,7 @@ def per_layer_cache(model: onnx.ModelProto) -> onnx.ModelProto:
     stacked_out = {'present_key': 'key', 'present_value': 'value'}
     old_inputs = {v.name: v for v in graph.input}
     if 'past_key' not in old_inputs:
-        raise ValueError('no stacked past_key input: not a traced GPT graph (already per layer?)')
+        raise ValueError('no stacked past_key input: not a traced decoder graph (already per layer?)')
     n_layer = old_inputs['past_key'].type.tensor_type.shape.dim[0].dim_value
     rename: dict[str, str] = {}
     drop: set[int] = set()
@@ -290,7 +293,7 @@ def per_layer_cache(model: onnx.ModelProto) -> onnx.ModelProto:
         for stacked, kind in stacked_in.items():
             inputs_new.append(layer_value(f'past_key_values.{i}.{kind}', old_inputs[stacked], 'past_sequence_length'))
     old_outputs = {v.name: v for v in graph.output}
-    first, rest = outputs_new[:1], outputs_new[1:]  # logits, then the cache, then the rest (knn_key)
+    first, rest = outputs_new[:1], outputs_new[1:]  # logits, then the cache, then the rest (the GPT's knn_key)
     cache_out = [layer_value(f'present.{i}.{kind}', old_outputs[stacked], 'total_sequence_length')
                  for i in range(n_layer) for stacked, kind in stacked_out.items()]
     del graph.input[:]
@@ -350,8 +353,9 @@ def fuse_attention(model: onnx.ModelProto, n_head: int) -> onnx.ModelProto:
     builds a causal mask from positions (Range, LessOrEqual, Where), softmaxes and merges heads in
     ~40 small ops per layer, and its qkv bias is a separate Add. The fused op takes q, k, v (before
     the bias), the bias, the layer's past and returns its output and present; `unidirectional` is the
-    same causal mask. Needs per_layer_cache first. On WASM the logits and knn_key came out bit-equal
-    to the unfused graph (docs/benchmarks.md)."""
+    same causal mask. Needs per_layer_cache first. Only the self-attention of each layer is fused
+    (RETRO's chunked cross-attention has no cache and stays as traced). On WASM the logits (and the
+    GPT's knn_key) came out bit-equal to the unfused graph (docs/benchmarks.md)."""
     graph = model.graph
     inits = {i.name for i in graph.initializer}
     producer, consumers = _graph_maps(graph)

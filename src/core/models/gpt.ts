@@ -1,8 +1,20 @@
 import type { ModelManifest } from '../../protocol/manifest';
 import type { ModelInfo } from '../../protocol/model';
-import { InferenceError, ModelLoadError, type ModelFiles, type RtTensor, type Runtime, type RuntimeSession } from '../runtime';
+import { InferenceError, ModelLoadError, type ModelFiles, type Runtime, type RuntimeSession } from '../runtime';
 import { keepOutputs } from '../runtime/onnx-prune';
-import { Serial, checkTokenIds, defaultOverflowDrop, flattenBatch } from './decoder';
+import {
+  Serial,
+  cacheFeeds,
+  cacheLayout,
+  checkTokenIds,
+  defaultOverflowDrop,
+  disposeCache,
+  emptyCache,
+  flattenBatch,
+  presentCache,
+  type CacheLayout,
+  type KvCache,
+} from './decoder';
 import { loadGraph, readManifest } from './manifest';
 import type { LanguageModel, StartOptions, StepOutput } from './types';
 
@@ -17,63 +29,12 @@ export interface ModelLoadOptions {
   overflowDrop?: number;
 }
 
-/**
- * How a GPT graph takes its KV cache (docs/manifest.md). Shipped since 2026-12-07: one tensor per
- * layer in the Hugging Face names, past_key_values.{i}.key/value [batch, n_head, past, head_dim] ->
- * present.{i}.key/value, which the graph reads and writes as they are (transformers.js feeds the
- * same names). Before: one stacked tensor per kind, past_key/past_value [n_layer, batch, ...] ->
- * present_key/present_value, which the graph split into layers and stacked again every step; such a
- * graph still loads (the benchmark runs both).
- */
-export interface GptCacheLayout {
-  readonly perLayer: boolean;
-  /** Cache inputs, in the order of the matching `present` outputs. */
-  readonly past: readonly string[];
-  readonly present: readonly string[];
-}
-
-export function gptCacheLayout(manifest: ModelManifest): GptCacheLayout {
-  const names = manifest.onnx.decoder.inputs.map((t) => t.name);
-  if (names.includes('past_key')) return { perLayer: false, past: ['past_key', 'past_value'], present: ['present_key', 'present_value'] };
-  const past: string[] = [];
-  const present: string[] = [];
-  for (let i = 0; i < manifest.hyperparameters.n_layer; i++) {
-    for (const kind of ['key', 'value']) {
-      past.push(`past_key_values.${i}.${kind}`);
-      present.push(`present.${i}.${kind}`);
-    }
-  }
-  return { perLayer: true, past, present };
-}
-
-export function gptInputs(layout: GptCacheLayout): string[] {
+export function gptInputs(layout: CacheLayout): string[] {
   return ['input_ids', ...layout.past];
 }
 
-export function gptOutputs(layout: GptCacheLayout): string[] {
+export function gptOutputs(layout: CacheLayout): string[] {
   return ['logits', ...layout.present, 'knn_key'];
-}
-
-/** A GPT's KV cache: the tensors to feed as `layout.past`, in that order. */
-interface GptCache {
-  tensors: RtTensor[];
-  length: number;
-}
-
-function emptyGptCache(runtime: Runtime, manifest: ModelManifest, layout: GptCacheLayout, batch = 1): GptCache {
-  const hp = manifest.hyperparameters;
-  const dims = layout.perLayer ? [batch, hp.n_head, 0, hp.head_dim] : [hp.n_layer, batch, hp.n_head, 0, hp.head_dim];
-  return { tensors: layout.past.map(() => runtime.zeros(dims)), length: 0 };
-}
-
-function cacheFeeds(layout: GptCacheLayout, cache: GptCache): Record<string, RtTensor> {
-  const feeds: Record<string, RtTensor> = {};
-  layout.past.forEach((name, i) => (feeds[name] = cache.tensors[i]!));
-  return feeds;
-}
-
-function disposeGptCache(cache: GptCache | null): void {
-  for (const t of cache?.tensors ?? []) t.dispose();
 }
 
 /** A fixed short input both backends must agree on. */
@@ -92,8 +53,8 @@ export class GptModel implements LanguageModel {
   private readonly serial = new Serial();
   private tokens: number[] = [];
   private cacheStart = 0;
-  private cache: GptCache | null = null;
-  private readonly layout: GptCacheLayout;
+  private cache: KvCache | null = null;
+  private readonly layout: CacheLayout;
   /** false for a fork: the decoder session belongs to the GptModel it was forked from. */
   private ownsDecoder = true;
   /** Where the decoder came from, to open its knn_key-only cut on first use (keysBatch). */
@@ -103,7 +64,7 @@ export class GptModel implements LanguageModel {
   private constructor(runtime: Runtime, manifest: ModelManifest, decoder: RuntimeSession, overflowDrop: number | undefined, files: ModelFiles) {
     this.runtime = runtime;
     this.manifest = manifest;
-    this.layout = gptCacheLayout(manifest);
+    this.layout = cacheLayout(manifest);
     this.decoder = decoder;
     this.files = files;
     const hp = manifest.hyperparameters;
@@ -128,7 +89,7 @@ export class GptModel implements LanguageModel {
   static async fromManifest(runtime: Runtime, files: ModelFiles, manifest: ModelManifest, options: ModelLoadOptions = {}): Promise<GptModel> {
     if (manifest.architecture !== 'gpt') throw new ModelLoadError('bad-manifest', `${manifest.id}: architecture is ${manifest.architecture}, not gpt`);
     const spec = manifest.onnx.decoder;
-    const layout = gptCacheLayout(manifest);
+    const layout = cacheLayout(manifest);
     const decoder = await loadGraph(runtime, files, manifest, spec, {
       inputs: gptInputs(layout),
       outputs: gptOutputs(layout),
@@ -137,7 +98,7 @@ export class GptModel implements LanguageModel {
         output: 'logits',
         feeds: () => {
           const ids = probeIds(manifest.hyperparameters.vocab_size);
-          return { input_ids: runtime.int64(ids, [1, ids.length]), ...cacheFeeds(layout, emptyGptCache(runtime, manifest, layout)) };
+          return { input_ids: runtime.int64(ids, [1, ids.length]), ...cacheFeeds(layout, emptyCache(runtime, manifest, layout)) };
         },
       },
       ...(options.verify === undefined ? {} : { verify: options.verify }),
@@ -185,7 +146,7 @@ export class GptModel implements LanguageModel {
       this.tokens.push(tokenId);
       const context = this.manifest.hyperparameters.context;
       if (this.cache.length + 1 <= context) return { ...(await this.feed([tokenId], false)), restarted: false };
-      disposeGptCache(this.cache);
+      disposeCache(this.cache);
       this.cache = null;
       this.cacheStart = this.tokens.length - (context - this.overflowDrop);
       return { ...(await this.feed(this.tokens.slice(this.cacheStart), false)), restarted: true };
@@ -205,7 +166,7 @@ export class GptModel implements LanguageModel {
       this.tokens.push(...tokenIds);
       const context = this.manifest.hyperparameters.context;
       if (this.cache.length + tokenIds.length <= context) return { ...(await this.feed(tokenIds, false)), restarted: false };
-      disposeGptCache(this.cache);
+      disposeCache(this.cache);
       this.cache = null;
       this.cacheStart = this.tokens.length - (context - this.overflowDrop);
       return { ...(await this.feed(this.tokens.slice(this.cacheStart), false)), restarted: true };
@@ -236,7 +197,7 @@ export class GptModel implements LanguageModel {
   /** One forward of `graph` over B equal-length sequences from an empty cache; the values of one output. */
   private async runFresh(graph: RuntimeSession, sequences: readonly (readonly number[])[], output: 'logits' | 'knn_key', method: string): Promise<Float32Array> {
     const { B, T, flat } = flattenBatch(sequences, this.vocab, method);
-    const past = emptyGptCache(this.runtime, this.manifest, this.layout, B);
+    const past = emptyCache(this.runtime, this.manifest, this.layout, B);
     const out = await graph.run({ input_ids: this.runtime.int64(flat, [B, T]), ...cacheFeeds(this.layout, past) });
     const values = await out[output]!.float32();
     for (const t of Object.values(out)) t.dispose();
@@ -262,10 +223,10 @@ export class GptModel implements LanguageModel {
   }
 
   private async feed(ids: readonly number[], allLogits: boolean): Promise<Omit<StepOutput, 'restarted'>> {
-    const cache = this.cache ?? emptyGptCache(this.runtime, this.manifest, this.layout);
+    const cache = this.cache ?? emptyCache(this.runtime, this.manifest, this.layout);
     const out = await this.decoder.run({ input_ids: this.runtime.int64(ids, [1, ids.length]), ...cacheFeeds(this.layout, cache) });
-    disposeGptCache(cache);
-    this.cache = { tensors: this.layout.present.map((name) => out[name]!), length: cache.length + ids.length };
+    disposeCache(cache);
+    this.cache = presentCache(this.layout, out, cache.length + ids.length);
     const logits = await out.logits!.float32();
     const keys = await out.knn_key!.float32();
     out.logits!.dispose();
@@ -277,7 +238,7 @@ export class GptModel implements LanguageModel {
   }
 
   private reset(): void {
-    disposeGptCache(this.cache);
+    disposeCache(this.cache);
     this.cache = null;
     this.tokens = [];
     this.cacheStart = 0;

@@ -1,20 +1,40 @@
 import type { ModelManifest } from '../../protocol/manifest';
 import type { ChunkRetrieval, ModelInfo, NeighbourView, RetroOptions } from '../../protocol/model';
 import { InferenceError, ModelLoadError, type ModelFiles, type RtTensor, type Runtime, type RuntimeSession } from '../runtime';
-import { Serial, checkTokenIds, defaultOverflowDrop, disposeCache, emptyCache, flattenBatch, type KvCache } from './decoder';
+import {
+  Serial,
+  cacheFeeds,
+  cacheLayout,
+  checkTokenIds,
+  defaultOverflowDrop,
+  disposeCache,
+  emptyCache,
+  flattenBatch,
+  presentCache,
+  type CacheLayout,
+  type KvCache,
+} from './decoder';
 import { probeIds, type ModelLoadOptions } from './gpt';
 import { loadGraph, readManifest, retroHyperparameters, type RetroHyperparameters } from './manifest';
 import { neighbourRows, toNeighbourView, type NeighbourSource } from './neighbours';
 import type { LanguageModel, StartOptions, StepOutput } from './types';
 
-export const RETRO_DECODER_INPUTS = ['input_ids', 'past_key', 'past_value', 'cca_key', 'cca_value', 'chunk_start'] as const;
+export const RETRO_DECODER_INPUTS = ['input_ids', 'cca_key', 'cca_value', 'chunk_start'] as const;
 /** The extra decoder input of a RETRO whose token match spans several tokens (hyperparameters.match_ngram > 1). */
 export const RETRO_PREVIOUS_IDS = 'previous_ids';
 /** The extra encoder input of a RETRO that gates neighbours by their agreement with the chunk (hyperparameters.chunk_agreement). */
 export const RETRO_CHUNK_IDS = 'chunk_ids';
-export const RETRO_DECODER_OUTPUTS = ['logits', 'present_key', 'present_value'] as const;
 export const RETRO_ENCODER_INPUTS = ['neighbour_ids'] as const;
 export const RETRO_ENCODER_OUTPUTS = ['cca_key', 'cca_value'] as const;
+
+/** The decoder's inputs: RETRO_DECODER_INPUTS, previous_ids when match_ngram > 1, and the KV cache (as the GPT's, decoder.ts). */
+export function retroDecoderInputs(layout: CacheLayout, hp: RetroHyperparameters): string[] {
+  return [...RETRO_DECODER_INPUTS, ...(hp.match_ngram > 1 ? [RETRO_PREVIOUS_IDS] : []), ...layout.past];
+}
+
+export function retroDecoderOutputs(layout: CacheLayout): string[] {
+  return ['logits', ...layout.present];
+}
 
 /**
  * A chunk_start beyond any chunk: every position's chunk falls outside [chunk_start, chunk_start+U),
@@ -83,6 +103,7 @@ export class RetroModel implements LanguageModel {
   private readonly runtime: Runtime;
   private readonly decoder: RuntimeSession;
   private readonly encoder: RuntimeSession;
+  private readonly layout: CacheLayout;
   private readonly vocab: number;
   private readonly context: number;
   private readonly overflowDrop: number;
@@ -114,6 +135,7 @@ export class RetroModel implements LanguageModel {
     this.manifest = init.manifest;
     this.decoder = init.decoder;
     this.encoder = init.encoder;
+    this.layout = cacheLayout(init.manifest);
     this.source = init.source;
     this.hp = retroHyperparameters(init.manifest);
     const hp = init.manifest.hyperparameters;
@@ -169,21 +191,20 @@ export class RetroModel implements LanguageModel {
       ...verify,
       ...progress(manifest.onnx.encoder!.file),
     });
+    const layout = cacheLayout(manifest);
     const decoder = await loadGraph(runtime, files, manifest, manifest.onnx.decoder, {
-      inputs: rhp.match_ngram > 1 ? [...RETRO_DECODER_INPUTS, RETRO_PREVIOUS_IDS] : RETRO_DECODER_INPUTS,
-      outputs: RETRO_DECODER_OUTPUTS,
-      deviceOutputs: ['present_key', 'present_value'],
+      inputs: retroDecoderInputs(layout, rhp),
+      outputs: retroDecoderOutputs(layout),
+      deviceOutputs: layout.present,
       probe: {
         output: 'logits',
         // Longer than a chunk, with non-zero neighbour keys, so the cross-attention path is compared too.
         feeds: () => {
           const ids = probeIds(hp.vocab_size, rhp.chunk + 8);
-          const past = emptyCache(runtime, manifest);
           const cca = new Float32Array(ccaDims.reduce((a, b) => a * b, 1)).map((_, i) => 0.5 * Math.sin(i * 0.37));
           return {
             input_ids: runtime.int64(ids, [1, ids.length]),
-            past_key: past.key,
-            past_value: past.value,
+            ...cacheFeeds(layout, emptyCache(runtime, manifest, layout)),
             cca_key: runtime.float32(cca, ccaDims),
             cca_value: runtime.float32(cca.map((v) => -v), ccaDims),
             chunk_start: runtime.scalarInt64(0),
@@ -361,11 +382,10 @@ export class RetroModel implements LanguageModel {
           value: this.runtime.float32(stackBatch(sets.map((set) => set.map((e) => e.value)), nCca), dims),
         };
       }
-      const past = emptyCache(this.runtime, this.manifest, B);
+      const past = emptyCache(this.runtime, this.manifest, this.layout, B);
       const out = await this.decoder.run({
         input_ids: this.runtime.int64(flat, [B, T]),
-        past_key: past.key,
-        past_value: past.value,
+        ...cacheFeeds(this.layout, past),
         cca_key: cca.key,
         cca_value: cca.value,
         chunk_start: this.runtime.scalarInt64(chunkStart),
@@ -488,13 +508,12 @@ export class RetroModel implements LanguageModel {
   }
 
   private async runSegment(segment: Segment, wantLogits: boolean): Promise<Float32Array> {
-    const cache = this.cache ?? emptyCache(this.runtime, this.manifest);
+    const cache = this.cache ?? emptyCache(this.runtime, this.manifest, this.layout);
     const ids = this.tokens.slice(segment.from, segment.to + 1);
     const cca = this.ccaFor(segment.events);
     const out = await this.decoder.run({
       input_ids: this.runtime.int64(ids, [1, ids.length]),
-      past_key: cache.key,
-      past_value: cache.value,
+      ...cacheFeeds(this.layout, cache),
       cca_key: cca.key,
       cca_value: cca.value,
       chunk_start: this.runtime.scalarInt64(segment.chunkStart),
@@ -506,7 +525,7 @@ export class RetroModel implements LanguageModel {
       }),
     });
     disposeCache(cache);
-    this.cache = { key: out.present_key!, value: out.present_value!, length: cache.length + ids.length };
+    this.cache = presentCache(this.layout, out, cache.length + ids.length);
     const logits = wantLogits ? await out.logits!.float32() : new Float32Array(0);
     out.logits!.dispose();
     return logits;
