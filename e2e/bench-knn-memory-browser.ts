@@ -51,8 +51,8 @@ function processes(): Proc[] {
   return out;
 }
 
-/** The renderer processes of the browser started with this profile. */
-function renderers(profile: string): number[] {
+/** The processes of the browser started with this profile: renderers only, or all of them. */
+function browserProcesses(profile: string, which: 'renderers' | 'all'): number[] {
   const all = processes();
   const root = all.find((p) => p.cmdline.includes(`--user-data-dir=${profile}`) && !p.cmdline.includes('--type='));
   if (!root) return [];
@@ -66,7 +66,7 @@ function renderers(profile: string): number[] {
       }
     }
   }
-  return all.filter((p) => tree.has(p.pid) && p.cmdline.includes('--type=renderer')).map((p) => p.pid);
+  return all.filter((p) => tree.has(p.pid) && (which === 'all' || p.cmdline.includes('--type=renderer'))).map((p) => p.pid);
 }
 
 function status(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -78,8 +78,8 @@ function status(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   }
 }
 
-const rss = (profile: string) => renderers(profile).reduce((s, pid) => s + status(pid, 'VmRSS'), 0);
-const hwm = (profile: string) => renderers(profile).reduce((s, pid) => s + status(pid, 'VmHWM'), 0);
+const rss = (profile: string, which: 'renderers' | 'all' = 'renderers') => browserProcesses(profile, which).reduce((s, pid) => s + status(pid, 'VmRSS'), 0);
+const hwm = (profile: string) => browserProcesses(profile, 'renderers').reduce((s, pid) => s + status(pid, 'VmHWM'), 0);
 
 async function launch(profile: string): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profile, {
@@ -97,6 +97,11 @@ interface Row {
   peakSampled: number;
   peakHwm: number;
   after: number;
+  /** The whole browser (its own process, GPU, network and storage services, renderers): where a Blob goes when it leaves the tab. */
+  allBefore: number;
+  allPeak: number;
+  allAfter: number;
+  allAddedPeakRatio: number;
   addedAfterRatio: number;
   addedPeakRatio: number;
   openMs: number | null;
@@ -114,12 +119,18 @@ async function scenario(name: 'first' | 'stored', profile: string, fileBytes: nu
     }, undefined, { timeout: 300_000 });
     const knnOn = await page.evaluate(() => (window.__retrolab as RetroLabTestHook).state().knn.loading || (window.__retrolab as RetroLabTestHook).state().knn.model !== null);
     let peak = 0;
+    let allPeak = 0;
     let before = 0;
+    let allBefore = 0;
     if (!knnOn) {
       await new Promise((r) => setTimeout(r, 2000));
       before = rss(profile);
+      allBefore = rss(profile, 'all');
     }
-    const sampler = setInterval(() => (peak = Math.max(peak, rss(profile))), 100);
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rss(profile));
+      allPeak = Math.max(allPeak, rss(profile, 'all'));
+    }, 100);
     try {
       if (!knnOn) {
         await page.getByTestId('settings-toggle').click();
@@ -136,6 +147,7 @@ async function scenario(name: 'first' | 'stored', profile: string, fileBytes: nu
     const knn = await page.evaluate(() => (window.__retrolab as RetroLabTestHook).state().knn);
     if (knn.error) throw new Error(`kNN-LM failed: ${JSON.stringify(knn.error)}`);
     const after = rss(profile);
+    const allAfter = rss(profile, 'all');
     const model = knn.model as { openMs?: number; index?: string } | null;
     const base = before || Number.NaN;
     return {
@@ -146,6 +158,10 @@ async function scenario(name: 'first' | 'stored', profile: string, fileBytes: nu
       peakSampled: peak,
       peakHwm: hwm(profile),
       after,
+      allBefore,
+      allPeak,
+      allAfter,
+      allAddedPeakRatio: (allPeak - (allBefore || Number.NaN)) / fileBytes,
       addedAfterRatio: (after - base) / fileBytes,
       addedPeakRatio: (peak - base) / fileBytes,
       openMs: model?.openMs ?? null,
@@ -178,13 +194,15 @@ try {
   stored.before = first.before;
   stored.addedAfterRatio = (stored.after - stored.before) / fileBytes;
   stored.addedPeakRatio = (stored.peakSampled - stored.before) / fileBytes;
+  stored.allBefore = first.allBefore;
+  stored.allAddedPeakRatio = (stored.allPeak - stored.allBefore) / fileBytes;
   rows.push(stored);
   console.log(JSON.stringify(stored));
   const fmt = (b: number) => `${(b / MB).toFixed(0)} MB`;
   process.stderr.write(`${args.dist}: kNN-LM datastore ${fmt(fileBytes)}; renderer RSS (sum of renderer processes)\n`);
-  process.stderr.write('scenario | before | peak (sampled) | VmHWM | after | (after - before) / file | (peak - before) / file\n');
+  process.stderr.write('scenario | before | peak (sampled) | VmHWM | after | (after - before) / file | (peak - before) / file | whole browser: before | peak | after | (peak - before) / file\n');
   for (const r of rows) {
-    process.stderr.write(`${r.scenario} | ${fmt(r.before)} | ${fmt(r.peakSampled)} | ${fmt(r.peakHwm)} | ${fmt(r.after)} | ${r.addedAfterRatio.toFixed(2)} | ${r.addedPeakRatio.toFixed(2)}\n`);
+    process.stderr.write(`${r.scenario} | ${fmt(r.before)} | ${fmt(r.peakSampled)} | ${fmt(r.peakHwm)} | ${fmt(r.after)} | ${r.addedAfterRatio.toFixed(2)} | ${r.addedPeakRatio.toFixed(2)} | ${fmt(r.allBefore)} | ${fmt(r.allPeak)} | ${fmt(r.allAfter)} | ${r.allAddedPeakRatio.toFixed(2)}\n`);
   }
 } finally {
   process.kill(-server.pid!, 'SIGTERM');
