@@ -34,8 +34,12 @@ def _against_gpt(metric: dict, gpt: float | None) -> str:
     reference = metric.get('gpt_token_ppl', gpt)
     if reference is None:
         return ''
-    backend = ' (both on onnxruntime-node)' if 'onnxruntime-node' in metric.get('measured_by', '') else ''
-    return f": {_change(metric['token_ppl'], reference)} token-level perplexity than the GPT alone{backend}"
+    notes = ['both on onnxruntime-node'] if 'onnxruntime-node' in metric.get('measured_by', '') else []
+    paired = metric.get('paired_vs_gpt')
+    if paired:
+        low, high = paired['ci_percent']
+        notes.append(f"95% interval {low:+.2f}% to {high:+.2f}%, {paired['articles']} articles resampled by npm run eval:paired")
+    return f": {_change(metric['token_ppl'], reference)} token-level perplexity than the GPT alone" + (f" ({'; '.join(notes)})" if notes else '')
 
 
 def family_paragraphs(metrics: dict) -> list[str]:
@@ -63,7 +67,7 @@ def family_paragraphs(metrics: dict) -> list[str]:
         out += [f"REPLUG (Shi et al. 2023; docs/replug.md): this GPT unchanged, run once per top-{rp['k']} passage (each "
                 f"before the context, as In-Context RALM), the next-token distributions mixed with weights softmax(score / "
                 f"{rp['temperature']}), re-retrieved every {rp['stride']} tokens"
-                + _against_gpt(rp, gpt) + f" ({fmt(rp['forwards_per_token'], 3)} GPT forwards per token).", '']
+                + _against_gpt(rp, gpt) + f", at {fmt(rp['forwards_per_token'], 3)} GPT forwards per token.", '']
     rs = metrics.get('wt2_test_rag_sequence')
     if rs:
         out += [f"RAG-Sequence (Lewis et al. 2020; docs/rag-sequence.md): this GPT unchanged, run once per top-{rs['k']} passage "
