@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { expect, test } from './fixtures';
 import { HURRICANE, LIGHTHOUSE, ORCHARD, textFile } from './texts';
 
@@ -18,6 +19,10 @@ test('REPLUG: the column mixes k passages per retrieval, shows their weights, an
   await expect(page.getByTestId('replug-status')).toContainText('Harbour');
   await app.closeSettings();
   await expect(page.getByTestId('column-replug')).toBeVisible();
+  // Its header shows REPLUG's own WikiText-2 test perplexity (npm run eval --replug), not the GPT's.
+  const metrics = (JSON.parse(readFileSync('public/models/gpt-wt2/manifest.json', 'utf8')) as { metrics: Record<string, { word_ppl: number }> }).metrics;
+  await expect(page.getByTestId('column-replug').locator('.model-meta')).toContainText(`test perplexity ${metrics.wt2_test_replug!.word_ppl.toFixed(1)}`);
+  await expect(page.getByTestId('column-gpt').locator('.model-meta')).toContainText(`test perplexity ${metrics.wt2_test!.word_ppl.toFixed(1)}`);
 
   await app.generate(LIGHTHOUSE.slice(0, 200), { maxTokens: 8 });
   const state = await app.state();

@@ -291,9 +291,13 @@ export function CompareView({
     return { report, queryText, influenced };
   }, [selectedChunk, retroRun]);
 
-  // The same GPT; the perplexity shown is In-Context RALM's own (cli/eval.ts --icralm), once measured.
-  const icralmMetric = gpt?.metrics.wt2_test_icralm;
-  const icralmModel: ModelInfo | undefined = gpt && { ...gpt, metrics: icralmMetric ? { wt2_test: icralmMetric } : {} };
+  // The same GPT under each method; the test perplexity a column shows is the method's own, measured
+  // by npm run eval with its default settings on the built-in datastore (the GPT manifest's metrics).
+  const methodModel = (metric: 'wt2_test_icralm' | 'wt2_test_knnlm' | 'wt2_test_replug' | 'wt2_test_flare'): ModelInfo | undefined => {
+    const m = gpt?.metrics[metric];
+    return gpt && { ...gpt, metrics: m ? { wt2_test: m } : {} };
+  };
+  const icralmModel = methodModel('wt2_test_icralm');
   const passageSelection = selection?.kind === 'passage' ? selection : null;
   const passageRun = passageSelection ? runs[passageSelection.model] : undefined;
   const passageStride = passageSelection?.model === 'replug' ? settings.replug.stride : passageSelection?.model === 'flare' ? settings.flare.lookahead : settings.icralm.stride;
@@ -562,7 +566,7 @@ export function CompareView({
           {knnOn && (
             <OutputColumn
               modelKey="knnlm"
-              model={gpt && knnModel ? { ...gpt, name: `${gpt.name} + “${knnModel.name}”`, metrics: {} } : gpt}
+              model={gpt && knnModel ? { ...methodModel('wt2_test_knnlm')!, name: `${gpt.name} + “${knnModel.name}”` } : gpt}
               run={knnRun}
               generating={generating}
               selectedChunk={null}
@@ -589,7 +593,7 @@ export function CompareView({
             <OutputColumn
               modelKey="replug"
               name="REPLUG"
-              model={gpt && { ...gpt, metrics: {} }}
+              model={methodModel('wt2_test_replug')}
               run={replugRun}
               generating={generating}
               selectedChunk={null}
@@ -603,7 +607,7 @@ export function CompareView({
             <OutputColumn
               modelKey="flare"
               name="FLARE"
-              model={gpt && { ...gpt, metrics: {} }}
+              model={methodModel('wt2_test_flare')}
               run={flareRun}
               generating={generating}
               selectedChunk={null}
