@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { expect, test } from './fixtures';
 import { HURRICANE, LIGHTHOUSE, ORCHARD, textFile } from './texts';
 
@@ -19,6 +20,9 @@ test('FLARE: the column retrieves only where a look-ahead token is below θ, mar
   await expect(page.getByTestId('flare-status')).toContainText('Harbour');
   await app.closeSettings();
   await expect(page.getByTestId('column-flare')).toBeVisible();
+  // Its header shows FLARE's own WikiText-2 test perplexity (npm run eval --flare, two parts merged).
+  const metrics = (JSON.parse(readFileSync('public/models/gpt-wt2/manifest.json', 'utf8')) as { metrics: Record<string, { word_ppl: number }> }).metrics;
+  await expect(page.getByTestId('column-flare').locator('.model-meta')).toContainText(`test perplexity ${metrics.wt2_test_flare!.word_ppl.toFixed(1)}`);
 
   await app.generate(LIGHTHOUSE.slice(0, 200), { maxTokens: 8 });
   let state = await app.state();
