@@ -163,10 +163,20 @@ function mergePlain(parts: PlainPart[]): void {
     if (p.neighbours !== head.neighbours || p.k !== head.k) fail('parts were run with different neighbours or k');
   }
   const nll = parts.reduce((n, p) => n + p.nll, 0);
-  const result: Record<string, unknown> = {
+  const neighbours = head.neighbours ? { neighbours: head.neighbours, k: head.k } : {};
+  const result = mergedResult(parts, nll, { ...neighbours, ...(head.datastore ? { datastore: head.datastore } : {}) });
+  if (args['write-metrics']) {
+    result.wrote_metrics = writeMergedMetric(parts, nll, neighbours, `npm run eval (${runtimeOf(parts)}, int8 graphs)`);
+  }
+  console.log(JSON.stringify(result));
+}
+
+/** What every merged run prints: the parts' identity, the merged counts and perplexities, then `fields` (the kind's own). */
+function mergedResult(parts: readonly PartBase[], nll: number, fields: Record<string, unknown>): Record<string, unknown> {
+  const head = parts[0]!;
+  return {
     model: head.model,
     split: head.split,
-    ...(head.neighbours ? { neighbours: head.neighbours, k: head.k } : {}),
     parts: parts.length,
     windows: head.total_windows,
     scored_tokens: scored,
@@ -174,22 +184,23 @@ function mergePlain(parts: PlainPart[]): void {
     ...(partial ? { word_ppl_estimated: true } : {}),
     nll,
     ...ppl(nll),
-    ...(head.datastore ? { datastore: head.datastore } : {}),
+    ...fields,
     eval_seconds_per_part: parts.map((p) => p.eval_seconds),
     stride: head.stride,
     ...(tokenLogProbs ? { token_logprobs: tokenLogProbs } : {}),
   };
-  if (args['write-metrics']) {
-    result.wrote_metrics = writeManifestMetric(resolve(args.model!), args['write-metrics'], {
-      ...ppl(nll),
-      scored_tokens: scored,
-      words: Math.round(words),
-      windows: head.total_windows,
-      ...(head.neighbours ? { neighbours: head.neighbours, k: head.k } : {}),
-      measured_by: `npm run eval (${runtimeOf(parts)}, int8 graphs), ${parts.length} window ranges merged by npm run eval:merge`,
-    });
-  }
-  console.log(JSON.stringify(result));
+}
+
+/** Writes the merged metric: perplexities and counts, `fields`, and how it was measured. */
+function writeMergedMetric(parts: readonly PartBase[], nll: number, fields: Record<string, unknown>, measuredBy: string): string {
+  return writeManifestMetric(resolve(args.model!), args['write-metrics']!, {
+    ...ppl(nll),
+    scored_tokens: scored,
+    words: Math.round(words),
+    windows: parts[0]!.total_windows,
+    ...fields,
+    measured_by: `${measuredBy}, ${parts.length} window ranges merged by npm run eval:merge`,
+  });
 }
 
 function mergePassages(parts: PassagePart[]): void {
@@ -204,46 +215,30 @@ function mergePassages(parts: PassagePart[]): void {
   const blocks = sum((p) => p.blocks);
   const forwards = sum((p) => p.forwards);
   const retrieved = head.retrieved !== undefined ? sum((p) => p.retrieved ?? 0) : undefined;
+  // The GPT's parts are its windows a..b-1: together they score every target, as the method's do.
   const gptNll = parts.every((p) => p.gpt) ? sum((p) => p.gpt!.nll) : undefined;
-  // The GPT's parts are its windows a..b-1; together they are every target, as the method's are.
-  const gptScored = scored;
   const extra = {
     ...head.settings,
     forwards_per_token: forwards / scored,
     ...(retrieved !== undefined ? { retrievals_per_100_tokens: (100 * retrieved) / scored } : {}),
     ...(head.lookahead_accuracy !== undefined ? { lookahead_accuracy: sum((p) => (p.lookahead_accuracy ?? 0) * p.blocks) / blocks } : {}),
-    datastore: head.datastore,
   };
-  const result: Record<string, unknown> = {
-    model: head.model,
-    split: head.split,
+  const result = mergedResult(parts, nll, {
     neighbours: head.neighbours,
-    parts: parts.length,
-    windows: head.total_windows,
-    scored_tokens: scored,
-    words: Math.round(words),
-    ...(partial ? { word_ppl_estimated: true } : {}),
-    nll,
-    ...ppl(nll),
     blocks,
     forwards,
     ...(retrieved !== undefined ? { retrieved } : {}),
     ...extra,
-    ...(gptNll !== undefined ? { gpt: { nll: gptNll, token_ppl: Math.exp(gptNll / gptScored), word_ppl: Math.exp(gptNll / words) } } : {}),
-    eval_seconds_per_part: parts.map((p) => p.eval_seconds),
-    stride: head.stride,
-    ...(tokenLogProbs ? { token_logprobs: tokenLogProbs } : {}),
-  };
+    datastore: head.datastore,
+    ...(gptNll !== undefined ? { gpt: { nll: gptNll, ...ppl(gptNll) } } : {}),
+  });
   if (args['write-metrics']) {
-    result.wrote_metrics = writeManifestMetric(resolve(args.model!), args['write-metrics'], {
-      ...ppl(nll),
-      scored_tokens: scored,
-      words: Math.round(words),
-      windows: head.total_windows,
-      ...extra,
-      ...(gptNll !== undefined ? { gpt_token_ppl: Math.exp(gptNll / gptScored) } : {}),
-      measured_by: `npm run eval (the app’s engines in Node: ${runtimeOf(parts)}, int8 graphs dequantized at load), ${parts.length} window ranges merged by npm run eval:merge`,
-    });
+    result.wrote_metrics = writeMergedMetric(
+      parts,
+      nll,
+      { ...extra, datastore: head.datastore, ...(gptNll !== undefined ? { gpt_token_ppl: ppl(gptNll).token_ppl } : {}) },
+      `npm run eval (the app’s engines in Node: ${runtimeOf(parts)}, int8 graphs dequantized at load)`,
+    );
   }
   console.log(JSON.stringify(result));
 }
