@@ -102,14 +102,16 @@ function prepareFixtures(): void {
     const setup = run('npm', ['run', 'setup:datastores']);
     if (setup.status !== 0) console.log('Default datastores could not be built; the tests that need them will fail.');
   }
-  if (!existsSync(join(root, 'models', '.work', 'data', 'train.ids.u16')) && !existsSync(join(preparedCorpus, 'train.ids.u16'))) {
+  const pipelineCorpus = join(root, 'models', '.work', 'data');
+  const hasPipelineCorpus = existsSync(join(pipelineCorpus, 'train.ids.u16'));
+  if (!hasPipelineCorpus && !existsSync(join(preparedCorpus, 'train.ids.u16'))) {
     const data = process.env.RETROLAB_DATA ?? join(root, '..', 'shared', 'data');
     const tokenizer = join(root, 'public', 'models', 'gpt-wt2', 'tokenizer.json');
     const prepared = run('npx', ['tsx', 'cli/prepare-corpus.ts', tokenizer, join(data, 'wikitext-2'), preparedCorpus]);
     if (prepared.status !== 0) console.log('The WikiText-2 token ids could not be prepared; the default datastore test will fail.');
   }
   // The datastore test reads the pipeline's own ids when they exist, these otherwise.
-  process.env.RETROLAB_PREPARED_CORPUS ??= existsSync(join(root, 'models', '.work', 'data', 'train.ids.u16')) ? join(root, 'models', '.work', 'data') : preparedCorpus;
+  process.env.RETROLAB_PREPARED_CORPUS ??= hasPipelineCorpus ? pipelineCorpus : preparedCorpus;
 }
 
 function e2e(): Outcome {

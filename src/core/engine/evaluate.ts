@@ -205,12 +205,13 @@ export async function evaluateRequest(request: EvalRequest, deps: EvalDeps, onPr
         const retrieve: PassageRetriever = async (queries) => Promise.all(queries.map(async (q) => (await passages(q, 1))[0] ?? null));
         // A part (--windows a:b): the blocks that start at the targets the plain eval scores in windows a..b-1.
         const firstTarget = (w: number) => (w < allWindows.length ? allWindows[w]!.start + allWindows[w]!.firstScored + 1 : Infinity);
-        if (range) selectWindows(allWindows, range);
+        // selectWindows validates the range; its windows are the ones the part reports.
+        const partWindows = range ? selectWindows(allWindows, range).length : (request.maxWindows ?? allWindows.length);
         const blocks = range ? { blocks: { from: firstTarget(range.start), to: firstTarget(range.end) } } : {};
         const r = await evaluateFlare(lm, ids, { ...(request.flare ? { settings: request.flare } : {}), separator: deps.separator, retrieve, batch: request.batch ?? DEFAULT_BATCH, ...limit, ...blocks, signal, onProgress });
         logProbs.set(Float32Array.from(r.logProbs));
         return {
-          ...finish('FLARE', range ? Math.min(range.end, allWindows.length) - range.start : (request.maxWindows ?? allWindows.length), r.scored_tokens, r.nll, datastoreId),
+          ...finish('FLARE', partWindows, r.scored_tokens, r.nll, datastoreId),
           passages: { blocks: r.blocks, forwards: Math.round(r.forwards_per_token * r.scored_tokens), retrieved: r.retrieved, lookaheadAccuracy: r.lookahead_accuracy },
         };
       } finally {
