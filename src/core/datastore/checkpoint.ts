@@ -4,6 +4,7 @@
  * signal is aborted, and every `everyMs` yields to the event loop so progress messages and a
  * cancel can get through.
  */
+import { yieldToEventLoop } from '../event-loop';
 import { BuildAbortedError } from './errors';
 
 export const clock = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
@@ -14,7 +15,7 @@ export function buildCheckpoint(signal: AbortSignal | undefined, everyMs: number
   return async (force = false) => {
     if (signal?.aborted) throw new BuildAbortedError();
     if (force || clock() - lastYield >= everyMs) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await yieldToEventLoop();
       lastYield = clock();
       if (signal?.aborted) throw new BuildAbortedError();
       return true;

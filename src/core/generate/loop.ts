@@ -1,5 +1,6 @@
 import type { ChunkRetrieval, GeneratedToken, GenerationSettings, GenerationSummary } from '../../protocol/model';
 import type { LanguageModel, StepOutput } from '../models/types';
+import { yieldToEventLoop } from '../event-loop';
 import { Rng } from './rng';
 import { processLogits, sample, topAlternatives, validateSampling } from './sampler';
 
@@ -86,7 +87,7 @@ export async function* generateStream(
     // A model step can resolve without ever leaving the microtask queue (WASM), so a worker would not
     // read its messages, "stop" among them, until the loop ended: hand the event loop a turn now and then.
     if (now() - lastYield >= YIELD_EVERY_MS) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await yieldToEventLoop();
       lastYield = now();
     }
     if (index + 1 < settings.maxNewTokens && !options.signal?.aborted) out = await model.next(tokenId);
