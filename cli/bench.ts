@@ -1,12 +1,16 @@
 /**
  * Decode speed of the shipped models on Node (onnxruntime-web WASM), measured interleaved:
  *   npm run bench [-- --threads 1 --tokens 128 --runs 4 --block 8 --datastore <shard file> --knn-datastore <file> --stepwise
- *                    --gpt-baseline <model dir> --retro-baseline <model dir> --transformers --gpt-only]
+ *                    --gpt-baseline <model dir> --retro-baseline <model dir> --transformers --gpt-only
+ *                    --decoding greedy|app --baseline-src <checkout>]
  *
  * --gpt-baseline adds another graph of the GPT (e.g. a copy of the one shipped before) as
  * 'gpt-baseline'; --retro-baseline another graph of the RETRO as 'retro-baseline', with the same fixed
  * neighbours as 'retro'; --transformers adds the shipped GPT run by transformers.js ('transformers.js',
  * cli/transformers-js-gpt.ts); --gpt-only leaves out the RETRO and kNN-LM configurations.
+ * --decoding app decodes as the app's columns do by default (nucleus sampling and the logits
+ * processors) instead of greedily; --baseline-src adds 'gpt-before', the GPT run by another
+ * checkout's code and graph (its sampler and loop too), e.g. a worktree of the commit before a change.
  *
  * Method (docs/benchmarks.md, "Interleaved decode"). Every configuration is its own model object
  * decoding its own greedy sequence: GPT; RETRO with retrieval off; RETRO with fixed neighbours
@@ -41,10 +45,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Datastore } from '../src/core/datastore/datastore';
 import { interleavedDecode, interleavedStats, type InterleavedConfig } from '../src/core/eval/bench';
+import { DEFAULT_PROCESSORS, DEFAULT_SAMPLING, GREEDY, generateStream } from '../src/core/generate';
+import type { GenerationSettings } from '../src/protocol/model';
 import { GptModel, RetroModel, type LanguageModel, type NeighbourSource } from '../src/core/models';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
 import { Runtime } from '../src/core/runtime';
@@ -73,6 +79,8 @@ const { values: args } = parseArgs({
     'retro-baseline': { type: 'string' },
     transformers: { type: 'boolean', default: false },
     'gpt-only': { type: 'boolean', default: false },
+    decoding: { type: 'string', default: 'greedy' },
+    'baseline-src': { type: 'string' },
   },
 });
 
@@ -95,6 +103,36 @@ interface Config extends InterleavedConfig {
   neighbours: string;
   /** retrieval latencies (query key + search) seen by this configuration's source */
   latencies?: number[];
+}
+
+/**
+ * greedy (the default; the figures before 2026-12-07 were all greedy), or the app's own decoding
+ * (the compare view's defaults: nucleus sampling with <unk> suppressed, repetition penalty and
+ * no-repeat 3-grams, seed 42), which a class sees and whose sampling costs time of its own.
+ */
+function decodingSettings(name: string, unkId: number): Omit<GenerationSettings, 'maxNewTokens'> {
+  if (name === 'greedy') return GREEDY;
+  if (name === 'app') return { ...DEFAULT_SAMPLING, seed: 42, suppressTokens: DEFAULT_PROCESSORS.suppressUnk ? [unkId] : [], repetitionPenalty: DEFAULT_PROCESSORS.repetitionPenalty, noRepeatNgramSize: DEFAULT_PROCESSORS.noRepeatNgramSize };
+  throw new Error(`--decoding must be greedy or app, not ${name}`);
+}
+
+/**
+ * Loads the GPT through another checkout's own modules (its src/, resolved from there, so its
+ * runtime, model class, sampler and loop run as they did then): "before" figures measured in the
+ * same process, token by token beside today's. The checkout needs node_modules (a link to this
+ * one's is enough, so both share one onnxruntime-web).
+ */
+async function baselineGpt(root: string, threads: number): Promise<{ model: LanguageModel; stream: typeof generateStream }> {
+  const from = (path: string) => import(pathToFileURL(join(root, path)).href);
+  const [runtimeModule, modelsModule, filesModule, loopModule] = await Promise.all([
+    from('src/core/runtime/index.ts'),
+    from('src/core/models/index.ts'),
+    from('src/core/runtime/node-files.ts'),
+    from('src/core/generate/loop.ts'),
+  ]);
+  const runtime = await runtimeModule.Runtime.create({ prefer: 'wasm', wasmThreads: threads });
+  const model = (await modelsModule.GptModel.load(runtime, filesModule.nodeModelFiles(join(root, 'public/models/gpt-wt2')))) as LanguageModel;
+  return { model, stream: loopModule.generateStream as typeof generateStream };
 }
 
 /** Whether the rounds now running are timed: retrieval latencies are kept only then (not in prefills or the warm-up). */
@@ -138,6 +176,12 @@ async function main(): Promise<void> {
   });
   owned.push(off, retroFixed);
   const configs: Config[] = [{ name: 'gpt', model: gpt, promptIds: prompt, neighbours: 'none' }];
+  if (args['baseline-src']) {
+    // The GPT as another checkout of RetroLab runs it: its runtime, model code, shipped graph and decoding loop.
+    const before = await baselineGpt(resolve(args['baseline-src']), threads);
+    owned.push(before.model);
+    configs.push({ name: 'gpt-before', model: before.model, promptIds: prompt, stream: before.stream, neighbours: `none (${args['baseline-src']}: its code and graph)` });
+  }
   if (args['gpt-baseline']) {
     // Another graph of the GPT (e.g. the one shipped before), same runtime and loop: its cost vs gpt.
     const baseline = await GptModel.load(runtime, nodeModelFiles(resolve(args['gpt-baseline'])));
@@ -238,7 +282,10 @@ async function main(): Promise<void> {
 
   const loadBefore = loadavg()[0]!;
   const t0 = performance.now();
+  const decoding = decodingSettings(args.decoding!, gpt.manifest.tokenizer.unk_id);
+  log(`decoding: ${args.decoding} ${JSON.stringify(decoding)}`);
   const { wall, cpu } = await interleavedDecode(configs, {
+    decoding,
     cpuClock: () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1000;

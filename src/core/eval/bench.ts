@@ -2,6 +2,7 @@
  * Decode-speed measurement shared by `npm run bench` (Node, WASM) and, later, the browser (call
  * it in the inference worker with the loaded models and post the same JSON lines).
  */
+import type { GenerationSettings } from '../../protocol/model';
 import type { LanguageModel } from '../models/types';
 import { generate, generateStream } from '../generate/loop';
 import { GREEDY } from '../generate/sampler';
@@ -156,6 +157,8 @@ export interface InterleavedConfig {
   name: string;
   model: LanguageModel;
   promptIds: readonly number[];
+  /** The decoding loop to run it with (default this tree's generateStream; a benchmark may pass an older tree's). */
+  stream?: typeof generateStream;
 }
 
 export interface InterleavedOptions {
@@ -174,6 +177,8 @@ export interface InterleavedOptions {
    * hardly its CPU time.
    */
   cpuClock?: () => number;
+  /** How every config decodes (default greedy): sampling and logits processors cost time of their own. */
+  decoding?: Omit<GenerationSettings, 'maxNewTokens'>;
 }
 
 /** Per-step times of an interleaved run, index = round: wall clock, and CPU time when a cpuClock was given. */
@@ -183,7 +188,7 @@ export interface InterleavedSteps {
 }
 
 /**
- * Decodes every config's own greedy sequence through generateStream (the loop the app runs), one
+ * Decodes every config's own sequence (greedy unless options.decoding says otherwise) through generateStream (the loop the app runs), one
  * token per model per round, the order rotated by one each round; returns each config's step times
  * (ms), index = round, and their CPU time with options.cpuClock. A step is one `stream.next()`: the
  * model's `next()` (RETRO retrieval included when it falls there) and the sampling of the following
@@ -195,7 +200,7 @@ export interface InterleavedSteps {
 export async function interleavedDecode(configs: readonly InterleavedConfig[], options: InterleavedOptions): Promise<InterleavedSteps> {
   const { segmentTokens, segments } = options;
   const warmup = options.warmupRounds ?? 0;
-  const settings = { ...GREEDY, stopTokenId: null };
+  const settings = { ...(options.decoding ?? GREEDY), stopTokenId: null };
   const steps: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c.name, [] as number[]]));
   const cpuClock = options.cpuClock;
   const cpu: Record<string, number[]> | null = cpuClock ? Object.fromEntries(configs.map((c) => [c.name, [] as number[]])) : null;
@@ -211,7 +216,7 @@ export async function interleavedDecode(configs: readonly InterleavedConfig[], o
     streams = [];
     for (let i = 0; i < configs.length; i++) {
       const c = configs[i]!;
-      const stream = generateStream(c.model, c.promptIds, { ...settings, maxNewTokens: rounds + 1 }, { now: now(i) });
+      const stream = (c.stream ?? generateStream)(c.model, c.promptIds, { ...settings, maxNewTokens: rounds + 1 }, { now: now(i) });
       await stream.next(); // prefill and the first token, untimed
       streams.push(stream);
     }
