@@ -31,53 +31,83 @@ function rangeStart(response: Response): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Tries of one download (or one range) whose transfer broke off, before giving up. */
+const TRANSFER_TRIES = 3;
+
+/**
+ * A transfer that broke off (fetch and body reads reject with a TypeError: "network error",
+ * "Failed to fetch"), as opposed to an answer the server gave (a 404, a file that changed).
+ */
+function transferFailed(error: unknown): boolean {
+  return error instanceof TypeError || (error instanceof ModelLoadError && error.cause instanceof TypeError);
+}
+
 export function fetchModelFiles(baseUrl: string, fetchImpl: typeof fetch = fetch): ModelFiles {
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
-  const get = async (name: string, headers?: Record<string, string>): Promise<Response> => {
+  const get = async (name: string, init: RequestInit): Promise<Response> => {
     let response: Response;
     try {
-      response = await fetchImpl(base + name, headers ? { headers } : undefined);
+      response = await fetchImpl(base + name, init);
     } catch (error) {
       throw new ModelLoadError('missing-file', `${base}${name}: could not be fetched (${errorMessage(error)})`, { cause: error });
     }
     if (!response.ok) throw new ModelLoadError('missing-file', `${base}${name}: HTTP ${response.status}`);
     return response;
   };
+  /**
+   * Runs one download (request and body) again when its transfer broke off, bypassing the HTTP
+   * cache. On a first visit the service worker precaches the same models the page is fetching, and
+   * Chromium then sometimes fails the page's copy with net::ERR_CACHE_WRITE_FAILURE (seen about one
+   * first load in six on a 2-core VM: "The models could not be loaded: network error"); the file
+   * itself is fine, and a request that neither reads nor writes the cache gets it.
+   */
+  const download = async <T>(name: string, headers: Record<string, string> | undefined, read: (response: Response) => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await read(await get(name, { ...(headers ? { headers } : {}), ...(attempt > 1 ? { cache: 'no-store' as const } : {}) }));
+      } catch (error) {
+        if (!transferFailed(error)) throw error;
+        if (attempt === TRANSFER_TRIES) throw new ModelLoadError('missing-file', `${base}${name}: the download broke off ${TRANSFER_TRIES} times (${errorMessage(error)}); check the connection and reload`, { cause: error });
+      }
+    }
+  };
   return {
     location: base,
     async text(name) {
-      return (await get(name)).text();
+      return download(name, undefined, (response) => response.text());
     },
     async bytes(name, onProgress) {
-      const response = await get(name);
-      const header = response.headers.get('content-length');
-      const total = header ? Number(header) : undefined;
-      return readResponseBytes(response, onProgress && ((loaded) => onProgress(loaded, total)));
+      return download(name, undefined, (response) => {
+        const header = response.headers.get('content-length');
+        const total = header ? Number(header) : undefined;
+        return readResponseBytes(response, onProgress && ((loaded) => onProgress(loaded, total)));
+      });
     },
     async blob(name, onProgress) {
       // Range by range, each read with Response.blob(): the browser streams a body it has not
       // handed to script straight into its own blob storage, so the bytes never pass through the
       // page's heap (gathering the stream's chunks in script did: the first use of the kNN-LM
-      // datastore peaked at 1.8x its size in the tab). The ranges are what the progress bar counts.
-      const first = await get(name, { Range: `bytes=0-${BLOB_RANGE_BYTES - 1}` });
-      const total = rangeTotal(first);
-      if (first.status !== 206 || total === undefined) {
+      // datastore peaked at 1.8x its size in the tab). The ranges are what the progress bar counts,
+      // and a range whose transfer broke off is fetched again, not the whole file.
+      const first = await download(name, { Range: `bytes=0-${BLOB_RANGE_BYTES - 1}` }, async (response) => ({ response, piece: await response.blob() }));
+      const total = rangeTotal(first.response);
+      if (first.response.status !== 206 || total === undefined) {
         // A server that ignores Range sends the whole file: one piece, progress at the end.
-        const whole = await first.blob();
-        onProgress?.(whole.size, whole.size);
-        return whole;
+        onProgress?.(first.piece.size, first.piece.size);
+        return first.piece;
       }
-      const pieces: Blob[] = [await first.blob()];
-      let loaded = pieces[0]!.size;
+      const pieces: Blob[] = [first.piece];
+      let loaded = first.piece.size;
       onProgress?.(loaded, total);
       while (loaded < total) {
         const end = Math.min(total, loaded + BLOB_RANGE_BYTES) - 1;
-        const response = await get(name, { Range: `bytes=${loaded}-${end}` });
-        // A file replaced between two ranges would splice two versions: refuse instead.
-        if (response.status !== 206 || rangeTotal(response) !== total || rangeStart(response) !== loaded) {
-          throw new ModelLoadError('missing-file', `${base}${name}: changed on the server while it was being copied (range ${loaded}-${end} came back as ${response.status} ${response.headers.get('content-range') ?? ''}); reload to try again`);
-        }
-        const piece = await response.blob();
+        const piece = await download(name, { Range: `bytes=${loaded}-${end}` }, (response) => {
+          // A file replaced between two ranges would splice two versions: refuse instead.
+          if (response.status !== 206 || rangeTotal(response) !== total || rangeStart(response) !== loaded) {
+            throw new ModelLoadError('missing-file', `${base}${name}: changed on the server while it was being copied (range ${loaded}-${end} came back as ${response.status} ${response.headers.get('content-range') ?? ''}); reload to try again`);
+          }
+          return response.blob();
+        });
         if (piece.size === 0) throw new ModelLoadError('missing-file', `${base}${name}: the server sent an empty range at byte ${loaded} of ${total}`);
         pieces.push(piece);
         loaded += piece.size;
