@@ -18,7 +18,7 @@ import { keysMatchDecoder } from '../../protocol/manifest';
 import { Runtime } from '../runtime';
 import { nodeModelFiles } from '../runtime/node-files';
 import { loadTokenizer, type RetroTokenizer } from '../tokenizer';
-import { alignedNeighbourIds, alignedNeighbourSource, queryKey, searchAligned, type QueryGpt } from './aligned';
+import { alignedNeighbourIds, alignedNeighbourSource, alignedNprobe, queryKey, searchAligned, type QueryGpt } from './aligned';
 import { buildKnnShard, tokenStream } from './build';
 import { KnnDatastore } from './datastore';
 
@@ -37,6 +37,21 @@ describe('alignedNeighbourIds', () => {
     expect(Array.from(alignedNeighbourIds(values, 3, 8))).toEqual(Array.from({ length: 16 }, (_, i) => 100 + i));
     expect(Array.from(alignedNeighbourIds(values, 39, 8))).toEqual(Array.from({ length: 16 }, (_, i) => 124 + i));
     expect(Array.from(alignedNeighbourIds([5, 6, 7], 1, 8))).toEqual([5, 6, 7]);
+  });
+});
+
+describe('alignedNprobe', () => {
+  const store = (nprobe: number) => ({ nprobe }) as KnnDatastore;
+
+  it('scans a quarter of the default lists (at least 8) for a few neighbours, the default for many', () => {
+    expect(alignedNprobe(store(64), 2)).toBe(16);
+    expect(alignedNprobe(store(64), 8)).toBe(16);
+    expect(alignedNprobe(store(64), 9)).toBeUndefined();
+    expect(alignedNprobe(store(64), 1024)).toBeUndefined();
+    expect(alignedNprobe(store(16), 2)).toBe(8);
+    expect(alignedNprobe(store(8), 2)).toBe(8);
+    expect(alignedNprobe(store(4), 2)).toBe(4);
+    expect(alignedNprobe(store(0), 2)).toBeUndefined(); // no IVF lists: the exact scan
   });
 });
 
