@@ -11,9 +11,9 @@ function parameters(text: string, t: TFunction): string {
   return match ? t('column.params', { value: match[1] }) : text;
 }
 
-function testPerplexity(model: ModelInfo, t: TFunction): string {
+function testPerplexity(model: ModelInfo, t: TFunction): string | null {
   const m = model.metrics.wt2_test;
-  return m ? ` · ${t('column.testPerplexity', { value: m.word_ppl.toFixed(1) })}` : '';
+  return m ? t('column.testPerplexity', { value: m.word_ppl.toFixed(1) }) : null;
 }
 
 /** What a column's experiment controls did, as short badges (docs/controls.md), so a class sees which column is the control. */
@@ -118,8 +118,17 @@ export function OutputColumn({
     <section className={`column column-${modelKey}`} aria-labelledby={headingId} data-testid={`column-${modelKey}`}>
       <header className="column-header">
         <h2 id={headingId}>{title}</h2>
+        {/* The perplexity is the column's number a class compares: in a narrow column it moves to a
+            line of its own rather than being cut off with the model's name. */}
         <span className="model-meta" title={model ? metricsTitle(model, t) : undefined}>
-          {model ? `${model.name} · ${parameters(model.parameters, t)}${testPerplexity(model, t)}` : t('column.loading')}
+          {model ? (
+            <>
+              <span className="model-name">{`${model.name} · ${parameters(model.parameters, t)}`}</span>
+              {testPerplexity(model, t) !== null && <span className="model-perplexity">{testPerplexity(model, t)}</span>}
+            </>
+          ) : (
+            t('column.loading')
+          )}
         </span>
         <span className="tps" data-testid={`tps-${modelKey}`} aria-label={t('column.tps', { title })}>
           {t('column.tpsValue', { value: tps != null ? tps.toFixed(tps < 10 ? 1 : 0) : '–' })}
