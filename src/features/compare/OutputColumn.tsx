@@ -118,8 +118,8 @@ export function OutputColumn({
     <section className={`column column-${modelKey}`} aria-labelledby={headingId} data-testid={`column-${modelKey}`}>
       <header className="column-header">
         <h2 id={headingId}>{title}</h2>
-        {/* The perplexity is the column's number a class compares: in a narrow column it moves to a
-            line of its own rather than being cut off with the model's name. */}
+        {/* The perplexity is the number a class compares between columns: it has a line of its own,
+            so a narrow column cuts the model's name, never the number. */}
         <span className="model-meta" title={model ? metricsTitle(model, t) : undefined}>
           {model ? (
             <>
