@@ -45,9 +45,9 @@ export async function launchApp({ webgpu = false, storagePoolBytes = null, profi
 
 /**
  * Serves the production build with `vite preview` for a script outside the test runner (the
- * screenshot scripts) and resolves once it answers; `stop()` ends the server and its children.
+ * screenshot and benchmark scripts) and resolves once it answers; `stop()` ends the server and its
+ * children. `outDir`: another build's folder (default this tree's dist).
  */
-/** `vite preview` of a production build (`outDir`: another build's folder, default this tree's dist). */
 export async function startPreview(port: number, outDir?: string): Promise<{ url: string; stop: () => void }> {
   const server = spawn('npx', ['vite', 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort', ...(outDir ? ['--outDir', outDir] : [])], { stdio: 'ignore', detached: true });
   const url = `http://127.0.0.1:${port}/`;
