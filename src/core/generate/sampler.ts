@@ -116,14 +116,14 @@ function draw(candidates: readonly number[], weights: readonly number[], total: 
 let vocabularyWeights = new Float64Array(0);
 
 /**
- * sampleRanked over the whole vocabulary without ranking all of it: a 0.9 nucleus of these models
- * is a few hundred of the 8,192 tokens, and sorting all of them cost ~2 ms a token, more than the
- * GPT's forward. Only the ids whose weight clears a threshold are ranked, the threshold lowered
- * until they hold the top-p mass (or the draw); a token above the threshold outranks every token
- * below it, so they are exactly the first ids of the whole ranking, with the same weights, and the
- * cut and the draw come out as sampleRanked's. The one difference: the total is summed in id order,
- * not rank order (a last-bit difference in the top-p bound and the draw's scale). Returns null when
- * the weights are not finite (no finite logit), for sampleRanked to handle as before.
+ * sampleRanked over the whole vocabulary without ranking all of it: a 0.9 nucleus of this GPT at
+ * T = 0.8 holds hundreds to a couple of thousand of the 8,192 tokens, and sorting all of them cost
+ * ~2 ms a token, more than the GPT's forward. Only the heaviest ids are ranked (rankedPrefix), as
+ * many as hold the top-p mass (or reach the draw); every one of them outranks every id left out, so
+ * they are exactly the first ids of the whole ranking, with the same weights, and the cut and the
+ * draw come out as sampleRanked's. The one difference: the total is summed in id order, not rank
+ * order (a last-bit difference in the top-p bound and the draw's scale). Returns null when the
+ * weights are not finite (no finite logit), for sampleRanked to handle as before.
  */
 function sampleWholeVocabulary(logits: Float32Array, invT: number, topP: number, rng: Rng): Sample | null {
   const V = logits.length;
