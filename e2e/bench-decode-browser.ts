@@ -17,7 +17,8 @@
  *
  * --decoding app decodes as a column does by default (nucleus sampling, seed 42, the logits
  * processors) instead of greedily. --ways picks the ways (the kNN-LM ones turn the kNN-LM column on
- * first). --dists compares builds: each build is served and opened in a browser of its own, all
+ * first). --dists compares builds (a build with `?query`, e.g. `dist?threads=1`, opens the page with
+ * that query): each build is served and opened in a browser of its own, all
  * at once, and every round runs each way in each build in the rotating order, so the builds share
  * the machine's load; ways are then named "<way> @ <dist>" and ratios are against the first build's
  * GPT.
@@ -75,7 +76,9 @@ interface Build {
 
 /** Serves a build, opens it in a fresh profile with WASM, and loads the kNN-LM column when a way needs it. */
 async function openBuild(dist: string, port: number): Promise<Build> {
-  const preview = await startPreview(port, dist);
+  // "dist?threads=1": the build in `dist`, opened with that query added to the page's URL.
+  const [folder, query] = dist.split('?') as [string, string | undefined];
+  const preview = await startPreview(port, folder);
   const profile = mkdtempSync(join(tmpdir(), 'retrolab-decode-'));
   const context = await launchApp({ profileDir: profile });
   const stop = async () => {
@@ -86,7 +89,7 @@ async function openBuild(dist: string, port: number): Promise<Build> {
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     const app = new AppPage(page);
-    await page.goto(`${preview.url}?backend=wasm`);
+    await page.goto(`${preview.url}?backend=wasm${query ? `&${query}` : ''}`);
     await app.waitUntilReady();
     let knn: Build['knn'] = null;
     if (WAYS.some((w) => w.model === 'knnlm')) {

@@ -21,3 +21,11 @@ test('the first Tab reaches "Skip to the prompt", and Enter puts the caret in th
   await app.page.keyboard.press('Enter');
   await expect(app.prompt).toBeFocused();
 });
+
+test('?threads=1 runs onnxruntime-web on one WASM thread, and the status says so', async ({ app }) => {
+  await app.goto({ backend: 'wasm', settings: false, query: 'threads=1' });
+  await app.waitUntilReady();
+  await expect(app.backendStatus).toContainText('1 WASM thread');
+  // Without the parameter the same page runs 2 here (the cores, at most 4): "2 WASM threads".
+  await expect(app.backendStatus).not.toContainText('WASM threads');
+});

@@ -10,7 +10,16 @@ function preferredBackend(): 'auto' | 'webgpu' | 'wasm' {
   return wanted === 'webgpu' || wanted === 'wasm' ? wanted : 'auto';
 }
 
-const client = new RetroLabClient(new URL(import.meta.env.BASE_URL, location.href).href, preferredBackend());
+/**
+ * `?threads=N` (1-16): onnxruntime-web's WASM threads. On a 2-core machine one thread decoded 20-34%
+ * faster than the default two, and built kNN-LM keys 1.9x slower (docs/benchmarks.md).
+ */
+function wasmThreads(): number | undefined {
+  const n = Number(new URLSearchParams(location.search).get('threads'));
+  return Number.isInteger(n) && n >= 1 && n <= 16 ? n : undefined;
+}
+
+const client = new RetroLabClient(new URL(import.meta.env.BASE_URL, location.href).href, preferredBackend(), wasmThreads());
 installTestHook(client);
 void client.start();
 

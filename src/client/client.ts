@@ -170,6 +170,8 @@ export class RetroLabClient {
   constructor(
     private readonly baseUrl: string,
     private readonly preferredBackend: Backend | 'auto',
+    /** onnxruntime-web's WASM threads when the page asks (`?threads=N`); else the runtime's default. */
+    private readonly wasmThreads?: number,
   ) {
     if (this.tabs) this.tabs.onmessage = () => {
       if (this.state.phase === 'ready') void this.refreshStorage();
@@ -244,7 +246,7 @@ export class RetroLabClient {
       .then((state) => this.applyRetrieval(state))
       .catch((error: unknown) => this.notify(`Datastores could not be loaded: ${errorMessage(error)}`));
     const inference = workers.inference
-      .init(this.baseUrl, this.preferredBackend, progress)
+      .init(this.baseUrl, this.preferredBackend, progress, this.wasmThreads ? { wasmThreads: this.wasmThreads } : {})
       .then((ready) => this.set({ backend: ready.backend, models: ready.models }))
       .catch((error: unknown) => {
         this.set({ phase: 'error', fatal: `The models could not be loaded: ${errorMessage(error)}` });

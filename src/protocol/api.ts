@@ -578,7 +578,8 @@ export type ScoreCallback = (event: ScoreEvent) => void;
  * `keyBuilderPort` serves `keyBuilder` to it. In one thread: InferenceLinks.
  */
 export interface InferenceApi {
-  init(baseUrl: string, preferredBackend: Backend | 'auto', onProgress: ProgressCallback): Promise<InferenceReady>;
+  /** `wasmThreads`: onnxruntime-web's WASM threads (default: the cores, at most 4, when the page is cross-origin isolated). */
+  init(baseUrl: string, preferredBackend: Backend | 'auto', onProgress: ProgressCallback, options?: { wasmThreads?: number }): Promise<InferenceReady>;
   generate(request: GenerateRequest, onEvent: GenerationCallback): Promise<void>;
   stop(): void;
   /** Token ids of `text` with the loaded models' tokenizer (no special tokens added); rejects before `init` finished. */

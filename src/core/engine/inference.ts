@@ -202,8 +202,9 @@ export class InferenceEngine implements InferenceApi, InferenceLinks {
 
   // --- InferenceApi -----------------------------------------------------------------------------
 
-  async init(baseUrl: string, preferred: Backend | 'auto', onProgress: ProgressCallback): Promise<InferenceReady> {
-    const runtime = await Runtime.create({ prefer: preferred, ...(this.wasmThreads ? { wasmThreads: this.wasmThreads } : {}) });
+  async init(baseUrl: string, preferred: Backend | 'auto', onProgress: ProgressCallback, options: { wasmThreads?: number } = {}): Promise<InferenceReady> {
+    const wasmThreads = options.wasmThreads ?? this.wasmThreads;
+    const runtime = await Runtime.create({ prefer: preferred, ...(wasmThreads ? { wasmThreads } : {}) });
     this.runtime = runtime;
     const ids = await this.readIndex(baseUrl);
     const manifests: { files: ModelFiles; manifest: ModelManifest }[] = [];

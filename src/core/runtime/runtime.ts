@@ -83,7 +83,7 @@ export class Runtime {
     const flavour: OrtFlavour = candidate === 'webgpu' ? 'webgpu' : 'wasm';
     const ort = await loadOrt(flavour);
     configureWasm(ort, wasmThreads, options.wasmPaths);
-    const threadNote = isolated ? `${wasmThreads} WASM threads` : '1 WASM thread (page not cross-origin isolated)';
+    const threadNote = isolated ? `${wasmThreads} WASM thread${wasmThreads === 1 ? '' : 's'}` : '1 WASM thread (page not cross-origin isolated)';
     return new Runtime({
       environment: 'browser',
       candidate,
