@@ -12,7 +12,7 @@
  * rounds as JSON lines (docs/benchmarks.md, "The loop around the model").
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_PROCESSORS, DEFAULT_SAMPLING, GREEDY, generateStream, processLogits, sample } from '../src/core/generate';
+import { GREEDY, defaultGenerationSettings, generateStream, processLogits, sample } from '../src/core/generate';
 import { Rng } from '../src/core/generate/rng';
 import { ALTERNATIVES_SHOWN } from '../src/core/generate/loop';
 import { topAlternatives } from '../src/core/generate/sampler';
@@ -39,13 +39,7 @@ if (prompt.length + N + 1 > gpt.info.context) throw new RangeError(`--tokens mus
 const layout = cacheLayout(gpt.manifest);
 // The session GptModel runs, to time the graph without the model class around it.
 const decoder = (gpt as unknown as { decoder: RuntimeSession }).decoder;
-const app: Omit<GenerationSettings, 'maxNewTokens'> = {
-  ...DEFAULT_SAMPLING,
-  seed: 42,
-  suppressTokens: [gpt.manifest.tokenizer.unk_id],
-  repetitionPenalty: DEFAULT_PROCESSORS.repetitionPenalty,
-  noRepeatNgramSize: DEFAULT_PROCESSORS.noRepeatNgramSize,
-};
+const app = defaultGenerationSettings(gpt.manifest.tokenizer.unk_id);
 
 async function bare(): Promise<number> {
   let cache = emptyCache(runtime, gpt.manifest, layout);

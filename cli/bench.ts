@@ -49,7 +49,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Datastore } from '../src/core/datastore/datastore';
 import { interleavedDecode, interleavedStats, type InterleavedConfig } from '../src/core/eval/bench';
-import { DEFAULT_PROCESSORS, DEFAULT_SAMPLING, GREEDY, generateStream } from '../src/core/generate';
+import { GREEDY, defaultGenerationSettings, generateStream } from '../src/core/generate';
 import type { GenerationSettings } from '../src/protocol/model';
 import { GptModel, RetroModel, type LanguageModel, type NeighbourSource } from '../src/core/models';
 import { MeanEmbedder } from '../src/core/retrieval/embedder';
@@ -112,7 +112,7 @@ interface Config extends InterleavedConfig {
  */
 function decodingSettings(name: string, unkId: number): Omit<GenerationSettings, 'maxNewTokens'> {
   if (name === 'greedy') return GREEDY;
-  if (name === 'app') return { ...DEFAULT_SAMPLING, seed: 42, suppressTokens: DEFAULT_PROCESSORS.suppressUnk ? [unkId] : [], repetitionPenalty: DEFAULT_PROCESSORS.repetitionPenalty, noRepeatNgramSize: DEFAULT_PROCESSORS.noRepeatNgramSize };
+  if (name === 'app') return defaultGenerationSettings(unkId);
   throw new Error(`--decoding must be greedy or app, not ${name}`);
 }
 

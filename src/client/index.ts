@@ -9,7 +9,7 @@ export type { ModelDescription as ModelInfo, NeighbourDisplay as NeighbourView }
 // Plain constants of the kNN-LM engine (no code runs): the controls' defaults and bounds.
 export { DEFAULT_KNN_SETTINGS, MAX_KNN_K } from '../core/knnlm/types';
 export { DEFAULT_LAMBDA_TABLE } from '../core/knnlm/adaptive';
-export { DEFAULT_PROCESSORS, DEFAULT_SAMPLING } from '../core/generate/defaults';
+export { DEFAULT_PROCESSORS, DEFAULT_SAMPLING, DEFAULT_SEED } from '../core/generate/defaults';
 export { qualityMetrics, type QualityMetrics } from '../core/eval/quality';
 export { DEFAULT_ICRALM_SETTINGS } from '../core/icralm/types';
 export { DEFAULT_REPLUG_SETTINGS, MAX_REPLUG_K } from '../core/replug/types';

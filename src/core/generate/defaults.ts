@@ -1,3 +1,5 @@
+import type { GenerationSettings } from '../../protocol/model';
+
 /**
  * The decoding every column starts with, in the app and in `npm run eval:generate` (chosen by its
  * `--task quality` numbers, docs/retro-training.md "Readable generations"): greedy decoding of these
@@ -14,3 +16,20 @@ export const DEFAULT_PROCESSORS = {
 
 /** Sampling, when the strategy is "sample" (the app's default). */
 export const DEFAULT_SAMPLING = { temperature: 0.8, topK: 0, topP: 0.9 } as const;
+
+/** The seed the compare view starts with, so the same prompt writes the same text again. */
+export const DEFAULT_SEED = 42;
+
+/**
+ * A column's default decoding as the loop's settings (the engine makes the same from the compare
+ * view's defaults): what the benchmarks time when they time what a class sees.
+ */
+export function defaultGenerationSettings(unkId: number): Omit<GenerationSettings, 'maxNewTokens'> {
+  return {
+    ...DEFAULT_SAMPLING,
+    seed: DEFAULT_SEED,
+    suppressTokens: DEFAULT_PROCESSORS.suppressUnk ? [unkId] : [],
+    repetitionPenalty: DEFAULT_PROCESSORS.repetitionPenalty,
+    noRepeatNgramSize: DEFAULT_PROCESSORS.noRepeatNgramSize,
+  };
+}

@@ -2,7 +2,7 @@ import { DEFAULT_ICRALM_SETTINGS, DEFAULT_KNN_SETTINGS, type DecodingSettings, t
 import type { IcRalmColumnSettings } from '../icralm/IcRalmControls';
 import { DEFAULT_REPLUG_COLUMN, type ReplugColumnSettings } from '../replug/ReplugControls';
 import { DEFAULT_FLARE_COLUMN, type FlareColumnSettings } from '../flare/FlareControls';
-import { DEFAULT_PROCESSORS, DEFAULT_SAMPLING } from '../../client';
+import { DEFAULT_PROCESSORS, DEFAULT_SAMPLING, DEFAULT_SEED } from '../../client';
 
 export interface Exclusion {
   datastoreId: string;
@@ -32,7 +32,7 @@ export interface ExperimentSettings {
 }
 
 export const DEFAULT_SETTINGS: CompareSettings = {
-  decoding: { strategy: 'sample', ...DEFAULT_SAMPLING, seed: 42, maxTokens: 48, ...DEFAULT_PROCESSORS },
+  decoding: { strategy: 'sample', ...DEFAULT_SAMPLING, seed: DEFAULT_SEED, maxTokens: 48, ...DEFAULT_PROCESSORS },
   retro: { retrieval: true, k: 2, retrievalStep: null, leftPad: true, retroPlusPlus: false, randomNeighbours: false, exclusions: [] },
   // randomNeighbours is listed so that links and stored settings carry it (they keep known keys only).
   knn: { ...DEFAULT_KNN_SETTINGS, randomNeighbours: false },
