@@ -11,8 +11,8 @@ function preferredBackend(): 'auto' | 'webgpu' | 'wasm' {
 }
 
 /**
- * `?threads=N` (1-16): onnxruntime-web's WASM threads. On a 2-core machine one thread decoded 20-34%
- * faster than the default two, and built kNN-LM keys 1.9x slower (docs/benchmarks.md).
+ * `?threads=N` (1-16): onnxruntime-web's WASM threads instead of the default (defaultWasmThreads in
+ * core/runtime: one on 2 cores, where it decoded 18-34% faster than two but built kNN-LM keys 1.9x slower).
  */
 function wasmThreads(): number | undefined {
   const n = Number(new URLSearchParams(location.search).get('threads'));

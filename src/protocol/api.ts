@@ -578,7 +578,7 @@ export type ScoreCallback = (event: ScoreEvent) => void;
  * `keyBuilderPort` serves `keyBuilder` to it. In one thread: InferenceLinks.
  */
 export interface InferenceApi {
-  /** `wasmThreads`: onnxruntime-web's WASM threads (default: the cores, at most 4, when the page is cross-origin isolated). */
+  /** `wasmThreads`: onnxruntime-web's WASM threads (default: core/runtime's defaultWasmThreads when the page is cross-origin isolated, else 1). */
   init(baseUrl: string, preferredBackend: Backend | 'auto', onProgress: ProgressCallback, options?: { wasmThreads?: number }): Promise<InferenceReady>;
   generate(request: GenerateRequest, onEvent: GenerationCallback): Promise<void>;
   stop(): void;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../models/load';
 import { GPT_ID, MODELS_DIR } from '../models/test-support';
 import { ModelLoadError, Runtime, serializeError } from '.';
+import { defaultWasmThreads } from './runtime';
 import { nodeModelFiles } from './node-files';
 import { keepOutputs } from './onnx-prune';
 import { GptModel } from '../models/gpt';
@@ -150,5 +151,11 @@ describe('runtime', () => {
     for (let i = 0; i < one.length; i++) maxDiff = Math.max(maxDiff, Math.abs(batch[one.length + i]! - one[i]!));
     expect(maxDiff).toBeLessThan(1e-5);
     await gpt.dispose();
+  });
+});
+
+describe('defaultWasmThreads', () => {
+  it('is one thread on 2 cores or fewer, else the cores up to 4', () => {
+    expect([1, 2, 3, 4, 8, 16].map(defaultWasmThreads)).toEqual([1, 1, 3, 4, 4, 4]);
   });
 });

@@ -8,7 +8,7 @@ import { median } from '../eval/quantile';
 export interface RuntimeOptions {
   /** 'auto' (default): WebGPU when an adapter exists and the per-model self-check passes. */
   prefer?: BackendPreference;
-  /** WASM threads; default: 1 in Node, min(4, cores) in a cross-origin isolated page, else 1. */
+  /** WASM threads; default: 1 in Node, defaultWasmThreads(cores) in a cross-origin isolated page, else 1. */
   wasmThreads?: number;
   /** Browser only: URL prefix of the ort-wasm-*.wasm files when they are not bundled. */
   wasmPaths?: string;
@@ -76,7 +76,7 @@ export class Runtime {
     if (isNode()) return Runtime.createInNode(prefer, options.wasmThreads ?? 1, tolerance);
     const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
     const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
-    const wasmThreads = options.wasmThreads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
+    const wasmThreads = options.wasmThreads ?? (isolated ? defaultWasmThreads(cores) : 1);
     const { candidate, reason } = prefer === 'wasm'
       ? { candidate: 'wasm' as const, reason: 'WASM was requested' }
       : await probeWebGpu(prefer);
@@ -245,6 +245,18 @@ export class Runtime {
       throw new ModelLoadError('bad-onnx', `${spec.label}: onnxruntime-web could not load it on ${backend}: ${errorMessage(error)}`, { cause: error });
     }
   }
+}
+
+/**
+ * WASM threads for a page with `cores` cores: one on 2 cores or fewer, else the cores, at most 4.
+ * On a 2-core machine one thread decoded 18-34% faster than two in Chromium (GPT, RETRO and kNN-LM;
+ * a one-token step of these small models is too little work to split, and the second core serves
+ * the page and the other worker), while building kNN-LM keys for a user's text (batched forwards)
+ * took 1.9x longer: what a class watches is decoding (docs/benchmarks.md). `?threads=N` overrides.
+ * Machines with more cores were not measured, so they keep the earlier default.
+ */
+export function defaultWasmThreads(cores: number): number {
+  return cores <= 2 ? 1 : Math.min(4, cores);
 }
 
 function configureWasm(ort: Ort, threads: number, wasmPaths: string | undefined): void {
