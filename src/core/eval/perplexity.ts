@@ -5,6 +5,7 @@
  */
 import { logSoftmaxAt } from '../generate/sampler';
 import type { EncodedChunks, RetroModel } from '../models/retro';
+import { yieldToEventLoop } from '../event-loop';
 
 export interface Window {
   start: number;
@@ -103,7 +104,7 @@ export async function evaluatePerplexity(
   while (i < windows.length) {
     if (options.signal) {
       // In a worker, a stop request is a message: it is only seen if the loop lets the event loop run.
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await yieldToEventLoop();
       if (options.signal.aborted) throw abortError();
     }
     const group: Window[] = [windows[i]!];

@@ -19,6 +19,7 @@ import { effectiveLambda, skipsSearch } from './adaptive';
 import { MAX_KNN_K, type KnnLmSettings } from './types';
 import { randomKnnNeighbours } from './controls';
 import { seedOfIds } from '../generate/rng';
+import { yieldToEventLoop } from '../event-loop';
 
 export interface KnnEvalOptions {
   context: number;
@@ -132,7 +133,7 @@ export async function evaluateKnnLm(model: KeyModel, datastore: KnnDatastore, id
     if (options.signal) {
       // A macrotask turn, so a worker sees the stop message that aborts it (the forward and the
       // searches of a window never return to the event loop).
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await yieldToEventLoop();
       if (options.signal.aborted) throw Object.assign(new Error('The kNN-LM evaluation was stopped.'), { name: 'AbortError' });
     }
     const inputs = Array.from({ length: w.length - 1 }, (_, t) => ids[w.start + t]!);
