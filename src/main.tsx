@@ -12,7 +12,7 @@ function preferredBackend(): 'auto' | 'webgpu' | 'wasm' {
 
 /**
  * `?threads=N` (1-16): onnxruntime-web's WASM threads instead of the default (defaultWasmThreads in
- * core/runtime: one on 2 cores, where it decoded 18-34% faster than two but built kNN-LM keys 1.9x slower).
+ * core/runtime: one on 2 cores, where it mostly decoded faster than two but built kNN-LM keys 1.9x slower).
  */
 function wasmThreads(): number | undefined {
   const n = Number(new URLSearchParams(location.search).get('threads'));

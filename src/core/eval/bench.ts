@@ -188,8 +188,8 @@ export interface InterleavedSteps {
 }
 
 /**
- * Decodes every config's own sequence (greedy unless options.decoding says otherwise) through generateStream (the loop the app runs), one
- * token per model per round, the order rotated by one each round; returns each config's step times
+ * Decodes every config's own sequence (greedy unless options.decoding says otherwise) through
+ * generateStream (the loop the app runs), one token per model per round, the order rotated by one each round; returns each config's step times
  * (ms), index = round, and their CPU time with options.cpuClock. A step is one `stream.next()`: the
  * model's `next()` (RETRO retrieval included when it falls there) and the sampling of the following
  * token. Prompts restart, untimed,

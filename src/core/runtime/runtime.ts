@@ -249,10 +249,11 @@ export class Runtime {
 
 /**
  * WASM threads for a page with `cores` cores: one on 2 cores or fewer, else the cores, at most 4.
- * On a 2-core machine one thread decoded 18-34% faster than two in Chromium (GPT, RETRO and kNN-LM;
- * a one-token step of these small models is too little work to split, and the second core serves
- * the page and the other worker), while building kNN-LM keys for a user's text (batched forwards)
- * took 1.9x longer: what a class watches is decoding (docs/benchmarks.md). `?threads=N` overrides.
+ * On a 2-core machine one thread decoded faster than two in Chromium in four of five runs, by 10-34%
+ * (GPT, RETRO and kNN-LM; the fifth was even): a one-token step of these small models is too little
+ * work to split, and the second core serves the page and the other worker. Building kNN-LM keys for
+ * a user's text (batched forwards) took 1.9x longer: what a class watches is decoding
+ * (docs/benchmarks.md). `?threads=N` overrides.
  * Machines with more cores were not measured, so they keep the earlier default.
  */
 export function defaultWasmThreads(cores: number): number {

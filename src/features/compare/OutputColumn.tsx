@@ -111,6 +111,7 @@ export function OutputColumn({
   const generated = run?.generated;
   const shown = useMemo(() => (generated ? detokenizeTokens(generated) : []), [generated]);
   const badges = controlBadges(run?.controls, t);
+  const perplexity = model ? testPerplexity(model, t) : null;
   const picker: TokenPicker | undefined =
     onSelectToken && run && run.status !== 'running' && run.status !== 'waiting' ? { shown, selected: selectedToken, onSelect: onSelectToken, column: title } : undefined;
 
@@ -124,7 +125,7 @@ export function OutputColumn({
           {model ? (
             <>
               <span className="model-name">{`${model.name} · ${parameters(model.parameters, t)}`}</span>
-              {testPerplexity(model, t) !== null && <span className="model-perplexity">{testPerplexity(model, t)}</span>}
+              {perplexity !== null && <span className="model-perplexity">{perplexity}</span>}
             </>
           ) : (
             t('column.loading')
